@@ -1,0 +1,49 @@
+# ddb2os — the Quick start targets. Every target installs what is missing first.
+BUILD      ?= build
+CLANG_BUILD ?= build/clang-asan
+PYTHON     ?= python3
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps configure build test test-cpp test-clang test-python demo clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++
+
+configure: deps $(BUILD)/build.ninja
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# g++ -O2 build: unit tests, header self-containment, consumer projects.
+test-cpp: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# clang 14 with AddressSanitizer and UndefinedBehaviorSanitizer: warnings and memory errors.
+$(CLANG_BUILD)/build.ninja:
+	cmake -S . -B $(CLANG_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+test-clang: deps $(CLANG_BUILD)/build.ninja
+	cmake --build $(CLANG_BUILD) -j $(JOBS)
+	$(CLANG_BUILD)/tests/ddb2os_tests --no-intro=true
+
+test-python: build
+	DDB2OS_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/python
+
+# The README's test command: everything, on a fresh machine.
+test: deps
+	$(MAKE) test-cpp
+	$(MAKE) test-clang
+	$(MAKE) test-python
+
+# The README's main job.
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

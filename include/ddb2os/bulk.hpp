@@ -1,0 +1,391 @@
+// bulk.hpp: a DynamoDB Streams event -> OpenSearch `_bulk` bodies (NDJSON).
+//
+// INSERT and MODIFY become `index` with the unmarshalled NewImage; REMOVE becomes `delete`.
+// Within one call only the last change per (index, _id) is emitted, so no body holds two
+// actions for one document. Bodies are cut at max_bytes / max_actions, never inside a record.
+// One bad record never stops the others: it is reported with its SequenceNumber, eventID, the
+// path inside the record and the reason. Every action maps back to the record it came from.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "adapters/raw_json.hpp"
+#include "config.hpp"
+#include "document_id.hpp"
+#include "error.hpp"
+#include "index_name.hpp"
+#include "normalize.hpp"
+#include "unmarshal.hpp"
+#include "value_adapter.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+
+struct bulk_options {
+    // Empty: each record's table name, lowercased. Otherwise a fixed index name, or a template
+    // where {table} stands for the lowercased table name.
+    std::string index;
+    // Table name -> ordered key attribute names (partition key, then sort key).
+    std::map<std::string, key_schema, std::less<>> key_schemas;
+    number_mode numbers = number_mode::exact;
+    list_policy lists = list_policy::stringify;
+    std::size_t max_bytes = default_max_bulk_bytes;
+    std::size_t max_actions = default_max_bulk_actions;
+    // TTL deletes (userIdentity Service / dynamodb.amazonaws.com) are emitted unless this is set,
+    // which keeps expired items searchable.
+    bool skip_ttl_deletes = false;
+};
+
+enum class record_status : unsigned char { emitted, superseded, skipped_ttl, failed };
+
+struct record_info {
+    std::string sequence_number;
+    std::string event_id;
+    record_status status = record_status::failed;
+    bool ttl_delete = false;
+};
+
+struct record_error {
+    std::size_t record = 0;  // index in Records
+    std::string sequence_number;
+    std::string event_id;
+    errc code = errc::ok;
+    std::string path;
+    std::string message;
+
+    std::string id() const { return std::string(error_id(code)); }
+    std::string what() const { return "[ddb2os." + id() + "] " + (path.empty() ? "" : path + ": ") + message; }
+    // One JSON line, as the CLI writes to stderr.
+    std::string to_json() const {
+        std::string s;
+        struct out_t {
+            std::string& s;
+            void put(char c) { s.push_back(c); }
+            void put(std::string_view v) { s.append(v.data(), v.size()); }
+        } out{s};
+        s += "{\"record\":" + std::to_string(record) + ",\"sequence_number\":";
+        detail::write_string(out, sequence_number);
+        s += ",\"event_id\":";
+        detail::write_string(out, event_id);
+        s += ",\"error\":\"" + id() + "\",\"path\":";
+        detail::write_string(out, path);
+        s += ",\"message\":";
+        detail::write_string(out, message);
+        s += '}';
+        return s;
+    }
+};
+
+struct bulk_body {
+    std::string data;                   // NDJSON, every line ends with '\n'
+    std::vector<std::uint32_t> records; // the record (index in Records) of each action, in order
+};
+
+struct bulk_result {
+    std::vector<bulk_body> bodies;
+    std::vector<record_error> errors;
+    std::vector<record_info> records;  // one per input record
+    std::size_t actions = 0;
+    std::size_t superseded = 0;
+    std::size_t skipped_ttl = 0;
+    std::size_t ttl_deletes = 0;
+};
+
+// Throws error(option.invalid) for options that cannot work.
+inline void validate(const bulk_options& o) {
+    if (o.max_actions == 0) throw error(errc::option_invalid, "max_actions must be at least 1");
+    if (o.max_bytes < 64) throw error(errc::option_invalid, "max_bytes must be at least 64");
+    for (const auto& [table, schema] : o.key_schemas) {
+        if (schema.empty() || schema.size() > 2)
+            throw error(errc::option_invalid, "the key schema of table '" + table + "' must name 1 or 2 attributes");
+        for (const std::string& k : schema)
+            if (k.empty()) throw error(errc::option_invalid, "the key schema of table '" + table + "' names an empty attribute");
+    }
+    index_namer check(o.index);
+}
+
+namespace detail {
+
+template <class A>
+class bulk_builder {
+public:
+    using value = typename A::value;
+
+    bulk_builder(const bulk_options& o, std::size_t size_hint)
+        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true}, size_hint_(size_hint) {
+        validate(o);
+    }
+
+    bulk_result run(value event) {
+        value records{};
+        if (A::kind(event) == value_kind::array) {
+            records = event;
+        } else if (A::kind(event) != value_kind::object || !A::find(event, "Records", records) ||
+                   A::kind(records) != value_kind::array) {
+            throw error(errc::event_not_object,
+                        "the event must be an object with a \"Records\" array (or an array of records)");
+        }
+        const std::size_t n = A::size(records);
+        result_.records.resize(n);
+        plans_.resize(n);
+        std::uint32_t r = 0;
+        A::each_element(records, [&](value rec) {
+            plan(r++, rec);
+            return true;
+        });
+        collapse();
+        emit();
+        std::stable_sort(result_.errors.begin(), result_.errors.end(),
+                         [](const record_error& a, const record_error& b) { return a.record < b.record; });
+        return std::move(result_);
+    }
+
+private:
+    enum class op : unsigned char { none, index, remove };
+    struct plan_t {
+        op action = op::none;
+        value image{};
+        std::string index;
+        std::string id;
+    };
+
+    const bulk_options& opt_;
+    index_namer namer_;
+    unmarshal_options doc_opt_;
+    std::size_t size_hint_;
+    bulk_result result_;
+    std::vector<plan_t> plans_;
+    std::string scratch_;
+    // The last table seen and its index: a batch almost always holds one table.
+    std::string cached_table_, cached_index_, cached_problem_;
+    bool cached_ok_ = false, cached_valid_ = false;
+
+    void fail(std::uint32_t r, errc code, std::string path, std::string message) {
+        record_info& info = result_.records[r];
+        info.status = record_status::failed;
+        plans_[r].action = op::none;
+        result_.errors.push_back(record_error{r, info.sequence_number, info.event_id, code, std::move(path),
+                                              std::move(message)});
+    }
+
+    static std::string an(value_kind k) {
+        return (k == value_kind::array || k == value_kind::object ? "an " : "a ") + std::string(kind_name(k));
+    }
+
+    // A string field of an object, decoded. Missing: false with `missing` set.
+    bool string_field(value obj, std::string_view name, std::string& out, bool& missing, bool& wrong) {
+        value v{};
+        missing = !A::find(obj, name, v);
+        wrong = false;
+        if (missing) return false;
+        if (A::kind(v) != value_kind::string) {
+            wrong = true;
+            return false;
+        }
+        std::string_view text;
+        std::string msg;
+        if (decoded_text(A::string(v), scratch_, text, msg) != errc::ok) {
+            wrong = true;
+            return false;
+        }
+        out.assign(text.data(), text.size());
+        return true;
+    }
+
+    void plan(std::uint32_t r, value rec) {
+        record_info& info = result_.records[r];
+        if (A::kind(rec) != value_kind::object)
+            return fail(r, errc::record_not_object, "", "a record must be an object, not " + an(A::kind(rec)));
+        bool missing = false, wrong = false;
+        value ddb{};
+        const bool has_ddb = A::find(rec, "dynamodb", ddb) && A::kind(ddb) == value_kind::object;
+        string_field(rec, "eventID", info.event_id, missing, wrong);
+        if (has_ddb) string_field(ddb, "SequenceNumber", info.sequence_number, missing, wrong);
+
+        std::string event_name;
+        if (!string_field(rec, "eventName", event_name, missing, wrong))
+            return fail(r, missing ? errc::record_missing_field : errc::record_bad_field, "eventName",
+                        missing ? "the record has no eventName" : "eventName must be a string");
+        if (!has_ddb) {
+            value v{};
+            if (!A::find(rec, "dynamodb", v))
+                return fail(r, errc::record_missing_field, "dynamodb", "the record has no dynamodb object");
+            return fail(r, errc::record_bad_field, "dynamodb", "dynamodb must be an object, not " + an(A::kind(v)));
+        }
+        plan_t& p = plans_[r];
+        if (event_name == "REMOVE") {
+            p.action = op::remove;
+        } else if (event_name == "INSERT" || event_name == "MODIFY") {
+            p.action = op::index;
+        } else {
+            std::string m = "eventName ";
+            quote_for_message(m, event_name);
+            return fail(r, errc::record_event_name, "eventName", m + " is not INSERT, MODIFY or REMOVE");
+        }
+
+        std::string arn;
+        string_field(rec, "eventSourceARN", arn, missing, wrong);
+        const std::string_view table = table_from_arn(arn);
+        if (namer_.uses_table() && table.empty())
+            return fail(r, errc::record_missing_field, "eventSourceARN",
+                        missing ? "the record has no eventSourceARN, so its table (and index) is unknown"
+                                : "eventSourceARN names no table, so the record's index is unknown");
+        if (!index_for(table, p.index)) return fail(r, errc::index_invalid, "eventSourceARN", cached_problem_);
+
+        value keys{};
+        if (!A::find(ddb, "Keys", keys))
+            return fail(r, errc::record_missing_field, "dynamodb.Keys", "the record has no dynamodb.Keys");
+        const auto it = opt_.key_schemas.find(table);
+        path_error err;
+        if (!document_id<A>(keys, it == opt_.key_schemas.end() ? nullptr : &it->second, table, p.id, err,
+                            "dynamodb.Keys"))
+            return fail(r, err.code, std::move(err.path), std::move(err.message));
+
+        if (p.action == op::remove) {
+            value ui{}, type{}, principal{};
+            info.ttl_delete = A::find(rec, "userIdentity", ui) && A::kind(ui) == value_kind::object &&
+                              A::find(ui, "type", type) && is_string(type, "Service") &&
+                              A::find(ui, "principalId", principal) && is_string(principal, "dynamodb.amazonaws.com");
+            if (info.ttl_delete) {
+                ++result_.ttl_deletes;
+                if (opt_.skip_ttl_deletes) {
+                    info.status = record_status::skipped_ttl;
+                    p.action = op::none;
+                    ++result_.skipped_ttl;
+                    return;
+                }
+            }
+        } else if (!A::find(ddb, "NewImage", p.image)) {
+            std::string view;
+            string_field(ddb, "StreamViewType", view, missing, wrong);
+            return fail(r, errc::record_no_new_image, "dynamodb.NewImage",
+                        "a" + std::string(event_name == "INSERT" ? "n " : " ") + event_name +
+                            " record needs dynamodb.NewImage, which " +
+                            (view.empty() ? std::string("this stream view") : "stream view " + view) +
+                            " does not carry; set the stream view to NEW_IMAGE or NEW_AND_OLD_IMAGES");
+        }
+        info.status = record_status::emitted;
+    }
+
+    bool is_string(value v, std::string_view s) {
+        if (A::kind(v) != value_kind::string) return false;
+        const string_ref ref = A::string(v);
+        if (!ref.escaped) return ref.text == s;
+        return unescape_json(ref.text, scratch_) && scratch_ == s;
+    }
+
+    bool index_for(std::string_view table, std::string& out) {
+        if (!cached_valid_ || table != cached_table_) {
+            cached_table_.assign(table.data(), table.size());
+            cached_ok_ = namer_.name_for(table, cached_index_, cached_problem_);
+            cached_valid_ = true;
+        }
+        if (cached_ok_) out = cached_index_;
+        return cached_ok_;
+    }
+
+    // Only the last change per (index, _id) survives.
+    void collapse() {
+        std::unordered_map<std::string, std::uint32_t> last;
+        last.reserve(plans_.size());
+        std::string key;
+        for (std::uint32_t r = 0; r < plans_.size(); ++r) {
+            plan_t& p = plans_[r];
+            if (p.action == op::none) continue;
+            key.assign(p.index).push_back('/');  // '/' never occurs in an index name
+            key.append(p.id);
+            auto [it, fresh] = last.try_emplace(key, r);
+            if (!fresh) {
+                plans_[it->second].action = op::none;
+                result_.records[it->second].status = record_status::superseded;
+                ++result_.superseded;
+                it->second = r;
+            }
+        }
+    }
+
+    void write_action(out_buffer& out, const plan_t& p) {
+        out.put(p.action == op::index ? std::string_view("{\"index\":{\"_index\":") : std::string_view("{\"delete\":{\"_index\":"));
+        write_string(out, p.index);
+        out.put(std::string_view(",\"_id\":"));
+        write_string(out, p.id);
+        out.put(std::string_view("}}\n"));
+    }
+
+    void emit() {
+        const std::size_t capacity = (size_hint_ != 0 && size_hint_ < opt_.max_bytes ? size_hint_ : opt_.max_bytes) + 1024;
+        out_buffer body(capacity);
+        bulk_body current;
+        json_emitter<A> emitter(doc_opt_, err_);
+        auto flush = [&](std::size_t upto) {
+            bulk_body done;
+            done.records = std::move(current.records);
+            std::string rest(body.view(upto));
+            body.truncate(upto);
+            done.data = body.take();
+            result_.bodies.push_back(std::move(done));
+            body = out_buffer(capacity);
+            body.put(rest);
+            current.records.clear();
+        };
+        for (std::uint32_t r = 0; r < plans_.size(); ++r) {
+            const plan_t& p = plans_[r];
+            if (p.action == op::none) continue;
+            if (current.records.size() == opt_.max_actions) flush(body.size());
+            const std::size_t start = body.size();
+            write_action(body, p);
+            if (p.action == op::index) {
+                emitter.reset_path("dynamodb.NewImage");
+                if (!emitter.image(body, p.image)) {
+                    body.truncate(start);
+                    fail(r, err_.code, std::move(err_.path), std::move(err_.message));
+                    err_ = path_error{};
+                    continue;
+                }
+                body.put('\n');
+            }
+            const std::size_t size = body.size() - start;
+            if (size > opt_.max_bytes) {
+                body.truncate(start);
+                fail(r, errc::record_too_large, "",
+                     "the record's action and document take " + std::to_string(size) +
+                         " bytes, more than max_bytes (" + std::to_string(opt_.max_bytes) + ")");
+                continue;
+            }
+            if (body.size() > opt_.max_bytes) flush(start);  // this record opens the next body
+            current.records.push_back(r);
+            ++result_.actions;
+        }
+        if (!current.records.empty()) {
+            bulk_body done;
+            done.records = std::move(current.records);
+            done.data = body.take();
+            result_.bodies.push_back(std::move(done));
+        }
+    }
+
+    path_error err_;
+};
+
+}  // namespace detail
+
+// Bulk bodies from an event read through any value adapter.
+template <class A>
+bulk_result build_bulk(typename A::value event, const bulk_options& options = {}, std::size_t size_hint = 0) {
+    return detail::bulk_builder<A>(options, size_hint).run(event);
+}
+
+// Bulk bodies from the raw bytes of an event (the fast path). Throws error(json.syntax) when the
+// bytes are not JSON and error(event.shape) when they are not an event.
+inline bulk_result build_bulk(std::string_view event_json, const bulk_options& options = {}) {
+    const raw_json_document doc(event_json);
+    return build_bulk<raw_json_adapter>(doc.root(), options, event_json.size());
+}
+
+DDB2OS_END_NAMESPACE

@@ -1,0 +1,31 @@
+// ddb2os: keep an OpenSearch index in sync with a DynamoDB table.
+// config.hpp: version, namespace and tunables shared by every component.
+#pragma once
+
+#include <cstddef>
+
+#define DDB2OS_VERSION_MAJOR 0
+#define DDB2OS_VERSION_MINOR 1
+#define DDB2OS_VERSION_PATCH 0
+
+// An inline versioned namespace (as fmt does): a future ABI break changes v0 without
+// changing the names users write.
+#define DDB2OS_BEGIN_NAMESPACE namespace ddb2os { inline namespace v0 {
+#define DDB2OS_END_NAMESPACE } }
+
+DDB2OS_BEGIN_NAMESPACE
+
+inline constexpr const char* version_string = "0.1.0";
+
+// DynamoDB's documented limit: "nested attributes up to 32 levels deep". Every M or L
+// is one level; a top-level M holding a scalar is one level.
+inline constexpr int max_nesting = 32;
+
+// OpenSearch refuses an _id longer than 512 bytes.
+inline constexpr std::size_t max_id_bytes = 512;
+
+// 5 MiB: the safe bulk size for the smallest Amazon OpenSearch Service instances.
+inline constexpr std::size_t default_max_bulk_bytes = 5u * 1024u * 1024u;
+inline constexpr std::size_t default_max_bulk_actions = 1000;
+
+DDB2OS_END_NAMESPACE

@@ -1,0 +1,13 @@
+// ddb2os.hpp: everything but the libcurl transport.
+#pragma once
+
+#include "adapters/nlohmann.hpp"
+#include "adapters/raw_json.hpp"
+#include "bulk.hpp"
+#include "config.hpp"
+#include "document_id.hpp"
+#include "error.hpp"
+#include "index_name.hpp"
+#include "normalize.hpp"
+#include "unmarshal.hpp"
+#include "value_adapter.hpp"

@@ -1,0 +1,233 @@
+// detail/json_tape.hpp: a strict (RFC 8259) JSON reader that indexes raw bytes into a flat
+// tape of nodes, without copying or decoding strings.
+//
+// Why not nlohmann's DOM or SAX: both decode every string into a std::string (an allocation and
+// a copy) that ddb2os would then re-escape; the tape keeps spans into the input, so an S value
+// with nothing to escape is copied once, straight into the bulk body. The reader is iterative
+// (no recursion), so any nesting depth is safe; DynamoDB's 32-level limit is enforced later,
+// per record, where a violation is that record's error and not the whole event's.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../value_adapter.hpp"
+#include "writer.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+namespace detail {
+
+struct tape_node {
+    std::uint32_t offset;  // string: first byte after the quote; others: first byte
+    std::uint32_t length;  // string/number: bytes; array/object: children (members for objects)
+    std::uint32_t next;    // index of the node after this subtree
+    value_kind kind;
+    std::uint8_t flags;    // string: 1 = has escapes; boolean: 1 = true
+};
+
+class json_tape {
+public:
+    std::string_view input;
+    std::vector<tape_node> nodes;
+
+    // Throws ddb2os::error (json.syntax) naming the byte offset and what was expected.
+    void parse(std::string_view in) {
+        if (in.size() >= 0xFFFFFFF0u) throw error(errc::json_syntax, "input larger than 4 GiB");
+        input = in;
+        nodes.clear();
+        nodes.reserve(in.size() / 12 + 16);
+        stack_.clear();
+        p_ = in.data();
+        end_ = in.data() + in.size();
+        run();
+    }
+
+private:
+    std::vector<std::uint32_t> stack_;
+    const char* p_ = nullptr;
+    const char* end_ = nullptr;
+
+    [[noreturn]] void fail(const char* what) const {
+        const auto at = static_cast<std::size_t>(p_ - input.data());
+        if (p_ >= end_) throw error(errc::json_syntax, "byte " + std::to_string(at) + ": unexpected end of input, " + what);
+        throw error(errc::json_syntax, "byte " + std::to_string(at) + ": " + what);
+    }
+
+    void skip_ws() noexcept {
+        while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    }
+
+    std::uint32_t offset() const noexcept { return static_cast<std::uint32_t>(p_ - input.data()); }
+
+    std::uint32_t push(value_kind k, std::uint32_t off, std::uint32_t len, std::uint8_t flags) {
+        const auto i = static_cast<std::uint32_t>(nodes.size());
+        nodes.push_back(tape_node{off, len, i + 1, k, flags});
+        return i;
+    }
+
+    void string() {  // at the opening quote
+        ++p_;
+        const char* start = p_;
+        std::uint8_t flags = 0;
+        for (;;) {
+#if defined(__SSE2__)
+            const __m128i quote = _mm_set1_epi8('"');
+            const __m128i slash = _mm_set1_epi8('\\');
+            const __m128i ctrl = _mm_set1_epi8(0x1F);
+            while (end_ - p_ >= 16) {
+                const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
+                __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash));
+                hit = _mm_or_si128(hit, _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));
+                const int mask = _mm_movemask_epi8(hit);
+                if (mask != 0) {
+                    p_ += __builtin_ctz(static_cast<unsigned>(mask));
+                    break;
+                }
+                p_ += 16;
+            }
+#endif
+            while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
+            if (p_ >= end_) fail("expected '\"' to close a string");
+            const char c = *p_;
+            if (c == '"') break;
+            if (c == '\\') {
+                flags = 1;
+                if (end_ - p_ < 2) { p_ = end_; fail("expected an escape sequence"); }
+                const char e = p_[1];
+                if (e == 'u') {
+                    if (end_ - p_ < 6) { p_ = end_; fail("expected 4 hex digits after \\u"); }
+                    for (int k = 2; k < 6; ++k)
+                        if (hex_value(p_[k]) < 0) { p_ += k; fail("expected 4 hex digits after \\u"); }
+                    p_ += 6;
+                } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+                    p_ += 2;
+                } else {
+                    ++p_;
+                    fail("invalid escape sequence in a string");
+                }
+                continue;
+            }
+            fail("control character in a string (it must be escaped)");
+        }
+        const auto off = static_cast<std::uint32_t>(start - input.data());
+        push(value_kind::string, off, static_cast<std::uint32_t>(p_ - start), flags);
+        ++p_;  // closing quote
+    }
+
+    void number() {
+        const char* start = p_;
+        if (*p_ == '-') ++p_;
+        if (p_ < end_ && *p_ == '0') {
+            ++p_;
+        } else if (p_ < end_ && *p_ >= '1' && *p_ <= '9') {
+            while (p_ < end_ && is_digit(*p_)) ++p_;
+        } else {
+            fail("expected a digit in a number");
+        }
+        if (p_ < end_ && *p_ == '.') {
+            ++p_;
+            if (p_ >= end_ || !is_digit(*p_)) fail("expected a digit after '.' in a number");
+            while (p_ < end_ && is_digit(*p_)) ++p_;
+        }
+        if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+            ++p_;
+            if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+            if (p_ >= end_ || !is_digit(*p_)) fail("expected a digit in a number's exponent");
+            while (p_ < end_ && is_digit(*p_)) ++p_;
+        }
+        push(value_kind::number, static_cast<std::uint32_t>(start - input.data()),
+             static_cast<std::uint32_t>(p_ - start), 0);
+    }
+
+    static bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+    void literal(std::string_view word, value_kind k, std::uint8_t flags) {
+        if (static_cast<std::size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word)
+            fail("expected a JSON value");
+        push(k, offset(), static_cast<std::uint32_t>(word.size()), flags);
+        p_ += word.size();
+    }
+
+    void close_top() {
+        const std::uint32_t i = stack_.back();
+        stack_.pop_back();
+        nodes[i].next = static_cast<std::uint32_t>(nodes.size());
+        ++p_;
+    }
+
+    void run() {
+        enum { value, key, after } state = value;
+        for (;;) {
+            skip_ws();
+            if (state == value) {
+                if (p_ >= end_) fail("expected a JSON value");
+                switch (*p_) {
+                    case '{': {
+                        const std::uint32_t i = push(value_kind::object, offset(), 0, 0);
+                        ++p_;
+                        skip_ws();
+                        if (p_ < end_ && *p_ == '}') { ++p_; state = after; continue; }
+                        stack_.push_back(i);
+                        ++nodes[i].length;
+                        state = key;
+                        continue;
+                    }
+                    case '[': {
+                        const std::uint32_t i = push(value_kind::array, offset(), 0, 0);
+                        ++p_;
+                        skip_ws();
+                        if (p_ < end_ && *p_ == ']') { ++p_; state = after; continue; }
+                        stack_.push_back(i);
+                        ++nodes[i].length;
+                        continue;  // state stays `value`
+                    }
+                    case '"': string(); break;
+                    case 't': literal("true", value_kind::boolean, 1); break;
+                    case 'f': literal("false", value_kind::boolean, 0); break;
+                    case 'n': literal("null", value_kind::null, 0); break;
+                    default:
+                        if (*p_ == '-' || is_digit(*p_)) number();
+                        else fail("expected a JSON value");
+                }
+                state = after;
+            } else if (state == key) {
+                if (p_ >= end_ || *p_ != '"') fail("expected a string key in an object");
+                string();
+                skip_ws();
+                if (p_ >= end_ || *p_ != ':') fail("expected ':' after an object key");
+                ++p_;
+                state = value;
+            } else {  // after a value
+                if (stack_.empty()) {
+                    if (p_ != end_) fail("unexpected characters after the JSON value");
+                    return;
+                }
+                if (p_ >= end_) fail("expected ',' or the end of an array or object");
+                tape_node& top = nodes[stack_.back()];
+                const char c = *p_;
+                if (c == ',') {
+                    ++p_;
+                    ++top.length;
+                    state = top.kind == value_kind::object ? key : value;
+                } else if ((c == '}' && top.kind == value_kind::object) || (c == ']' && top.kind == value_kind::array)) {
+                    close_top();
+                } else {
+                    fail(top.kind == value_kind::object ? "expected ',' or '}' after an object member"
+                                                        : "expected ',' or ']' after an array element");
+                }
+            }
+        }
+    }
+};
+
+}  // namespace detail
+DDB2OS_END_NAMESPACE

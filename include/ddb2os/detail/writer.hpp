@@ -1,0 +1,198 @@
+// detail/writer.hpp: the output buffer and the JSON string writer.
+//
+// Every string ddb2os writes goes through write_string(): valid UTF-8 in, one JSON string out,
+// with `"` `\` and every control character escaped, and U+2028/U+2029 escaped too, so that a
+// document is always exactly one line whatever bytes a value holds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "../config.hpp"
+#include "utf8.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+namespace detail {
+
+// A growable byte buffer that writes through a raw pointer (std::string::append per token is
+// measurably slower on the hot path).
+class out_buffer {
+public:
+    out_buffer() = default;
+    explicit out_buffer(std::size_t capacity) { buf_.resize(capacity); }
+
+    char* reserve(std::size_t n) {
+        if (size_ + n > buf_.size()) grow(size_ + n);
+        return &buf_[0] + size_;
+    }
+    void commit(std::size_t n) noexcept { size_ += n; }
+    void put(char c) { *reserve(1) = c; ++size_; }
+    void put(std::string_view s) {
+        if (s.empty()) return;
+        std::memcpy(reserve(s.size()), s.data(), s.size());
+        size_ += s.size();
+    }
+    std::size_t size() const noexcept { return size_; }
+    void truncate(std::size_t n) noexcept { size_ = n; }
+    std::string_view view() const noexcept { return {buf_.data(), size_}; }
+    std::string_view view(std::size_t from) const noexcept { return {buf_.data() + from, size_ - from}; }
+    std::string take() {
+        buf_.resize(size_);
+        size_ = 0;
+        return std::move(buf_);
+    }
+
+private:
+    void grow(std::size_t need) {
+        std::size_t cap = buf_.size() < 256 ? 256 : buf_.size() * 2;
+        while (cap < need) cap *= 2;
+        buf_.resize(cap);
+    }
+    std::string buf_;
+    std::size_t size_ = 0;
+};
+
+// Length of the leading run that can be copied without escaping or checking:
+// printable ASCII other than '"' and '\'.
+inline std::size_t plain_ascii_prefix(const char* p, std::size_t n) noexcept {
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i slash = _mm_set1_epi8('\\');
+    const __m128i ctrl = _mm_set1_epi8(0x1F);
+    for (; i + 16 <= n; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));  // v <= 0x1F
+        const int mask = _mm_movemask_epi8(bad) | _mm_movemask_epi8(v);       // | non-ASCII
+        if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+#endif
+    for (; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(p[i]);
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return i;
+    }
+    return n;
+}
+
+template <class Out>
+inline void write_escaped_code_point(Out& out, std::uint32_t cp) {
+    static constexpr char hex[] = "0123456789abcdef";
+    switch (cp) {
+        case '"': out.put(std::string_view("\\\"", 2)); return;
+        case '\\': out.put(std::string_view("\\\\", 2)); return;
+        case '\n': out.put(std::string_view("\\n", 2)); return;
+        case '\r': out.put(std::string_view("\\r", 2)); return;
+        case '\t': out.put(std::string_view("\\t", 2)); return;
+        case '\b': out.put(std::string_view("\\b", 2)); return;
+        case '\f': out.put(std::string_view("\\f", 2)); return;
+        default: break;
+    }
+    if (cp < 0x20 || cp == 0x2028 || cp == 0x2029) {
+        char e[6] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15], hex[cp & 15]};
+        out.put(std::string_view(e, 6));
+        return;
+    }
+    std::string s;
+    append_utf8(s, cp);
+    out.put(s);
+}
+
+// Writes the body of a JSON string (no quotes) from UTF-8 text.
+// Returns the offset of the first invalid UTF-8 byte, or npos.
+template <class Out>
+std::size_t write_string_body(Out& out, std::string_view s) {
+    const char* p = s.data();
+    std::size_t n = s.size(), i = 0;
+    while (i < n) {
+        const std::size_t run = plain_ascii_prefix(p + i, n - i);
+        out.put(std::string_view(p + i, run));
+        i += run;
+        if (i >= n) break;
+        const auto c = static_cast<unsigned char>(p[i]);
+        if (c < 0x80) {
+            write_escaped_code_point(out, c);
+            ++i;
+            continue;
+        }
+        const auto* u = reinterpret_cast<const unsigned char*>(p + i);
+        const std::size_t len = utf8_sequence_length(u, reinterpret_cast<const unsigned char*>(p + n));
+        if (len == 0) return i;
+        if (len == 3 && c == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9)) {
+            write_escaped_code_point(out, u[2] == 0xA8 ? 0x2028u : 0x2029u);
+        } else {
+            out.put(std::string_view(p + i, len));
+        }
+        i += len;
+    }
+    return std::string::npos;
+}
+
+template <class Out>
+std::size_t write_string(Out& out, std::string_view s) {
+    out.put('"');
+    const std::size_t bad = write_string_body(out, s);
+    out.put('"');
+    return bad;
+}
+
+inline int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+inline std::uint32_t read_hex4(const char* p) noexcept {
+    return static_cast<std::uint32_t>((hex_value(p[0]) << 12) | (hex_value(p[1]) << 8) |
+                                      (hex_value(p[2]) << 4) | hex_value(p[3]));
+}
+
+// Decodes the content of a JSON string literal whose escapes the parser already checked for
+// syntax. Fails (returns false) on an unpaired UTF-16 surrogate or invalid UTF-8.
+inline bool unescape_json(std::string_view raw, std::string& out) {
+    out.clear();
+    out.reserve(raw.size());
+    std::size_t i = 0;
+    while (i < raw.size()) {
+        const char c = raw[i];
+        if (c != '\\') {
+            out.push_back(c);
+            ++i;
+            continue;
+        }
+        const char e = raw[i + 1];
+        i += 2;
+        switch (e) {
+            case 'n': out.push_back('\n'); continue;
+            case 'r': out.push_back('\r'); continue;
+            case 't': out.push_back('\t'); continue;
+            case 'b': out.push_back('\b'); continue;
+            case 'f': out.push_back('\f'); continue;
+            case 'u': break;
+            default: out.push_back(e); continue;  // " \ /
+        }
+        std::uint32_t cp = read_hex4(raw.data() + i);
+        i += 4;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return false;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (i + 6 > raw.size() || raw[i] != '\\' || raw[i + 1] != 'u') return false;
+            const std::uint32_t lo = read_hex4(raw.data() + i + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+        }
+        append_utf8(out, cp);
+    }
+    return is_valid_utf8(out.data(), out.size());
+}
+
+}  // namespace detail
+DDB2OS_END_NAMESPACE

@@ -1,0 +1,172 @@
+// document_id.hpp: a DynamoDB item's key -> the OpenSearch document `_id`.
+//
+// The key schema is ordered: partition key, then sort key. Key values are read from the
+// record's Keys by attribute name, never by position (DynamoDB Streams do not order Keys).
+//   one key attribute:  _id = its value             (GET /books/_doc/<id> works as expected)
+//   two key attributes: _id = <partition>|<sort>    with `\` -> `\\` and `|` -> `\|` in each
+// S is used as is, N as its text, B as its base64 text. An _id longer than 512 bytes (the
+// OpenSearch limit) becomes "sha256-" + the 64 hex digits of the SHA-256 of the full _id.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "detail/base64.hpp"
+#include "detail/crypto.hpp"
+#include "detail/number.hpp"
+#include "unmarshal.hpp"
+#include "value_adapter.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+
+using key_schema = std::vector<std::string>;
+
+// Joins already-encoded key values into an _id (the pure rule, shared by every host).
+inline std::string compose_document_id(const std::vector<std::string_view>& parts) {
+    std::string id;
+    if (parts.size() == 1) {
+        id.assign(parts[0].data(), parts[0].size());
+    } else {
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            if (i != 0) id.push_back('|');
+            for (char c : parts[i]) {
+                if (c == '\\' || c == '|') id.push_back('\\');
+                id.push_back(c);
+            }
+        }
+    }
+    if (id.size() > max_id_bytes) id = "sha256-" + detail::hex(detail::sha256(id));
+    return id;
+}
+
+namespace detail {
+
+inline std::string table_label(std::string_view table) {
+    return table.empty() ? std::string("the table") : "table '" + std::string(table) + "'";
+}
+
+// The encoded text of one key attribute value (S, N or B), into `out`.
+template <class A>
+errc key_value_text(typename A::value v, std::string& out, std::string& message, std::string& scratch) {
+    ddb_type t;
+    typename A::value p;
+    const errc e = classify<A>(v, t, p, message, scratch);
+    if (e != errc::ok) return e;
+    std::string_view text;
+    switch (t) {
+        case ddb_type::S:
+            if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::utf8_invalid;
+            out.assign(text.data(), text.size());
+            return errc::ok;
+        case ddb_type::N: {
+            if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::number_invalid;
+            number_parts parts;
+            const number_status st = parse_number(text, parts);
+            if (st != number_status::ok) {
+                message = number_message(st, text);
+                return st == number_status::invalid ? errc::number_invalid : errc::number_out_of_range;
+            }
+            out.assign(text.data(), text.size());
+            return errc::ok;
+        }
+        case ddb_type::B: {
+            out.clear();
+            if (A::kind(p) == value_kind::binary) {
+                const std::string_view bytes = A::binary(p);
+                base64_encode(out, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+                return errc::ok;
+            }
+            if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::base64_invalid;
+            const std::string_view problem = base64_problem(text);
+            if (!problem.empty()) {
+                message.clear();
+                quote_for_message(message, text);
+                message += " is not valid base64: " + std::string(problem);
+                return errc::base64_invalid;
+            }
+            out.assign(text.data(), text.size());
+            return errc::ok;
+        }
+        default:
+            message = "a key attribute is S, N or B, not " + std::string(type_name(t));
+            return errc::key_bad_type;
+    }
+}
+
+}  // namespace detail
+
+// The _id for a record's Keys (an object of attribute values). `schema` is the table's ordered
+// key attribute names, or null when unknown: then Keys must hold exactly one attribute.
+// `table` only names the table in messages. On failure fills `err` (path relative to `prefix`).
+template <class A>
+bool document_id(typename A::value keys, const key_schema* schema, std::string_view table, std::string& id,
+                 path_error& err, std::string_view prefix = {}) {
+    std::string scratch, message;
+    auto fail = [&](errc code, std::string path, std::string msg) {
+        err.code = code;
+        err.path = std::move(path);
+        err.message = std::move(msg);
+        return false;
+    };
+    auto join = [&](std::string_view name) {
+        std::string p(prefix);
+        if (!p.empty()) p += '.';
+        p.append(name.data(), name.size());
+        return p;
+    };
+    if (A::kind(keys) != value_kind::object)
+        return fail(errc::record_bad_field, std::string(prefix), "Keys must be an object, not a" +
+                    std::string(A::kind(keys) == value_kind::array ? "n " : " ") + std::string(kind_name(A::kind(keys))));
+    const std::size_t n = A::size(keys);
+    if (n == 0) return fail(errc::key_empty, std::string(prefix), "Keys is empty");
+
+    std::vector<std::string> texts;
+    if (schema == nullptr || schema->empty()) {
+        if (n > 1)
+            return fail(errc::key_no_schema, std::string(prefix),
+                        detail::table_label(table) + " has a composite key (Keys holds " + std::to_string(n) +
+                            " attributes) and no key schema is known for it");
+        std::string name_scratch;
+        std::string name;
+        typename A::value only{};
+        A::each_member(keys, [&](string_ref k, typename A::value v) {
+            name = k.escaped && detail::unescape_json(k.text, name_scratch) ? name_scratch : std::string(k.text);
+            only = v;
+            return false;
+        });
+        texts.emplace_back();
+        const errc e = detail::key_value_text<A>(only, texts.back(), message, scratch);
+        if (e != errc::ok) return fail(e, join(name), message);
+    } else {
+        for (const std::string& name : *schema) {
+            typename A::value v{};
+            if (!A::find(keys, name, v))
+                return fail(errc::key_missing, join(name),
+                            detail::table_label(table) + ": key attribute '" + name + "' is missing from Keys");
+            texts.emplace_back();
+            const errc e = detail::key_value_text<A>(v, texts.back(), message, scratch);
+            if (e != errc::ok) return fail(e, join(name), message);
+        }
+        if (n > schema->size()) {
+            std::string extra, names;
+            A::each_member(keys, [&](string_ref k, typename A::value) {
+                std::string kn = k.escaped && detail::unescape_json(k.text, scratch) ? scratch : std::string(k.text);
+                bool known = false;
+                for (const std::string& s : *schema) known = known || s == kn;
+                if (!known && extra.empty()) extra = kn;
+                return extra.empty();
+            });
+            for (const std::string& s : *schema) names += (names.empty() ? "" : ", ") + s;
+            return fail(errc::key_unexpected, join(extra),
+                        detail::table_label(table) + ": Keys holds '" + extra +
+                            "', which is not in the key schema (" + names + ")");
+        }
+    }
+    std::vector<std::string_view> parts(texts.begin(), texts.end());
+    id = compose_document_id(parts);
+    return true;
+}
+
+DDB2OS_END_NAMESPACE

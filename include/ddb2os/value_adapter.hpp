@@ -1,0 +1,51 @@
+// value_adapter.hpp: how the components read a JSON-like input.
+//
+// Every component is a template over an Adapter: a struct of static functions over a cheap
+// value handle. ddb2os ships adapters for raw JSON bytes (adapters/raw_json.hpp: the fast
+// path) and nlohmann::json (adapters/nlohmann.hpp); the Python module adds one for Python
+// objects. An adapter provides:
+//
+//   using value = <handle>;
+//   static value_kind kind(value);
+//   static string_ref string(value);                     // kind == string
+//   static std::string_view number_text(value, std::string& scratch);  // kind == number
+//   static bool boolean(value);                          // kind == boolean
+//   static std::string_view binary(value);               // kind == binary (raw bytes)
+//   static std::size_t size(value);                      // array or object
+//   template <class F> static bool each_member(value, F&&);   // F(string_ref key, value) -> bool
+//   template <class F> static bool each_element(value, F&&);  // F(value) -> bool
+//   static bool find(value object, std::string_view key, value& out);
+//
+// each_* stop early when F returns false, and then return false.
+#pragma once
+
+#include <string_view>
+
+#include "config.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+
+enum class value_kind : unsigned char { null, boolean, number, string, array, object, binary };
+
+constexpr std::string_view kind_name(value_kind k) noexcept {
+    switch (k) {
+        case value_kind::null: return "null";
+        case value_kind::boolean: return "boolean";
+        case value_kind::number: return "number";
+        case value_kind::string: return "string";
+        case value_kind::array: return "array";
+        case value_kind::object: return "object";
+        case value_kind::binary: return "binary";
+    }
+    return "unknown";
+}
+
+// A string as the input holds it. escaped == false: `text` is the UTF-8 text itself (not yet
+// validated). escaped == true: `text` is the inside of a JSON string literal that contains
+// backslash escapes, to be decoded (detail::unescape_json) before use.
+struct string_ref {
+    std::string_view text;
+    bool escaped = false;
+};
+
+DDB2OS_END_NAMESPACE

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what ddb2os needs to build and test on a fresh Debian machine, and only what is missing.
+# Used by `make`, `make test`, `make demo` and `make bench`.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+need_apt=()
+have_file() { [ -e "$1" ]; }
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_cmd g++ || need_apt+=(g++)
+have_cmd cmake || need_apt+=(cmake)
+have_cmd ninja || need_apt+=(ninja-build)
+have_cmd clang++-14 || need_apt+=(clang-14)
+have_file /usr/include/nlohmann/json.hpp || need_apt+=(nlohmann-json3-dev)
+have_file /usr/include/doctest/doctest.h || need_apt+=(doctest-dev)
+have_file /usr/include/openssl/evp.h || need_apt+=(libssl-dev)
+have_file /usr/include/x86_64-linux-gnu/curl/curl.h || have_file /usr/include/curl/curl.h || need_apt+=(libcurl4-openssl-dev)
+have_file /usr/include/pybind11/pybind11.h || need_apt+=(pybind11-dev)
+have_file /usr/include/simdjson.h || need_apt+=(libsimdjson-dev)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Python packages for the tests (and later the module and benchmarks).
+py=${PYTHON:-python3}
+if ! "$py" - "$here/tests/requirements.txt" <<'PY' >/dev/null 2>&1
+import sys, importlib.metadata as md, re
+for line in open(sys.argv[1]):
+    line = line.split('#')[0].strip()
+    if not line:
+        continue
+    name = re.split(r'[<>=!~\[ ]', line)[0]
+    md.version(name)
+PY
+then
+  echo "install-deps: pip install -r tests/requirements.txt"
+  "$py" -m pip install -q --disable-pip-version-check -r "$here/tests/requirements.txt"
+fi
