@@ -167,12 +167,28 @@ public:
             }
             if (!s.empty()) s += '.';
             if (g.name.escaped && unescape_json(g.name.text, scratch)) s += scratch;
-            else s.append(g.name.text.data(), g.name.text.size());
+            else append_sanitized(s, g.name.text);
         }
         return s;
     }
 
 private:
+    // A path is always valid UTF-8: an invalid byte in a name shows as U+FFFD.
+    static void append_sanitized(std::string& s, std::string_view text) {
+        const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+        const auto* end = p + text.size();
+        while (p < end) {
+            const std::size_t len = *p < 0x80 ? 1 : utf8_sequence_length(p, end);
+            if (len == 0) {
+                s += "\xEF\xBF\xBD";
+                ++p;
+                continue;
+            }
+            s.append(reinterpret_cast<const char*>(p), len);
+            p += len;
+        }
+    }
+
     struct segment {
         string_ref name;
         std::size_t index;

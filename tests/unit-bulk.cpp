@@ -1,0 +1,306 @@
+// Bulk bodies (bulk.hpp): events in, NDJSON bodies out, every record accounted for.
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+std::string arn(std::string_view table) {
+    return "arn:aws:dynamodb:us-east-1:123456789012:table/" + std::string(table) + "/stream/2024-01-01T00:00:00.000";
+}
+
+// One stream record as Lambda delivers it.
+std::string rec(int seq, std::string_view event_name, std::string_view keys, std::string_view image = {},
+                std::string_view table = "Books", std::string_view extra = {}) {
+    std::string s = R"({"eventID":"ev)" + std::to_string(seq) + R"(","eventName":")" + std::string(event_name) +
+                    R"(","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"us-east-1","eventSourceARN":")" +
+                    arn(table) + "\"" + std::string(extra) + R"(,"dynamodb":{"ApproximateCreationDateTime":1700000000,"Keys":)" +
+                    std::string(keys);
+    if (!image.empty()) s += ",\"NewImage\":" + std::string(image);
+    s += R"(,"SequenceNumber":")" + std::to_string(seq) + R"(","SizeBytes":10,"StreamViewType":"NEW_AND_OLD_IMAGES"}})";
+    return s;
+}
+
+std::string event(const std::vector<std::string>& records) {
+    std::string s = "{\"Records\":[";
+    for (std::size_t i = 0; i < records.size(); ++i) s += (i ? "," : "") + records[i];
+    return s + "]}";
+}
+
+std::string book_keys(std::string_view author, std::string_view title) {
+    return R"({"bookTitle":{"S":")" + std::string(title) + R"("},"author":{"S":")" + std::string(author) + R"("}})";
+}
+std::string book_image(std::string_view author, std::string_view title, int year) {
+    return R"({"author":{"S":")" + std::string(author) + R"("},"bookTitle":{"S":")" + std::string(title) +
+           R"("},"year":{"N":")" + std::to_string(year) + R"("}})";
+}
+
+ddb2os::bulk_options books_options() {
+    ddb2os::bulk_options o;
+    o.key_schemas["Books"] = {"author", "bookTitle"};
+    return o;
+}
+
+std::string all_bodies(const ddb2os::bulk_result& r) {
+    std::string s;
+    for (const auto& b : r.bodies) {
+        test::check_ndjson(b.data);
+        s += b.data;
+    }
+    return s;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("bulk: the AWS documentation's sample stream event") {
+    const std::string sample = read_file(std::string(DDB2OS_TEST_DATA) + "/aws-sample-event.json");
+    const auto r = ddb2os::build_bulk(sample);
+    // INSERT, MODIFY and REMOVE of one item: only the REMOVE is left to send.
+    CHECK(all_bodies(r) == "{\"delete\":{\"_index\":\"exampletablewithstream\",\"_id\":\"101\"}}\n");
+    CHECK(r.superseded == 2);
+    CHECK(r.actions == 1);
+    CHECK(r.errors.empty());
+    REQUIRE(r.bodies.size() == 1);
+    CHECK(r.bodies[0].records == std::vector<std::uint32_t>{2});
+    REQUIRE(r.records.size() == 3);
+    CHECK(r.records[2].sequence_number == "333");
+    CHECK(r.records[2].event_id == "3");
+    CHECK(r.records[0].status == ddb2os::record_status::superseded);
+    CHECK(r.records[1].status == ddb2os::record_status::superseded);
+    CHECK(r.records[2].status == ddb2os::record_status::emitted);
+
+    // The same through nlohmann, and with the first two records only.
+    auto j = nlohmann::ordered_json::parse(sample);
+    j["Records"].erase(2);
+    const auto r2 = ddb2os::build_bulk<ddb2os::nlohmann_ordered_adapter>(&j);
+    CHECK(all_bodies(r2) ==
+          "{\"index\":{\"_index\":\"exampletablewithstream\",\"_id\":\"101\"}}\n{\"Message\":\"This item has changed\",\"Id\":101}\n");
+    CHECK(r2.bodies[0].records == std::vector<std::uint32_t>{1});
+}
+
+TEST_CASE("bulk: index, delete and composite ids in stream order") {
+    const auto r = ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("Dan Brown", "Inferno"), book_image("Dan Brown", "Inferno", 2013)),
+                                             rec(2, "INSERT", book_keys("Dan Brown", "Origin"), book_image("Dan Brown", "Origin", 2017)),
+                                             rec(3, "REMOVE", book_keys("Dan Brown", "Inferno"))}),
+                                      books_options());
+    CHECK(all_bodies(r) ==
+          "{\"index\":{\"_index\":\"books\",\"_id\":\"Dan Brown|Origin\"}}\n"
+          "{\"author\":\"Dan Brown\",\"bookTitle\":\"Origin\",\"year\":2017}\n"
+          "{\"delete\":{\"_index\":\"books\",\"_id\":\"Dan Brown|Inferno\"}}\n");
+    CHECK(r.bodies[0].records == std::vector<std::uint32_t>{1, 2});
+    CHECK(r.superseded == 1);
+    CHECK(r.records[0].status == ddb2os::record_status::superseded);
+}
+
+TEST_CASE("bulk: the same _id in two indexes is two documents") {
+    ddb2os::bulk_options o;
+    const std::string k = R"({"id":{"S":"1"}})", img = R"({"id":{"S":"1"}})";
+    const auto r = ddb2os::build_bulk(event({rec(1, "INSERT", k, img, "A"), rec(2, "INSERT", k, img, "B")}), o);
+    CHECK(r.actions == 2);
+    CHECK(r.superseded == 0);
+}
+
+TEST_CASE("bulk: index option, fixed or template") {
+    auto o = books_options();
+    const std::string ev = event({rec(1, "INSERT", book_keys("a", "b"), book_image("a", "b", 1))});
+    o.index = "library";
+    CHECK(all_bodies(ddb2os::build_bulk(ev, o)).rfind("{\"index\":{\"_index\":\"library\",", 0) == 0);
+    o.index = "prod-{table}";
+    CHECK(all_bodies(ddb2os::build_bulk(ev, o)).rfind("{\"index\":{\"_index\":\"prod-books\",", 0) == 0);
+    o.index = "_bad";
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk(ev, o),
+                         "[ddb2os.option.invalid] index name \"_bad\" is invalid: it must not start with '_', '-' or '+'",
+                         ddb2os::error);
+    // A table whose lowercased name is no valid index: that record's error.
+    ddb2os::bulk_options d;
+    const auto r = ddb2os::build_bulk(event({rec(7, "INSERT", R"({"id":{"S":"1"}})", R"({"id":{"S":"1"}})", "_Private")}), d);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].what() ==
+          "[ddb2os.index.invalid] eventSourceARN: index name \"_private\" is invalid: it must not start with '_', '-' or '+'");
+}
+
+TEST_CASE("bulk: injection through keys and values cannot add an action") {
+    const std::string evil = R"(x\n{\"delete\":{\"_index\":\"books\",\"_id\":\"y\"}})";
+    ddb2os::bulk_options o;
+    const auto r = ddb2os::build_bulk(
+        event({rec(1, "INSERT", R"({"id":{"S":")" + evil + R"("}})",
+                   R"({"id":{"S":")" + evil + R"("},"note":{"S":"a\r\nb\u2028c\u0000\"}"},"nested":{"M":{")" + evil +
+                       R"(":{"SS":[")" + evil + R"("]}}}})"),
+               rec(2, "REMOVE", R"({"id":{"S":"z\n{\"index\":{}}"}})")}),
+        o);
+    CHECK(r.errors.empty());
+    const std::string body = all_bodies(r);
+    CHECK(test::check_ndjson(body) == 3);  // one index (two lines) and one delete
+    const auto action = nlohmann::json::parse(body.substr(0, body.find('\n')));
+    CHECK(action["index"]["_id"] == "x\n{\"delete\":{\"_index\":\"books\",\"_id\":\"y\"}}");
+    CHECK(body.find("\\u2028") != std::string::npos);
+}
+
+TEST_CASE("bulk: bodies are cut at max_actions and max_bytes, never inside a record") {
+    std::vector<std::string> recs;
+    for (int i = 0; i < 10; ++i)
+        recs.push_back(rec(i, "INSERT", book_keys("a", "t" + std::to_string(i)), book_image("a", "t" + std::to_string(i), i)));
+    const std::string ev = event(recs);
+    auto o = books_options();
+    o.max_actions = 3;
+    auto r = ddb2os::build_bulk(ev, o);
+    REQUIRE(r.bodies.size() == 4);
+    CHECK(r.bodies[0].records == std::vector<std::uint32_t>{0, 1, 2});
+    CHECK(r.bodies[3].records == std::vector<std::uint32_t>{9});
+    for (const auto& b : r.bodies) CHECK(test::check_ndjson(b.data) == 2 * static_cast<int>(b.records.size()));
+
+    const std::string whole = all_bodies(ddb2os::build_bulk(ev, books_options()));
+    const std::size_t one_record = whole.size() / 10;  // every record here is within a byte of this
+    o = books_options();
+    o.max_bytes = 2 * one_record + 1;
+    r = ddb2os::build_bulk(ev, o);
+    CHECK(r.bodies.size() >= 5);
+    std::string joined;
+    for (const auto& b : r.bodies) {
+        CHECK(b.data.size() <= o.max_bytes);
+        CHECK(!b.records.empty());
+        joined += b.data;
+    }
+    CHECK(joined == whole);
+    CHECK(r.actions == 10);
+}
+
+TEST_CASE("bulk: a record larger than max_bytes is that record's error") {
+    auto o = books_options();
+    o.max_bytes = 200;
+    const std::string big(300, 'x');
+    const auto r = ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("a", "small"), book_image("a", "small", 1)),
+                                             rec(2, "INSERT", book_keys("a", "big"), book_image("a", big, 2)),
+                                             rec(3, "REMOVE", book_keys("a", "gone"))}),
+                                      o);
+    CHECK(r.actions == 2);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].sequence_number == "2");
+    CHECK(r.errors[0].what() == "[ddb2os.record.too_large] the record's action and document take 382 bytes, more than max_bytes (200)");
+}
+
+TEST_CASE("bulk: one bad record never stops the others") {
+    const std::string good = rec(9, "INSERT", book_keys("ok", "ok"), book_image("ok", "ok", 1));
+    struct bad_case {
+        std::string record;
+        std::string expected;
+    };
+    const std::vector<bad_case> cases = {
+        {R"("just a string")", "[ddb2os.record.not_object] a record must be an object, not a string"},
+        {R"({"eventID":"e1","dynamodb":{"SequenceNumber":"5"}})", "[ddb2os.record.missing_field] eventName: the record has no eventName"},
+        {R"({"eventID":"e1","eventName":7,"dynamodb":{}})", "[ddb2os.record.bad_field] eventName: eventName must be a string"},
+        {R"({"eventName":"INSERT"})", "[ddb2os.record.missing_field] dynamodb: the record has no dynamodb object"},
+        {R"({"eventName":"INSERT","dynamodb":[]})", "[ddb2os.record.bad_field] dynamodb: dynamodb must be an object, not an array"},
+        {rec(1, "UPDATE", book_keys("a", "b")), "[ddb2os.record.event_name] eventName: eventName \"UPDATE\" is not INSERT, MODIFY or REMOVE"},
+        {R"({"eventName":"REMOVE","dynamodb":{"Keys":{"id":{"S":"1"}}}})",
+         "[ddb2os.record.missing_field] eventSourceARN: the record has no eventSourceARN, so its table (and index) is unknown"},
+        {R"({"eventName":"REMOVE","eventSourceARN":"arn:aws:sqs:x","dynamodb":{"Keys":{"id":{"S":"1"}}}})",
+         "[ddb2os.record.missing_field] eventSourceARN: eventSourceARN names no table, so the record's index is unknown"},
+        {R"({"eventName":"REMOVE","eventSourceARN":")" + arn("Books") + R"(","dynamodb":{}})",
+         "[ddb2os.record.missing_field] dynamodb.Keys: the record has no dynamodb.Keys"},
+        {rec(1, "INSERT", R"({"author":{"S":"a"}})", book_image("a", "b", 1)),
+         "[ddb2os.key.missing] dynamodb.Keys.bookTitle: table 'Books': key attribute 'bookTitle' is missing from Keys"},
+        {rec(1, "MODIFY", book_keys("a", "b")),
+         "[ddb2os.record.no_new_image] dynamodb.NewImage: a MODIFY record needs dynamodb.NewImage, which stream view "
+         "NEW_AND_OLD_IMAGES does not carry; set the stream view to NEW_IMAGE or NEW_AND_OLD_IMAGES"},
+        {R"({"eventName":"INSERT","eventSourceARN":")" + arn("Books") +
+             R"(","dynamodb":{"Keys":{"author":{"S":"a"},"bookTitle":{"S":"b"}},"StreamViewType":"KEYS_ONLY"}})",
+         "[ddb2os.record.no_new_image] dynamodb.NewImage: an INSERT record needs dynamodb.NewImage, which stream view "
+         "KEYS_ONLY does not carry; set the stream view to NEW_IMAGE or NEW_AND_OLD_IMAGES"},
+        {rec(1, "INSERT", book_keys("a", "b"), R"({"tags":{"L":[{"S":"a"},{"S":"b"},{"S":"c"},{"N":"1.2.3"}]}})"),
+         "[ddb2os.number.invalid] dynamodb.NewImage.tags.L[3].N: \"1.2.3\" is not a number"},
+        {rec(1, "INSERT", book_keys("a", "b"), R"([])"),
+         "[ddb2os.attribute.not_object] dynamodb.NewImage: an item image must be an object of attributes, not an array"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.record);
+        const auto r = ddb2os::build_bulk(event({good, c.record, good}), books_options());
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].record == 1);
+        CHECK(r.errors[0].what() == c.expected);
+        CHECK(r.records[1].status == ddb2os::record_status::failed);
+        CHECK(r.actions == 1);  // the two good records are one document: the later one is sent
+        CHECK(r.superseded == 1);
+        CHECK(all_bodies(r) == "{\"index\":{\"_index\":\"books\",\"_id\":\"ok|ok\"}}\n{\"author\":\"ok\",\"bookTitle\":\"ok\",\"year\":1}\n");
+    }
+}
+
+TEST_CASE("bulk: errors carry the SequenceNumber and eventID, and print as JSON") {
+    const auto r = ddb2os::build_bulk(event({rec(42, "INSERT", book_keys("a", "b"), R"({"x":{"Q":1}})")}), books_options());
+    REQUIRE(r.errors.size() == 1);
+    const auto& e = r.errors[0];
+    CHECK(e.sequence_number == "42");
+    CHECK(e.event_id == "ev42");
+    CHECK(e.id() == "attribute.unknown_type");
+    CHECK(e.path == "dynamodb.NewImage.x");
+    CHECK(e.to_json() ==
+          R"x({"record":0,"sequence_number":"42","event_id":"ev42","error":"attribute.unknown_type","path":"dynamodb.NewImage.x","message":"unknown type key \"Q\" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)"})x");
+    CHECK(nlohmann::json::accept(e.to_json()));
+}
+
+TEST_CASE("bulk: TTL deletes are recognized, and can be skipped") {
+    const std::string ttl = R"(,"userIdentity":{"type":"Service","principalId":"dynamodb.amazonaws.com"})";
+    const std::string ev = event({rec(1, "INSERT", book_keys("a", "x"), book_image("a", "x", 1)),
+                                  rec(2, "REMOVE", book_keys("a", "x"), {}, "Books", ttl),
+                                  rec(3, "REMOVE", book_keys("a", "y"), {}, "Books", ttl),
+                                  rec(4, "REMOVE", book_keys("a", "z"))});
+    auto o = books_options();
+    auto r = ddb2os::build_bulk(ev, o);
+    CHECK(r.ttl_deletes == 2);
+    CHECK(r.actions == 3);
+    CHECK(r.records[1].ttl_delete);
+    CHECK_FALSE(r.records[3].ttl_delete);
+    o.skip_ttl_deletes = true;
+    r = ddb2os::build_bulk(ev, o);
+    CHECK(r.skipped_ttl == 2);
+    CHECK(r.records[1].status == ddb2os::record_status::skipped_ttl);
+    // The insert stays: the expired item is kept searchable.
+    CHECK(all_bodies(r) ==
+          "{\"index\":{\"_index\":\"books\",\"_id\":\"a|x\"}}\n{\"author\":\"a\",\"bookTitle\":\"x\",\"year\":1}\n"
+          "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|z\"}}\n");
+}
+
+TEST_CASE("bulk: event shapes") {
+    const std::string r1 = rec(1, "REMOVE", R"({"id":{"S":"1"}})");
+    CHECK(ddb2os::build_bulk("[" + r1 + "]").actions == 1);  // a bare list of records
+    CHECK(ddb2os::build_bulk(R"({"Records":[]})").bodies.empty());
+    const char* shape = "[ddb2os.event.shape] the event must be an object with a \"Records\" array (or an array of records)";
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk("{}"), shape, ddb2os::error);
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk(R"({"Records":{}})"), shape, ddb2os::error);
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk("42"), shape, ddb2os::error);
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk("{\"Records\":[}"),
+                         "[ddb2os.json.syntax] byte 12: expected a JSON value", ddb2os::error);
+}
+
+TEST_CASE("bulk: options are checked") {
+    ddb2os::bulk_options o;
+    o.max_actions = 0;
+    CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] max_actions must be at least 1", ddb2os::error);
+    o = {};
+    o.max_bytes = 10;
+    CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] max_bytes must be at least 64", ddb2os::error);
+    o = {};
+    o.key_schemas["t"] = {"a", "b", "c"};
+    CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] the key schema of table 't' must name 1 or 2 attributes",
+                         ddb2os::error);
+}
+
+TEST_CASE("bulk: number and list options reach the documents") {
+    auto o = books_options();
+    o.numbers = ddb2os::number_mode::string;
+    o.lists = ddb2os::list_policy::keep;
+    const auto r = ddb2os::build_bulk(
+        event({rec(1, "INSERT", book_keys("a", "b"), R"({"n":{"N":"99999999999999999999"},"l":{"L":[{"N":"1"},{"BOOL":true}]}})")}), o);
+    CHECK(all_bodies(r) == "{\"index\":{\"_index\":\"books\",\"_id\":\"a|b\"}}\n{\"n\":\"99999999999999999999\",\"l\":[\"1\",true]}\n");
+}

@@ -1,0 +1,91 @@
+// Document ids (document_id.hpp): by name, never by position; escaped; hashed past 512 bytes.
+#include <string>
+
+#include "test_support.hpp"
+
+namespace {
+std::string id_of(std::string_view keys, const ddb2os::key_schema* schema, std::string_view table = "books") {
+    const ddb2os::raw_json_document d(keys);
+    std::string id;
+    ddb2os::path_error err;
+    if (!ddb2os::document_id<ddb2os::raw_json_adapter>(d.root(), schema, table, id, err, "dynamodb.Keys")) return err.what();
+    // Same through nlohmann (ordered and sorted: key order must not matter).
+    const auto j = nlohmann::json::parse(keys);
+    std::string id2;
+    ddb2os::path_error err2;
+    CHECK(ddb2os::document_id<ddb2os::nlohmann_adapter>(&j, schema, table, id2, err2, "dynamodb.Keys"));
+    CHECK(id2 == id);
+    return id;
+}
+const ddb2os::key_schema books{"author", "bookTitle"};
+const ddb2os::key_schema single{"id"};
+}  // namespace
+
+TEST_CASE("document id: one key attribute is the id itself") {
+    CHECK(id_of(R"({"id":{"S":"book-1"}})", &single) == "book-1");
+    CHECK(id_of(R"({"id":{"S":"book-1"}})", nullptr) == "book-1");
+    CHECK(id_of(R"({"id":{"N":"101"}})", nullptr) == "101");
+    CHECK(id_of(R"({"id":{"N":"1.50"}})", nullptr) == "1.50");  // N as its text
+    CHECK(id_of(R"({"id":{"B":"AAEC"}})", nullptr) == "AAEC");  // B as its base64 text
+    CHECK(id_of(R"({"id":{"S":"a|b\\c"}})", nullptr) == "a|b\\c");  // no escaping with one key
+    CHECK(id_of(R"({"id":{"S":""}})", nullptr) == "");
+    CHECK(id_of(R"({"id":{"S":"caf\u00e9"}})", nullptr) == "caf\xc3\xa9");
+}
+
+TEST_CASE("document id: composite keys by name, whatever the order in Keys") {
+    CHECK(id_of(R"({"author":{"S":"Dan Brown"},"bookTitle":{"S":"Inferno"}})", &books) == "Dan Brown|Inferno");
+    CHECK(id_of(R"({"bookTitle":{"S":"Inferno"},"author":{"S":"Dan Brown"}})", &books) == "Dan Brown|Inferno");
+    const ddb2os::key_schema numeric{"pk", "sk"};
+    CHECK(id_of(R"({"sk":{"N":"7"},"pk":{"B":"AA=="}})", &numeric) == "AA==|7");
+}
+
+TEST_CASE("document id: | and \\ are escaped so distinct keys never share an id") {
+    CHECK(id_of(R"({"author":{"S":"a|b"},"bookTitle":{"S":"c"}})", &books) == "a\\|b|c");
+    CHECK(id_of(R"({"author":{"S":"a"},"bookTitle":{"S":"b|c"}})", &books) == "a|b\\|c");
+    CHECK(id_of(R"({"author":{"S":"a\\"},"bookTitle":{"S":"b"}})", &books) == "a\\\\|b");
+    CHECK(id_of(R"({"author":{"S":"a"},"bookTitle":{"S":"\\|b"}})", &books) == "a|\\\\\\|b");
+    // Pairs that would collide with a plain join.
+    CHECK(id_of(R"({"author":{"S":"a|b"},"bookTitle":{"S":"c"}})", &books) !=
+          id_of(R"({"author":{"S":"a"},"bookTitle":{"S":"b|c"}})", &books));
+    CHECK(id_of(R"({"author":{"S":"a\\"},"bookTitle":{"S":"|b"}})", &books) !=
+          id_of(R"({"author":{"S":"a\\|"},"bookTitle":{"S":"b"}})", &books));
+}
+
+TEST_CASE("document id: longer than 512 bytes becomes sha256-<hex>") {
+    const std::string k512(512, 'k');
+    CHECK(id_of("{\"id\":{\"S\":\"" + k512 + "\"}}", nullptr) == k512);
+    const std::string k513(513, 'k');
+    const std::string hashed = id_of("{\"id\":{\"S\":\"" + k513 + "\"}}", nullptr);
+    CHECK(hashed == "sha256-" + ddb2os::detail::hex(ddb2os::detail::sha256(k513)));
+    CHECK(hashed.size() == 7 + 64);
+    // DynamoDB's longest keys: 2048-byte partition and 1024-byte sort key.
+    const std::string pk(2048, 'p'), sk(1024, 's');
+    const std::string id = id_of("{\"author\":{\"S\":\"" + pk + "\"},\"bookTitle\":{\"S\":\"" + sk + "\"}}", &books);
+    CHECK(id == "sha256-" + ddb2os::detail::hex(ddb2os::detail::sha256(pk + "|" + sk)));
+    CHECK(ddb2os::detail::hex(ddb2os::detail::sha256("abc")) ==
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("document id: errors name the table and the attribute") {
+    CHECK(id_of(R"({"author":{"S":"x"}})", &books) ==
+          "[ddb2os.key.missing] dynamodb.Keys.bookTitle: table 'books': key attribute 'bookTitle' is missing from Keys");
+    CHECK(id_of(R"({"author":{"S":"x"}})", &books, "") ==
+          "[ddb2os.key.missing] dynamodb.Keys.bookTitle: the table: key attribute 'bookTitle' is missing from Keys");
+    CHECK(id_of(R"({"a":{"S":"x"},"b":{"S":"y"}})", nullptr) ==
+          "[ddb2os.key.no_schema] dynamodb.Keys: table 'books' has a composite key (Keys holds 2 attributes) and no key schema is known for it");
+    CHECK(id_of(R"({"id":{"S":"x"},"extra":{"S":"y"}})", &single) ==
+          "[ddb2os.key.unexpected] dynamodb.Keys.extra: table 'books': Keys holds 'extra', which is not in the key schema (id)");
+    CHECK(id_of(R"({})", &single) == "[ddb2os.key.empty] dynamodb.Keys: Keys is empty");
+    CHECK(id_of(R"([])", &single) == "[ddb2os.record.bad_field] dynamodb.Keys: Keys must be an object, not an array");
+    CHECK(id_of(R"({"id":{"BOOL":true}})", &single) == "[ddb2os.key.bad_type] dynamodb.Keys.id: a key attribute is S, N or B, not BOOL");
+    CHECK(id_of(R"({"id":{"N":"x"}})", &single) == "[ddb2os.number.invalid] dynamodb.Keys.id: \"x\" is not a number");
+    CHECK(id_of(R"({"id":{"B":"*"}})", &single) ==
+          "[ddb2os.base64.invalid] dynamodb.Keys.id: \"*\" is not valid base64: length is not a multiple of 4");
+    CHECK(id_of(R"({"id":{}})", &single) ==
+          "[ddb2os.attribute.no_type] dynamodb.Keys.id: an attribute value needs a type key (S, N, B, BOOL, NULL, M, L, SS, NS or BS); it has none");
+}
+
+TEST_CASE("document id: compose_document_id is the pure rule") {
+    CHECK(ddb2os::compose_document_id({"a"}) == "a");
+    CHECK(ddb2os::compose_document_id({"a|", "\\b"}) == "a\\||\\\\b");
+}

@@ -1,0 +1,148 @@
+// The raw JSON reader (detail/json_tape.hpp): strict RFC 8259, iterative, spans into the input.
+#include <random>
+#include <string>
+
+#include "test_support.hpp"
+
+using ddb2os::detail::json_tape;
+
+namespace {
+// nlohmann also refuses numbers beyond a double's range (its error 406); RFC 8259 does not.
+struct overflow_probe : nlohmann::json_sax<nlohmann::json> {
+    bool overflow = false;
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override { return true; }
+    bool key(string_t&) override { return true; }
+    bool end_object() override { return true; }
+    bool start_array(std::size_t) override { return true; }
+    bool end_array() override { return true; }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+        overflow = e.id == 406;
+        return false;
+    }
+};
+// 1: nlohmann accepts, 0: it refuses, -1: it stopped at a number overflow (no verdict).
+int nlohmann_verdict(const std::string& s) {
+    if (nlohmann::json::accept(s)) return 1;
+    overflow_probe probe;
+    nlohmann::json::sax_parse(s, &probe, nlohmann::json::input_format_t::json, false);
+    return probe.overflow ? -1 : 0;
+}
+
+std::string syntax_error(std::string_view in) {
+    json_tape t;
+    try {
+        t.parse(in);
+    } catch (const ddb2os::error& e) {
+        CHECK(e.id() == "json.syntax");
+        return e.what();
+    }
+    return "no error";
+}
+}  // namespace
+
+TEST_CASE("tape: structure, spans and sizes") {
+    json_tape t;
+    t.parse(R"( {"a": [1, "x\"y", true, null, {}], "b": -0.5e+3} )");
+    // object, "a", array, 1, "x\"y", true, null, {}, "b", -0.5e+3
+    REQUIRE(t.nodes.size() == 10);
+    CHECK(t.nodes[0].kind == ddb2os::value_kind::object);
+    CHECK(t.nodes[0].length == 2);
+    CHECK(t.nodes[0].next == 10);
+    CHECK(t.nodes[2].kind == ddb2os::value_kind::array);
+    CHECK(t.nodes[2].length == 5);
+    CHECK(t.nodes[2].next == 8);
+    CHECK(t.input.substr(t.nodes[4].offset, t.nodes[4].length) == "x\\\"y");
+    CHECK(t.nodes[4].flags == 1);
+    CHECK(t.nodes[5].flags == 1);  // true
+    CHECK(t.nodes[7].kind == ddb2os::value_kind::object);
+    CHECK(t.nodes[7].next == 8);
+    CHECK(t.input.substr(t.nodes[9].offset, t.nodes[9].length) == "-0.5e+3");
+}
+
+TEST_CASE("tape: exact syntax errors") {
+    CHECK(syntax_error("") == "[ddb2os.json.syntax] byte 0: unexpected end of input, expected a JSON value");
+    CHECK(syntax_error("{\"a\" 1}") == "[ddb2os.json.syntax] byte 5: expected ':' after an object key");
+    CHECK(syntax_error("[1 2]") == "[ddb2os.json.syntax] byte 3: expected ',' or ']' after an array element");
+    CHECK(syntax_error("{\"a\":1]") == "[ddb2os.json.syntax] byte 6: expected ',' or '}' after an object member");
+    CHECK(syntax_error("{1:2}") == "[ddb2os.json.syntax] byte 1: expected a string key in an object");
+    CHECK(syntax_error("[01]") == "[ddb2os.json.syntax] byte 2: expected ',' or ']' after an array element");
+    CHECK(syntax_error("[1.]") == "[ddb2os.json.syntax] byte 3: expected a digit after '.' in a number");
+    CHECK(syntax_error("[\"a\\x\"]") == "[ddb2os.json.syntax] byte 4: invalid escape sequence in a string");
+    CHECK(syntax_error("[\"a\\u12G4\"]") == "[ddb2os.json.syntax] byte 7: expected 4 hex digits after \\u");
+    CHECK(syntax_error("[\"a\nb\"]") == "[ddb2os.json.syntax] byte 3: control character in a string (it must be escaped)");
+    CHECK(syntax_error("[\"abc") == "[ddb2os.json.syntax] byte 5: unexpected end of input, expected '\"' to close a string");
+    CHECK(syntax_error("{} x") == "[ddb2os.json.syntax] byte 3: unexpected characters after the JSON value");
+    CHECK(syntax_error("[tru]") == "[ddb2os.json.syntax] byte 1: expected a JSON value");
+    CHECK(syntax_error("[-]") == "[ddb2os.json.syntax] byte 2: expected a digit in a number");
+    CHECK(syntax_error("[1e]") == "[ddb2os.json.syntax] byte 3: expected a digit in a number's exponent");
+}
+
+TEST_CASE("tape: very deep nesting does not recurse") {
+    const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+    json_tape t;
+    t.parse(deep);
+    CHECK(t.nodes.size() == 200000);
+    CHECK(t.nodes[0].next == 200000);
+    CHECK(syntax_error(std::string(100000, '[')) ==
+          "[ddb2os.json.syntax] byte 100000: unexpected end of input, expected a JSON value");
+}
+
+TEST_CASE("tape: long strings cross the 16-byte fast path at every alignment") {
+    for (std::size_t n = 0; n < 70; ++n) {
+        for (char special : {'"', '\\', '\x01'}) {
+            std::string s(n, 'a');
+            const std::string doc = "[\"" + s + "\"]";
+            json_tape t;
+            t.parse(doc);
+            CHECK(t.nodes[1].length == n);
+            if (special == '"') continue;
+            std::string bad = "[\"" + s + special + "zzzzzzzzzzzzzzzzzzz\"]";
+            CHECK(syntax_error(bad).find("byte " + std::to_string(2 + n + (special == '\\' ? 1 : 0))) != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("tape: agrees with nlohmann::json::accept on random inputs") {
+    // Mutations of valid JSON: every verdict must match nlohmann's strict parser.
+    const std::string seeds[] = {
+        R"({"a":[1,-2.5e10,"x\u00e9\n",true,false,null],"b":{"c":{}}})",
+        R"([0,-0,0.1,1E+2,1e-2,"\"\\\/\b\f\n\r\t",{"":[]}])",
+        R"({"Records":[{"dynamodb":{"Keys":{"id":{"S":"1"}}}}]})",
+    };
+    const std::string alphabet = "{}[]\":,\\ 0123456789-+.eEtrufalsn\x01\x7f\xc3\xa9u";
+    std::mt19937 rng(12345);
+    int accepted = 0, rejected = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string s = seeds[static_cast<std::size_t>(i) % 3];
+        const int edits = 1 + static_cast<int>(rng() % 3);
+        for (int e = 0; e < edits; ++e) {
+            const std::size_t at = rng() % (s.size() + 1);
+            switch (rng() % 3) {
+                case 0: if (at < s.size()) s.erase(at, 1); break;
+                case 1: s.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+                default: if (at < s.size()) s[at] = alphabet[rng() % alphabet.size()]; break;
+            }
+        }
+        json_tape t;
+        bool ok = true;
+        try {
+            t.parse(s);
+        } catch (const ddb2os::error&) {
+            ok = false;
+        }
+        // nlohmann also rejects invalid UTF-8, which the tape leaves to each record's check.
+        const bool utf8_ok = ddb2os::detail::is_valid_utf8(s.data(), s.size());
+        const int verdict = utf8_ok ? nlohmann_verdict(s) : -1;
+        if (verdict >= 0) CHECK_MESSAGE(ok == (verdict == 1), s);
+        (ok ? accepted : rejected)++;
+    }
+    CHECK(accepted > 1000);
+    CHECK(rejected > 1000);
+}
