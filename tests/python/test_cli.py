@@ -1,0 +1,109 @@
+"""The command-line tool: `ddb2os convert`, its output streams and exit statuses."""
+import json
+import pathlib
+import subprocess
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
+
+
+def run(cli, stdin: bytes, *args):
+    p = subprocess.run([str(cli), *args], input=stdin, capture_output=True, timeout=60)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def lines(text):
+    out = [json.loads(line) for line in text.splitlines()]
+    assert text == "" or text.endswith("\n")
+    return out
+
+
+def record(seq, name, keys, image=None, table="Books"):
+    ddb = {"Keys": keys, "SequenceNumber": str(seq), "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if image is not None:
+        ddb["NewImage"] = image
+    return {
+        "eventID": f"ev{seq}",
+        "eventName": name,
+        "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2024-01-01T00:00:00.000",
+        "dynamodb": ddb,
+    }
+
+
+def test_sample_event(cli):
+    rc, out, err = run(cli, (DATA / "aws-sample-event.json").read_bytes(), "convert")
+    assert rc == 0, err
+    assert lines(out) == [{"delete": {"_index": "exampletablewithstream", "_id": "101"}}]
+    assert err == ""
+
+
+def test_keys_index_template_and_options(cli):
+    keys = {"bookTitle": {"S": "Inferno"}, "author": {"S": "Dan Brown"}}
+    image = {"author": {"S": "Dan Brown"}, "bookTitle": {"S": "Inferno"}, "price": {"N": "12345678901234567890.5"},
+             "tags": {"L": [{"N": "1"}, {"S": "a"}]}}
+    event = json.dumps({"Records": [record(1, "INSERT", keys, image)]}).encode()
+    rc, out, err = run(cli, event, "convert", "--keys", "Books=author,bookTitle", "--index-template", "prod-{table}")
+    assert rc == 0, err
+    assert out.splitlines()[0] == '{"index":{"_index":"prod-books","_id":"Dan Brown|Inferno"}}'
+    assert out.splitlines()[1] == '{"author":"Dan Brown","bookTitle":"Inferno","price":12345678901234567890.5,"tags":["1","a"]}'
+    rc, out, err = run(cli, event, "convert", "--keys", "Books=author,bookTitle", "--index", "library",
+                       "--numbers", "string", "--lists", "keep")
+    assert rc == 0, err
+    assert out.splitlines()[1] == '{"author":"Dan Brown","bookTitle":"Inferno","price":"12345678901234567890.5","tags":["1","a"]}'
+
+
+def test_bad_records_go_to_stderr_and_exit_1(cli):
+    good = record(1, "INSERT", {"id": {"S": "1"}}, {"id": {"S": "1"}})
+    bad = record(2, "INSERT", {"id": {"S": "2"}}, {"id": {"S": "2"}, "n": {"N": "not-a-number"}})
+    rc, out, err = run(cli, json.dumps({"Records": [good, bad]}).encode(), "convert")
+    assert rc == 1
+    assert len(lines(out)) == 2
+    assert lines(err) == [{
+        "record": 1, "sequence_number": "2", "event_id": "ev2", "error": "number.invalid",
+        "path": "dynamodb.NewImage.n.N", "message": '"not-a-number" is not a number'}]
+
+
+def test_split_limits(cli):
+    recs = [record(i, "INSERT", {"id": {"S": str(i)}}, {"id": {"S": str(i)}}) for i in range(5)]
+    rc, out, err = run(cli, json.dumps({"Records": recs}).encode(), "convert", "--max-actions", "2", "--max-bytes", "100000")
+    assert rc == 0, err
+    assert len(lines(out)) == 10
+
+
+def test_skip_ttl_deletes(cli):
+    ttl = record(1, "REMOVE", {"id": {"S": "1"}})
+    ttl["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    event = json.dumps({"Records": [ttl]}).encode()
+    assert lines(run(cli, event, "convert")[1]) == [{"delete": {"_index": "books", "_id": "1"}}]
+    rc, out, _ = run(cli, event, "convert", "--skip-ttl-deletes")
+    assert rc == 0 and out == ""
+
+
+def test_framing_and_usage_errors_exit_2(cli):
+    rc, out, err = run(cli, b"{not json", "convert")
+    assert (rc, out) == (2, "")
+    assert err == "ddb2os: [ddb2os.json.syntax] byte 1: expected a string key in an object\n"
+    rc, _, err = run(cli, b"{}", "convert")
+    assert rc == 2 and "[ddb2os.event.shape]" in err
+    for args, message in [
+        (["convert", "--numbers", "float"], 'ddb2os: --numbers is exact, string or double, not "float"'),
+        (["convert", "--lists", "x"], 'ddb2os: --lists is stringify or keep, not "x"'),
+        (["convert", "--keys", "Books"], 'ddb2os: --keys takes TABLE=PK or TABLE=PK,SK, not "Books"'),
+        (["convert", "--max-bytes", "-5"], 'ddb2os: --max-bytes needs a whole number, not "-5"'),
+        (["convert", "--max-actions", "0"], "ddb2os: [ddb2os.option.invalid] max_actions must be at least 1"),
+        (["convert", "--index", "Bad"], 'ddb2os: [ddb2os.option.invalid] index name "Bad" is invalid: it must be lowercase'),
+        (["convert", "--index-template", "x"], "ddb2os: --index-template needs {table} in it"),
+        (["convert", "--bogus"], 'ddb2os: unknown option "--bogus"'),
+        (["frobnicate"], 'ddb2os: unknown command "frobnicate"'),
+        ([], "ddb2os: no command given"),
+    ]:
+        rc, out, err = run(cli, b"{}", *args)
+        assert rc == 2, args
+        assert err.splitlines()[0] == message
+        assert "usage: ddb2os convert" in err
+
+
+def test_version_and_help(cli):
+    rc, out, _ = run(cli, b"", "--version")
+    assert rc == 0 and out.startswith("ddb2os ")
+    rc, out, _ = run(cli, b"", "convert", "--help")
+    assert rc == 0 and out.startswith("usage: ddb2os convert")
