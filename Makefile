@@ -4,7 +4,7 @@ CLANG_BUILD ?= build/clang-asan
 PYTHON     ?= python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps configure build test test-cpp test-clang test-python demo clean
+.PHONY: all deps configure build python test test-cpp test-clang test-python demo clean
 
 all: build
 
@@ -32,8 +32,12 @@ test-clang: deps $(CLANG_BUILD)/build.ninja
 	cmake --build $(CLANG_BUILD) -j $(JOBS)
 	$(CLANG_BUILD)/tests/ddb2os_tests --no-intro=true
 
-test-python: build
-	DDB2OS_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/python
+# The Python module, installed the documented way (build tree reused: see pyproject.toml).
+python: deps
+	$(PYTHON) -m pip install -q --disable-pip-version-check .
+
+test-python: build python
+	DDB2OS_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
 
 # The README's test command: everything, on a fresh machine.
 test: deps

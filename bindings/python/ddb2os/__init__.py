@@ -1,0 +1,116 @@
+"""ddb2os: keep an OpenSearch index in sync with a DynamoDB table.
+
+The C++ core of ddb2os as a Python module. It reads Lambda's event dicts in place (no JSON round
+trip) and writes OpenSearch ``_bulk`` bodies, with exact numbers, mixed-list handling, composite
+``_id`` mapping, and every bad record reported instead of dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from ._errors import (
+    CredentialsError,
+    DocumentIdError,
+    Error,
+    EventError,
+    OptionError,
+    RecordError,
+    SigningError,
+    UnmarshalError,
+)
+from . import _core
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "__version__",
+    "unmarshal",
+    "to_json",
+    "document_id",
+    "bulk_bodies",
+    "BulkResult",
+    "BulkRecordError",
+    "Error",
+    "EventError",
+    "RecordError",
+    "UnmarshalError",
+    "DocumentIdError",
+    "OptionError",
+    "SigningError",
+    "CredentialsError",
+]
+
+BulkResult = _core.BulkResult
+BulkRecordError = _core.RecordError
+
+
+def unmarshal(image: Mapping[str, Any]) -> dict:
+    """Convert a DynamoDB item image (attribute name -> typed value) to Python values, exactly as
+    boto3's ``TypeDeserializer`` does: N -> ``decimal.Decimal``, S -> ``str``, B -> ``bytes`` (from
+    the base64 text stream events carry, or bytes as boto3 returns them), BOOL -> ``bool``,
+    NULL -> ``None``, M -> ``dict``, L -> ``list``, SS/NS/BS -> ``set``.
+
+    Raises :class:`UnmarshalError` naming the path of the first invalid value."""
+    if not isinstance(image, dict):
+        image = dict(image)
+    return _core.unmarshal(image)
+
+
+def to_json(image: Mapping[str, Any], *, numbers: str = "exact", lists: str = "stringify") -> bytes:
+    """The document for an item image, as ddb2os indexes it (compact JSON, one line).
+
+    ``numbers``: ``"exact"`` (a JSON number with the same decimal value), ``"string"`` (its text as a
+    JSON string) or ``"double"`` (nearest double, lossy). ``lists``: ``"stringify"`` (mixed-type
+    arrays become strings, as OpenSearch needs) or ``"keep"``."""
+    if not isinstance(image, dict):
+        image = dict(image)
+    return _core.to_json(image, numbers=numbers, lists=lists)
+
+
+def document_id(keys: Mapping[str, Any], key_schema: Sequence[str]) -> str:
+    """The OpenSearch ``_id`` for a record's ``Keys``: the value itself for one key attribute,
+    ``<partition>|<sort>`` (with ``\\`` and ``|`` escaped) for two, ``sha256-<hex>`` past 512 bytes.
+    An empty ``key_schema`` is allowed when ``keys`` holds a single attribute."""
+    if not isinstance(keys, dict):
+        keys = dict(keys)
+    if isinstance(key_schema, str):
+        raise TypeError("key_schema must be a sequence of attribute names, not a str")
+    return _core.document_id(keys, list(key_schema))
+
+
+def bulk_bodies(
+    event: Union[Mapping[str, Any], Sequence[Mapping[str, Any]], bytes, str],
+    *,
+    index: Optional[str] = None,
+    key_schemas: Optional[Mapping[str, Union[Sequence[str], str]]] = None,
+    numbers: str = "exact",
+    lists: str = "stringify",
+    max_bytes: int = 5 * 2**20,
+    max_actions: int = 1000,
+    skip_ttl_deletes: bool = False,
+) -> BulkResult:
+    """Turn a DynamoDB Streams event (the Lambda event dict, its list of records, or raw JSON
+    bytes) into OpenSearch ``_bulk`` bodies.
+
+    Returns a :class:`BulkResult`: ``.bodies`` (``list[bytes]``, NDJSON), ``.errors`` (one per bad
+    record, with ``sequence_number``, ``event_id``, ``id``, ``path``, ``message``), ``.superseded``
+    (earlier changes of a document replaced by a later one in the same event), ``.body_records``
+    (for each body, the index in ``Records`` of each action) and ``.sequence_numbers``.
+
+    ``index``: a fixed index name, or a template with ``{table}``; default: the table's name,
+    lowercased. ``key_schemas``: table name -> ordered key attribute names (partition, sort)."""
+    if isinstance(event, Mapping) and not isinstance(event, dict):
+        event = dict(event)
+    if key_schemas is not None and not isinstance(key_schemas, dict):
+        key_schemas = dict(key_schemas)
+    return _core.bulk_bodies(
+        event,
+        index=index,
+        key_schemas=key_schemas,
+        numbers=numbers,
+        lists=lists,
+        max_bytes=max_bytes,
+        max_actions=max_actions,
+        skip_ttl_deletes=skip_ttl_deletes,
+    )

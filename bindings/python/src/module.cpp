@@ -1,0 +1,356 @@
+// ddb2os._core: the C++ core as a Python module (pybind11). Python objects are read in place
+// through python_adapter; raw JSON bytes take the tape path with the GIL released.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <ddb2os/adapters/python.hpp>
+#include <ddb2os/ddb2os.hpp>
+
+namespace py = pybind11;
+using ddb2os::errc;
+using ddb2os::python_adapter;
+
+namespace {
+
+// A failure with a path, carried to the binding's edge and raised as ddb2os.<Class>Error.
+struct path_failure {
+    std::string id, path, message;
+};
+
+[[noreturn]] void raise(const std::string& id, const std::string& path, const std::string& message) {
+    py::object make = py::module_::import("ddb2os._errors").attr("_make");
+    py::object exc = make(id, path, message);
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+    throw py::error_already_set();
+}
+
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const path_failure& e) {
+        raise(e.id, e.path, e.message);
+    } catch (const ddb2os::error& e) {
+        raise(e.id(), "", e.message());
+    }
+}
+
+py::object steal(PyObject* o) {
+    if (o == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(o);
+}
+
+std::string_view utf8(PyObject* s) {
+    Py_ssize_t n = 0;
+    const char* p = PyUnicode_AsUTF8AndSize(s, &n);
+    if (p == nullptr) throw py::error_already_set();
+    return {p, static_cast<std::size_t>(n)};
+}
+
+// Builds Python values exactly as boto3's TypeDeserializer does (N -> Decimal, B -> bytes,
+// sets -> set), with ddb2os's checks and error paths.
+class py_unmarshaller {
+public:
+    py::object image(PyObject* img) {
+        if (!PyDict_Check(img))
+            fail(errc::attr_not_object, "an item image must be a mapping of attributes, not " +
+                                            std::string(Py_TYPE(img)->tp_name));
+        return map(img, 0);
+    }
+    py::object value(PyObject* v) { return attribute(v, 0); }
+
+private:
+    ddb2os::detail::path_tracker path_;
+    std::string message_, scratch_;
+    py::object decimal_;
+
+    [[noreturn]] void fail(errc code, std::string message) {
+        throw path_failure{std::string(ddb2os::error_id(code)), path_.render(), std::move(message)};
+    }
+
+    py::object attribute(PyObject* v, int depth) {
+        ddb2os::ddb_type t;
+        PyObject* p = nullptr;
+        const errc e = ddb2os::detail::classify<python_adapter>(v, t, p, message_, scratch_);
+        if (e != errc::ok) fail(e, message_);
+        path_.push_type(t);
+        py::object r = payload(t, p, depth);
+        path_.pop();
+        return r;
+    }
+
+    py::object str(PyObject* p) {
+        if (PyUnicode_AsUTF8AndSize(p, nullptr) == nullptr) {
+            PyErr_Clear();
+            fail(errc::utf8_invalid, "string is not valid Unicode (a lone surrogate)");
+        }
+        return py::reinterpret_borrow<py::object>(p);
+    }
+
+    py::object number(PyObject* p) {
+        std::string_view text;
+        if (ddb2os::detail::decoded_text(python_adapter::string(p), scratch_, text, message_) != errc::ok)
+            fail(errc::number_invalid, "a number must be ASCII text: " + message_);
+        ddb2os::detail::number_parts parts;
+        const auto st = ddb2os::detail::parse_number(text, parts);
+        if (st != ddb2os::detail::number_status::ok)
+            fail(st == ddb2os::detail::number_status::invalid ? errc::number_invalid : errc::number_out_of_range,
+                 ddb2os::detail::number_message(st, text));
+        if (!decimal_) decimal_ = py::module_::import("decimal").attr("Decimal");
+        return steal(PyObject_CallOneArg(decimal_.ptr(), p));
+    }
+
+    py::object bytes(PyObject* p) {
+        if (PyBytes_Check(p)) return py::reinterpret_borrow<py::object>(p);
+        if (PyByteArray_Check(p)) return steal(PyBytes_FromObject(p));
+        const ddb2os::string_ref s = python_adapter::string(p);
+        const std::string_view problem = ddb2os::detail::base64_problem(s.text);
+        if (!problem.empty()) {
+            std::string m;
+            ddb2os::detail::quote_for_message(m, s.text);
+            fail(errc::base64_invalid, m + " is not valid base64: " + std::string(problem));
+        }
+        const std::string raw = ddb2os::detail::base64_decode(s.text);
+        return steal(PyBytes_FromStringAndSize(raw.data(), static_cast<Py_ssize_t>(raw.size())));
+    }
+
+    py::object map(PyObject* m, int depth) {
+        py::object d = steal(PyDict_New());
+        Py_ssize_t pos = 0;
+        PyObject *k = nullptr, *v = nullptr;
+        while (PyDict_Next(m, &pos, &k, &v)) {
+            path_.push_name(python_adapter::string(k));
+            if (!PyUnicode_Check(k)) fail(errc::attr_not_object, "attribute names must be strings");
+            str(k);
+            py::object val = attribute(v, depth);
+            if (PyDict_SetItem(d.ptr(), k, val.ptr()) != 0) throw py::error_already_set();
+            path_.pop();
+        }
+        return d;
+    }
+
+    py::object payload(ddb2os::ddb_type t, PyObject* p, int depth) {
+        using ddb2os::ddb_type;
+        switch (t) {
+            case ddb_type::S: return str(p);
+            case ddb_type::N: return number(p);
+            case ddb_type::B: return bytes(p);
+            case ddb_type::BOOL: return py::bool_(p == Py_True);
+            case ddb_type::NULL_: return py::none();
+            case ddb_type::M:
+                if (depth + 1 > ddb2os::max_nesting) too_deep();
+                return map(p, depth + 1);
+            case ddb_type::L: {
+                if (depth + 1 > ddb2os::max_nesting) too_deep();
+                const std::size_t n = python_adapter::size(p);
+                py::object list = steal(PyList_New(static_cast<Py_ssize_t>(n)));
+                std::size_t i = 0;
+                python_adapter::each_element(p, [&](PyObject* e) {
+                    path_.push_index(i);
+                    PyList_SET_ITEM(list.ptr(), static_cast<Py_ssize_t>(i), attribute(e, depth + 1).release().ptr());
+                    path_.pop();
+                    ++i;
+                    return true;
+                });
+                return list;
+            }
+            case ddb_type::SS:
+            case ddb_type::NS:
+            case ddb_type::BS: {
+                if (python_adapter::size(p) == 0)
+                    fail(errc::set_empty, std::string(ddb2os::type_name(t)) +
+                                              " is an empty set; a DynamoDB set holds at least one element");
+                py::object set = steal(PySet_New(nullptr));
+                std::size_t i = 0;
+                python_adapter::each_element(p, [&](PyObject* e) {
+                    path_.push_index(i++);
+                    const bool is_str = PyUnicode_Check(e);
+                    if (!(is_str || (t == ddb_type::BS && (PyBytes_Check(e) || PyByteArray_Check(e)))))
+                        fail(errc::attr_wrong_json_type, std::string(ddb2os::type_name(t)) +
+                                                             " elements must be strings, not " + Py_TYPE(e)->tp_name);
+                    py::object item = t == ddb_type::SS ? str(e) : t == ddb_type::NS ? number(e) : bytes(e);
+                    if (PySet_Add(set.ptr(), item.ptr()) != 0) throw py::error_already_set();
+                    path_.pop();
+                    return true;
+                });
+                return set;
+            }
+            default: break;
+        }
+        fail(errc::attr_unknown_type, "unknown type");
+    }
+
+    [[noreturn]] void too_deep() {
+        fail(errc::nesting_too_deep,
+             "nesting is deeper than DynamoDB's " + std::to_string(ddb2os::max_nesting) + " levels");
+    }
+};
+
+ddb2os::number_mode number_mode_of(const std::string& s) {
+    ddb2os::number_mode m;
+    if (!ddb2os::parse_number_mode(s, m))
+        throw ddb2os::error(errc::option_invalid, "numbers must be 'exact', 'string' or 'double', not '" + s + "'");
+    return m;
+}
+ddb2os::list_policy list_policy_of(const std::string& s) {
+    ddb2os::list_policy p;
+    if (!ddb2os::parse_list_policy(s, p))
+        throw ddb2os::error(errc::option_invalid, "lists must be 'stringify' or 'keep', not '" + s + "'");
+    return p;
+}
+
+py::bytes to_json(py::handle image, const std::string& numbers, const std::string& lists) {
+    return guarded([&] {
+        ddb2os::unmarshal_options opt;
+        opt.numbers = number_mode_of(numbers);
+        opt.lists = list_policy_of(lists);
+        ddb2os::detail::out_buffer out;
+        ddb2os::path_error err;
+        if (!ddb2os::write_document<python_adapter>(out, image.ptr(), opt, err)) throw path_failure{std::string(ddb2os::error_id(err.code)), err.path, err.message};
+        const std::string_view v = out.view();
+        return py::bytes(v.data(), v.size());
+    });
+}
+
+std::string document_id(py::handle keys, const std::vector<std::string>& schema) {
+    return guarded([&] {
+        if (!PyDict_Check(keys.ptr())) throw ddb2os::error(errc::record_bad_field, "keys must be a dict of attribute values");
+        std::string id;
+        ddb2os::path_error err;
+        if (!ddb2os::document_id<python_adapter>(keys.ptr(), schema.empty() ? nullptr : &schema, "", id, err))
+            throw path_failure{std::string(ddb2os::error_id(err.code)), err.path, err.message};
+        return id;
+    });
+}
+
+// What bulk_bodies returns.
+struct bulk_result_py {
+    py::list bodies;
+    py::list errors;
+    std::size_t superseded = 0, actions = 0, skipped_ttl = 0, ttl_deletes = 0;
+    std::vector<std::vector<std::uint32_t>> body_records;
+    std::vector<std::string> sequence_numbers;
+};
+
+struct record_error_py {
+    std::size_t record;
+    std::string sequence_number, event_id, id, path, message;
+};
+
+bulk_result_py bulk_bodies(py::handle event, py::object index, py::object key_schemas, const std::string& numbers,
+                           const std::string& lists, std::size_t max_bytes, std::size_t max_actions,
+                           bool skip_ttl_deletes) {
+    ddb2os::bulk_result r = guarded([&] {
+        ddb2os::bulk_options opt;
+        if (!index.is_none()) opt.index = py::cast<std::string>(index);
+        if (!key_schemas.is_none()) {
+            for (auto item : py::cast<py::dict>(key_schemas)) {
+                const auto table = py::cast<std::string>(item.first);
+                ddb2os::key_schema schema;
+                if (PyUnicode_Check(item.second.ptr())) {
+                    // "author,bookTitle" is accepted as well as ["author", "bookTitle"].
+                    const std::string s = py::cast<std::string>(item.second);
+                    for (std::size_t at = 0;;) {
+                        const std::size_t c = s.find(',', at);
+                        schema.push_back(s.substr(at, c - at));
+                        if (c == std::string::npos) break;
+                        at = c + 1;
+                    }
+                } else {
+                    schema = py::cast<ddb2os::key_schema>(item.second);
+                }
+                opt.key_schemas[table] = std::move(schema);
+            }
+        }
+        opt.numbers = number_mode_of(numbers);
+        opt.lists = list_policy_of(lists);
+        opt.max_bytes = max_bytes;
+        opt.max_actions = max_actions;
+        opt.skip_ttl_deletes = skip_ttl_deletes;
+        ddb2os::validate(opt);
+        PyObject* e = event.ptr();
+        if (PyBytes_Check(e) || PyUnicode_Check(e)) {
+            // Raw JSON: the immutable buffer is read without the GIL.
+            const std::string_view raw = PyBytes_Check(e)
+                ? std::string_view(PyBytes_AS_STRING(e), static_cast<std::size_t>(PyBytes_GET_SIZE(e)))
+                : utf8(e);
+            py::gil_scoped_release release;
+            return ddb2os::build_bulk(raw, opt);
+        }
+        if (!PyDict_Check(e) && !PyList_Check(e) && !PyTuple_Check(e))
+            throw ddb2os::error(errc::event_not_object,
+                                "the event must be a dict with a \"Records\" list (or a list of records), not " +
+                                    std::string(Py_TYPE(e)->tp_name));
+        return ddb2os::build_bulk<python_adapter>(e, opt);
+    });
+    bulk_result_py out;
+    for (auto& b : r.bodies) {
+        out.bodies.append(py::bytes(b.data.data(), b.data.size()));
+        out.body_records.push_back(std::move(b.records));
+    }
+    for (auto& e : r.errors)
+        out.errors.append(record_error_py{e.record, e.sequence_number, e.event_id, e.id(), e.path, e.message});
+    out.superseded = r.superseded;
+    out.actions = r.actions;
+    out.skipped_ttl = r.skipped_ttl;
+    out.ttl_deletes = r.ttl_deletes;
+    out.sequence_numbers.reserve(r.records.size());
+    for (auto& rec : r.records) out.sequence_numbers.push_back(std::move(rec.sequence_number));
+    return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "ddb2os native core (private: use the ddb2os package)";
+    m.attr("__version__") = ddb2os::version_string;
+
+    m.def("unmarshal", [](py::handle image) { return guarded([&] { return py_unmarshaller().image(image.ptr()); }); },
+          py::arg("image"));
+    m.def("unmarshal_value", [](py::handle v) { return guarded([&] { return py_unmarshaller().value(v.ptr()); }); },
+          py::arg("value"));
+    m.def("to_json", &to_json, py::arg("image"), py::kw_only(), py::arg("numbers") = "exact",
+          py::arg("lists") = "stringify");
+    m.def("document_id", &document_id, py::arg("keys"), py::arg("key_schema"));
+
+    py::class_<record_error_py>(m, "RecordError")
+        .def_readonly("record", &record_error_py::record)
+        .def_readonly("sequence_number", &record_error_py::sequence_number)
+        .def_readonly("event_id", &record_error_py::event_id)
+        .def_readonly("id", &record_error_py::id)
+        .def_readonly("path", &record_error_py::path)
+        .def_readonly("message", &record_error_py::message)
+        .def("__str__", [](const record_error_py& e) {
+            return "[ddb2os." + e.id + "] " + (e.path.empty() ? "" : e.path + ": ") + e.message;
+        })
+        .def("__repr__", [](const record_error_py& e) {
+            return "RecordError(record=" + std::to_string(e.record) + ", sequence_number=" +
+                   py::repr(py::str(e.sequence_number)).cast<std::string>() + ", id=" +
+                   py::repr(py::str(e.id)).cast<std::string>() + ", path=" +
+                   py::repr(py::str(e.path)).cast<std::string>() + ")";
+        });
+
+    py::class_<bulk_result_py>(m, "BulkResult")
+        .def_readonly("bodies", &bulk_result_py::bodies)
+        .def_readonly("errors", &bulk_result_py::errors)
+        .def_readonly("superseded", &bulk_result_py::superseded)
+        .def_readonly("actions", &bulk_result_py::actions)
+        .def_readonly("skipped_ttl", &bulk_result_py::skipped_ttl)
+        .def_readonly("ttl_deletes", &bulk_result_py::ttl_deletes)
+        .def_readonly("body_records", &bulk_result_py::body_records)
+        .def_readonly("sequence_numbers", &bulk_result_py::sequence_numbers)
+        .def("__repr__", [](const bulk_result_py& r) {
+            return "BulkResult(bodies=" + std::to_string(py::len(r.bodies)) + ", actions=" + std::to_string(r.actions) +
+                   ", errors=" + std::to_string(py::len(r.errors)) + ", superseded=" + std::to_string(r.superseded) + ")";
+        });
+
+    m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
+          py::arg("key_schemas") = py::none(), py::arg("numbers") = "exact", py::arg("lists") = "stringify",
+          py::arg("max_bytes") = ddb2os::default_max_bulk_bytes, py::arg("max_actions") = ddb2os::default_max_bulk_actions,
+          py::arg("skip_ttl_deletes") = false);
+}

@@ -1,0 +1,110 @@
+// adapters/python.hpp: the value adapter for Python objects (CPython C API), so the Python
+// module reads a Lambda event dict in place: no json.dumps/json.loads round trip, no copy.
+//
+//   dict -> object   list, tuple -> array   str -> string   bool -> boolean   None -> null
+//   int, float, decimal.Decimal -> number   bytes, bytearray -> binary (B values from boto3)
+//
+// Every function needs the GIL. Values are borrowed references that live as long as the event.
+#pragma once
+
+#include <Python.h>
+
+#include <string>
+#include <string_view>
+
+#include "../config.hpp"
+#include "../value_adapter.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+
+struct python_adapter {
+    using value = PyObject*;
+
+    static value_kind kind(value v) noexcept {
+        if (PyUnicode_Check(v)) return value_kind::string;
+        if (PyDict_Check(v)) return value_kind::object;
+        if (PyList_Check(v) || PyTuple_Check(v)) return value_kind::array;
+        if (PyBool_Check(v)) return value_kind::boolean;  // before int: bool is an int
+        if (v == Py_None) return value_kind::null;
+        if (PyBytes_Check(v) || PyByteArray_Check(v)) return value_kind::binary;
+        return value_kind::number;  // int, float, Decimal; anything else reads as its str()
+    }
+
+    // A str that is not valid Unicode (a lone surrogate) reads as one invalid UTF-8 byte, so the
+    // caller reports utf8.invalid with its path instead of raising from here.
+    static string_ref string(value v) noexcept {
+        Py_ssize_t n = 0;
+        const char* p = PyUnicode_AsUTF8AndSize(v, &n);
+        if (p == nullptr) {
+            PyErr_Clear();
+            return {std::string_view("\xff", 1), false};
+        }
+        return {std::string_view(p, static_cast<std::size_t>(n)), false};
+    }
+
+    static std::string_view number_text(value v, std::string& scratch) {
+        PyObject* s = PyObject_Str(v);
+        if (s == nullptr) {
+            PyErr_Clear();
+            scratch.clear();
+            return scratch;
+        }
+        Py_ssize_t n = 0;
+        const char* p = PyUnicode_AsUTF8AndSize(s, &n);
+        scratch.assign(p == nullptr ? "" : p, p == nullptr ? 0 : static_cast<std::size_t>(n));
+        Py_DECREF(s);
+        return scratch;
+    }
+
+    static bool boolean(value v) noexcept { return v == Py_True; }
+
+    static std::string_view binary(value v) noexcept {
+        if (PyBytes_Check(v))
+            return {PyBytes_AS_STRING(v), static_cast<std::size_t>(PyBytes_GET_SIZE(v))};
+        return {PyByteArray_AS_STRING(v), static_cast<std::size_t>(PyByteArray_GET_SIZE(v))};
+    }
+
+    static std::size_t size(value v) noexcept {
+        if (PyDict_Check(v)) return static_cast<std::size_t>(PyDict_GET_SIZE(v));
+        if (PyList_Check(v)) return static_cast<std::size_t>(PyList_GET_SIZE(v));
+        return static_cast<std::size_t>(PyTuple_GET_SIZE(v));
+    }
+
+    template <class F>
+    static bool each_member(value v, F&& f) {
+        Py_ssize_t pos = 0;
+        PyObject *k = nullptr, *val = nullptr;
+        while (PyDict_Next(v, &pos, &k, &val)) {
+            const string_ref key = PyUnicode_Check(k) ? string(k) : string_ref{std::string_view("\xff", 1), false};
+            if (!f(key, val)) return false;
+        }
+        return true;
+    }
+
+    template <class F>
+    static bool each_element(value v, F&& f) {
+        const bool list = PyList_Check(v);
+        const Py_ssize_t n = list ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+        for (Py_ssize_t i = 0; i < n; ++i)
+            if (!f(list ? PyList_GET_ITEM(v, i) : PyTuple_GET_ITEM(v, i))) return false;
+        return true;
+    }
+
+    static bool find(value obj, std::string_view key, value& out) {
+        PyObject* k = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
+        if (k == nullptr) {
+            PyErr_Clear();
+            return false;
+        }
+        PyObject* v = PyDict_GetItemWithError(obj, k);  // borrowed
+        Py_DECREF(k);
+        if (v == nullptr) {
+            PyErr_Clear();
+            return false;
+        }
+        out = v;
+        return true;
+    }
+};
+
+DDB2OS_END_NAMESPACE

@@ -1,0 +1,248 @@
+"""The Python module: `import ddb2os`, the same core as the C++ library and CLI."""
+import base64
+import decimal
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ddb2os
+from boto3.dynamodb.types import Binary, TypeDeserializer
+
+DESERIALIZER = TypeDeserializer()
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Books/stream/2024-01-01T00:00:00.000"
+
+# ---------------------------------------------------------------- generated DynamoDB values
+# Each strategy yields a pair: (the value as a stream event carries it, B as base64 text;
+#                                the value as boto3 returns it, B as bytes).
+
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@st.composite
+def number_text(draw):
+    coef = draw(st.one_of(st.integers(0, 999), st.integers(0, 10**38 - 1)))
+    if coef == 0:
+        exp = draw(st.integers(-100, 100))
+    else:
+        digits = len(str(coef))
+        exp = draw(st.integers(-130 - (digits - 1), 125 - (digits - 1)))
+    sign = draw(st.sampled_from(["", "-"]))
+    form = draw(st.sampled_from(["sci", "plain"]))
+    d = decimal.Decimal(f"{sign}{coef}E{exp}")
+    plain = format(d, "f")
+    # boto3 (and DynamoDB) keep at most 38 digits of coefficient: no plain form past that.
+    if form == "plain" and sum(c.isdigit() for c in plain.lstrip("-0.")) <= 38 and len(plain) < 60:
+        return plain
+    return f"{sign}{coef}E{exp}"
+
+
+scalar = st.one_of(
+    text.map(lambda s: ({"S": s}, {"S": s})),
+    number_text().map(lambda n: ({"N": n}, {"N": n})),
+    st.binary(max_size=12).map(lambda b: ({"B": base64.b64encode(b).decode()}, {"B": b})),
+    st.booleans().map(lambda b: ({"BOOL": b}, {"BOOL": b})),
+    st.just(({"NULL": True}, {"NULL": True})),
+    st.sets(text, min_size=1, max_size=4).map(lambda s: ({"SS": sorted(s)}, {"SS": sorted(s)})),
+    st.lists(number_text(), min_size=1, max_size=4, unique_by=decimal.Decimal).map(lambda s: ({"NS": s}, {"NS": s})),
+    st.sets(st.binary(max_size=6), min_size=1, max_size=4).map(
+        lambda s: ({"BS": [base64.b64encode(b).decode() for b in sorted(s)]}, {"BS": sorted(s)})),
+)
+
+
+def containers(children):
+    lists = st.lists(children, max_size=4).map(
+        lambda xs: ({"L": [a for a, _ in xs]}, {"L": [b for _, b in xs]}))
+    maps = st.dictionaries(text, children, max_size=4).map(
+        lambda d: ({"M": {k: a for k, (a, _) in d.items()}}, {"M": {k: b for k, (_, b) in d.items()}}))
+    return st.one_of(lists, maps)
+
+
+attribute = st.recursive(scalar, containers, max_leaves=20)
+images = st.dictionaries(text.filter(bool), attribute, max_size=6).map(
+    lambda d: ({k: a for k, (a, _) in d.items()}, {k: b for k, (_, b) in d.items()}))
+
+
+def boto3_plain(v):
+    """boto3's result with Binary compared by its bytes."""
+    if isinstance(v, Binary):
+        return v.value
+    if isinstance(v, dict):
+        return {k: boto3_plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [boto3_plain(x) for x in v]
+    if isinstance(v, set):
+        return {boto3_plain(x) for x in v}
+    return v
+
+
+class ExactDeserializer(TypeDeserializer):
+    """boto3's deserializer with a plain Decimal for N: boto3's DYNAMODB_CONTEXT (Emin -128,
+    precision 38) traps on some numbers DynamoDB stores, such as 37 digits at 1E-130."""
+
+    def _deserialize_n(self, value):
+        return decimal.Decimal(value)
+
+
+def boto3_unmarshal(image):
+    try:
+        return {k: boto3_plain(DESERIALIZER.deserialize(v)) for k, v in image.items()}
+    except decimal.DecimalException:
+        return {k: boto3_plain(ExactDeserializer().deserialize(v)) for k, v in image.items()}
+
+
+# ---------------------------------------------------------------- unmarshal vs boto3
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(images)
+def test_unmarshal_equals_boto3(pair):
+    stream_image, boto_image = pair
+    expected = boto3_unmarshal(boto_image)
+    assert ddb2os.unmarshal(stream_image) == expected
+    assert ddb2os.unmarshal(boto_image) == expected  # bytes for B, as boto3's clients return
+    # Numbers are exact Decimals, digit for digit.
+    for k, v in expected.items():
+        if isinstance(v, decimal.Decimal):
+            assert ddb2os.unmarshal(stream_image)[k].as_tuple() == v.as_tuple()
+
+
+@pytest.mark.parametrize("kind", ["M", "L"])
+def test_unmarshal_32_levels_equals_boto3_and_33_is_refused(kind):
+    def nest(levels):
+        v = {"S": "deep"}
+        for _ in range(levels):
+            v = {"M": {"x": v}} if kind == "M" else {"L": [v]}
+        return {"v": v}
+
+    assert ddb2os.unmarshal(nest(32)) == boto3_unmarshal(nest(32))
+    with pytest.raises(ddb2os.UnmarshalError) as e:
+        ddb2os.unmarshal(nest(33))
+    assert e.value.id == "nesting.too_deep"
+    assert e.value.message == "nesting is deeper than DynamoDB's 32 levels"
+
+
+def test_unmarshal_extremes():
+    image = {"max": {"N": "9.9999999999999999999999999999999999999E+125"}, "min": {"N": "-1E-130"},
+             "d38": {"N": "12345678901234567890123456789012345678"}, "emoji": {"S": "😀\u2028\x00"}}
+    assert ddb2os.unmarshal(image) == boto3_unmarshal(image)
+
+
+# ---------------------------------------------------------------- to_json / bulk_bodies vs the CLI
+
+
+def record(seq, image, name="INSERT"):
+    ddb = {"Keys": {"id": {"S": str(seq)}}, "SequenceNumber": str(seq), "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if name != "REMOVE":
+        ddb["NewImage"] = image
+    return {"eventID": f"e{seq}", "eventName": name, "eventSourceARN": ARN, "dynamodb": ddb}
+
+
+def cli_convert(cli, event_bytes, *args):
+    p = subprocess.run([str(cli), "convert", *args], input=event_bytes, capture_output=True, timeout=60)
+    assert p.returncode in (0, 1), p.stderr
+    return p.stdout, [json.loads(line) for line in p.stderr.decode().splitlines()]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(images, min_size=1, max_size=8), st.sampled_from(["exact", "string", "double"]),
+       st.sampled_from(["stringify", "keep"]))
+def test_bulk_bodies_and_to_json_agree_with_the_cli(cli, pairs, numbers, lists):
+    event = {"Records": [record(i, img) for i, (img, _) in enumerate(pairs)]}
+    raw = json.dumps(event).encode()
+    out, errors = cli_convert(cli, raw, "--numbers", numbers, "--lists", lists)
+    from_dict = ddb2os.bulk_bodies(event, numbers=numbers, lists=lists)
+    from_bytes = ddb2os.bulk_bodies(raw, numbers=numbers, lists=lists)
+    assert b"".join(from_dict.bodies) == out
+    assert b"".join(from_bytes.bodies) == out
+    assert errors == [] and from_dict.errors == []
+    expected = b"".join(b'{"index":{"_index":"books","_id":"%d"}}\n' % i + ddb2os.to_json(img, numbers=numbers, lists=lists) + b"\n"
+                        for i, (img, _) in enumerate(pairs))
+    assert out == expected
+
+
+def test_bad_records_agree_with_the_cli(cli):
+    event = {"Records": [
+        record(1, {"ok": {"S": "fine"}}),
+        record(2, {"n": {"N": "1.2.3"}}),
+        record(3, {"l": {"L": [{"S": "a"}, {"SS": []}]}}),
+        {"eventID": "e4", "eventName": "MODIFY", "eventSourceARN": ARN,
+         "dynamodb": {"Keys": {"id": {"S": "4"}}, "SequenceNumber": "4", "StreamViewType": "KEYS_ONLY"}},
+        record(5, {}, name="REMOVE"),
+    ]}
+    out, cli_errors = cli_convert(cli, json.dumps(event).encode())
+    r = ddb2os.bulk_bodies(event)
+    assert b"".join(r.bodies) == out
+    assert [(e.record, e.sequence_number, e.event_id, e.id, e.path, e.message) for e in r.errors] == [
+        (x["record"], x["sequence_number"], x["event_id"], x["error"], x["path"], x["message"]) for x in cli_errors]
+    assert [(e.sequence_number, e.id, e.path) for e in r.errors] == [
+        ("2", "number.invalid", "dynamodb.NewImage.n.N"),
+        ("3", "set.empty", "dynamodb.NewImage.l.L[1].SS"),
+        ("4", "record.no_new_image", "dynamodb.NewImage"),
+    ]
+    assert r.actions == 2  # records 1 and 5: nothing good was lost
+    assert [[r.sequence_numbers[i] for i in body] for body in r.body_records] == [["1", "5"]]
+
+
+# ---------------------------------------------------------------- the API surface
+
+
+def test_bulk_result_fields():
+    event = {"Records": [record(1, {"a": {"S": "x"}}), record(1, {"a": {"S": "y"}}, name="MODIFY")]}
+    r = ddb2os.bulk_bodies(event, index="search-{table}", max_actions=10)
+    assert r.bodies == [b'{"index":{"_index":"search-books","_id":"1"}}\n{"a":"y"}\n']
+    assert (r.superseded, r.actions, r.errors) == (1, 1, [])
+    assert repr(r) == "BulkResult(bodies=1, actions=1, errors=0, superseded=1)"
+    r = ddb2os.bulk_bodies(event["Records"], key_schemas={"Books": ["id"]})  # a bare list of records
+    assert r.actions == 1
+
+
+def test_document_id():
+    assert ddb2os.document_id({"bookTitle": {"S": "b|c"}, "author": {"S": "a\\"}}, ["author", "bookTitle"]) == "a\\\\|b\\|c"
+    assert ddb2os.document_id({"id": {"N": "101"}}, []) == "101"
+    assert ddb2os.document_id({"id": {"B": b"\x00\x01"}}, ["id"]) == "AAE="
+    long = ddb2os.document_id({"id": {"S": "x" * 600}}, ["id"])
+    assert long.startswith("sha256-") and len(long) == 71
+    with pytest.raises(ddb2os.DocumentIdError) as e:
+        ddb2os.document_id({"author": {"S": "a"}}, ["author", "bookTitle"])
+    assert str(e.value) == "[ddb2os.key.missing] bookTitle: the table: key attribute 'bookTitle' is missing from Keys"
+    with pytest.raises(TypeError):
+        ddb2os.document_id({"id": {"S": "a"}}, "id")
+
+
+def test_errors_carry_ids_paths_and_messages():
+    with pytest.raises(ddb2os.UnmarshalError) as e:
+        ddb2os.to_json({"tags": {"L": [{"S": "a"}, {"N": "x"}]}})
+    assert (e.value.id, e.value.path, e.value.message) == ("number.invalid", "tags.L[1].N", '"x" is not a number')
+    assert str(e.value) == '[ddb2os.number.invalid] tags.L[1].N: "x" is not a number'
+    assert isinstance(e.value, ddb2os.Error) and isinstance(e.value, ValueError)
+    with pytest.raises(ddb2os.UnmarshalError, match=r"\[ddb2os.utf8.invalid\] s.S"):
+        ddb2os.unmarshal({"s": {"S": "\ud800"}})
+    with pytest.raises(ddb2os.UnmarshalError, match=r"\[ddb2os.attribute.multiple_types\] v"):
+        ddb2os.unmarshal({"v": {"S": "a", "N": "1"}})
+    with pytest.raises(ddb2os.EventError) as e:
+        ddb2os.bulk_bodies(b"{oops")
+    assert str(e.value) == "[ddb2os.json.syntax] byte 1: expected a string key in an object"
+    with pytest.raises(ddb2os.EventError, match=r"\[ddb2os.event.shape\]"):
+        ddb2os.bulk_bodies(42)
+    with pytest.raises(ddb2os.OptionError) as e:
+        ddb2os.bulk_bodies({"Records": []}, numbers="float")
+    assert str(e.value) == "[ddb2os.option.invalid] numbers must be 'exact', 'string' or 'double', not 'float'"
+    with pytest.raises(ddb2os.OptionError, match="max_actions must be at least 1"):
+        ddb2os.bulk_bodies({"Records": []}, max_actions=0)
+
+
+def test_no_builtin_names_shadowed_and_explicit_all():
+    import builtins
+    for name in ddb2os.__all__:
+        assert hasattr(ddb2os, name)
+        assert not hasattr(builtins, name), name
+
+
+def test_import_is_light():
+    code = "import sys, ddb2os; print(any(m.split('.')[0] in ('boto3', 'botocore', 'json') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
