@@ -15,6 +15,10 @@ have_file /usr/include/nlohmann/json.hpp || need_apt+=(nlohmann-json3-dev)
 have_file /usr/include/doctest/doctest.h || need_apt+=(doctest-dev)
 have_file /usr/include/openssl/evp.h || need_apt+=(libssl-dev)
 have_file /usr/include/x86_64-linux-gnu/curl/curl.h || have_file /usr/include/curl/curl.h || need_apt+=(libcurl4-openssl-dev)
+have_file /usr/include/zlib.h || need_apt+=(zlib1g-dev)
+have_cmd openssl || need_apt+=(openssl)
+have_cmd java || need_apt+=(openjdk-17-jre-headless)   # OpenSearch and DynamoDB Local
+have_cmd mvn || need_apt+=(maven)                      # fetches them from Maven Central
 have_file /usr/include/pybind11/pybind11.h || need_apt+=(pybind11-dev)
 have_file /usr/include/simdjson.h || need_apt+=(libsimdjson-dev)
 

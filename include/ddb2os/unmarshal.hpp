@@ -360,6 +360,13 @@ private:
     }
 
     bool write_key(out_buffer& out, string_ref key, bool top) {
+        if (!key.escaped && !(top && !key.text.empty() && key.text[0] == '_')) {  // the common case, one pass
+            const std::size_t at = out.size();
+            const std::size_t bad = write_string(out, key.text);
+            if (bad == std::string::npos) return true;
+            out.truncate(at);
+            return fail(errc::utf8_invalid, "attribute name: string is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+        }
         std::string_view text;
         const errc e = decoded_text(key, scratch_, text, message_);
         if (e != errc::ok) return fail(e, "attribute name: " + message_);
@@ -369,8 +376,16 @@ private:
     }
 
     bool string_value(out_buffer& out, value p) {
+        const string_ref s = A::string(p);
+        if (!s.escaped) {  // one pass: checked while written
+            const std::size_t at = out.size();
+            const std::size_t bad = write_string(out, s.text);
+            if (bad == std::string::npos) return true;
+            out.truncate(at);
+            return fail(errc::utf8_invalid, "string is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+        }
         std::string_view text;
-        const errc e = decoded_text(A::string(p), scratch_, text, message_);
+        const errc e = decoded_text(s, scratch_, text, message_);
         if (e != errc::ok) return fail(e, std::move(message_));
         write_string(out, text);
         return true;
@@ -378,8 +393,11 @@ private:
 
     bool number_value(out_buffer& out, value p, bool as_string) {
         std::string_view text;
-        errc e = decoded_text(A::string(p), scratch_, text, message_);
-        if (e != errc::ok) return fail(errc::number_invalid, "a number must be ASCII text: " + message_);
+        const string_ref s = A::string(p);
+        // parse_number accepts ASCII only, so unescaped text needs no UTF-8 check of its own.
+        if (!s.escaped) text = s.text;
+        else if (decoded_text(s, scratch_, text, message_) != errc::ok)
+            return fail(errc::number_invalid, "a number must be ASCII text: " + message_);
         number_parts parts;
         const number_status st = parse_number(text, parts);
         if (st != number_status::ok)

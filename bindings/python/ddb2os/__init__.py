@@ -7,7 +7,8 @@ trip) and writes OpenSearch ``_bulk`` bodies, with exact numbers, mixed-list han
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence, Union
+import datetime as _datetime
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from ._errors import (
     CredentialsError,
@@ -29,6 +30,7 @@ __all__ = [
     "to_json",
     "document_id",
     "bulk_bodies",
+    "sign",
     "BulkResult",
     "BulkRecordError",
     "Error",
@@ -114,3 +116,27 @@ def bulk_bodies(
         max_actions=max_actions,
         skip_ttl_deletes=skip_ttl_deletes,
     )
+
+
+def sign(
+    method: str,
+    url: str,
+    headers: Union[Mapping[str, str], Iterable[Tuple[str, str]], None],
+    body: Union[bytes, str, None],
+    *,
+    region: str,
+    service: str,
+    access_key: str,
+    secret_key: str,
+    session_token: Optional[str] = None,
+    timestamp: Optional[_datetime.datetime] = None,
+) -> Dict[str, str]:
+    """Sign a request with AWS Signature Version 4 and return the headers to add:
+    ``Authorization``, ``X-Amz-Date``, and ``X-Amz-Security-Token`` (with a session token) and
+    ``X-Amz-Content-Sha256`` (for ``aoss``) where they apply.
+
+    ``service`` is ``"es"`` (Amazon OpenSearch Service), ``"aoss"`` (OpenSearch Serverless) or
+    ``"dynamodb"``; ``timestamp`` is an aware datetime (default: now). The body is hashed with the
+    GIL released. The secret key and token never appear in an error message."""
+    return _core.sign(method, url, headers, body, region=region, service=service, access_key=access_key,
+                      secret_key=secret_key, session_token=session_token, timestamp=timestamp)

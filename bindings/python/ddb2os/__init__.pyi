@@ -1,4 +1,5 @@
-from typing import Any, List, Mapping, Optional, Sequence, Union
+import datetime
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 __version__: str
 __all__: List[str]
@@ -64,3 +65,16 @@ def bulk_bodies(
     max_actions: int = ...,
     skip_ttl_deletes: bool = ...,
 ) -> BulkResult: ...
+def sign(
+    method: str,
+    url: str,
+    headers: Union[Mapping[str, str], Iterable[Tuple[str, str]], None],
+    body: Union[bytes, str, None],
+    *,
+    region: str,
+    service: str,
+    access_key: str,
+    secret_key: str,
+    session_token: Optional[str] = ...,
+    timestamp: Optional[datetime.datetime] = ...,
+) -> Dict[str, str]: ...

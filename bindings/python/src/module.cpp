@@ -8,8 +8,11 @@
 #include <utility>
 #include <vector>
 
+#include <chrono>
+
 #include <ddb2os/adapters/python.hpp>
 #include <ddb2os/ddb2os.hpp>
+#include <ddb2os/sigv4.hpp>
 
 namespace py = pybind11;
 using ddb2os::errc;
@@ -304,6 +307,64 @@ bulk_result_py bulk_bodies(py::handle event, py::object index, py::object key_sc
     return out;
 }
 
+std::string_view bytes_view(PyObject* o, const char* what) {
+    if (PyBytes_Check(o)) return {PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o))};
+    if (PyByteArray_Check(o)) return {PyByteArray_AS_STRING(o), static_cast<std::size_t>(PyByteArray_GET_SIZE(o))};
+    if (PyUnicode_Check(o)) return utf8(o);
+    throw ddb2os::error("sigv4.bad_argument", std::string(what) + " must be bytes or str, not " + Py_TYPE(o)->tp_name);
+}
+
+// One cache for the process: Lambda signs with the same key, date, region and service all day.
+ddb2os::sigv4::signing_key_cache& key_cache() {
+    static ddb2os::sigv4::signing_key_cache cache(16);
+    return cache;
+}
+
+py::dict sign(const std::string& method, py::handle url, py::handle headers, py::handle body, const std::string& region,
+              const std::string& service, const std::string& access_key, const std::string& secret_key,
+              py::handle session_token, py::handle timestamp) {
+    namespace sigv4 = ddb2os::sigv4;
+    py::dict out;
+    guarded([&] {
+        std::vector<py::object> keep;  // the objects whose buffers the request views
+        sigv4::request req;
+        req.method = method;
+        req.url = bytes_view(url.ptr(), "url");
+        py::object items = PyDict_Check(headers.ptr()) ? py::reinterpret_steal<py::object>(PyDict_Items(headers.ptr()))
+                                                       : py::reinterpret_borrow<py::object>(headers);
+        if (!headers.is_none()) {
+            for (py::handle pair : items) {
+                py::tuple t = py::cast<py::tuple>(pair);
+                if (t.size() != 2) throw ddb2os::error("sigv4.bad_argument", "headers must be a mapping or (name, value) pairs");
+                keep.emplace_back(t);
+                req.headers.push_back({bytes_view(t[0].ptr(), "a header name"), bytes_view(t[1].ptr(), "a header value")});
+            }
+        }
+        if (!body.is_none()) req.body = sigv4::payload::bytes(bytes_view(body.ptr(), "body"));
+        std::chrono::system_clock::time_point when = std::chrono::system_clock::now();
+        if (!timestamp.is_none()) {
+            if (timestamp.attr("utcoffset")().is_none())
+                throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
+            const double seconds = py::cast<double>(timestamp.attr("timestamp")());
+            when = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::duration<double>(seconds)));
+        }
+        const ddb2os::credentials creds(access_key, secret_key,
+                                        session_token.is_none() ? std::string() : py::cast<std::string>(session_token));
+        sigv4::signing_params params{region, service, when, sigv4::options::for_service(service)};
+        sigv4::signing_result r;
+        {
+            py::gil_scoped_release release;  // hashing a large body needs no Python object
+            r = sigv4::sign(req, creds, params, &key_cache());
+        }
+        // Title case throughout, as the API names them (header names are case-insensitive).
+        for (const auto& f : r.headers)
+            out[py::str(f.name == "x-amz-content-sha256" ? std::string("X-Amz-Content-Sha256") : f.name)] = py::str(f.value);
+        return 0;
+    });
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -348,6 +409,10 @@ PYBIND11_MODULE(_core, m) {
             return "BulkResult(bodies=" + std::to_string(py::len(r.bodies)) + ", actions=" + std::to_string(r.actions) +
                    ", errors=" + std::to_string(py::len(r.errors)) + ", superseded=" + std::to_string(r.superseded) + ")";
         });
+
+    m.def("sign", &sign, py::arg("method"), py::arg("url"), py::arg("headers"), py::arg("body"), py::kw_only(),
+          py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),
+          py::arg("session_token") = py::none(), py::arg("timestamp") = py::none());
 
     m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
           py::arg("key_schemas") = py::none(), py::arg("numbers") = "exact", py::arg("lists") = "stringify",

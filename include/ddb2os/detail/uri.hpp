@@ -32,15 +32,16 @@ constexpr int hex_value(unsigned char c) noexcept {
 // Percent-encodes every byte but the unreserved ones (and '/' when keep_slash), upper-case hex.
 inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_slash) {
     static constexpr char digits[] = "0123456789ABCDEF";
-    for (const char ch : in) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (is_uri_unreserved(c) || (keep_slash && c == '/')) {
-            out.push_back(ch);
-        } else {
-            const char esc[3] = {'%', digits[c >> 4], digits[c & 0x0F]};
-            out.append(esc, 3);
-        }
+    std::size_t run = 0;  // start of the pending run of bytes copied as they are
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        if (is_uri_unreserved(c) || (keep_slash && c == '/')) continue;
+        out.append(in.data() + run, i - run);
+        const char esc[3] = {'%', digits[c >> 4], digits[c & 0x0F]};
+        out.append(esc, 3);
+        run = i + 1;
     }
+    out.append(in.data() + run, in.size() - run);
 }
 
 // Decodes %XX escapes. A '%' not followed by two hex digits stays a literal '%' (it is then
@@ -82,7 +83,21 @@ inline void append_query_canonical(std::string& out, std::string_view in) {
 
 // Removes "." and ".." segments and empty segments (repeated slashes), keeping a leading slash
 // and a trailing one when segments remain: the rule of botocore and the Rust and C AWS SDKs.
+inline bool is_normal_uri_path(std::string_view path) noexcept {
+    if (path.empty() || path.front() != '/') return false;
+    std::size_t start = 1;
+    while (start < path.size()) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        const std::string_view seg = path.substr(start, end - start);
+        if (seg.empty() || seg == "." || seg == "..") return false;
+        start = end + 1;
+    }
+    return true;
+}
+
 inline std::string normalize_uri_path(std::string_view path) {
+    if (is_normal_uri_path(path)) return std::string(path);
     if (path.empty()) return "/";
     std::vector<std::string_view> segments;
     std::size_t start = 0;

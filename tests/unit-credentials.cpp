@@ -1,0 +1,343 @@
+// Credentials (credentials.hpp): each source, the order between them, profiles, half-set and
+// missing sources with their exact messages, and secrets that never show.
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include <ddb2os/credentials.hpp>
+
+namespace fs = std::filesystem;
+using ddb2os::credentials;
+using env_map = std::map<std::string, std::string>;
+
+namespace {
+
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const ddb2os::error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+constexpr const char* secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+constexpr const char* token = "FwoGZXIvYXdzEXAMPLETOKEN//+=";
+
+// A fresh directory standing in for $HOME, removed afterwards.
+struct temp_home {
+    fs::path dir;
+    temp_home() {
+        static std::atomic<int> n{0};
+        dir = fs::temp_directory_path() /
+              ("ddb2os-credentials-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+               "-" + std::to_string(n++));
+        fs::create_directories(dir / ".aws");
+    }
+    ~temp_home() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    temp_home(const temp_home&) = delete;
+    temp_home& operator=(const temp_home&) = delete;
+
+    std::string path(const std::string& rel) const { return (dir / rel).string(); }
+    std::string write(const std::string& rel, const std::string& text) const {
+        std::ofstream(dir / rel, std::ios::binary) << text;
+        return path(rel);
+    }
+    env_map env(env_map extra = {}) const {
+        extra.emplace("HOME", dir.string());
+        return extra;
+    }
+};
+
+ddb2os::credentials_lookup env_lookup(env_map vars) {
+    return ddb2os::environment_credentials(ddb2os::environment_from(std::move(vars))).lookup();
+}
+
+credentials load_profile(const env_map& vars) {
+    return ddb2os::profile_credentials(ddb2os::environment_from(vars)).load();
+}
+
+}  // namespace
+
+TEST_CASE("credentials: the key id shows, the secret and token never do") {
+    const credentials c("AKIDEXAMPLE", secret, token);
+    CHECK(c.access_key_id() == "AKIDEXAMPLE");
+    CHECK(c.secret_access_key() == secret);
+    CHECK(c.session_token() == token);
+    CHECK(c.has_session_token());
+    CHECK_FALSE(c.expiration().has_value());
+    CHECK(c.to_string() == "credentials(access_key_id=AKIDEXAMPLE, secret_access_key=****, session_token=****)");
+    std::ostringstream os;
+    os << c;
+    CHECK(os.str() == c.to_string());
+    CHECK(os.str().find(secret) == std::string::npos);
+    CHECK(os.str().find(token) == std::string::npos);
+
+    const credentials plain("AKIDEXAMPLE", secret);
+    CHECK_FALSE(plain.has_session_token());
+    CHECK(plain.session_token().empty());
+    CHECK(plain.to_string() == "credentials(access_key_id=AKIDEXAMPLE, secret_access_key=****)");
+    CHECK(plain != c);
+    CHECK(plain == credentials("AKIDEXAMPLE", secret));
+
+    const auto expiry = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+    const credentials temporary("ASIA1", secret, token, expiry);
+    CHECK(temporary.expiration() == expiry);
+    CHECK(temporary != credentials("ASIA1", secret, token));
+
+    CHECK(error_of([] { credentials("", secret); }) == "[ddb2os.credentials.incomplete] access key id is empty");
+    CHECK(error_of([] { credentials("AKID", ""); }) == "[ddb2os.credentials.incomplete] secret access key is empty");
+}
+
+TEST_CASE("credentials: from the environment, as Lambda sets it") {
+    const auto r = env_lookup({{"AWS_ACCESS_KEY_ID", "ASIAENV"}, {"AWS_SECRET_ACCESS_KEY", secret}, {"AWS_SESSION_TOKEN", token}});
+    REQUIRE(r.found.has_value());
+    CHECK(*r.found == credentials("ASIAENV", secret, token));
+
+    const auto no_token = env_lookup({{"AWS_ACCESS_KEY_ID", "AKIAENV"}, {"AWS_SECRET_ACCESS_KEY", secret}, {"AWS_SESSION_TOKEN", ""}});
+    REQUIRE(no_token.found.has_value());
+    CHECK_FALSE(no_token.found->has_session_token());
+
+    const auto none = env_lookup({{"AWS_ACCESS_KEY_ID", ""}, {"AWS_REGION", "us-east-1"}});
+    CHECK_FALSE(none.found.has_value());
+    CHECK(none.tried == "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (not set)");
+}
+
+TEST_CASE("credentials: a half-set environment names what is missing, and no secret") {
+    const auto err = [](env_map vars) {
+        return error_of([&] { env_lookup(std::move(vars)); });
+    };
+    CHECK(err({{"AWS_ACCESS_KEY_ID", "AKID"}}) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_ACCESS_KEY_ID but not AWS_SECRET_ACCESS_KEY");
+    CHECK(err({{"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", ""}}) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_ACCESS_KEY_ID but not AWS_SECRET_ACCESS_KEY");
+    const std::string no_id = err({{"AWS_SECRET_ACCESS_KEY", secret}});
+    CHECK(no_id == "[ddb2os.credentials.incomplete] environment sets AWS_SECRET_ACCESS_KEY but not AWS_ACCESS_KEY_ID");
+    CHECK(no_id.find(secret) == std::string::npos);
+    CHECK(err({{"AWS_SECRET_ACCESS_KEY", secret}, {"AWS_SESSION_TOKEN", token}}) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN but not "
+          "AWS_ACCESS_KEY_ID");
+    CHECK(err({{"AWS_SESSION_TOKEN", token}}) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_SESSION_TOKEN but not AWS_ACCESS_KEY_ID and "
+          "AWS_SECRET_ACCESS_KEY");
+    CHECK(err({{"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SESSION_TOKEN", token}}) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN but not "
+          "AWS_SECRET_ACCESS_KEY");
+}
+
+TEST_CASE("credentials: the default profile from ~/.aws/credentials") {
+    temp_home home;
+    home.write(".aws/credentials",
+               "# a comment\n"
+               "; another\n"
+               "\n"
+               "[default]\n"
+               "aws_access_key_id = AKIADEFAULT\n"
+               "aws_secret_access_key=" + std::string(secret) + "\n"
+               "region = us-east-1\n"
+               "[dev]\n"
+               "aws_access_key_id = AKIADEV\n"
+               "aws_secret_access_key = devsecret\n"
+               "aws_session_token = devtoken\n");
+    CHECK(load_profile(home.env()) == credentials("AKIADEFAULT", secret));
+    CHECK(load_profile(home.env({{"AWS_PROFILE", "dev"}})) == credentials("AKIADEV", "devsecret", "devtoken"));
+    CHECK(ddb2os::profile_credentials(ddb2os::environment_from(home.env({{"AWS_PROFILE", "dev"}})), "default").load() ==
+          credentials("AKIADEFAULT", secret));
+}
+
+TEST_CASE("credentials: the config file, with [profile name] sections") {
+    temp_home home;
+    home.write(".aws/config",
+               "[default]\n"
+               "region = eu-west-1\n"
+               "aws_access_key_id = AKIACONFIGDEFAULT\n"
+               "aws_secret_access_key = s1\n"
+               "[profile dev]\n"
+               "aws_access_key_id = AKIACONFIGDEV\n"
+               "aws_secret_access_key = s2\n"
+               "[prod]\n"  // not a profile in the config file
+               "aws_access_key_id = AKIANOTAPROFILE\n"
+               "aws_secret_access_key = s3\n"
+               "[sso-session corp]\n"
+               "sso_region = us-east-1\n"
+               "[profile   spaced  ]\n"
+               "aws_access_key_id = AKIASPACED\n"
+               "aws_secret_access_key = s4\n");
+    CHECK(load_profile(home.env()) == credentials("AKIACONFIGDEFAULT", "s1"));
+    CHECK(load_profile(home.env({{"AWS_PROFILE", "dev"}})) == credentials("AKIACONFIGDEV", "s2"));
+    CHECK(load_profile(home.env({{"AWS_PROFILE", "spaced"}})) == credentials("AKIASPACED", "s4"));
+    CHECK(error_of([&] { load_profile(home.env({{"AWS_PROFILE", "prod"}})); }) ==
+          "[ddb2os.credentials.profile_not_found] profile \"prod\" (named by AWS_PROFILE) is in neither shared "
+          "credentials file \"" + home.path(".aws/credentials") + "\" nor config file \"" + home.path(".aws/config") + "\"");
+}
+
+TEST_CASE("credentials: the credentials file comes before the config file") {
+    temp_home home;
+    home.write(".aws/credentials",
+               "[default]\naws_access_key_id = AKIAFROMCREDENTIALS\naws_secret_access_key = a\n"
+               "[dev]\nregion = us-west-2\n");
+    home.write(".aws/config",
+               "[default]\naws_access_key_id = AKIAFROMCONFIG\naws_secret_access_key = b\n"
+               "[profile dev]\naws_access_key_id = AKIADEVCONFIG\naws_secret_access_key = c\n");
+    CHECK(load_profile(home.env()).access_key_id() == "AKIAFROMCREDENTIALS");
+    // A profile without keys in the credentials file: the config file's keys.
+    CHECK(load_profile(home.env({{"AWS_PROFILE", "dev"}})).access_key_id() == "AKIADEVCONFIG");
+}
+
+TEST_CASE("credentials: AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE, with ~ expanded") {
+    temp_home home;
+    home.write(".aws/credentials", "[default]\naws_access_key_id = AKIAHOME\naws_secret_access_key = a\n");
+    home.write("creds.ini", "[default]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = b\n");
+    home.write("config.ini", "[profile x]\naws_access_key_id = AKIACFG\naws_secret_access_key = c\n");
+    CHECK(load_profile(home.env({{"AWS_SHARED_CREDENTIALS_FILE", home.path("creds.ini")}})).access_key_id() == "AKIAOTHER");
+    CHECK(load_profile(home.env({{"AWS_SHARED_CREDENTIALS_FILE", "~/creds.ini"}})).access_key_id() == "AKIAOTHER");
+    CHECK(load_profile(home.env({{"AWS_CONFIG_FILE", "~/config.ini"}, {"AWS_PROFILE", "x"}})).access_key_id() == "AKIACFG");
+    // No HOME and no variables: nothing to read, and the error says so.
+    const auto r = ddb2os::profile_credentials(ddb2os::environment_from({})).lookup();
+    CHECK_FALSE(r.found.has_value());
+    CHECK(r.tried ==
+          "profile \"default\" in shared credentials file (AWS_SHARED_CREDENTIALS_FILE and HOME are not set); "
+          "profile \"default\" in config file (AWS_CONFIG_FILE and HOME are not set)");
+    CHECK(error_of([] { ddb2os::profile_credentials(ddb2os::environment_from({{"AWS_PROFILE", "p"}})).lookup(); }) ==
+          "[ddb2os.credentials.profile_not_found] profile \"p\" (named by AWS_PROFILE) is in no file "
+          "(AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE and HOME are not set)");
+    CHECK(error_of([&] {
+              ddb2os::profile_credentials(ddb2os::environment_from({{"AWS_CONFIG_FILE", home.path("config.ini")}}), "y")
+                  .lookup();
+          }) == "[ddb2os.credentials.profile_not_found] profile \"y\" (named by the caller) is not in config file \"" +
+                    home.path("config.ini") + "\"");
+}
+
+TEST_CASE("credentials: the file format: case, spacing, continuations, CRLF, BOM, repeated sections") {
+    temp_home home;
+    home.write(".aws/credentials",
+               "\xEF\xBB\xBF[default]   # trailing comment\r\n"
+               "AWS_Access_Key_ID=AKIAFIRST\r\n"
+               "  \t\r\n"
+               "aws_secret_access_key   =   with spaces inside   \r\n"
+               "s3 =\r\n"
+               "  max_concurrent_requests = 10\r\n"
+               "    ; an indented comment\r\n"
+               "[other]\r\n"
+               "aws_access_key_id = AKIAOTHER\r\n"
+               "[default]\r\n"
+               "aws_access_key_id = AKIALAST\r\n");
+    const credentials c = load_profile(home.env());
+    CHECK(c.access_key_id() == "AKIALAST");
+    CHECK(c.secret_access_key() == "with spaces inside");
+    CHECK_FALSE(c.has_session_token());
+}
+
+TEST_CASE("credentials: a malformed file is an error citing the line, never its text") {
+    temp_home home;
+    const std::string path = home.path(".aws/credentials");
+    const auto err = [&](const std::string& text) {
+        home.write(".aws/credentials", text);
+        return error_of([&] { load_profile(home.env()); });
+    };
+    const std::string at = " of shared credentials file \"" + path + "\" ";
+    CHECK(err("[default]\naws_secret_access_key " + std::string(secret) + "\n") ==
+          "[ddb2os.credentials.bad_file] line 2" + at + "is not a [section], a key = value, or a comment");
+    CHECK(err("aws_access_key_id = AKID\n") == "[ddb2os.credentials.bad_file] line 1" + at + "is outside any [section]");
+    CHECK(err("\n[default\n") == "[ddb2os.credentials.bad_file] line 2" + at + "has a '[' without its ']'");
+    CHECK(err("[default] x\n") == "[ddb2os.credentials.bad_file] line 1" + at + "has text after its [section]");
+    CHECK(err("[ ]\n") == "[ddb2os.credentials.bad_file] line 1" + at + "has an empty [section] name");
+    CHECK(err("[default]\n= AKID\n") == "[ddb2os.credentials.bad_file] line 2" + at + "has an empty key");
+    CHECK(err("[default]\n  indented = 1\n") ==
+          "[ddb2os.credentials.bad_file] line 2" + at + "is indented but continues no key = value");
+    CHECK(err("[default]\naws_secret_access_key " + std::string(secret) + "\n").find(secret) == std::string::npos);
+}
+
+TEST_CASE("credentials: a half-set profile names the profile, the file and what is missing") {
+    temp_home home;
+    const std::string path = home.path(".aws/credentials");
+    const auto err = [&](const std::string& text, env_map extra = {}) {
+        home.write(".aws/credentials", text);
+        return error_of([&] { load_profile(home.env(std::move(extra))); });
+    };
+    const std::string where = "profile \"default\" in shared credentials file \"" + path + "\"";
+    CHECK(err("[default]\naws_access_key_id = AKID\n") ==
+          "[ddb2os.credentials.incomplete] " + where + " sets aws_access_key_id but not aws_secret_access_key");
+    CHECK(err("[default]\naws_access_key_id = AKID\naws_secret_access_key =\n") ==
+          "[ddb2os.credentials.incomplete] " + where + " sets aws_access_key_id but not aws_secret_access_key");
+    const std::string e = err(std::string("[default]\naws_secret_access_key = ") + secret + "\naws_session_token = " + token + "\n");
+    CHECK(e == "[ddb2os.credentials.incomplete] " + where +
+                   " sets aws_secret_access_key and aws_session_token but not aws_access_key_id");
+    CHECK(e.find(secret) == std::string::npos);
+    CHECK(e.find(token) == std::string::npos);
+    home.write(".aws/config", "[profile dev]\naws_access_key_id = AKID\n");
+    CHECK(err("", {{"AWS_PROFILE", "dev"}}) == "[ddb2os.credentials.incomplete] profile \"dev\" in config file \"" +
+                                                   home.path(".aws/config") +
+                                                   "\" sets aws_access_key_id but not aws_secret_access_key");
+}
+
+TEST_CASE("credentials: a file that exists but cannot be read is an error") {
+    temp_home home;
+    fs::create_directories(home.dir / "adir");
+    CHECK(error_of([&] { load_profile(home.env({{"AWS_SHARED_CREDENTIALS_FILE", home.path("adir")}})); }) ==
+          "[ddb2os.credentials.unreadable] cannot read shared credentials file \"" + home.path("adir") + "\"");
+}
+
+TEST_CASE("credentials: the chain takes the environment first, then profiles") {
+    temp_home home;
+    home.write(".aws/credentials", "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = f\n");
+    const env_map with_env = home.env({{"AWS_ACCESS_KEY_ID", "AKIAENV"}, {"AWS_SECRET_ACCESS_KEY", "e"}});
+    CHECK(ddb2os::default_credentials_chain(ddb2os::environment_from(with_env)).load().access_key_id() == "AKIAENV");
+    CHECK(ddb2os::default_credentials_chain(ddb2os::environment_from(home.env())).load().access_key_id() == "AKIAFILE");
+    // A half-set environment stops the chain: it never falls through to other credentials.
+    const env_map half = home.env({{"AWS_ACCESS_KEY_ID", "AKIAENV"}});
+    CHECK(error_of([&] { ddb2os::default_credentials_chain(ddb2os::environment_from(half)).load(); }) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_ACCESS_KEY_ID but not AWS_SECRET_ACCESS_KEY");
+    CHECK(ddb2os::default_credentials_chain(ddb2os::environment_from({})).size() == 2);
+}
+
+TEST_CASE("credentials: no source at all lists everything that was tried") {
+    temp_home home;
+    home.write(".aws/config", "[default]\nregion = us-east-1\n");
+    const std::string message =
+        error_of([&] { ddb2os::default_credentials_chain(ddb2os::environment_from(home.env())).load(); });
+    CHECK(message ==
+          "[ddb2os.credentials.missing] no AWS credentials found; tried: "
+          "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (not set); "
+          "profile \"default\" in shared credentials file \"" + home.path(".aws/credentials") + "\" (no such file); "
+          "profile \"default\" in config file \"" + home.path(".aws/config") + "\" (no aws_access_key_id)");
+    home.write(".aws/credentials", "[other]\naws_access_key_id = A\naws_secret_access_key = B\n");
+    CHECK(error_of([&] { ddb2os::default_credentials_chain(ddb2os::environment_from(home.env())).load(); })
+              .find("shared credentials file \"" + home.path(".aws/credentials") + "\" (no such profile)") !=
+          std::string::npos);
+    CHECK(error_of([] { ddb2os::credentials_chain().load(); }) ==
+          "[ddb2os.credentials.missing] no AWS credentials found; tried: no sources");
+}
+
+TEST_CASE("credentials: the chain takes more sources (the transport adds container and IMDS ones)") {
+    struct fixed final : ddb2os::credentials_provider {
+        int calls = 0;
+        ddb2os::credentials_lookup lookup() override {
+            ++calls;
+            return {credentials("AKIAFIXED", "x"), {}};
+        }
+    };
+    ddb2os::credentials_chain chain = ddb2os::default_credentials_chain(ddb2os::environment_from({}));
+    auto source = std::make_unique<fixed>();
+    fixed* seen = source.get();
+    chain.add(std::move(source));
+    CHECK(chain.load().access_key_id() == "AKIAFIXED");
+    CHECK(seen->calls == 1);
+}
+
+TEST_CASE("credentials: process_environment reads the real environment") {
+    // Read-only: PATH is set in any test environment; a made-up name is not.
+    const ddb2os::environment env = ddb2os::process_environment();
+    CHECK(env("PATH").has_value());
+    CHECK_FALSE(env("DDB2OS_SURELY_UNSET_VARIABLE_9F3A").has_value());
+}
