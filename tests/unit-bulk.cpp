@@ -304,3 +304,63 @@ TEST_CASE("bulk: number and list options reach the documents") {
         event({rec(1, "INSERT", book_keys("a", "b"), R"({"n":{"N":"99999999999999999999"},"l":{"L":[{"N":"1"},{"BOOL":true}]}})")}), o);
     CHECK(all_bodies(r) == "{\"index\":{\"_index\":\"books\",\"_id\":\"a|b\"}}\n{\"n\":\"99999999999999999999\",\"l\":[\"1\",true]}\n");
 }
+
+TEST_CASE("bulk: external versions from ApproximateCreationDateTime, in microseconds") {
+    std::int64_t v = 0;
+    CHECK(ddb2os::epoch_microseconds("1700000000", v));
+    CHECK(v == 1700000000000000);
+    CHECK(ddb2os::epoch_microseconds("1700000000.123456789", v));
+    CHECK(v == 1700000000123456);
+    CHECK(ddb2os::epoch_microseconds("1700000000.5", v));
+    CHECK(v == 1700000000500000);
+    CHECK(ddb2os::epoch_microseconds("1.7E9", v));
+    CHECK(v == 1700000000000000);
+    CHECK(ddb2os::epoch_microseconds("17E-1", v));
+    CHECK(v == 1700000);
+    CHECK(ddb2os::epoch_microseconds("0", v));
+    CHECK(v == 0);
+    CHECK_FALSE(ddb2os::epoch_microseconds("-1", v));
+    CHECK_FALSE(ddb2os::epoch_microseconds("abc", v));
+    CHECK_FALSE(ddb2os::epoch_microseconds("1E20", v));
+
+    auto o = books_options();
+    o.external_versions = true;
+    const std::string no_time = R"({"eventName":"REMOVE","eventSourceARN":")" + arn("Books") +
+                                R"(","dynamodb":{"Keys":{"author":{"S":"n"},"bookTitle":{"S":"t"}},"SequenceNumber":"3"}})";
+    const auto r = ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("a", "b"), book_image("a", "b", 1)),
+                                             rec(2, "REMOVE", book_keys("a", "c")), no_time}),
+                                      o);
+    CHECK(all_bodies(r) ==
+          "{\"index\":{\"_index\":\"books\",\"_id\":\"a|b\",\"version\":1700000000000000,\"version_type\":\"external_gte\"}}\n"
+          "{\"author\":\"a\",\"bookTitle\":\"b\",\"year\":1}\n"
+          "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|c\",\"version\":1700000000000000,\"version_type\":\"external_gte\"}}\n"
+          "{\"delete\":{\"_index\":\"books\",\"_id\":\"n|t\"}}\n");
+    CHECK(r.unversioned == 1);
+    CHECK(r.records[0].version == 1700000000000000);
+    CHECK(r.records[0].index == "books");
+    CHECK(r.records[0].id == "a|b");
+}
+
+TEST_CASE("bulk: each action's bytes can be found again, to re-send only some") {
+    std::vector<std::string> recs;
+    for (int i = 0; i < 7; ++i)
+        recs.push_back(i % 3 == 2 ? rec(i, "REMOVE", book_keys("a", std::to_string(i)))
+                                  : rec(i, "INSERT", book_keys("a", std::to_string(i)), book_image("a", std::to_string(i), i)));
+    auto o = books_options();
+    o.max_bytes = 300;
+    const auto r = ddb2os::build_bulk(event(recs), o);
+    REQUIRE(r.bodies.size() > 1);
+    std::string joined;
+    for (const auto& b : r.bodies) {
+        REQUIRE(b.offsets.size() == b.records.size());
+        CHECK(b.offsets[0] == 0);
+        for (std::size_t i = 0; i < b.records.size(); ++i) {
+            const std::string_view a = b.action(i);
+            joined.append(a.data(), a.size());
+            const int lines = test::check_ndjson(a);
+            CHECK(lines == (b.records[i] % 3 == 2 ? 1 : 2));
+            CHECK(a.find("\"_id\":\"a|" + std::to_string(b.records[i]) + "\"") != std::string::npos);
+        }
+    }
+    CHECK(joined == all_bodies(r));
+}

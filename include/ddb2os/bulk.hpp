@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <string_view>
@@ -40,6 +41,9 @@ struct bulk_options {
     // TTL deletes (userIdentity Service / dynamodb.amazonaws.com) are emitted unless this is set,
     // which keeps expired items searchable.
     bool skip_ttl_deletes = false;
+    // Every action carries "version": the record's ApproximateCreationDateTime in microseconds,
+    // with "version_type": "external_gte", so an older write never overwrites a newer one.
+    bool external_versions = false;
 };
 
 enum class record_status : unsigned char { emitted, superseded, skipped_ttl, failed };
@@ -49,6 +53,9 @@ struct record_info {
     std::string event_id;
     record_status status = record_status::failed;
     bool ttl_delete = false;
+    std::string index;  // where its action goes (empty when the record failed before that)
+    std::string id;     // its document _id
+    std::int64_t version = -1;  // external version, or -1
 };
 
 struct record_error {
@@ -85,6 +92,12 @@ struct record_error {
 struct bulk_body {
     std::string data;                   // NDJSON, every line ends with '\n'
     std::vector<std::uint32_t> records; // the record (index in Records) of each action, in order
+    std::vector<std::uint32_t> offsets; // where each action starts in data (it ends where the next starts)
+
+    std::string_view action(std::size_t i) const noexcept {
+        const std::size_t end = i + 1 < offsets.size() ? offsets[i + 1] : data.size();
+        return std::string_view(data).substr(offsets[i], end - offsets[i]);
+    }
 };
 
 struct bulk_result {
@@ -95,7 +108,38 @@ struct bulk_result {
     std::size_t superseded = 0;
     std::size_t skipped_ttl = 0;
     std::size_t ttl_deletes = 0;
+    std::size_t unversioned = 0;  // external_versions on, but the record had no usable time
 };
+
+// "1700000000", "1700000000.123456", "1.7E9" (seconds) -> microseconds since the epoch, exactly
+// (finer digits are dropped). False for anything negative, non-numeric or out of range.
+inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcept {
+    detail::number_parts p;
+    if (detail::parse_number(text, p) != detail::number_status::ok || p.negative) return false;
+    long exp = 0;
+    if (!p.exponent.empty()) {
+        std::size_t i = 0;
+        const bool neg = p.exponent[0] == '-';
+        if (p.exponent[0] == '-' || p.exponent[0] == '+') i = 1;
+        for (; i < p.exponent.size(); ++i) {
+            exp = exp * 10 + (p.exponent[i] - '0');
+            if (exp > 100) return false;
+        }
+        if (neg) exp = -exp;
+    }
+    const long point = static_cast<long>(p.int_digits.size()) + exp + 6;  // digits before the point, in µs
+    std::int64_t v = 0;
+    const long total = static_cast<long>(p.int_digits.size() + p.frac_digits.size());
+    for (long k = 0; k < point; ++k) {
+        const char d = k < total ? (k < static_cast<long>(p.int_digits.size()) ? p.int_digits[static_cast<std::size_t>(k)]
+                                                                             : p.frac_digits[static_cast<std::size_t>(k) - p.int_digits.size()])
+                                 : '0';
+        if (v > (std::numeric_limits<std::int64_t>::max() - 9) / 10) return false;
+        v = v * 10 + (d - '0');
+    }
+    out = v;
+    return true;
+}
 
 // Throws error(option.invalid) for options that cannot work.
 inline void validate(const bulk_options& o) {
@@ -153,6 +197,7 @@ private:
         value image{};
         std::string index;
         std::string id;
+        std::int64_t version = -1;
     };
 
     const bulk_options& opt_;
@@ -247,6 +292,17 @@ private:
                             "dynamodb.Keys"))
             return fail(r, err.code, std::move(err.path), std::move(err.message));
 
+        if (opt_.external_versions) {
+            value t{};
+            if (A::find(ddb, "ApproximateCreationDateTime", t) &&
+                (A::kind(t) == value_kind::number || A::kind(t) == value_kind::string)) {
+                std::string scratch;
+                const std::string_view txt = A::kind(t) == value_kind::number ? A::number_text(t, scratch)
+                                                                               : A::string(t).text;
+                if (!epoch_microseconds(txt, p.version)) p.version = -1;
+            }
+            if (p.version < 0) ++result_.unversioned;
+        }
         if (p.action == op::remove) {
             value ui{}, type{}, principal{};
             info.ttl_delete = A::find(rec, "userIdentity", ui) && A::kind(ui) == value_kind::object &&
@@ -271,6 +327,9 @@ private:
                             " does not carry; set the stream view to NEW_IMAGE or NEW_AND_OLD_IMAGES");
         }
         info.status = record_status::emitted;
+        info.index = p.index;
+        info.id = p.id;
+        info.version = p.version;
     }
 
     bool is_string(value v, std::string_view s) {
@@ -315,6 +374,11 @@ private:
         write_string(out, p.index);
         out.put(std::string_view(",\"_id\":"));
         write_string(out, p.id);
+        if (p.version >= 0) {
+            out.put(std::string_view(",\"version\":"));
+            out.put(std::to_string(p.version));
+            out.put(std::string_view(",\"version_type\":\"external_gte\""));
+        }
         out.put(std::string_view("}}\n"));
     }
 
@@ -326,6 +390,7 @@ private:
         auto flush = [&](std::size_t upto) {
             bulk_body done;
             done.records = std::move(current.records);
+            done.offsets = std::move(current.offsets);
             std::string rest(body.view(upto));
             body.truncate(upto);
             done.data = body.take();
@@ -333,6 +398,7 @@ private:
             body = out_buffer(capacity);
             body.put(rest);
             current.records.clear();
+            current.offsets.clear();
         };
         for (std::uint32_t r = 0; r < plans_.size(); ++r) {
             const plan_t& p = plans_[r];
@@ -358,13 +424,19 @@ private:
                          " bytes, more than max_bytes (" + std::to_string(opt_.max_bytes) + ")");
                 continue;
             }
-            if (body.size() > opt_.max_bytes) flush(start);  // this record opens the next body
+            std::size_t at = start;
+            if (body.size() > opt_.max_bytes) {  // this record opens the next body
+                flush(start);
+                at = 0;
+            }
             current.records.push_back(r);
+            current.offsets.push_back(static_cast<std::uint32_t>(at));
             ++result_.actions;
         }
         if (!current.records.empty()) {
             bulk_body done;
             done.records = std::move(current.records);
+            done.offsets = std::move(current.offsets);
             done.data = body.take();
             result_.bodies.push_back(std::move(done));
         }

@@ -1,0 +1,68 @@
+// detail/json_copy.hpp: writes any adapter value back out as compact JSON (for dead letters,
+// which keep the raw record exactly as it arrived, whatever the host's representation).
+#pragma once
+
+#include <string>
+
+#include "../config.hpp"
+#include "../value_adapter.hpp"
+#include "base64.hpp"
+#include "writer.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class A>
+void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
+    if (depth > 256) {  // dead letters hold records that may be absurdly deep: cut, never recurse on
+        out.put(std::string_view("null"));
+        return;
+    }
+    std::string scratch;
+    auto text = [&](string_ref s) {
+        if (s.escaped && unescape_json(s.text, scratch)) write_string(out, scratch);
+        else if (write_string(out, s.text) != std::string::npos) {}  // invalid bytes: cut at the first one
+    };
+    switch (A::kind(v)) {
+        case value_kind::null: out.put(std::string_view("null")); return;
+        case value_kind::boolean: out.put(A::boolean(v) ? std::string_view("true") : std::string_view("false")); return;
+        case value_kind::number: out.put(A::number_text(v, scratch)); return;
+        case value_kind::string: text(A::string(v)); return;
+        case value_kind::binary: {
+            const std::string_view b = A::binary(v);
+            std::string enc;
+            base64_encode(enc, reinterpret_cast<const unsigned char*>(b.data()), b.size());
+            write_string(out, enc);
+            return;
+        }
+        case value_kind::array: {
+            out.put('[');
+            bool first = true;
+            A::each_element(v, [&](typename A::value e) {
+                if (!first) out.put(',');
+                first = false;
+                write_json_copy<A>(out, e, depth + 1);
+                return true;
+            });
+            out.put(']');
+            return;
+        }
+        case value_kind::object: {
+            out.put('{');
+            bool first = true;
+            A::each_member(v, [&](string_ref k, typename A::value e) {
+                if (!first) out.put(',');
+                first = false;
+                text(k);
+                out.put(':');
+                write_json_copy<A>(out, e, depth + 1);
+                return true;
+            });
+            out.put('}');
+            return;
+        }
+    }
+}
+
+}  // namespace detail
+DDB2OS_END_NAMESPACE

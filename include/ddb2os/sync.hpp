@@ -1,0 +1,530 @@
+// sync.hpp: the sync engine. A batch of DynamoDB stream records goes in; OpenSearch ends up equal
+// to the table; nothing is lost; the caller learns exactly which records to retry.
+//
+//   records -> bulk bodies (bulk.hpp, with external versions) -> POST /_bulk through a transport
+//   per item:  2xx ok | 404 on delete ok (already gone) | 409 version conflict ok (a newer write
+//              is there) | 429, 5xx, es_rejected_execution_exception: retried, those items only,
+//              exponential backoff with full jitter, until the deadline | anything else: dead letter
+//   dead letters go to "<index>-dlq" with the raw record, the error and the time; if that fails
+//   too, or dead letters are off, the record is reported as failed. So is every record whose
+//   retries were still failing at the deadline.
+//
+// Not thread-safe: one engine per worker (a Lambda container processes one batch at a time).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "adapters/raw_json.hpp"
+#include "bulk.hpp"
+#include "config.hpp"
+#include "detail/json_copy.hpp"
+#include "detail/json_tape.hpp"
+#include "detail/writer.hpp"
+#include "error.hpp"
+#include "http.hpp"
+#include "index_name.hpp"
+
+DDB2OS_BEGIN_NAMESPACE
+
+struct retry_policy {
+    std::chrono::milliseconds base{50};   // the first retry waits up to this
+    std::chrono::milliseconds cap{5000};  // no wait is longer than this
+};
+
+struct sync_options {
+    bulk_options bulk;              // index, key schemas, numbers, lists, sizes, TTL deletes
+    bool external_versions = true;  // version_type=external_gte from ApproximateCreationDateTime
+    std::string refresh;            // "" (OpenSearch's default), "true", "false" or "wait_for"
+    // The dead-letter index; {index} stands for the record's index ("ddb2os" when unknown).
+    // Empty: no dead letters, such records are reported as failed.
+    std::string dlq_index = "{index}-dlq";
+    retry_policy retry;
+    // Key schema of a table missing from bulk.key_schemas (DynamoDB DescribeTable), asked once
+    // per table and engine. Returns false with a reason when it cannot tell.
+    std::function<bool(const std::string& table, key_schema& schema, std::string& reason)> resolve_key_schema;
+};
+
+inline void validate(const sync_options& o) {
+    validate(o.bulk);
+    if (!(o.refresh.empty() || o.refresh == "true" || o.refresh == "false" || o.refresh == "wait_for"))
+        throw error(errc::option_invalid, "refresh must be true, false or wait_for, not \"" + o.refresh + "\"");
+    if (!o.dlq_index.empty()) {
+        std::string name = o.dlq_index;
+        for (std::size_t at; (at = name.find("{index}")) != std::string::npos;) name.replace(at, 7, "books");
+        const std::string problem = index_name_problem(name);
+        if (!problem.empty())
+            throw error(errc::option_invalid, "dead-letter index \"" + o.dlq_index + "\" is invalid: " + problem);
+    }
+    if (o.retry.base.count() <= 0 || o.retry.cap < o.retry.base)
+        throw error(errc::option_invalid, "retry needs 0 < base <= cap");
+}
+
+struct record_failure {
+    std::uint32_t record = 0;
+    std::string sequence_number;
+    std::string reason;
+};
+
+struct sync_report {
+    std::size_t records = 0, actions = 0, superseded = 0, skipped_ttl = 0, ttl_deletes = 0;
+    std::size_t requests = 0, bytes = 0, retries = 0;
+    std::size_t indexed = 0, deleted = 0, version_conflicts = 0;
+    std::size_t dead_lettered = 0, failed = 0;
+    double milliseconds = 0;
+    std::vector<record_failure> failures;  // in stream order
+
+    // What Lambda needs for ReportBatchItemFailures (it retries from the lowest).
+    std::vector<std::string> batch_item_failures() const {
+        std::vector<std::string> out;
+        out.reserve(failures.size());
+        for (const auto& f : failures) out.push_back(f.sequence_number);
+        return out;
+    }
+
+    // One JSON line: a structured log record that is also CloudWatch Embedded Metric Format.
+    // Holds counts only: no document bodies, no secrets.
+    std::string log_line(std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+        const std::pair<const char*, std::size_t> counts[] = {
+            {"Records", records}, {"Actions", actions}, {"Superseded", superseded}, {"SkippedTTL", skipped_ttl},
+            {"Requests", requests}, {"Bytes", bytes}, {"Retries", retries}, {"Indexed", indexed},
+            {"Deleted", deleted}, {"VersionConflicts", version_conflicts}, {"DeadLettered", dead_lettered},
+            {"Failed", failed}};
+        std::string s = "{\"_aws\":{\"Timestamp\":" + std::to_string(ms) +
+                        ",\"CloudWatchMetrics\":[{\"Namespace\":\"ddb2os\",\"Dimensions\":[[\"Service\"]],\"Metrics\":[";
+        for (const auto& c : counts) s += std::string("{\"Name\":\"") + c.first + "\",\"Unit\":\"" + (c.first == std::string("Bytes") ? "Bytes" : "Count") + "\"},";
+        s += "{\"Name\":\"Milliseconds\",\"Unit\":\"Milliseconds\"}]}]},\"Service\":\"ddb2os\",\"message\":\"ddb2os batch\"";
+        for (const auto& c : counts) s += std::string(",\"") + c.first + "\":" + std::to_string(c.second);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.3f", milliseconds);
+        s += std::string(",\"Milliseconds\":") + buf + "}";
+        return s;
+    }
+};
+
+// Runs nothing around network waits; the Python binding passes a GIL release instead.
+struct no_unlock {};
+
+// DynamoDB DescribeTable through a transport that signs for service "dynamodb": the ordered key
+// schema (HASH, then RANGE).
+inline bool describe_table_key_schema(http::transport& dynamodb, const std::string& table, key_schema& schema,
+                                      std::string& reason, http::clock::time_point deadline) {
+    http::request req;
+    req.method = "POST";
+    req.target = "/";
+    req.headers = {{"Content-Type", "application/x-amz-json-1.0"}, {"X-Amz-Target", "DynamoDB_20120810.DescribeTable"}};
+    detail::out_buffer body;
+    body.put(std::string_view("{\"TableName\":"));
+    detail::write_string(body, table);
+    body.put('}');
+    req.body = std::string(body.view());
+    const http::result r = dynamodb.send(req, deadline);
+    if (!r) {
+        reason = "DescribeTable " + table + ": " + r.message;
+        return false;
+    }
+    if (r.res.status != 200) {
+        reason = "DescribeTable " + table + ": HTTP " + std::to_string(r.res.status) + " " + r.res.body.substr(0, 300);
+        return false;
+    }
+    try {
+        const raw_json_document doc(r.res.body);
+        using A = raw_json_adapter;
+        A::value t{}, ks{};
+        if (!A::find(doc.root(), "Table", t) || !A::find(t, "KeySchema", ks) || A::kind(ks) != value_kind::array) {
+            reason = "DescribeTable " + table + ": no Table.KeySchema in the answer";
+            return false;
+        }
+        std::string hash, range;
+        A::each_element(ks, [&](A::value e) {
+            A::value name{}, type{};
+            if (A::kind(e) == value_kind::object && A::find(e, "AttributeName", name) && A::find(e, "KeyType", type) &&
+                A::kind(name) == value_kind::string && A::kind(type) == value_kind::string) {
+                std::string n, scratch;
+                const string_ref ref = A::string(name);
+                n = ref.escaped && detail::unescape_json(ref.text, scratch) ? scratch : std::string(ref.text);
+                (A::string(type).text == "HASH" ? hash : range) = n;
+            }
+            return true;
+        });
+        if (hash.empty()) {
+            reason = "DescribeTable " + table + ": the key schema has no HASH key";
+            return false;
+        }
+        schema = range.empty() ? key_schema{hash} : key_schema{hash, range};
+        return true;
+    } catch (const error& e) {
+        reason = "DescribeTable " + table + ": " + e.what();
+        return false;
+    }
+}
+
+class sync_engine {
+public:
+    sync_engine(sync_options options, http::transport& opensearch)
+        : opt_(std::move(options)), os_(opensearch), rng_(std::random_device{}()) {
+        validate(opt_);
+        opt_.bulk.external_versions = opt_.external_versions;
+    }
+
+    const sync_options& options() const noexcept { return opt_; }
+    const std::map<std::string, key_schema, std::less<>>& resolved_key_schemas() const noexcept { return resolved_; }
+
+    // A Lambda event read through adapter A. Unlock is constructed around every network wait.
+    template <class A, class Unlock = no_unlock>
+    sync_report process(typename A::value event, http::clock::time_point deadline) {
+        const auto started = http::clock::now();
+        sync_report rep;
+        std::vector<typename A::value> records;
+        typename A::value list{};
+        if (A::kind(event) == value_kind::array) list = event;
+        else if (A::kind(event) != value_kind::object || !A::find(event, "Records", list) || A::kind(list) != value_kind::array)
+            throw error(errc::event_not_object, "the event must be an object with a \"Records\" array (or an array of records)");
+        A::each_element(list, [&](typename A::value r) {
+            records.push_back(r);
+            return true;
+        });
+        resolve_schemas<A, Unlock>(records, deadline);
+
+        bulk_result bulk = build_bulk<A>(event, effective_bulk_options());
+        rep.records = records.size();
+        rep.actions = bulk.actions;
+        rep.superseded = bulk.superseded;
+        rep.skipped_ttl = bulk.skipped_ttl;
+        rep.ttl_deletes = bulk.ttl_deletes;
+
+        std::vector<dead_letter> dead;
+        for (const auto& e : bulk.errors)
+            dead.push_back({static_cast<std::uint32_t>(e.record), "ddb2os." + e.id(),
+                            (e.path.empty() ? "" : e.path + ": ") + e.message, 0});
+        std::vector<record_failure> failed;
+        for (const bulk_body& b : bulk.bodies) send_body<Unlock>(b, bulk, rep, dead, failed, deadline);
+        dead_letters<A, Unlock>(records, bulk, dead, rep, failed, deadline);
+
+        std::sort(failed.begin(), failed.end(), [](const record_failure& a, const record_failure& b) { return a.record < b.record; });
+        rep.failures = std::move(failed);
+        rep.failed = rep.failures.size();
+        rep.milliseconds = std::chrono::duration<double, std::milli>(http::clock::now() - started).count();
+        return rep;
+    }
+
+    // The raw bytes of a Lambda event.
+    sync_report process(std::string_view event_json, http::clock::time_point deadline) {
+        const raw_json_document doc(event_json);
+        return process<raw_json_adapter>(doc.root(), deadline);
+    }
+
+private:
+    struct dead_letter {
+        std::uint32_t record;
+        std::string type, reason;
+        long status;
+    };
+
+    sync_options opt_;
+    http::transport& os_;
+    std::mt19937_64 rng_;
+    std::map<std::string, key_schema, std::less<>> resolved_;
+
+    bulk_options effective_bulk_options() const {
+        bulk_options b = opt_.bulk;
+        for (const auto& [table, schema] : resolved_) b.key_schemas.emplace(table, schema);
+        return b;
+    }
+
+    template <class A, class Unlock>
+    void resolve_schemas(const std::vector<typename A::value>& records, http::clock::time_point deadline) {
+        if (!opt_.resolve_key_schema) return;
+        std::string last;
+        for (const auto& r : records) {
+            typename A::value arn{};
+            if (A::kind(r) != value_kind::object || !A::find(r, "eventSourceARN", arn) || A::kind(arn) != value_kind::string)
+                continue;
+            const std::string table(table_from_arn(A::string(arn).text));
+            if (table.empty() || table == last) continue;
+            last = table;
+            if (opt_.bulk.key_schemas.count(table) != 0 || resolved_.count(table) != 0) continue;
+            key_schema schema;
+            std::string reason;
+            bool ok;
+            {
+                Unlock unlocked;
+                (void)unlocked;
+                (void)deadline;
+                ok = opt_.resolve_key_schema(table, schema, reason);
+            }
+            // Unresolved: records of a composite-key table then fail as key.no_schema, not a guess.
+            if (ok) resolved_[table] = std::move(schema);
+        }
+    }
+
+    std::string bulk_target(bool dlq) const {
+        std::string t = "/_bulk";
+        if (!opt_.refresh.empty() && !dlq) t += "?refresh=" + opt_.refresh;
+        return t;
+    }
+
+    // Full jitter: a random wait in [0, min(cap, base * 2^attempt)].
+    std::chrono::milliseconds backoff(unsigned attempt) {
+        const std::int64_t base = opt_.retry.base.count(), cap = opt_.retry.cap.count();
+        std::int64_t ceiling = base;
+        for (unsigned i = 0; i < attempt && ceiling < cap; ++i) ceiling *= 2;
+        ceiling = std::min(ceiling, cap);
+        return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, ceiling)(rng_));
+    }
+
+    enum class item_state : unsigned char { ok, retry, dead };
+    struct item_outcome {
+        item_state state = item_state::retry;
+        std::string type, reason;
+        long status = 0;
+    };
+
+    // Reads a _bulk response: one outcome per sent action, or false if the answer is unusable.
+    static bool read_items(const std::string& body, std::size_t expected, std::vector<item_outcome>& out,
+                           std::size_t& conflicts, std::size_t& indexed, std::size_t& deleted) {
+        out.assign(expected, item_outcome{});
+        // Fast path: "errors":false near the top means every item succeeded.
+        const std::size_t e = body.find("\"errors\":");
+        if (e != std::string::npos && e < 200 && body.compare(e + 9, 5, "false") == 0) {
+            for (auto& o : out) o.state = item_state::ok;
+            return count_ops(body, indexed, deleted, expected);
+        }
+        try {
+            const raw_json_document doc(body);
+            using A = raw_json_adapter;
+            A::value items{};
+            if (!A::find(doc.root(), "items", items) || A::kind(items) != value_kind::array || A::size(items) != expected)
+                return false;
+            std::size_t i = 0;
+            std::string scratch;
+            A::each_element(items, [&](A::value item) {
+                item_outcome& o = out[i++];
+                std::string op;
+                A::value inner{};
+                A::each_member(item, [&](string_ref k, A::value v) {
+                    op = std::string(k.text);
+                    inner = v;
+                    return false;
+                });
+                A::value status{}, err{};
+                long s = 0;
+                if (A::find(inner, "status", status) && A::kind(status) == value_kind::number)
+                    s = std::strtol(std::string(A::number_text(status, scratch)).c_str(), nullptr, 10);
+                o.status = s;
+                if (A::find(inner, "error", err) && A::kind(err) == value_kind::object) {
+                    A::value t{}, r{};
+                    if (A::find(err, "type", t) && A::kind(t) == value_kind::string) o.type = text_of(A::string(t));
+                    if (A::find(err, "reason", r) && A::kind(r) == value_kind::string) o.reason = text_of(A::string(r));
+                } else if (A::find(inner, "error", err) && A::kind(err) == value_kind::string) {
+                    o.type = text_of(A::string(err));
+                }
+                if (s >= 200 && s < 300) {
+                    o.state = item_state::ok;
+                    (op == "delete" ? deleted : indexed)++;
+                } else if (s == 404 && op == "delete") {
+                    o.state = item_state::ok;  // already gone
+                    ++deleted;
+                } else if (s == 409 && o.type == "version_conflict_engine_exception") {
+                    o.state = item_state::ok;  // a newer write is already there
+                    ++conflicts;
+                } else if (s == 429 || s >= 500 || o.type == "es_rejected_execution_exception") {
+                    o.state = item_state::retry;
+                } else {
+                    o.state = item_state::dead;
+                }
+                return true;
+            });
+            return true;
+        } catch (const error&) {
+            return false;
+        }
+    }
+
+    static std::string text_of(string_ref s) {
+        std::string out;
+        if (s.escaped && detail::unescape_json(s.text, out)) return out;
+        return std::string(s.text);
+    }
+
+    // With "errors":false every item is a success; count index vs delete from the item keys.
+    static bool count_ops(const std::string& body, std::size_t& indexed, std::size_t& deleted, std::size_t expected) {
+        std::size_t d = 0;
+        for (std::size_t at = 0; (at = body.find("{\"delete\":{", at)) != std::string::npos; ++at) ++d;
+        deleted += d;
+        indexed += expected - std::min(d, expected);
+        return true;
+    }
+
+    template <class Unlock>
+    void send_body(const bulk_body& b, const bulk_result& bulk, sync_report& rep, std::vector<dead_letter>& dead,
+                   std::vector<record_failure>& failed, http::clock::time_point deadline) {
+        std::vector<std::size_t> pending(b.records.size());
+        for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+        std::string last_reason;
+        for (unsigned attempt = 0; !pending.empty(); ++attempt) {
+            http::request req;
+            req.method = "POST";
+            req.target = bulk_target(false);
+            req.headers = {{"Content-Type", "application/x-ndjson"}};
+            if (attempt == 0) {
+                req.body = b.data;
+            } else {
+                for (std::size_t i : pending) req.body.append(b.action(i));
+            }
+            http::result res;
+            {
+                Unlock unlocked;
+                (void)unlocked;
+                res = os_.send(req, deadline);
+            }
+            ++rep.requests;
+            rep.bytes += req.body.size();
+            std::vector<std::size_t> retry;
+            if (!res) {
+                last_reason = "request failed: " + res.message;
+                retry = pending;
+            } else if (res.res.status == 429 || res.res.status >= 500) {
+                last_reason = "HTTP " + std::to_string(res.res.status) + " for the whole request";
+                retry = pending;
+            } else if (res.res.status != 200) {
+                // Auth, a malformed request, a closed index: not something a retry here fixes, and
+                // not the record's fault either. Lambda retries the batch.
+                for (std::size_t i : pending)
+                    failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number,
+                                      "HTTP " + std::to_string(res.res.status) + ": " + res.res.body.substr(0, 300)});
+                return;
+            } else {
+                std::vector<item_outcome> items;
+                if (!read_items(res.res.body, pending.size(), items, rep.version_conflicts, rep.indexed, rep.deleted)) {
+                    last_reason = "an unreadable _bulk response";
+                    retry = pending;
+                } else {
+                    for (std::size_t j = 0; j < pending.size(); ++j) {
+                        const std::size_t i = pending[j];
+                        if (items[j].state == item_state::retry) {
+                            retry.push_back(i);
+                            last_reason = "HTTP " + std::to_string(items[j].status) + " " + items[j].type;
+                        } else if (items[j].state == item_state::dead) {
+                            dead.push_back({b.records[i], items[j].type, items[j].reason, items[j].status});
+                        }
+                    }
+                }
+            }
+            pending.swap(retry);
+            if (pending.empty()) break;
+            const auto wait = backoff(attempt);
+            if (http::clock::now() + wait >= deadline) {
+                for (std::size_t i : pending)
+                    failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number,
+                                      "still failing at the deadline after " + std::to_string(attempt + 1) +
+                                          " attempts: " + last_reason});
+                return;
+            }
+            rep.retries += pending.size();
+            Unlock unlocked;
+            (void)unlocked;
+            std::this_thread::sleep_for(wait);
+        }
+    }
+
+    static std::string iso8601(std::chrono::system_clock::time_point t) {
+        const std::time_t s = std::chrono::system_clock::to_time_t(t);
+        std::tm tm{};
+        gmtime_r(&s, &tm);
+        char buf[32];
+        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
+    }
+
+    std::string dlq_name(const std::string& index) const {
+        std::string name = opt_.dlq_index;
+        for (std::size_t at; (at = name.find("{index}")) != std::string::npos;)
+            name.replace(at, 7, index.empty() ? std::string("ddb2os") : index);
+        return name;
+    }
+
+    template <class A, class Unlock>
+    void dead_letters(const std::vector<typename A::value>& records, const bulk_result& bulk, std::vector<dead_letter>& dead,
+                      sync_report& rep, std::vector<record_failure>& failed, http::clock::time_point deadline) {
+        if (dead.empty()) return;
+        if (opt_.dlq_index.empty()) {
+            for (const auto& d : dead)
+                failed.push_back({d.record, bulk.records[d.record].sequence_number, d.type + ": " + d.reason});
+            return;
+        }
+        // One body of dead letters, idempotent: the _id is the record's eventID (or sequence number).
+        bulk_body body;
+        const std::string now = iso8601(std::chrono::system_clock::now());
+        detail::out_buffer out;
+        for (const auto& d : dead) {
+            const record_info& info = bulk.records[d.record];
+            body.offsets.push_back(static_cast<std::uint32_t>(out.size()));
+            body.records.push_back(d.record);
+            out.put(std::string_view("{\"index\":{\"_index\":"));
+            detail::write_string(out, dlq_name(info.index));
+            const std::string& id = info.event_id.empty() ? info.sequence_number : info.event_id;
+            if (!id.empty()) {
+                out.put(std::string_view(",\"_id\":"));
+                detail::write_string(out, id);
+            }
+            out.put(std::string_view("}}\n{\"sequence_number\":"));
+            detail::write_string(out, info.sequence_number);
+            out.put(std::string_view(",\"event_id\":"));
+            detail::write_string(out, info.event_id);
+            out.put(std::string_view(",\"index\":"));
+            detail::write_string(out, info.index);
+            out.put(std::string_view(",\"id\":"));
+            detail::write_string(out, info.id);
+            out.put(std::string_view(",\"error\":{\"type\":"));
+            detail::write_string(out, d.type);
+            out.put(std::string_view(",\"reason\":"));
+            detail::write_string(out, d.reason);
+            out.put(std::string_view(",\"status\":"));
+            out.put(std::to_string(d.status));
+            out.put(std::string_view("},\"time\":"));
+            detail::write_string(out, now);
+            // The record as it arrived, as a string: the dead-letter index must never have mapping
+            // conflicts of its own.
+            out.put(std::string_view(",\"record\":"));
+            detail::out_buffer raw;
+            detail::write_json_copy<A>(raw, records[d.record]);
+            detail::write_string(out, raw.view());
+            out.put(std::string_view("}\n"));
+        }
+        body.data = out.take();
+
+        std::vector<dead_letter> dlq_dead;
+        std::vector<record_failure> dlq_failed;
+        sync_report dlq_rep;
+        send_body<Unlock>(body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
+        rep.requests += dlq_rep.requests;
+        rep.bytes += dlq_rep.bytes;
+        rep.retries += dlq_rep.retries;
+        std::vector<bool> lost(bulk.records.size(), false);
+        for (const auto& f : dlq_failed) {
+            lost[f.record] = true;
+            failed.push_back(f);
+        }
+        for (const auto& d : dlq_dead) {
+            lost[d.record] = true;
+            failed.push_back({d.record, bulk.records[d.record].sequence_number,
+                              "dead letter refused: " + d.type + ": " + d.reason});
+        }
+        for (const auto& d : dead)
+            if (!lost[d.record]) ++rep.dead_lettered;
+    }
+};
+
+DDB2OS_END_NAMESPACE

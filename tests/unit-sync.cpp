@@ -1,0 +1,269 @@
+// The sync engine (sync.hpp) over a scripted transport: item outcomes, retries of only the failed
+// items, dead letters, deadlines, and the report. (The real stack is in tests/python/test_e2e.py.)
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+#include <ddb2os/sync.hpp>
+
+namespace {
+
+using ddb2os::http::clock;
+
+// Answers each request from a script; records what it was sent.
+struct scripted_transport : ddb2os::http::transport {
+    std::vector<ddb2os::http::request> sent;
+    std::function<ddb2os::http::result(const ddb2os::http::request&, std::size_t n)> answer;
+    ddb2os::http::result send(const ddb2os::http::request& req, clock::time_point) override {
+        sent.push_back(req);
+        return answer(req, sent.size() - 1);
+    }
+};
+
+ddb2os::http::result ok(std::string body, long status = 200) {
+    ddb2os::http::result r;
+    r.res.status = status;
+    r.res.body = std::move(body);
+    return r;
+}
+
+std::string arn(std::string_view table) {
+    return "arn:aws:dynamodb:us-east-1:123456789012:table/" + std::string(table) + "/stream/2024-01-01T00:00:00.000";
+}
+
+std::string rec(int seq, std::string_view name, std::string_view id, std::string_view image = {}, std::string_view table = "Books") {
+    std::string s = R"({"eventID":"ev)" + std::to_string(seq) + R"(","eventName":")" + std::string(name) +
+                    R"(","eventSourceARN":")" + arn(table) + R"(","dynamodb":{"ApproximateCreationDateTime":1700000000.25,"Keys":{"id":{"S":")" +
+                    std::string(id) + "\"}}";
+    if (!image.empty()) s += ",\"NewImage\":" + std::string(image);
+    return s + R"(,"SequenceNumber":")" + std::to_string(seq) + R"(","StreamViewType":"NEW_AND_OLD_IMAGES"}})";
+}
+
+std::string event(const std::vector<std::string>& records) {
+    std::string s = "{\"Records\":[";
+    for (std::size_t i = 0; i < records.size(); ++i) s += (i ? "," : "") + records[i];
+    return s + "]}";
+}
+
+std::string item(const char* op, int status, const char* type = nullptr) {
+    std::string s = std::string("{\"") + op + "\":{\"_index\":\"books\",\"_id\":\"x\",\"status\":" + std::to_string(status);
+    if (type) s += std::string(",\"error\":{\"type\":\"") + type + "\",\"reason\":\"because \\\"" + type + "\\\"\"}";
+    return s + "}}";
+}
+
+std::string items(const std::vector<std::string>& list) {
+    std::string s = "{\"took\":3,\"errors\":true,\"items\":[";
+    for (std::size_t i = 0; i < list.size(); ++i) s += (i ? "," : "") + list[i];
+    return s + "]}";
+}
+
+ddb2os::sync_options fast_options() {
+    ddb2os::sync_options o;
+    o.retry.base = std::chrono::milliseconds(1);
+    o.retry.cap = std::chrono::milliseconds(4);
+    return o;
+}
+
+const std::string img = R"({"id":{"S":"x"},"n":{"N":"1"}})";
+clock::time_point soon() { return clock::now() + std::chrono::seconds(10); }
+
+}  // namespace
+
+TEST_CASE("sync: a clean batch is one request, versioned, and nothing fails") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) {
+        return ok(R"({"took":1,"errors":false,"items":[{"index":{"status":201}},{"delete":{"status":200}}]})");
+    };
+    auto o = fast_options();
+    o.refresh = "wait_for";
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img), rec(2, "REMOVE", "b")}), soon());
+    REQUIRE(t.sent.size() == 1);
+    CHECK(t.sent[0].method == "POST");
+    CHECK(t.sent[0].target == "/_bulk?refresh=wait_for");
+    CHECK(t.sent[0].headers[0].value == "application/x-ndjson");
+    CHECK(t.sent[0].body.find(R"("version":1700000000250000,"version_type":"external_gte")") != std::string::npos);
+    CHECK(rep.failures.empty());
+    CHECK((rep.records == 2 && rep.actions == 2 && rep.indexed == 1 && rep.deleted == 1 && rep.requests == 1));
+    const auto log = nlohmann::json::parse(rep.log_line());
+    CHECK(log["Records"] == 2);
+    CHECK(log["Failed"] == 0);
+    CHECK(log["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ddb2os");
+    CHECK(log["_aws"]["CloudWatchMetrics"][0]["Metrics"].size() == 13);
+}
+
+TEST_CASE("sync: per-item outcomes; only the retriable items are sent again") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t n) {
+        if (n == 0)
+            return ok(items({item("index", 201), item("index", 429, "es_rejected_execution_exception"),
+                             item("delete", 404), item("index", 409, "version_conflict_engine_exception"),
+                             item("index", 503, "unavailable_shards_exception"), item("index", 400, "mapper_parsing_exception")}));
+        if (n == 1) return ok(items({item("index", 201), item("index", 201)}));  // the two retried
+        return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");      // the dead letter
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img), rec(2, "INSERT", "b", img), rec(3, "REMOVE", "c"),
+                                           rec(4, "INSERT", "d", img), rec(5, "INSERT", "e", img), rec(6, "INSERT", "f", img)}),
+                                    soon());
+    REQUIRE(t.sent.size() == 3);
+    // The retry holds exactly the actions of records 2 and 5.
+    const std::string& retry = t.sent[1].body;
+    CHECK(test::check_ndjson(retry) == 4);
+    CHECK(retry.find(R"("_id":"b")") != std::string::npos);
+    CHECK(retry.find(R"("_id":"e")") != std::string::npos);
+    CHECK(retry.find(R"("_id":"a")") == std::string::npos);
+    // The dead letter: raw record, error, into books-dlq, keyed by eventID.
+    const std::string& dlq = t.sent[2].body;
+    CHECK(t.sent[2].target == "/_bulk");
+    REQUIRE(test::check_ndjson(dlq) == 2);
+    const auto action = nlohmann::json::parse(dlq.substr(0, dlq.find('\n')));
+    CHECK(action["index"]["_index"] == "books-dlq");
+    CHECK(action["index"]["_id"] == "ev6");
+    const auto doc = nlohmann::json::parse(dlq.substr(dlq.find('\n') + 1));
+    CHECK(doc["sequence_number"] == "6");
+    CHECK(doc["id"] == "f");
+    CHECK(doc["index"] == "books");
+    CHECK(doc["error"]["type"] == "mapper_parsing_exception");
+    CHECK(doc["error"]["reason"] == "because \"mapper_parsing_exception\"");
+    CHECK(doc["error"]["status"] == 400);
+    CHECK(nlohmann::json::parse(doc["record"].get<std::string>()) == nlohmann::json::parse(rec(6, "INSERT", "f", img)));
+    CHECK(rep.failures.empty());
+    CHECK(rep.retries == 2);
+    CHECK(rep.version_conflicts == 1);
+    CHECK(rep.dead_lettered == 1);
+    CHECK(rep.deleted == 1);
+    CHECK(rep.indexed == 3);
+}
+
+TEST_CASE("sync: whole-request failures are retried until the deadline, then reported") {
+    scripted_transport t;
+    int calls = 0;
+    t.answer = [&](const ddb2os::http::request&, std::size_t) {
+        ++calls;
+        ddb2os::http::result r;
+        r.error = ddb2os::http::error_kind::connect;
+        r.message = "connection refused";
+        return r;
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto start = clock::now();
+    const auto rep = engine.process(event({rec(7, "INSERT", "a", img), rec(8, "INSERT", "b", img)}),
+                                    clock::now() + std::chrono::milliseconds(150));
+    CHECK(clock::now() - start < std::chrono::milliseconds(400));
+    CHECK(calls > 3);
+    CHECK(rep.batch_item_failures() == std::vector<std::string>{"7", "8"});
+    CHECK(rep.failures[0].reason.find("still failing at the deadline after") == 0);
+    CHECK(rep.failures[0].reason.find("request failed: connection refused") != std::string::npos);
+
+    // 503 for the whole request, then success.
+    scripted_transport u;
+    u.answer = [](const ddb2os::http::request&, std::size_t n) {
+        return n < 2 ? ok("{}", 503) : ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
+    };
+    ddb2os::sync_engine e2(fast_options(), u);
+    const auto rep2 = e2.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(rep2.failures.empty());
+    CHECK(u.sent.size() == 3);
+    CHECK(rep2.retries == 2);
+}
+
+TEST_CASE("sync: a refused request that no retry fixes is reported at once") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) { return ok(R"({"message":"forbidden"})", 403); };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(t.sent.size() == 1);
+    REQUIRE(rep.failures.size() == 1);
+    CHECK(rep.failures[0].reason == R"(HTTP 403: {"message":"forbidden"})");
+}
+
+TEST_CASE("sync: records that cannot be converted become dead letters; without a dead-letter index they fail") {
+    const std::string ev = event({rec(1, "INSERT", "a", img), rec(2, "INSERT", "b", R"({"n":{"N":"x"}})")});
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) {
+        return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    auto rep = engine.process(ev, soon());
+    REQUIRE(t.sent.size() == 2);
+    const auto doc = nlohmann::json::parse(t.sent[1].body.substr(t.sent[1].body.find('\n') + 1));
+    CHECK(doc["error"]["type"] == "ddb2os.number.invalid");
+    CHECK(doc["error"]["reason"] == "dynamodb.NewImage.n.N: \"x\" is not a number");
+    CHECK(rep.dead_lettered == 1);
+    CHECK(rep.failures.empty());
+
+    auto o = fast_options();
+    o.dlq_index = "";
+    scripted_transport u;
+    u.answer = t.answer;
+    ddb2os::sync_engine off(o, u);
+    rep = off.process(ev, soon());
+    CHECK(u.sent.size() == 1);
+    CHECK(rep.batch_item_failures() == std::vector<std::string>{"2"});
+    CHECK(rep.failures[0].reason == "ddb2os.number.invalid: dynamodb.NewImage.n.N: \"x\" is not a number");
+
+    // The dead-letter write itself refused: the record is reported.
+    scripted_transport w;
+    w.answer = [](const ddb2os::http::request&, std::size_t n) {
+        return n == 0 ? ok(R"({"errors":false,"items":[{"index":{"status":201}}]})")
+                      : ok(items({item("index", 400, "illegal_argument_exception")}));
+    };
+    ddb2os::sync_engine refused(fast_options(), w);
+    rep = refused.process(ev, soon());
+    CHECK(rep.batch_item_failures() == std::vector<std::string>{"2"});
+    CHECK(rep.failures[0].reason.find("dead letter refused: illegal_argument_exception") == 0);
+    CHECK(rep.dead_lettered == 0);
+}
+
+TEST_CASE("sync: key schemas are resolved once per table and engine") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) {
+        return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
+    };
+    auto o = fast_options();
+    int asked = 0;
+    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& s, std::string&) {
+        ++asked;
+        CHECK(table == "Pairs");
+        s = {"pk", "sk"};
+        return true;
+    };
+    ddb2os::sync_engine engine(o, t);
+    const std::string r = R"({"eventID":"1","eventName":"INSERT","eventSourceARN":")" + arn("Pairs") +
+                          R"(","dynamodb":{"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},"NewImage":{"pk":{"S":"p"}},"SequenceNumber":"1"}})";
+    for (int i = 0; i < 3; ++i) CHECK(engine.process(event({r}), soon()).failures.empty());
+    CHECK(asked == 1);
+    CHECK(t.sent.back().body.find(R"("_id":"p|2")") != std::string::npos);
+}
+
+TEST_CASE("sync: DescribeTable's answer gives the ordered key schema") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) {
+        CHECK(req.body == R"({"TableName":"books"})");
+        return ok(R"({"Table":{"TableName":"books","KeySchema":[{"AttributeName":"bookTitle","KeyType":"RANGE"},{"AttributeName":"author","KeyType":"HASH"}]}})");
+    };
+    ddb2os::key_schema s;
+    std::string reason;
+    CHECK(ddb2os::describe_table_key_schema(t, "books", s, reason, soon()));
+    CHECK(s == ddb2os::key_schema{"author", "bookTitle"});
+    CHECK(t.sent[0].headers[1].value == "DynamoDB_20120810.DescribeTable");
+    t.answer = [](const ddb2os::http::request&, std::size_t) { return ok(R"({"__type":"ResourceNotFoundException"})", 400); };
+    CHECK_FALSE(ddb2os::describe_table_key_schema(t, "books", s, reason, soon()));
+    CHECK(reason == R"(DescribeTable books: HTTP 400 {"__type":"ResourceNotFoundException"})");
+}
+
+TEST_CASE("sync: options are checked") {
+    scripted_transport t;
+    auto o = fast_options();
+    o.refresh = "always";
+    CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] refresh must be true, false or wait_for, not \"always\"",
+                         ddb2os::error);
+    o = fast_options();
+    o.dlq_index = "DLQ";
+    CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] dead-letter index \"DLQ\" is invalid: it must be lowercase",
+                         ddb2os::error);
+}
