@@ -135,19 +135,28 @@ std::string nested(int levels, const char* kind) {
 }
 }  // namespace
 
+// Levels count the item itself, as DynamoDB does: 31 nested M or L hold a value at level 32, and
+// DynamoDB Local refuses a 32nd M or L (even an empty one) and accepts a scalar or set in the 31st.
 TEST_CASE("unmarshal: nesting, 32 levels accepted and 33 rejected") {
     for (const char* kind : {"M", "L"}) {
         CAPTURE(kind);
-        const std::string ok = one(nested(32, kind));
+        const std::string ok = one(nested(31, kind));
         CHECK(ok.find("\"deep\"") != std::string::npos);
-        const std::string err = one_error(nested(33, kind));
+        const std::string err = one_error(nested(32, kind));
         CHECK(err.rfind("[ddb2os.nesting.too_deep] v.", 0) == 0);
         CHECK(err.find(": nesting is deeper than DynamoDB's 32 levels") != std::string::npos);
     }
-    CHECK(one_error(nested(33, "L")) ==
+    std::string empty31 = R"({"L":[]})", set31 = R"({"SS":["a"]})";
+    for (int i = 0; i < 31; ++i) {
+        empty31 = R"({"M":{"k":)" + empty31 + "}}";
+        if (i < 30) set31 = R"({"M":{"k":)" + set31 + "}}";
+    }
+    CHECK(one_error(empty31).rfind("[ddb2os.nesting.too_deep]", 0) == 0);  // a 32nd container, even empty
+    CHECK(one(R"({"M":{"k":)" + set31 + "}}").find("[\"a\"]") != std::string::npos);  // a set in the 31st
+    CHECK(one_error(nested(32, "L")) ==
           "[ddb2os.nesting.too_deep] v" + [] {
               std::string p;
-              for (int i = 0; i < 32; ++i) p += ".L[0]";
+              for (int i = 0; i < 31; ++i) p += ".L[0]";
               return p;
           }() + ".L: nesting is deeper than DynamoDB's 32 levels");
     // Far deeper input is refused quickly and without deep recursion.

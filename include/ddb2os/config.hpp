@@ -17,8 +17,9 @@ DDB2OS_BEGIN_NAMESPACE
 
 inline constexpr const char* version_string = "0.1.0";
 
-// DynamoDB's documented limit: "nested attributes up to 32 levels deep". Every M or L
-// is one level; a top-level M holding a scalar is one level.
+// DynamoDB's limit: "nested attributes up to 32 levels deep", counting the item itself as the
+// first level. So an M or L can be nested at most 31 deep (a scalar or set inside the 31st is
+// fine), exactly what DynamoDB (Local) accepts and refuses.
 inline constexpr int max_nesting = 32;
 
 // OpenSearch refuses an _id longer than 512 bytes.

@@ -453,7 +453,7 @@ private:
                 return true;
             case ddb_type::NULL_: out.put(std::string_view("null")); return true;
             case ddb_type::M: {
-                if (depth + 1 > max_nesting) return too_deep();
+                if (depth + 2 > max_nesting) return too_deep();  // the item is level 1
                 if (!stringify) return object(out, p, depth + 1, false);
                 // Inside a mixed array an object becomes its compact JSON text.
                 out_buffer inner;
@@ -462,7 +462,7 @@ private:
                 return true;
             }
             case ddb_type::L: {
-                if (depth + 1 > max_nesting) return too_deep();
+                if (depth + 2 > max_nesting) return too_deep();  // the item is level 1
                 if (!stringify && opt_.lists == list_policy::stringify)
                     stringify = is_mixed(list_kinds(p, depth + 1));
                 return list(out, p, depth + 1, stringify);
@@ -537,7 +537,7 @@ private:
                 case ddb_type::BOOL: kinds |= kind_boolean; break;
                 case ddb_type::M: kinds |= kind_object; break;
                 case ddb_type::L:
-                    if (depth + 1 <= max_nesting) kinds |= list_kinds(p, depth + 1);
+                    if (depth + 2 <= max_nesting) kinds |= list_kinds(p, depth + 1);
                     break;
                 default: break;
             }

@@ -112,15 +112,16 @@ def test_unmarshal_equals_boto3(pair):
 
 @pytest.mark.parametrize("kind", ["M", "L"])
 def test_unmarshal_32_levels_equals_boto3_and_33_is_refused(kind):
+    # Levels count the item: 31 nested M/L is DynamoDB's deepest (DynamoDB Local agrees).
     def nest(levels):
         v = {"S": "deep"}
         for _ in range(levels):
             v = {"M": {"x": v}} if kind == "M" else {"L": [v]}
         return {"v": v}
 
-    assert ddb2os.unmarshal(nest(32)) == boto3_unmarshal(nest(32))
+    assert ddb2os.unmarshal(nest(31)) == boto3_unmarshal(nest(31))
     with pytest.raises(ddb2os.UnmarshalError) as e:
-        ddb2os.unmarshal(nest(33))
+        ddb2os.unmarshal(nest(32))
     assert e.value.id == "nesting.too_deep"
     assert e.value.message == "nesting is deeper than DynamoDB's 32 levels"
 

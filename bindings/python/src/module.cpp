@@ -146,10 +146,10 @@ private:
             case ddb_type::BOOL: return py::bool_(p == Py_True);
             case ddb_type::NULL_: return py::none();
             case ddb_type::M:
-                if (depth + 1 > ddb2os::max_nesting) too_deep();
+                if (depth + 2 > ddb2os::max_nesting) too_deep();
                 return map(p, depth + 1);
             case ddb_type::L: {
-                if (depth + 1 > ddb2os::max_nesting) too_deep();
+                if (depth + 2 > ddb2os::max_nesting) too_deep();
                 const std::size_t n = python_adapter::size(p);
                 py::object list = steal(PyList_New(static_cast<Py_ssize_t>(n)));
                 std::size_t i = 0;

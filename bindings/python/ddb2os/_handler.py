@@ -1,0 +1,189 @@
+"""The ready Lambda handler: ``ddb2os.handler`` (set the function's handler to ``ddb2os.handler``).
+
+Configuration comes from environment variables, read and checked once per container (cold start);
+anything invalid raises :class:`ddb2os.OptionError` naming the variable. Use with an event source
+mapping that has ``FunctionResponseTypes: [ReportBatchItemFailures]``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+from ._errors import OptionError
+from . import _core
+
+__all__ = ["handler", "Config", "config_from_environment"]
+
+# Time kept back from Lambda's deadline to return the answer and write the log line.
+_MARGIN_MS = 3000
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def _fail(message: str) -> OptionError:
+    return OptionError("option.invalid", "", message)
+
+
+def _first(env: Mapping[str, str], *names: str) -> Tuple[Optional[str], Optional[str]]:
+    for n in names:
+        v = env.get(n)
+        if v is not None and v.strip() != "":
+            return n, v.strip()
+    return None, None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    v = env.get(name)
+    if v is None:
+        return default
+    v = v.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise _fail(f"{name} must be true or false, not {env[name]!r}")
+
+
+def _size(env: Mapping[str, str], name: str, default: int) -> int:
+    v = env.get(name)
+    if v is None or v.strip() == "":
+        return default
+    try:
+        n = int(v.strip())
+    except ValueError:
+        raise _fail(f"{name} must be a whole number, not {v!r}") from None
+    if n <= 0:
+        raise _fail(f"{name} must be positive, not {v!r}")
+    return n
+
+
+def parse_table_keys(text: str) -> Dict[str, List[str]]:
+    """``books=author,bookTitle;users=id`` -> ``{"books": ["author", "bookTitle"], "users": ["id"]}``."""
+    out: Dict[str, List[str]] = {}
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        table, eq, keys = part.partition("=")
+        names = [k.strip() for k in keys.split(",")]
+        if not eq or not table.strip() or not 1 <= len(names) <= 2 or not all(names):
+            raise _fail(f"TABLE_KEYS entry {part!r} must look like table=partitionKey[,sortKey]")
+        out[table.strip()] = names
+    return out
+
+
+class Config(dict):
+    """The checked configuration (a dict the native engine reads). Never holds a secret in repr."""
+
+    def __repr__(self) -> str:
+        shown = {k: ("****" if k in ("password",) and v else v) for k, v in self.items()}
+        return f"Config({shown!r})"
+
+
+def config_from_environment(env: Mapping[str, str]) -> Config:
+    """Reads and checks the handler's environment variables (see the README for the list)."""
+    _, endpoint = _first(env, "OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST")
+    if endpoint is None:
+        raise _fail("OPENSEARCH_ENDPOINT is not set (also read as ES_ENDPOINT or HOST): the OpenSearch URL to write to")
+    if "://" not in endpoint:
+        endpoint = "https://" + endpoint
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail(f"OPENSEARCH_ENDPOINT {endpoint!r} is not an http(s) URL")
+    endpoint = f"{parts.scheme}://{parts.netloc}"
+
+    c = Config()
+    c["endpoint"] = endpoint
+    index_var, index = _first(env, "INDEX_NAME", "INDEX_TEMPLATE", "ES_INDEX")
+    c["index"] = index or ""
+    if index_var == "INDEX_TEMPLATE" and "{table}" not in index:
+        raise _fail("INDEX_TEMPLATE must contain {table}")
+
+    keys = parse_table_keys(env.get("TABLE_KEYS", ""))
+    hash_key, sort_key = env.get("DB_HASH_KEY", "").strip(), env.get("DB_SORT_KEY", "").strip()
+    if sort_key and not hash_key:
+        raise _fail("DB_SORT_KEY is set but DB_HASH_KEY is not")
+    c["table_keys"] = keys
+    c["default_keys"] = [k for k in (hash_key, sort_key) if k]
+
+    c["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    username, password = env.get("OPENSEARCH_USERNAME", ""), env.get("OPENSEARCH_PASSWORD", "")
+    if bool(username) != bool(password):
+        raise _fail("OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
+    auth = env.get("OPENSEARCH_AUTH", "").strip().lower()
+    if not auth:
+        host = parts.hostname or ""
+        auth = "basic" if username else ("sigv4" if host.endswith(".amazonaws.com") else "none")
+    if auth not in ("sigv4", "basic", "none"):
+        raise _fail(f"OPENSEARCH_AUTH must be sigv4, basic or none, not {auth!r}")
+    if auth == "basic" and not username:
+        raise _fail("OPENSEARCH_AUTH=basic needs OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD")
+    service = env.get("OPENSEARCH_SERVICE", "").strip() or (
+        "aoss" if (parts.hostname or "").endswith(".aoss.amazonaws.com") else "es")
+    if service not in ("es", "aoss"):
+        raise _fail(f"OPENSEARCH_SERVICE must be es or aoss, not {service!r}")
+    if auth == "sigv4" and not c["region"]:
+        raise _fail("AWS_REGION is not set: SigV4 signing needs the region")
+    c.update(auth=auth, service=service, username=username, password=password)
+
+    refresh = env.get("REFRESH", "").strip().lower()
+    if refresh in _FALSE:
+        refresh = ""
+    elif refresh in _TRUE:
+        refresh = "true"
+    elif refresh != "wait_for":
+        raise _fail(f"REFRESH must be false (the default), true or wait_for, not {env['REFRESH']!r}")
+    c["refresh"] = refresh
+
+    dlq = env.get("DLQ_INDEX")
+    c["dlq_index"] = "{index}-dlq" if dlq is None else ("" if dlq.strip().lower() in ("", "off", "none", "false") else dlq.strip())
+    c["skip_ttl_deletes"] = _flag(env, "SKIP_TTL_DELETES")
+    c["numbers"] = env.get("NUMBERS", "exact").strip() or "exact"
+    c["lists"] = env.get("LISTS", "stringify").strip() or "stringify"
+    if c["numbers"] not in ("exact", "string", "double"):
+        raise _fail(f"NUMBERS must be exact, string or double, not {c['numbers']!r}")
+    if c["lists"] not in ("stringify", "keep"):
+        raise _fail(f"LISTS must be stringify or keep, not {c['lists']!r}")
+    c["max_bytes"] = _size(env, "MAX_BULK_BYTES", 5 * 2**20)
+    c["max_actions"] = _size(env, "MAX_BULK_ACTIONS", 1000)
+    c["gzip"] = _flag(env, "OPENSEARCH_GZIP")
+    c["ca_file"] = env.get("OPENSEARCH_CA_FILE", "").strip()
+    if c["ca_file"] and not os.path.isfile(c["ca_file"]):
+        raise _fail(f"OPENSEARCH_CA_FILE {c['ca_file']!r} is not a readable file")
+    c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000)
+    c["dynamodb_endpoint"] = env.get("DYNAMODB_ENDPOINT", "").strip() or (
+        f"https://dynamodb.{c['region']}.amazonaws.com" if c["region"] else "")
+    return c
+
+
+_engine = None
+
+
+def _get_engine():
+    global _engine
+    if _engine is None:
+        _engine = _core.SyncEngine(config_from_environment(os.environ), dict(os.environ))
+    return _engine
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dict[str, str]]]:
+    """Syncs one DynamoDB Streams batch into OpenSearch and tells Lambda which records to retry:
+    ``{"batchItemFailures": [{"itemIdentifier": "<SequenceNumber>"}, ...]}``.
+
+    Writes one JSON log line per batch (counts and milliseconds, CloudWatch Embedded Metric Format);
+    never document bodies or secrets."""
+    engine = _get_engine()
+    remaining = context.get_remaining_time_in_millis() if context is not None else 60_000
+    budget = max(remaining - min(_MARGIN_MS, remaining // 5), 100)
+    report = engine.process(event, budget / 1000.0)
+    print(report["log_line"], file=sys.stdout, flush=True)
+    return {"batchItemFailures": [{"itemIdentifier": s} for s in report["batch_item_failures"]]}
+
+
+def _reset_for_tests() -> None:
+    """Forget the cold-start state (tests change the environment between runs)."""
+    global _engine
+    _engine = None
