@@ -4,7 +4,7 @@ CLANG_BUILD ?= build/clang-asan
 PYTHON     ?= python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps configure build python test test-cpp test-clang test-python demo clean
+.PHONY: all deps configure build python test test-cpp test-clang test-python demo demo-cli clean
 
 all: build
 
@@ -45,8 +45,12 @@ test: deps
 	$(MAKE) test-clang
 	$(MAKE) test-python
 
-# The README's main job.
-demo: build
+# The README's main job: a DynamoDB table's changes synced into a local OpenSearch.
+demo: python
+	$(PYTHON) scripts/demo.py
+
+# The CLI on a sample event (no servers).
+demo-cli: build
 	@bash scripts/demo.sh $(BUILD)
 
 clean:

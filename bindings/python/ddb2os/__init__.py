@@ -21,6 +21,7 @@ from ._errors import (
     UnmarshalError,
 )
 from . import _core
+from ._handler import handler
 
 __version__: str = _core.__version__
 
@@ -31,6 +32,7 @@ __all__ = [
     "document_id",
     "bulk_bodies",
     "sign",
+    "handler",
     "BulkResult",
     "BulkRecordError",
     "Error",

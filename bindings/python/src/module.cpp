@@ -12,7 +12,10 @@
 
 #include <ddb2os/adapters/python.hpp>
 #include <ddb2os/ddb2os.hpp>
+#include <ddb2os/credentials_http.hpp>
 #include <ddb2os/sigv4.hpp>
+#include <ddb2os/sync.hpp>
+#include <ddb2os/transport/curl.hpp>
 
 namespace py = pybind11;
 using ddb2os::errc;
@@ -365,6 +368,114 @@ py::dict sign(const std::string& method, py::handle url, py::handle headers, py:
     return out;
 }
 
+// The engine behind ddb2os.handler: built once per container from the checked configuration
+// (ddb2os/_handler.py), holding its connections and credentials across invocations.
+class py_sync_engine {
+public:
+    py_sync_engine(py::dict cfg, py::dict env_dict) {
+        guarded([&] {
+            std::map<std::string, std::string> env;
+            for (auto kv : env_dict) env[py::cast<std::string>(kv.first)] = py::cast<std::string>(kv.second);
+            const ddb2os::environment environment = ddb2os::environment_from(env);
+            auto get = [&](const char* k) { return py::cast<std::string>(cfg[k]); };
+            const std::string region = get("region"), auth = get("auth");
+
+            metadata_ = std::make_shared<ddb2os::curl_transport>("");
+            auto credentials = [&] {
+                if (!creds_) creds_ = ddb2os::default_credentials_provider(metadata_, environment);
+                return creds_;
+            };
+            ddb2os::curl_options os_opt;
+            os_opt.connect_timeout = std::chrono::milliseconds(py::cast<long>(cfg["connect_timeout_ms"]));
+            os_opt.ca_file = get("ca_file");
+            os_opt.gzip = py::cast<bool>(cfg["gzip"]);
+            if (auth == "basic") os_opt.auth = ddb2os::authentication::basic(get("username"), get("password"));
+            else if (auth == "sigv4") os_opt.auth = ddb2os::authentication::sigv4(get("service"), region, credentials());
+            os_ = std::make_unique<ddb2os::curl_transport>(get("endpoint"), os_opt);
+
+            ddb2os::sync_options o;
+            o.bulk.index = get("index");
+            for (auto kv : py::cast<py::dict>(cfg["table_keys"]))
+                o.bulk.key_schemas[py::cast<std::string>(kv.first)] = py::cast<ddb2os::key_schema>(kv.second);
+            o.bulk.numbers = number_mode_of(get("numbers"));
+            o.bulk.lists = list_policy_of(get("lists"));
+            o.bulk.max_bytes = py::cast<std::size_t>(cfg["max_bytes"]);
+            o.bulk.max_actions = py::cast<std::size_t>(cfg["max_actions"]);
+            o.bulk.skip_ttl_deletes = py::cast<bool>(cfg["skip_ttl_deletes"]);
+            o.refresh = get("refresh");
+            o.dlq_index = get("dlq_index");
+            default_keys_ = py::cast<ddb2os::key_schema>(cfg["default_keys"]);
+            const std::string ddb_endpoint = get("dynamodb_endpoint");
+            if (!ddb_endpoint.empty() && !region.empty()) {
+                ddb2os::curl_options d;
+                d.connect_timeout = os_opt.connect_timeout;
+                d.auth = ddb2os::authentication::sigv4("dynamodb", region, credentials());
+                ddb_ = std::make_unique<ddb2os::curl_transport>(ddb_endpoint, d);
+            }
+            o.resolve_key_schema = [this](const std::string& table, ddb2os::key_schema& schema, std::string& reason) {
+                if (!default_keys_.empty()) {  // DB_HASH_KEY / DB_SORT_KEY: the founding Lambdas' variables
+                    schema = default_keys_;
+                    return true;
+                }
+                if (!ddb_) {
+                    reason = "no DynamoDB endpoint to ask (set AWS_REGION or DYNAMODB_ENDPOINT, or TABLE_KEYS)";
+                    return false;
+                }
+                return ddb2os::describe_table_key_schema(*ddb_, table, schema, reason,
+                                                         ddb2os::http::clock::now() + std::chrono::seconds(10));
+            };
+            engine_ = std::make_unique<ddb2os::sync_engine>(std::move(o), *os_);
+            return 0;
+        });
+    }
+
+    py::dict process(py::handle event, double seconds) {
+        ddb2os::sync_report rep = guarded([&] {
+            const auto deadline = ddb2os::http::clock::now() +
+                                  std::chrono::duration_cast<ddb2os::http::clock::duration>(std::chrono::duration<double>(seconds));
+            PyObject* e = event.ptr();
+            if (PyBytes_Check(e) || PyUnicode_Check(e)) {
+                const std::string_view raw = PyBytes_Check(e)
+                    ? std::string_view(PyBytes_AS_STRING(e), static_cast<std::size_t>(PyBytes_GET_SIZE(e)))
+                    : utf8(e);
+                py::gil_scoped_release release;
+                return engine_->process(raw, deadline);
+            }
+            return engine_->process<python_adapter, py::gil_scoped_release>(e, deadline);
+        });
+        py::dict out;
+        py::list failures, items;
+        for (const auto& f : rep.failures) {
+            failures.append(py::dict(py::arg("record") = f.record, py::arg("sequence_number") = f.sequence_number,
+                                     py::arg("reason") = f.reason));
+            items.append(py::str(f.sequence_number));
+        }
+        out["batch_item_failures"] = items;
+        out["failures"] = failures;
+        out["log_line"] = rep.log_line();
+        out["records"] = rep.records;
+        out["actions"] = rep.actions;
+        out["superseded"] = rep.superseded;
+        out["requests"] = rep.requests;
+        out["bytes"] = rep.bytes;
+        out["retries"] = rep.retries;
+        out["indexed"] = rep.indexed;
+        out["deleted"] = rep.deleted;
+        out["version_conflicts"] = rep.version_conflicts;
+        out["dead_lettered"] = rep.dead_lettered;
+        out["failed"] = rep.failed;
+        out["milliseconds"] = rep.milliseconds;
+        return out;
+    }
+
+private:
+    std::shared_ptr<ddb2os::http::transport> metadata_;
+    std::shared_ptr<ddb2os::credentials_provider> creds_;
+    std::unique_ptr<ddb2os::curl_transport> os_, ddb_;
+    std::unique_ptr<ddb2os::sync_engine> engine_;
+    ddb2os::key_schema default_keys_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -413,6 +524,10 @@ PYBIND11_MODULE(_core, m) {
     m.def("sign", &sign, py::arg("method"), py::arg("url"), py::arg("headers"), py::arg("body"), py::kw_only(),
           py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),
           py::arg("session_token") = py::none(), py::arg("timestamp") = py::none());
+
+    py::class_<py_sync_engine>(m, "SyncEngine")
+        .def(py::init<py::dict, py::dict>(), py::arg("config"), py::arg("environment"))
+        .def("process", &py_sync_engine::process, py::arg("event"), py::arg("seconds"));
 
     m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
           py::arg("key_schemas") = py::none(), py::arg("numbers") = "exact", py::arg("lists") = "stringify",
