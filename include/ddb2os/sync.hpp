@@ -339,7 +339,8 @@ private:
                 } else if (s == 409 && o.type == "version_conflict_engine_exception") {
                     o.state = item_state::ok;  // a newer write is already there
                     ++conflicts;
-                } else if (s == 429 || s >= 500 || o.type == "es_rejected_execution_exception") {
+                } else if (s == 429 || s >= 500 || o.type == "es_rejected_execution_exception" ||
+                           o.type == "rejected_execution_exception") {  // OpenSearch 2.x names it so
                     o.state = item_state::retry;
                 } else {
                     o.state = item_state::dead;

@@ -203,7 +203,7 @@ inline bool starts_with_icase(std::string_view s, std::string_view prefix) noexc
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
-// A header name is an HTTP token; a value holds no line break or NUL (header injection).
+// A header name (or a method) is an HTTP token; a value holds no line break or NUL (header injection).
 inline bool valid_header(const http::header& h) noexcept {
     if (h.name.empty()) return false;
     for (const char c : h.name)
@@ -258,6 +258,9 @@ public:
         const http::clock::time_point now = http::clock::now();
         if (deadline <= now) return fail(out, http::error_kind::timeout, "the deadline passed before sending");
         const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+
+        if (!detail::valid_header({req.method, {}}))
+            return fail(out, http::error_kind::other, "the method is not an HTTP token");
 
         // The URL, and the Host header signed and sent (the signer's rule: lower-case host, port
         // only if not the scheme's default).

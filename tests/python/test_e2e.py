@@ -1,0 +1,386 @@
+"""End to end on the real stack: DynamoDB Local's stream -> ddb2os.handler -> OpenSearch.
+
+Every test ends by comparing the whole index with the whole table: each document must equal the
+unmarshalled item (as ddb2os.to_json writes it), under its _id, with no extra documents.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import pathlib
+import random
+import sys
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+
+import boto3
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402
+import streams  # noqa: E402
+from proxies import FaultProxy, SigV4VerifyingProxy, TLSProxy, make_test_ca  # noqa: E402
+
+import ddb2os  # noqa: E402
+from ddb2os import _handler  # noqa: E402
+
+CREDS = dict(region_name="us-east-1", aws_access_key_id="AKIDE2ETEST", aws_secret_access_key="e2e-secret-key")
+HANDLER_VARS = ["OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST", "INDEX_NAME", "INDEX_TEMPLATE", "ES_INDEX", "TABLE_KEYS",
+                "DB_HASH_KEY", "DB_SORT_KEY", "OPENSEARCH_SERVICE", "OPENSEARCH_AUTH", "OPENSEARCH_USERNAME",
+                "OPENSEARCH_PASSWORD", "REFRESH", "DLQ_INDEX", "SKIP_TTL_DELETES", "NUMBERS", "LISTS", "MAX_BULK_BYTES",
+                "MAX_BULK_ACTIONS", "OPENSEARCH_GZIP", "OPENSEARCH_CA_FILE", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
+
+
+# ------------------------------------------------------------------ servers and plumbing
+
+@pytest.fixture(scope="module")
+def servers():
+    with stack.opensearch() as opensearch, stack.dynamodb_local() as dynamodb:
+        yield opensearch, dynamodb
+
+
+@pytest.fixture
+def configure(monkeypatch, servers):
+    opensearch, dynamodb = servers
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    def apply(**env):
+        for k in HANDLER_VARS:
+            monkeypatch.delenv(k, raising=False)
+        base = {"OPENSEARCH_ENDPOINT": opensearch.url, "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"],
+                "DYNAMODB_ENDPOINT": dynamodb.endpoint_url}
+        for k, v in {**base, **env}.items():
+            if v is None:
+                monkeypatch.delenv(k, raising=False)
+            else:
+                monkeypatch.setenv(k, v)
+        _handler._reset_for_tests()
+
+    yield apply
+    _handler._reset_for_tests()
+
+
+def http(method: str, url: str, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=60) as r:
+            return r.status, json.loads(r.read(), parse_float=Decimal, parse_int=Decimal)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def run_handler(event, milliseconds=60_000):
+    """ddb2os.handler as Lambda calls it; returns (its answer, its log line)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = ddb2os.handler(event, streams.FakeContext(milliseconds))
+    return result, json.loads(out.getvalue())
+
+
+class Table:
+    """A DynamoDB Local table with a NEW_AND_OLD_IMAGES stream; keys pk (S) and sk (N)."""
+
+    def __init__(self, dynamodb, name: str) -> None:
+        self.ddb = boto3.client("dynamodb", endpoint_url=dynamodb.endpoint_url, **CREDS)
+        self.streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb.endpoint_url, **CREDS)
+        self.name = name
+        desc = self.ddb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]
+        self.stream_arn = desc["LatestStreamArn"]
+        self.consumed = 0
+
+    def new_records(self):
+        records = streams.read_stream(self.streams, self.stream_arn)
+        fresh = records[self.consumed:]
+        self.consumed = len(records)
+        return fresh
+
+    def items(self):
+        out, kwargs = [], {"TableName": self.name}
+        while True:
+            page = self.ddb.scan(**kwargs)
+            out.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def sync(self, batch_size=100, milliseconds=60_000):
+        """Hands the new stream records to the handler, Lambda-style. Returns the answers and logs."""
+        results = []
+        for event in streams.batches(self.new_records(), batch_size):
+            results.append(run_handler(event, milliseconds))
+        return results
+
+
+def index_docs(opensearch_url: str, index: str):
+    http("POST", f"{opensearch_url}/{index}/_refresh")
+    status, found = http("POST", f"{opensearch_url}/{index}/_search", {"query": {"match_all": {}}, "size": 10000})
+    assert status == 200, found
+    return {h["_id"]: h["_source"] for h in found["hits"]["hits"]}
+
+
+def expected_docs(table: Table):
+    out = {}
+    for item in table.items():
+        doc_id = ddb2os.document_id({"pk": item["pk"], "sk": item["sk"]}, ["pk", "sk"])
+        out[doc_id] = json.loads(ddb2os.to_json(item), parse_float=Decimal, parse_int=Decimal)
+    return out
+
+
+def assert_index_equals_table(opensearch_url: str, table: Table, index=None):
+    expected = expected_docs(table)
+    actual = index_docs(opensearch_url, index or table.name.lower())
+    assert sorted(actual) == sorted(expected), "the index holds other _ids than the table's keys"
+    for doc_id, doc in expected.items():
+        assert actual[doc_id] == doc, doc_id
+    return len(expected)
+
+
+# ------------------------------------------------------------------ a random workload
+
+TEXT = ["plain", "with \"quotes\" and \\backslash", "line\nbreak", "caf\u00e9", "emoji \U0001F680", "sep\u2028arator",
+        "tab\there", "\u65e5\u672c\u8a9e", "nul\u0000char", ""]
+
+
+def random_item(rng: random.Random, pk: str, sk: int) -> dict:
+    item = {"pk": {"S": pk}, "sk": {"N": str(sk)}}
+    maybe = lambda: rng.random() < 0.7  # noqa: E731
+    if maybe():
+        item["title"] = {"S": rng.choice(TEXT) + " " + str(rng.randint(0, 99))}
+    if maybe():
+        item["count"] = {"N": str(rng.randint(-10**12, 10**12))}
+    if maybe():
+        item["price"] = {"N": f"{rng.randint(0, 10**6)}.{rng.randint(1, 99):02d}"}
+    if maybe():
+        item["precise"] = {"N": rng.choice(["3.141592653589793238462643383279502884", "0.1", "-2.5E-7",
+                                            "12345678901234567.890123456789012345"])}
+    if maybe():
+        item["blob"] = {"B": rng.randbytes(rng.randint(0, 24))}
+    if maybe():
+        item["flag"] = {"BOOL": rng.random() < 0.5}
+    if maybe():
+        item["nothing"] = {"NULL": True}
+    if maybe():
+        item["tags"] = {"SS": sorted({rng.choice(TEXT) + str(i) for i in range(rng.randint(1, 4))})}
+    if maybe():
+        item["scores"] = {"NS": sorted({str(rng.randint(0, 1000)) for _ in range(rng.randint(1, 4))})}
+    if maybe():
+        item["blobs"] = {"BS": sorted({rng.randbytes(rng.randint(1, 8)) for _ in range(rng.randint(1, 3))})}
+    if maybe():
+        item["meta"] = {"M": {"a": {"N": str(rng.randint(0, 9))}, "b": {"S": rng.choice(TEXT)},
+                              "inner": {"M": {"deep": {"L": [{"S": rng.choice(TEXT)}, {"S": "x"}]}}}}}
+    if maybe():  # always mixed: numbers and booleans become strings, as OpenSearch needs
+        item["mixed"] = {"L": [{"N": str(rng.randint(0, 9))}, {"S": rng.choice(TEXT)}, {"BOOL": True}, {"NULL": True}]}
+    if maybe():
+        item["people"] = {"L": [{"M": {"name": {"S": rng.choice(TEXT)}, "age": {"N": str(rng.randint(1, 99))}}}
+                                for _ in range(rng.randint(0, 3))]}
+    if maybe():
+        item["_id"] = {"S": "an attribute named like a metadata field"}
+    return item
+
+
+def random_workload(table: Table, rng: random.Random, keys: int, ops: int) -> None:
+    pool = [(f"user#{k % 7}", k) for k in range(keys)]
+    for _ in range(ops):
+        pk, sk = rng.choice(pool)
+        key = {"pk": {"S": pk}, "sk": {"N": str(sk)}}
+        r = rng.random()
+        if r < 0.5:
+            table.ddb.put_item(TableName=table.name, Item=random_item(rng, pk, sk))
+        elif r < 0.8:
+            fresh = random_item(rng, pk, sk)
+            sets = [k for k in fresh if k not in ("pk", "sk")][:3]
+            removes = [k for k in ("title", "blob", "meta", "tags") if k not in sets and rng.random() < 0.3]
+            if not sets and not removes:
+                continue
+            names = {f"#a{i}": n for i, n in enumerate(sets + removes)}
+            expr = []
+            if sets:
+                expr.append("SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets))))
+            if removes:
+                expr.append("REMOVE " + ", ".join(f"#a{len(sets) + i}" for i in range(len(removes))))
+            kwargs = dict(TableName=table.name, Key=key, UpdateExpression=" ".join(expr), ExpressionAttributeNames=names)
+            if sets:
+                kwargs["ExpressionAttributeValues"] = {f":v{i}": fresh[n] for i, n in enumerate(sets)}
+            table.ddb.update_item(**kwargs)
+        else:
+            table.ddb.delete_item(TableName=table.name, Key=key)
+
+
+# ------------------------------------------------------------------ the tests
+
+@pytest.fixture(scope="module", autouse=True)
+def redrive_table(servers):
+    """The re-drive test's first write, made when the module starts: its version (DynamoDB Local
+    rounds ApproximateCreationDateTime to the minute) must be older than a later change's, and the
+    other tests' time counts towards that minute."""
+    _, dynamodb = servers
+    table = Table(dynamodb, "redrive")
+    table.ddb.put_item(TableName="redrive", Item={"pk": {"S": "k"}, "sk": {"N": "1"}, "v": {"S": "old"}})
+    (old_record,) = table.new_records()
+    return table, old_record
+
+
+def test_random_workload_index_equals_table_and_redelivery_converges(servers, configure):
+    opensearch, dynamodb = servers
+    configure()  # no TABLE_KEYS: the key schema comes from DescribeTable
+    table = Table(dynamodb, "workload")
+    random_workload(table, random.Random(1), keys=60, ops=400)
+    results = table.sync(batch_size=100)
+    assert len(results) >= 4
+    for answer, log in results:
+        assert answer == {"batchItemFailures": []}
+        assert log["Failed"] == 0 and log["DeadLettered"] == 0
+    assert sum(log["Superseded"] for _, log in results) > 0
+    documents = assert_index_equals_table(opensearch.url, table)
+    assert documents > 20
+
+    # At-least-once delivery: every batch again, in order. The index still equals the table.
+    records = streams.read_stream(table.streams, table.stream_arn)
+    for event in streams.batches(records, 100):
+        answer, log = run_handler(event)
+        assert answer == {"batchItemFailures": []}
+    assert_index_equals_table(opensearch.url, table)
+
+
+def test_a_record_opensearch_rejects_goes_to_the_dead_letter_index(servers, configure):
+    opensearch, dynamodb = servers
+    configure(TABLE_KEYS="conflicts=pk,sk")
+    table = Table(dynamodb, "conflicts")
+    table.ddb.put_item(TableName="conflicts", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"N": "1"}})
+    table.ddb.put_item(TableName="conflicts", Item={"pk": {"S": "a"}, "sk": {"N": "2"}, "x": {"S": "not a number"}})
+    table.ddb.put_item(TableName="conflicts", Item={"pk": {"S": "a"}, "sk": {"N": "3"}, "y": {"S": "fine"}})
+    (answer, log), = table.sync()
+    assert answer == {"batchItemFailures": []}
+    assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (2, 1, 0)
+    assert sorted(index_docs(opensearch.url, "conflicts")) == ["a|1", "a|3"]
+    dead = index_docs(opensearch.url, "conflicts-dlq")
+    (letter,) = dead.values()
+    assert letter["id"] == "a|2" and letter["index"] == "conflicts"
+    assert letter["error"]["type"] == "mapper_parsing_exception"
+    raw = json.loads(letter["record"])
+    assert raw["dynamodb"]["NewImage"]["x"] == {"S": "not a number"}
+    assert raw["dynamodb"]["SequenceNumber"] == letter["sequence_number"]
+
+
+def test_opensearch_down_reports_failures_within_the_deadline_then_converges(servers, configure):
+    opensearch, dynamodb = servers
+    configure()
+    table = Table(dynamodb, "outage")
+    random_workload(table, random.Random(2), keys=20, ops=60)
+    records = table.new_records()
+    event = {"Records": records}
+    opensearch.stop()
+    try:
+        started = time.monotonic()
+        answer, log = run_handler(event, milliseconds=5_000)
+        elapsed = time.monotonic() - started
+    finally:
+        opensearch.start()
+    assert elapsed < 5.0
+    failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+    assert failed and log["Failed"] == len(failed) and log["Retries"] > 0
+    # Lambda retries from the lowest failed record: here, the whole batch.
+    lowest = min(failed, key=int)
+    retry = {"Records": [r for r in records if int(r["dynamodb"]["SequenceNumber"]) >= int(lowest)]}
+    answer, log = run_handler(retry)
+    assert answer == {"batchItemFailures": []}
+    assert_index_equals_table(opensearch.url, table)
+
+
+def test_an_old_image_redriven_after_newer_changes_does_not_win(servers, configure, redrive_table):
+    opensearch, _ = servers
+    configure()
+    table, old_record = redrive_table
+    key = {"pk": {"S": "k"}, "sk": {"N": "1"}}
+    run_handler({"Records": [old_record]})
+    # Versions come from ApproximateCreationDateTime, which DynamoDB Local rounds to the minute
+    # (DynamoDB: to the second); changes within one unit apply in stream order, so the newer
+    # change is made in the next minute.
+    minute = int(old_record["dynamodb"]["ApproximateCreationDateTime"]) // 60
+    while int(time.time()) // 60 == minute:
+        time.sleep(0.5)
+    table.ddb.put_item(TableName="redrive", Item={**key, "v": {"S": "new"}})
+    (answer, log), = table.sync()
+    assert answer == {"batchItemFailures": []}
+    answer, log = run_handler({"Records": [old_record]})  # a re-drive of the old image
+    assert answer == {"batchItemFailures": []}
+    assert log["VersionConflicts"] == 1
+    assert index_docs(opensearch.url, "redrive")["k|1"]["v"] == "new"
+    assert_index_equals_table(opensearch.url, table)
+
+
+@pytest.mark.parametrize("service", ["es", "aoss"])
+def test_sigv4_end_to_end_through_a_verifying_proxy(servers, configure, service):
+    opensearch, dynamodb = servers
+    token = "FwoGZXIvYXdzE-session-token-" + service
+    creds = {"access_key": CREDS["aws_access_key_id"], "secret_key": CREDS["aws_secret_access_key"], "session_token": token}
+    with SigV4VerifyingProxy(opensearch.url, "us-east-1", service, creds) as proxy:
+        # gzip bodies, _bulk with a query parameter, a session token; DescribeTable is signed too.
+        configure(OPENSEARCH_ENDPOINT=proxy.url, OPENSEARCH_AUTH="sigv4", OPENSEARCH_SERVICE=service,
+                  AWS_SESSION_TOKEN=token, OPENSEARCH_GZIP="true", REFRESH="wait_for", MAX_BULK_ACTIONS="25")
+        table = Table(dynamodb, f"signed-{service}")
+        random_workload(table, random.Random(3), keys=30, ops=120)
+        for answer, log in table.sync():
+            assert answer == {"batchItemFailures": []}
+        assert proxy.rejected == 0, proxy.rejections
+        assert proxy.accepted >= 2
+        assert any("refresh=wait_for" in seen.target for seen in proxy.log), "the _bulk query was not signed and sent"
+        assert_index_equals_table(opensearch.url, table)
+
+        # A wrong secret is refused by the proxy, and the handler reports the records as failed.
+        configure(OPENSEARCH_ENDPOINT=proxy.url, OPENSEARCH_AUTH="sigv4", OPENSEARCH_SERVICE=service,
+                  AWS_SESSION_TOKEN=token, AWS_SECRET_ACCESS_KEY="not-the-secret", TABLE_KEYS=f"signed-{service}=pk,sk")
+        table.ddb.put_item(TableName=table.name, Item={"pk": {"S": "z"}, "sk": {"N": "1"}})
+        (answer, log), = table.sync()
+        assert len(answer["batchItemFailures"]) == 1 and log["Failed"] == 1
+        assert proxy.rejected >= 1
+        assert "not-the-secret" not in json.dumps(log)
+
+
+def test_tls_with_a_test_ca_and_refused_without_it(servers, configure, tmp_path):
+    opensearch, dynamodb = servers
+    ca_file, cert_file, key_file = make_test_ca(tmp_path)
+    with TLSProxy(opensearch.url, (ca_file, cert_file, key_file)) as tls:
+        table = Table(dynamodb, "tls")
+        table.ddb.put_item(TableName="tls", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"S": "over TLS"}})
+        records = table.new_records()
+        configure(OPENSEARCH_ENDPOINT=tls.url_localhost, TABLE_KEYS="tls=pk,sk")  # the system CAs do not know it
+        answer, log = run_handler({"Records": records}, milliseconds=3_000)
+        assert len(answer["batchItemFailures"]) == 1
+        assert tls.handshake_failures >= 1
+        configure(OPENSEARCH_ENDPOINT=tls.url_localhost, TABLE_KEYS="tls=pk,sk", OPENSEARCH_CA_FILE=str(ca_file))
+        answer, log = run_handler({"Records": records})
+        assert answer == {"batchItemFailures": []}
+        assert_index_equals_table(opensearch.url, table)
+
+
+def test_throttled_items_are_retried_alone_until_they_succeed(servers, configure):
+    opensearch, dynamodb = servers
+    with FaultProxy(opensearch.url) as faults:
+        configure(OPENSEARCH_ENDPOINT=faults.url, TABLE_KEYS="throttled=pk,sk")
+        table = Table(dynamodb, "throttled")
+        for i in range(10):
+            table.ddb.put_item(TableName="throttled", Item={"pk": {"S": "p"}, "sk": {"N": str(i)}, "n": {"N": str(i)}})
+        faults.fail_bulk_items(["p|3", "p|7"], error="429", n=2)  # two rounds of throttling for two items
+        faults.fail_next(1, 503, path="_bulk")                     # and one whole request refused
+        (answer, log), = table.sync()
+        assert answer == {"batchItemFailures": []}
+        assert log["Retries"] >= 3 and log["Failed"] == 0
+        assert faults.bulk_items_failed == 4
+        assert_index_equals_table(opensearch.url, table)

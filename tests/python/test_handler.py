@@ -1,0 +1,82 @@
+"""ddb2os.handler's configuration: read once at cold start, every invalid value a clear error."""
+import pytest
+
+import ddb2os
+from ddb2os._handler import config_from_environment, parse_table_keys
+
+BASE = {"OPENSEARCH_ENDPOINT": "https://search-books.us-east-1.es.amazonaws.com", "AWS_REGION": "us-east-1"}
+
+
+def config(**env):
+    return config_from_environment({**BASE, **env})
+
+
+def error(**env):
+    with pytest.raises(ddb2os.OptionError) as e:
+        config_from_environment(env)
+    assert e.value.id == "option.invalid"
+    return e.value.message
+
+
+def test_defaults_for_a_managed_domain():
+    c = config()
+    assert c["endpoint"] == "https://search-books.us-east-1.es.amazonaws.com"
+    assert (c["auth"], c["service"], c["region"]) == ("sigv4", "es", "us-east-1")
+    assert (c["index"], c["refresh"], c["dlq_index"]) == ("", "", "{index}-dlq")
+    assert (c["numbers"], c["lists"], c["max_bytes"], c["max_actions"]) == ("exact", "stringify", 5 * 2**20, 1000)
+    assert c["dynamodb_endpoint"] == "https://dynamodb.us-east-1.amazonaws.com"
+    assert config(OPENSEARCH_ENDPOINT="abc.us-east-1.aoss.amazonaws.com")["service"] == "aoss"
+    assert config(OPENSEARCH_ENDPOINT="http://localhost:9200")["auth"] == "none"
+
+
+def test_the_founding_lambdas_variable_names():
+    c = config_from_environment({"ES_ENDPOINT": "search-x.eu-west-1.es.amazonaws.com", "AWS_REGION": "eu-west-1",
+                                 "ES_INDEX": "books", "DB_HASH_KEY": "author", "DB_SORT_KEY": "bookTitle"})
+    assert c["endpoint"] == "https://search-x.eu-west-1.es.amazonaws.com"
+    assert c["index"] == "books"
+    assert c["default_keys"] == ["author", "bookTitle"]
+    assert config_from_environment({"HOST": "http://127.0.0.1:9200"})["endpoint"] == "http://127.0.0.1:9200"
+
+
+def test_table_keys():
+    assert parse_table_keys("books=author,bookTitle; users=id;") == {"books": ["author", "bookTitle"], "users": ["id"]}
+    for bad in ["books", "books=", "=id", "t=a,b,c", "t=a,"]:
+        with pytest.raises(ddb2os.OptionError, match="must look like table=partitionKey"):
+            parse_table_keys(bad)
+
+
+def test_every_invalid_setting_is_named():
+    assert error() == "OPENSEARCH_ENDPOINT is not set (also read as ES_ENDPOINT or HOST): the OpenSearch URL to write to"
+    assert error(OPENSEARCH_ENDPOINT="ftp://x") == "OPENSEARCH_ENDPOINT 'ftp://x' is not an http(s) URL"
+    assert error(**BASE, INDEX_TEMPLATE="books") == "INDEX_TEMPLATE must contain {table}"
+    assert error(**BASE, DB_SORT_KEY="s") == "DB_SORT_KEY is set but DB_HASH_KEY is not"
+    assert error(**BASE, OPENSEARCH_USERNAME="u") == (
+        "OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
+    assert error(**BASE, OPENSEARCH_AUTH="kerberos") == "OPENSEARCH_AUTH must be sigv4, basic or none, not 'kerberos'"
+    assert error(**BASE, OPENSEARCH_SERVICE="s3") == "OPENSEARCH_SERVICE must be es or aoss, not 's3'"
+    assert error(OPENSEARCH_ENDPOINT=BASE["OPENSEARCH_ENDPOINT"]) == "AWS_REGION is not set: SigV4 signing needs the region"
+    assert error(**BASE, REFRESH="sometimes") == "REFRESH must be false (the default), true or wait_for, not 'sometimes'"
+    assert error(**BASE, SKIP_TTL_DELETES="maybe") == "SKIP_TTL_DELETES must be true or false, not 'maybe'"
+    assert error(**BASE, NUMBERS="float") == "NUMBERS must be exact, string or double, not 'float'"
+    assert error(**BASE, LISTS="merge") == "LISTS must be stringify or keep, not 'merge'"
+    assert error(**BASE, MAX_BULK_BYTES="5MB") == "MAX_BULK_BYTES must be a whole number, not '5MB'"
+    assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
+    assert error(**BASE, OPENSEARCH_CA_FILE="/nonexistent/ca.pem") == "OPENSEARCH_CA_FILE '/nonexistent/ca.pem' is not a readable file"
+
+
+def test_options_the_engine_checks_fail_at_cold_start_too(monkeypatch):
+    from ddb2os import _core
+    c = config(OPENSEARCH_AUTH="none", DLQ_INDEX="Bad Name")
+    with pytest.raises(ddb2os.OptionError, match=r'dead-letter index "Bad Name" is invalid: it must be lowercase'):
+        _core.SyncEngine(c, {})
+    c = config(OPENSEARCH_AUTH="none", INDEX_NAME="Books")
+    with pytest.raises(ddb2os.OptionError, match=r'index name "Books" is invalid: it must be lowercase'):
+        _core.SyncEngine(c, {})
+
+
+def test_switches_and_secrets():
+    c = config(REFRESH="wait_for", DLQ_INDEX="off", SKIP_TTL_DELETES="true", OPENSEARCH_USERNAME="admin",
+               OPENSEARCH_PASSWORD="hunter2-secret", OPENSEARCH_ENDPOINT="https://os.internal:9200")
+    assert (c["refresh"], c["dlq_index"], c["skip_ttl_deletes"], c["auth"]) == ("wait_for", "", True, "basic")
+    assert "hunter2-secret" not in repr(c)
+    assert config(REFRESH="true")["refresh"] == "true"
