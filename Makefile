@@ -4,7 +4,7 @@ CLANG_BUILD ?= build/clang-asan
 PYTHON     ?= python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps configure build python test test-cpp test-clang test-python demo demo-cli clean
+.PHONY: all deps configure build python test test-cpp test-clang test-python demo demo-cli bench clean
 
 all: build
 
@@ -52,6 +52,14 @@ demo: python
 # The CLI on a sample event (no servers).
 demo-cli: build
 	@bash scripts/demo.sh $(BUILD)
+
+# Benchmarks against the alternatives, side by side (not tests): build/bench/results.json.
+BENCH_BUILD ?= build/bench-build
+bench: python
+	cmake -S . -B $(BENCH_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+	  -DDDB2OS_BUILD_BENCHMARKS=ON -DDDB2OS_BUILD_TESTS=OFF
+	cmake --build $(BENCH_BUILD) -j $(JOBS)
+	$(PYTHON) benchmarks/run_all.py --build $(BENCH_BUILD)
 
 clean:
 	rm -rf $(BUILD)
