@@ -11,6 +11,17 @@
 
 namespace test {
 
+// The what() of the ddb2os::error that f throws, or "no error": for exact-message assertions.
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const ddb2os::error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
 // Every line of an NDJSON body is one JSON value, and the body ends with a newline.
 inline int check_ndjson(std::string_view body) {
     int lines = 0;

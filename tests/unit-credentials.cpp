@@ -12,21 +12,15 @@
 
 #include <ddb2os/credentials.hpp>
 
+#include "test_support.hpp"
+
 namespace fs = std::filesystem;
 using ddb2os::credentials;
 using env_map = std::map<std::string, std::string>;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const ddb2os::error& e) {
-        return e.what();
-    }
-    return "no error";
-}
+using test::error_of;
 
 constexpr const char* secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 constexpr const char* token = "FwoGZXIvYXdzEXAMPLETOKEN//+=";

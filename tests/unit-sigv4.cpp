@@ -15,20 +15,14 @@
 #include <ddb2os/detail/uri.hpp>
 #include <ddb2os/sigv4.hpp>
 
+#include "test_support.hpp"
+
 namespace sigv4 = ddb2os::sigv4;
 namespace fs = std::filesystem;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const ddb2os::error& e) {
-        return e.what();
-    }
-    return "no error";
-}
+using test::error_of;
 
 std::string read_file(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

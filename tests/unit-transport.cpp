@@ -34,6 +34,8 @@
 #include <ddb2os/credentials_http.hpp>
 #include <ddb2os/transport/curl.hpp>
 
+#include "test_support.hpp"
+
 extern char** environ;
 
 namespace {
@@ -561,15 +563,7 @@ std::string credentials_json(const std::string& expiration = "2030-01-01T00:00:0
            R"(","SecretAccessKey":")" + secret + R"(","Token":")" + token + R"(","Expiration":")" + expiration + R"("})";
 }
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const ddb2os::error& e) {
-        return e.what();
-    }
-    return "no error";
-}
+using test::error_of;
 
 bool holds_secret(const std::string& s) {
     return s.find(secret) != std::string::npos || s.find(token) != std::string::npos ||

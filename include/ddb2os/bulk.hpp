@@ -185,6 +185,10 @@ public:
         });
         collapse();
         emit();
+        for (std::size_t i = 0; i < n; ++i) {  // moved, not copied: the plans are done with them
+            result_.records[i].index = std::move(plans_[i].index);
+            result_.records[i].id = std::move(plans_[i].id);
+        }
         std::stable_sort(result_.errors.begin(), result_.errors.end(),
                          [](const record_error& a, const record_error& b) { return a.record < b.record; });
         return std::move(result_);
@@ -327,8 +331,6 @@ private:
                             " does not carry; set the stream view to NEW_IMAGE or NEW_AND_OLD_IMAGES");
         }
         info.status = record_status::emitted;
-        info.index = p.index;
-        info.id = p.id;
         info.version = p.version;
     }
 
