@@ -398,6 +398,9 @@ def test_fault_delay_times_out_the_client_but_upstream_applied_it(opensearch, ht
         with pytest.raises(requests.exceptions.ReadTimeout):
             http.put(url, json={"slow": True}, timeout=0.4)
         assert time.monotonic() - t0 < 1.2
+        # The proxy forwarded the request before delaying the answer: OpenSearch applies it, on
+        # its own time (index creation, refresh=wait_for), even though the client gave up.
+        assert wait_for(lambda: direct_get(opensearch, "fault-delay", "d1") is not None, timeout=15)
         assert direct_get(opensearch, "fault-delay", "d1")["_source"] == {"slow": True}
         p.delay_next(1, 0.5, before=True)
         t0 = time.monotonic()
