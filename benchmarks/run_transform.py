@@ -19,8 +19,8 @@ Competitors (one entry each in COMPETITORS below; one file each under benchmarks
   boto3 bytes      boto3_ref.bulk_bodies_from_bytes(raw)        json.loads first
   node exact       node_ref/transform.js --numbers exact        unmarshall(wrapNumbers) + JSON.stringify
   node double      node_ref/transform.js --numbers double       unmarshall(wrapNumbers: Number): lossy
-  ddb2os C++       build/bench/ddb2os_transform                 HOOK: skipped until built
-  ddb2os Python    ddb2os.bulk_bodies(event_dict)               HOOK: skipped until importable
+  ddb2os C++       build/bench/ddb2os_transform                 skipped until built ($DDB2OS_TRANSFORM_BIN)
+  ddb2os Python    ddb2os.bulk_bodies(event_dict), and (raw bytes) skipped until importable
   ceilings         json.loads, node JSON.parse, nlohmann::json::parse, simdjson DOM parse, memcpy
 
 Reference for the checks: the first available of --reference, ddb2os C++, ddb2os Python, node exact, boto3 dict.
@@ -55,7 +55,8 @@ OUTPUTS = os.path.join(BENCH, "transform-outputs")
 NODE_DIR = os.path.join(HERE, "competitors", "node_ref")
 CEILINGS_SRC = os.path.join(HERE, "competitors", "ceilings.cpp")
 CEILINGS_BIN = os.path.join(BENCH, "ceilings")
-DDB2OS_CPP_BIN = os.path.join(BENCH, "ddb2os_transform")
+# run_all.py passes --cpp-bin (the CMake build's bench/ directory); by default, next to the outputs.
+DDB2OS_CPP_BIN = os.environ.get("DDB2OS_TRANSFORM_BIN") or os.path.join(BENCH, "ddb2os_transform")
 KEYS_ARGS = [a for t, ks in gen_events.KEY_SCHEMA.items() for a in ("--keys", f"{t}={','.join(ks)}")]
 
 
@@ -301,14 +302,14 @@ class Ddb2osCpp(Competitor):
         return program_timing(res, corpus, out)
 
 
-# ---- HOOK: ddb2os Python from the event dict ------------------------------------------------------------------
-def ddb2os_python_call(ddb2os: Any, event: Dict[str, Any]) -> Any:
-    """HOOK: how the benchmark calls the Python module. Adjust here if the API settles differently."""
-    schema = {t: list(ks) for t, ks in gen_events.KEY_SCHEMA.items()}
-    try:
-        return ddb2os.bulk_bodies(event, keys=schema)
-    except TypeError:
-        return ddb2os.bulk_bodies(event, key_schema=schema)
+# ---- ddb2os Python: from the event dict (what Lambda hands over) and from raw bytes ------------------------------
+def ddb2os_python_call(ddb2os: Any, event: Any) -> Any:
+    """How the benchmark calls the Python module: ``ddb2os.bulk_bodies(event, key_schemas=...)``; ``event`` is
+    the event dict or its raw JSON bytes."""
+    return ddb2os.bulk_bodies(event, key_schemas=PY_KEY_SCHEMAS)
+
+
+PY_KEY_SCHEMAS = {t: list(ks) for t, ks in gen_events.KEY_SCHEMA.items()}
 
 
 def bodies_bytes(result: Any) -> bytes:
@@ -324,7 +325,7 @@ def bodies_bytes(result: Any) -> bytes:
 
 class Ddb2osPython(Competitor):
     name = "ddb2os Python dict"
-    note = "import ddb2os; ddb2os.bulk_bodies(event_dict)"
+    note = "import ddb2os; ddb2os.bulk_bodies(event_dict, key_schemas=...)"
 
     def available(self) -> None:
         try:
@@ -334,11 +335,26 @@ class Ddb2osPython(Competitor):
         if not hasattr(ddb2os, "bulk_bodies"):
             raise Skip("ddb2os has no bulk_bodies yet")
 
+    def input(self, corpus: Corpus) -> Any:
+        return corpus.event
+
     def run(self, corpus: Corpus, seconds: float) -> Timing:
         import ddb2os
-        out = bodies_bytes(ddb2os_python_call(ddb2os, corpus.event))
-        wall, cpu = time_python(lambda: ddb2os_python_call(ddb2os, corpus.event), seconds)
+        event = self.input(corpus)
+        result = ddb2os_python_call(ddb2os, event)
+        if len(result.errors):
+            raise RuntimeError(f"{len(result.errors)} records failed: {result.errors[0]}")
+        out = bodies_bytes(result)
+        wall, cpu = time_python(lambda: ddb2os_python_call(ddb2os, event), seconds)
         return Timing(wall, cpu, corpus.records, corpus.size, out)
+
+
+class Ddb2osPythonBytes(Ddb2osPython):
+    name = "ddb2os Python bytes"
+    note = "import ddb2os; ddb2os.bulk_bodies(raw_bytes, key_schemas=...)"
+
+    def input(self, corpus: Corpus) -> Any:
+        return corpus.data
 
 
 # ---- ceilings ------------------------------------------------------------------------------------------------
@@ -390,6 +406,7 @@ class CeilingProgram(Competitor):
 COMPETITORS: List[Competitor] = [
     Ddb2osCpp(),
     Ddb2osPython(),
+    Ddb2osPythonBytes(),
     Boto3Dict(),
     Boto3Bytes(),
     NodeRef("exact"),
@@ -666,6 +683,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     ratios: Dict[str, Dict[str, Optional[float]]] = {}
     pairs = [("ddb2os C++ bytes", "boto3 bytes"), ("ddb2os Python dict", "boto3 dict"),
+             ("ddb2os Python bytes", "boto3 bytes"), ("ddb2os Python dict", "node exact"),
              ("ddb2os C++ bytes", "node exact"), ("ddb2os C++ bytes", "ceiling simdjson"),
              ("ddb2os C++ bytes", "ceiling nlohmann"), ("node exact", "boto3 bytes"),
              ("ceiling json.loads", "boto3 bytes")]

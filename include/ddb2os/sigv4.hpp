@@ -456,24 +456,31 @@ public:
 
     signing_key get(const credentials& creds, std::string_view date8, std::string_view region,
                     std::string_view service) {
+        return get_prepared(creds, date8, region, service).first;
+    }
+
+    // The key and its HMAC with the pads already hashed: a signature is then two SHA-256 finishes.
+    std::pair<signing_key, detail::hmac_sha256_key> get_prepared(const credentials& creds, std::string_view date8,
+                                                                std::string_view region, std::string_view service) {
         {
             const std::lock_guard<std::mutex> lock(mutex_);
             if (entry* e = find(creds, date8, region, service)) {
                 e->last_used = ++clock_;
                 ++hits_;
-                return e->key;
+                return {e->key, e->prepared};
             }
             ++misses_;
         }
         // Derived outside the lock; another thread may have inserted the same key meanwhile.
         const signing_key key = derive_signing_key(creds.secret_access_key(), date8, region, service);
+        const detail::hmac_sha256_key prepared(detail::as_view(key));
         const std::lock_guard<std::mutex> lock(mutex_);
         if (entry* e = find(creds, date8, region, service)) {
             e->last_used = ++clock_;
-            return key;
+            return {key, prepared};
         }
         entry fresh{creds.access_key_id(), creds.secret_access_key(), std::string(date8), std::string(region),
-                    std::string(service), key, ++clock_};
+                    std::string(service), key, prepared, ++clock_};
         if (entries_.size() < capacity_) {
             entries_.push_back(std::move(fresh));
         } else {
@@ -481,7 +488,7 @@ public:
                                            [](const entry& a, const entry& b) { return a.last_used < b.last_used; });
             *oldest = std::move(fresh);
         }
-        return key;
+        return {key, prepared};
     }
 
     std::size_t size() const {
@@ -501,6 +508,7 @@ private:
     struct entry {
         std::string access_key_id, secret, date, region, service;
         signing_key key;
+        detail::hmac_sha256_key prepared;
         std::uint64_t last_used;
     };
     // The secret is compared too: a rotated secret under the same key id must not reuse a key.
@@ -525,9 +533,12 @@ inline signing_result sign(const request& req, const credentials& creds, const s
     signing_result r;
     r.string_to_sign = make_string_to_sign(cr);
     const std::string_view date8 = std::string_view(cr.amz_date).substr(0, 8);
-    const signing_key key = cache != nullptr ? cache->get(creds, date8, p.region, p.service)
-                                             : derive_signing_key(creds.secret_access_key(), date8, p.region, p.service);
-    r.signature = make_signature(key, r.string_to_sign);
+    if (cache != nullptr) {
+        r.signature = detail::hex(cache->get_prepared(creds, date8, p.region, p.service).second.sign(r.string_to_sign));
+    } else {
+        r.signature = make_signature(derive_signing_key(creds.secret_access_key(), date8, p.region, p.service),
+                                     r.string_to_sign);
+    }
     const bool has_token = creds.has_session_token();
     if (p.opts.location == signature_location::headers) {
         r.headers.reserve(4);

@@ -380,7 +380,7 @@ public:
             auto get = [&](const char* k) { return py::cast<std::string>(cfg[k]); };
             const std::string region = get("region"), auth = get("auth");
 
-            metadata_ = std::make_shared<ddb2os::curl_transport>("");
+            metadata_ = ddb2os::make_metadata_transport();  // short timeouts: off EC2 it must fail fast
             auto credentials = [&] {
                 if (!creds_) creds_ = ddb2os::default_credentials_provider(metadata_, environment);
                 return creds_;
