@@ -136,15 +136,8 @@ def cmd_version(cmd: List[str]) -> str:
 
 
 def machine(build: str) -> Dict[str, Any]:
-    model = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from run_transform import cpu_model
+    model = cpu_model()
     cxx = "?"
     try:
         with open(os.path.join(build, "CMakeCache.txt")) as f:

@@ -516,16 +516,20 @@ def pin_to_one_core(cpu: Optional[int]) -> Optional[int]:
     return cpu
 
 
-def machine_info(cpu: Optional[int]) -> Dict[str, Any]:
-    model = platform.processor()
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), for the machine facts every result carries."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor()
+
+
+def machine_info(cpu: Optional[int]) -> Dict[str, Any]:
+    model = cpu_model()
     versions: Dict[str, Any] = {"python": platform.python_version()}
     try:
         import boto3

@@ -59,18 +59,11 @@ int convert(int argc, char** argv) {
                 usage_error("--index takes a fixed name; use --index-template for {table}");
         } else if (arg == "--keys") {
             const std::string spec = value();
-            const std::size_t eq = spec.find('=');
-            if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-                usage_error("--keys takes TABLE=PK or TABLE=PK,SK, not \"" + spec + "\"");
+            std::string table;
             ddb2os::key_schema schema;
-            std::string names = spec.substr(eq + 1);
-            for (std::size_t at = 0;;) {
-                const std::size_t comma = names.find(',', at);
-                schema.push_back(names.substr(at, comma - at));
-                if (comma == std::string::npos) break;
-                at = comma + 1;
-            }
-            opt.key_schemas[spec.substr(0, eq)] = schema;
+            if (!ddb2os::parse_key_schema_spec(spec, table, schema))
+                usage_error("--keys takes TABLE=PK or TABLE=PK,SK, not \"" + spec + "\"");
+            opt.key_schemas[table] = std::move(schema);
         } else if (arg == "--numbers") {
             const std::string v = value();
             if (!ddb2os::parse_number_mode(v, opt.numbers)) usage_error("--numbers is exact, string or double, not \"" + v + "\"");

@@ -89,3 +89,18 @@ TEST_CASE("document id: compose_document_id is the pure rule") {
     CHECK(ddb2os::compose_document_id({"a"}) == "a");
     CHECK(ddb2os::compose_document_id({"a|", "\\b"}) == "a\\||\\\\b");
 }
+
+TEST_CASE("document id: TABLE=PK[,SK] key schema specs") {
+    std::string table;
+    ddb2os::key_schema schema;
+    CHECK(ddb2os::parse_key_schema_spec("books=author,bookTitle", table, schema));
+    CHECK(table == "books");
+    CHECK(schema == ddb2os::key_schema{"author", "bookTitle"});
+    CHECK(ddb2os::parse_key_schema_spec("users=id", table, schema));
+    CHECK((table == "users" && schema == ddb2os::key_schema{"id"}));
+    for (const char* bad : {"books", "=id", "books=", "t=a,", "t=,b", "t=a,b,c", ""}) {
+        CAPTURE(bad);
+        CHECK_FALSE(ddb2os::parse_key_schema_spec(bad, table, schema));
+    }
+    CHECK((table == "users" && schema == ddb2os::key_schema{"id"}));  // untouched on failure
+}

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <ddb2os/bulk.hpp>
+
 namespace bench {
 
 inline double cpu_now() {
@@ -30,6 +32,15 @@ inline double median_of(std::vector<double> v) {
 }
 
 inline double min_of(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
+
+// --keys TABLE=PK[,SK], through the core's own parser.
+inline bool parse_keys(const std::string& arg, ddb2os::bulk_options& options) {
+    std::string table;
+    ddb2os::key_schema schema;
+    if (!ddb2os::parse_key_schema_spec(arg, table, schema)) return false;
+    options.key_schemas[table] = std::move(schema);
+    return true;
+}
 
 inline std::string read_file(const char* path) {
     std::ifstream f(path, std::ios::binary);

@@ -27,21 +27,6 @@ std::size_t collect(char* p, std::size_t size, std::size_t n, void* user) {
     return size * n;
 }
 
-bool parse_keys(const std::string& arg, ddb2os::bulk_options& options) {
-    const auto eq = arg.find('=');
-    if (eq == std::string::npos || eq == 0) return false;
-    ddb2os::key_schema schema;
-    const std::string rest = arg.substr(eq + 1);
-    for (std::size_t start = 0;;) {
-        const auto comma = rest.find(',', start);
-        schema.push_back(rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-        if (schema.back().empty()) return false;
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    options.key_schemas[arg.substr(0, eq)] = std::move(schema);
-    return true;
-}
 
 }  // namespace
 
@@ -68,7 +53,7 @@ int main(int argc, char** argv) {
             limit_events = static_cast<std::size_t>(std::atoll(argv[++i]));
         } else if (a == "--index-template" && i + 1 < argc) {
             options.index = argv[++i];
-        } else if (a == "--keys" && i + 1 < argc && parse_keys(argv[i + 1], options)) {
+        } else if (a == "--keys" && i + 1 < argc && bench::parse_keys(argv[i + 1], options)) {
             ++i;
         } else {
             std::fprintf(stderr, "bad argument %s\n", a.c_str());

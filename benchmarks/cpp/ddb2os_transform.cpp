@@ -21,22 +21,6 @@ namespace {
 
 volatile std::size_t sink;
 
-bool parse_keys(const std::string& arg, ddb2os::bulk_options& options) {
-    const auto eq = arg.find('=');
-    if (eq == std::string::npos || eq == 0) return false;
-    ddb2os::key_schema schema;
-    std::string rest = arg.substr(eq + 1);
-    for (std::size_t start = 0;;) {
-        const auto comma = rest.find(',', start);
-        schema.push_back(rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-        if (schema.back().empty()) return false;
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    if (schema.size() > 2) return false;
-    options.key_schemas[arg.substr(0, eq)] = std::move(schema);
-    return true;
-}
 
 }  // namespace
 
@@ -61,7 +45,7 @@ int main(int argc, char** argv) {
         } else if (a == "--out") {
             out_path = argv[++i];
         } else if (a == "--keys") {
-            if (!parse_keys(argv[++i], options)) {
+            if (!bench::parse_keys(argv[++i], options)) {
                 std::fprintf(stderr, "--keys wants TABLE=PK[,SK], not %s\n", argv[i]);
                 return 2;
             }

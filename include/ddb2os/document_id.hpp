@@ -41,6 +41,25 @@ inline std::string compose_document_id(const std::vector<std::string_view>& part
     return id;
 }
 
+// "books=author,bookTitle" -> table "books", schema {"author", "bookTitle"}: the form the CLI's
+// --keys and the handler's TABLE_KEYS entries take. False when it is not TABLE=PK or TABLE=PK,SK.
+inline bool parse_key_schema_spec(std::string_view spec, std::string& table, key_schema& schema) {
+    const std::size_t eq = spec.find('=');
+    if (eq == std::string_view::npos || eq == 0) return false;
+    key_schema names;
+    std::string_view rest = spec.substr(eq + 1);
+    for (;;) {
+        const std::size_t comma = rest.find(',');
+        names.emplace_back(rest.substr(0, comma));
+        if (names.back().empty() || names.size() > 2) return false;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    table.assign(spec.data(), eq);
+    schema = std::move(names);
+    return true;
+}
+
 namespace detail {
 
 inline std::string table_label(std::string_view table) {
