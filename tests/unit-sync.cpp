@@ -88,6 +88,7 @@ TEST_CASE("sync: a clean batch is one request, versioned, and nothing fails") {
     CHECK(t.sent[0].body.find(R"("version":1700000000250000,"version_type":"external_gte")") != std::string::npos);
     CHECK(rep.failures.empty());
     CHECK((rep.records == 2 && rep.actions == 2 && rep.indexed == 1 && rep.deleted == 1 && rep.requests == 1));
+    CHECK(rep.bytes == t.sent[0].body.size());
     const auto log = nlohmann::json::parse(rep.log_line());
     CHECK(log["Records"] == 2);
     CHECK(log["Failed"] == 0);
@@ -133,6 +134,7 @@ TEST_CASE("sync: per-item outcomes; only the retriable items are sent again") {
     CHECK(nlohmann::json::parse(doc["record"].get<std::string>()) == nlohmann::json::parse(rec(6, "INSERT", "f", img)));
     CHECK(rep.failures.empty());
     CHECK(rep.retries == 2);
+    CHECK(rep.bytes == t.sent[0].body.size() + t.sent[1].body.size() + t.sent[2].body.size());
     CHECK(rep.version_conflicts == 1);
     CHECK(rep.dead_lettered == 1);
     CHECK(rep.deleted == 1);
@@ -226,8 +228,10 @@ TEST_CASE("sync: key schemas are resolved once per table and engine") {
     };
     auto o = fast_options();
     int asked = 0;
-    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& s, std::string&) {
+    const auto deadline = soon();
+    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& s, std::string&, clock::time_point d) {
         ++asked;
+        CHECK(d == deadline);  // the batch's own deadline bounds DescribeTable
         CHECK(table == "Pairs");
         s = {"pk", "sk"};
         return true;
@@ -235,7 +239,7 @@ TEST_CASE("sync: key schemas are resolved once per table and engine") {
     ddb2os::sync_engine engine(o, t);
     const std::string r = R"({"eventID":"1","eventName":"INSERT","eventSourceARN":")" + arn("Pairs") +
                           R"(","dynamodb":{"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},"NewImage":{"pk":{"S":"p"}},"SequenceNumber":"1"}})";
-    for (int i = 0; i < 3; ++i) CHECK(engine.process(event({r}), soon()).failures.empty());
+    for (int i = 0; i < 3; ++i) CHECK(engine.process(event({r}), deadline).failures.empty());
     CHECK(asked == 1);
     CHECK(t.sent.back().body.find(R"("_id":"p|2")") != std::string::npos);
 }

@@ -71,11 +71,7 @@ struct record_error {
     // One JSON line, as the CLI writes to stderr.
     std::string to_json() const {
         std::string s;
-        struct out_t {
-            std::string& s;
-            void put(char c) { s.push_back(c); }
-            void put(std::string_view v) { s.append(v.data(), v.size()); }
-        } out{s};
+        detail::string_sink out{s};
         s += "{\"record\":" + std::to_string(record) + ",\"sequence_number\":";
         detail::write_string(out, sequence_number);
         s += ",\"event_id\":";

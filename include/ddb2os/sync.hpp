@@ -51,8 +51,10 @@ struct sync_options {
     std::string dlq_index = "{index}-dlq";
     retry_policy retry;
     // Key schema of a table missing from bulk.key_schemas (DynamoDB DescribeTable), asked once
-    // per table and engine. Returns false with a reason when it cannot tell.
-    std::function<bool(const std::string& table, key_schema& schema, std::string& reason)> resolve_key_schema;
+    // per table and engine, within the batch's deadline. Returns false with a reason when it cannot tell.
+    std::function<bool(const std::string& table, key_schema& schema, std::string& reason,
+                       http::clock::time_point deadline)>
+        resolve_key_schema;
 };
 
 inline void validate(const sync_options& o) {
@@ -209,7 +211,7 @@ public:
             dead.push_back({static_cast<std::uint32_t>(e.record), "ddb2os." + e.id(),
                             (e.path.empty() ? "" : e.path + ": ") + e.message, 0});
         std::vector<record_failure> failed;
-        for (const bulk_body& b : bulk.bodies) send_body<Unlock>(b, bulk, rep, dead, failed, deadline);
+        for (bulk_body& b : bulk.bodies) send_body<Unlock>(b, bulk, rep, dead, failed, deadline);
         dead_letters<A, Unlock>(records, bulk, dead, rep, failed, deadline);
 
         std::sort(failed.begin(), failed.end(), [](const record_failure& a, const record_failure& b) { return a.record < b.record; });
@@ -261,8 +263,7 @@ private:
             {
                 Unlock unlocked;
                 (void)unlocked;
-                (void)deadline;
-                ok = opt_.resolve_key_schema(table, schema, reason);
+                ok = opt_.resolve_key_schema(table, schema, reason, deadline);
             }
             // Unresolved: records of a composite-key table then fail as key.no_schema, not a guess.
             if (ok) resolved_[table] = std::move(schema);
@@ -369,7 +370,7 @@ private:
     }
 
     template <class Unlock>
-    void send_body(const bulk_body& b, const bulk_result& bulk, sync_report& rep, std::vector<dead_letter>& dead,
+    void send_body(bulk_body& b, const bulk_result& bulk, sync_report& rep, std::vector<dead_letter>& dead,
                    std::vector<record_failure>& failed, http::clock::time_point deadline) {
         std::vector<std::size_t> pending(b.records.size());
         for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
@@ -379,19 +380,28 @@ private:
             req.method = "POST";
             req.target = bulk_target(false);
             req.headers = {{"Content-Type", "application/x-ndjson"}};
-            if (attempt == 0) {
-                req.body = b.data;
-            } else {
+            // The first attempt borrows the whole body (up to max_bytes: no copy) and gives it back,
+            // since retries cut their actions out of it; retries hold only the failed actions.
+            if (attempt == 0) req.body.swap(b.data);
+            else
                 for (std::size_t i : pending) req.body.append(b.action(i));
-            }
+            const std::size_t sent = req.body.size();
             http::result res;
             {
+                struct give_back {
+                    std::string& from;
+                    std::string& to;
+                    bool armed;
+                    ~give_back() {
+                        if (armed) from.swap(to);
+                    }
+                } back{req.body, b.data, attempt == 0};
                 Unlock unlocked;
                 (void)unlocked;
                 res = os_.send(req, deadline);
             }
             ++rep.requests;
-            rep.bytes += req.body.size();
+            rep.bytes += sent;
             std::vector<std::size_t> retry;
             if (!res) {
                 last_reason = "request failed: " + res.message;
@@ -480,28 +490,24 @@ private:
                 out.put(std::string_view(",\"_id\":"));
                 detail::write_string(out, id);
             }
-            out.put(std::string_view("}}\n{\"sequence_number\":"));
-            detail::write_string(out, info.sequence_number);
-            out.put(std::string_view(",\"event_id\":"));
-            detail::write_string(out, info.event_id);
-            out.put(std::string_view(",\"index\":"));
-            detail::write_string(out, info.index);
-            out.put(std::string_view(",\"id\":"));
-            detail::write_string(out, info.id);
-            out.put(std::string_view(",\"error\":{\"type\":"));
-            detail::write_string(out, d.type);
-            out.put(std::string_view(",\"reason\":"));
-            detail::write_string(out, d.reason);
+            auto field = [&](std::string_view prefix, std::string_view value) {
+                out.put(prefix);
+                detail::write_string(out, value);
+            };
+            field("}}\n{\"sequence_number\":", info.sequence_number);
+            field(",\"event_id\":", info.event_id);
+            field(",\"index\":", info.index);
+            field(",\"id\":", info.id);
+            field(",\"error\":{\"type\":", d.type);
+            field(",\"reason\":", d.reason);
             out.put(std::string_view(",\"status\":"));
             out.put(std::to_string(d.status));
-            out.put(std::string_view("},\"time\":"));
-            detail::write_string(out, now);
+            field("},\"time\":", now);
             // The record as it arrived, as a string: the dead-letter index must never have mapping
             // conflicts of its own.
-            out.put(std::string_view(",\"record\":"));
             detail::out_buffer raw;
             detail::write_json_copy<A>(raw, records[d.record]);
-            detail::write_string(out, raw.view());
+            field(",\"record\":", raw.view());
             out.put(std::string_view("}\n"));
         }
         body.data = out.take();

@@ -111,11 +111,7 @@ inline bool rename_metadata_field(std::string_view name, std::string& out) {
 namespace detail {
 
 inline void quote_for_message(std::string& msg, std::string_view text) {
-    struct string_out {
-        std::string& s;
-        void put(char c) { s.push_back(c); }
-        void put(std::string_view v) { s.append(v.data(), v.size()); }
-    } out{msg};
+    string_sink out{msg};
     constexpr std::size_t limit = 64;
     if (text.size() <= limit) {
         if (write_string(out, text) == std::string::npos) return;

@@ -199,6 +199,9 @@ def test_bulk_result_fields():
     assert repr(r) == "BulkResult(bodies=1, actions=1, errors=0, superseded=1)"
     r = ddb2os.bulk_bodies(event["Records"], key_schemas={"Books": ["id"]})  # a bare list of records
     assert r.actions == 1
+    assert ddb2os.bulk_bodies(event, key_schemas={"Books": "id"}).bodies == r.bodies  # "pk[,sk]" text too
+    with pytest.raises(ddb2os.OptionError, match=r"the key schema of table 'Books' must name 1 or 2 attributes"):
+        ddb2os.bulk_bodies(event, key_schemas={"Books": "a,,b"})
 
 
 def test_document_id():

@@ -58,6 +58,14 @@ std::string_view utf8(PyObject* s) {
     return {p, static_cast<std::size_t>(n)};
 }
 
+// Raw JSON given as bytes or str: a view of its immutable buffer, readable without the GIL.
+bool raw_json_view(PyObject* e, std::string_view& raw) {
+    if (PyBytes_Check(e)) raw = std::string_view(PyBytes_AS_STRING(e), static_cast<std::size_t>(PyBytes_GET_SIZE(e)));
+    else if (PyUnicode_Check(e)) raw = utf8(e);
+    else return false;
+    return true;
+}
+
 // Builds Python values exactly as boto3's TypeDeserializer does (N -> Decimal, B -> bytes,
 // sets -> set), with ddb2os's checks and error paths.
 class py_unmarshaller {
@@ -259,14 +267,12 @@ bulk_result_py bulk_bodies(py::handle event, py::object index, py::object key_sc
                 const auto table = py::cast<std::string>(item.first);
                 ddb2os::key_schema schema;
                 if (PyUnicode_Check(item.second.ptr())) {
-                    // "author,bookTitle" is accepted as well as ["author", "bookTitle"].
-                    const std::string s = py::cast<std::string>(item.second);
-                    for (std::size_t at = 0;;) {
-                        const std::size_t c = s.find(',', at);
-                        schema.push_back(s.substr(at, c - at));
-                        if (c == std::string::npos) break;
-                        at = c + 1;
-                    }
+                    // "author,bookTitle" is accepted as well as ["author", "bookTitle"], with the CLI's rule.
+                    std::string ignored;
+                    const std::string names = py::cast<std::string>(item.second);
+                    if (!ddb2os::parse_key_schema_spec(table + "=" + names, ignored, schema))
+                        throw ddb2os::error(errc::option_invalid, "the key schema of table '" + table +
+                                                                      "' must name 1 or 2 attributes, not \"" + names + "\"");
                 } else {
                     schema = py::cast<ddb2os::key_schema>(item.second);
                 }
@@ -280,11 +286,8 @@ bulk_result_py bulk_bodies(py::handle event, py::object index, py::object key_sc
         opt.skip_ttl_deletes = skip_ttl_deletes;
         ddb2os::validate(opt);
         PyObject* e = event.ptr();
-        if (PyBytes_Check(e) || PyUnicode_Check(e)) {
-            // Raw JSON: the immutable buffer is read without the GIL.
-            const std::string_view raw = PyBytes_Check(e)
-                ? std::string_view(PyBytes_AS_STRING(e), static_cast<std::size_t>(PyBytes_GET_SIZE(e)))
-                : utf8(e);
+        std::string_view raw;
+        if (raw_json_view(e, raw)) {
             py::gil_scoped_release release;
             return ddb2os::build_bulk(raw, opt);
         }
@@ -412,7 +415,8 @@ public:
                 d.auth = ddb2os::authentication::sigv4("dynamodb", region, credentials());
                 ddb_ = std::make_unique<ddb2os::curl_transport>(ddb_endpoint, d);
             }
-            o.resolve_key_schema = [this](const std::string& table, ddb2os::key_schema& schema, std::string& reason) {
+            o.resolve_key_schema = [this](const std::string& table, ddb2os::key_schema& schema, std::string& reason,
+                                          ddb2os::http::clock::time_point deadline) {
                 if (!default_keys_.empty()) {  // DB_HASH_KEY / DB_SORT_KEY: the founding Lambdas' variables
                     schema = default_keys_;
                     return true;
@@ -421,8 +425,7 @@ public:
                     reason = "no DynamoDB endpoint to ask (set AWS_REGION or DYNAMODB_ENDPOINT, or TABLE_KEYS)";
                     return false;
                 }
-                return ddb2os::describe_table_key_schema(*ddb_, table, schema, reason,
-                                                         ddb2os::http::clock::now() + std::chrono::seconds(10));
+                return ddb2os::describe_table_key_schema(*ddb_, table, schema, reason, deadline);
             };
             engine_ = std::make_unique<ddb2os::sync_engine>(std::move(o), *os_);
             return 0;
@@ -434,10 +437,8 @@ public:
             const auto deadline = ddb2os::http::clock::now() +
                                   std::chrono::duration_cast<ddb2os::http::clock::duration>(std::chrono::duration<double>(seconds));
             PyObject* e = event.ptr();
-            if (PyBytes_Check(e) || PyUnicode_Check(e)) {
-                const std::string_view raw = PyBytes_Check(e)
-                    ? std::string_view(PyBytes_AS_STRING(e), static_cast<std::size_t>(PyBytes_GET_SIZE(e)))
-                    : utf8(e);
+            std::string_view raw;
+            if (raw_json_view(e, raw)) {
                 py::gil_scoped_release release;
                 return engine_->process(raw, deadline);
             }

@@ -21,7 +21,7 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
     std::string scratch;
     auto text = [&](string_ref s) {
         if (s.escaped && unescape_json(s.text, scratch)) write_string(out, scratch);
-        else if (write_string(out, s.text) != std::string::npos) {}  // invalid bytes: cut at the first one
+        else (void)write_string(out, s.text);  // invalid UTF-8: the string stops at the first bad byte
     };
     switch (A::kind(v)) {
         case value_kind::null: out.put(std::string_view("null")); return;

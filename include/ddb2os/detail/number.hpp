@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "../config.hpp"
+#include "writer.hpp"
 
 DDB2OS_BEGIN_NAMESPACE
 namespace detail {
@@ -114,15 +115,11 @@ void write_exact_number(Out& out, std::string_view text, const number_parts& p) 
 // The nearest double, shortest round-trip text: lossy by design (mode `double`).
 template <class Out>
 void write_double_number(Out& out, std::string_view text, const number_parts& p) {
-    struct string_out {
-        std::string s;
-        void put(char c) { s.push_back(c); }
-        void put(std::string_view v) { s.append(v.data(), v.size()); }
-    } json;
+    std::string exact;
+    string_sink json{exact};
     write_exact_number(json, text, p);
     double d = 0;
-    const char* b = json.s.data();
-    std::from_chars(b, b + json.s.size(), d);  // in range by construction
+    std::from_chars(exact.data(), exact.data() + exact.size(), d);  // in range by construction
     char buf[32];
     auto r = std::to_chars(buf, buf + sizeof buf, d);
     out.put(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));

@@ -59,6 +59,13 @@ private:
     std::size_t size_ = 0;
 };
 
+// out_buffer's put() interface over a std::string, for messages and other small texts.
+struct string_sink {
+    std::string& s;
+    void put(char c) { s.push_back(c); }
+    void put(std::string_view v) { s.append(v.data(), v.size()); }
+};
+
 // Length of the leading run that can be copied without escaping or checking:
 // printable ASCII other than '"' and '\'.
 inline std::size_t plain_ascii_prefix(const char* p, std::size_t n) noexcept {
