@@ -1,5 +1,7 @@
 // Bulk bodies (bulk.hpp): events in, NDJSON bodies out, every record accounted for.
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -109,6 +111,37 @@ TEST_CASE("bulk: the same _id in two indexes is two documents") {
     const auto r = ddb2os::build_bulk(event({rec(1, "INSERT", k, img, "A"), rec(2, "INSERT", k, img, "B")}), o);
     CHECK(r.actions == 2);
     CHECK(r.superseded == 0);
+}
+
+TEST_CASE("bulk: the last change per document wins among thousands, across tables") {
+    // 6,000 changes to 900 documents in two tables (ids repeat in both): every table/_id pair keeps
+    // exactly its last change, wherever it lands in the collapse table.
+    std::vector<std::string> records;
+    std::map<std::string, int> last;  // "table/id" -> seq of its last change
+    for (int i = 0; i < 6000; ++i) {
+        const int doc = (i * 7919) % 450;
+        const std::string table = i % 7 < 3 ? "Books" : "Films";
+        const std::string author = "a|" + std::to_string(doc % 13), title = "t" + std::to_string(doc);
+        const bool remove = i % 17 == 0;
+        records.push_back(rec(i, remove ? "REMOVE" : "MODIFY", book_keys(author, title),
+                              remove ? "" : book_image(author, title, i), table));
+        last[(table == "Books" ? "books/" : "films/") + ddb2os::compose_document_id({author, title})] = i;
+    }
+    ddb2os::bulk_options o = books_options();
+    o.key_schemas["Films"] = {"author", "bookTitle"};
+    const auto r = ddb2os::build_bulk(event(records), o);
+    REQUIRE(r.errors.empty());
+    CHECK(last.size() == 900);
+    CHECK(r.actions == 900);
+    CHECK(r.superseded == 6000 - 900);
+    std::set<int> emitted;
+    for (const auto& b : r.bodies) emitted.insert(b.records.begin(), b.records.end());
+    std::set<int> expected;
+    for (const auto& [key, seq] : last) expected.insert(seq);
+    CHECK(emitted == expected);
+    for (std::size_t i = 0; i < r.records.size(); ++i)
+        CHECK(r.records[i].status == (expected.count(static_cast<int>(i)) ? ddb2os::record_status::emitted
+                                                                           : ddb2os::record_status::superseded));
 }
 
 TEST_CASE("bulk: index option, fixed or template") {

@@ -23,21 +23,37 @@ DDB2OS_BEGIN_NAMESPACE
 
 using key_schema = std::vector<std::string>;
 
+namespace detail {
+
+// Appends one encoded key value to an _id: as is for a single-attribute key, else escaped
+// (`\` -> `\\`, `|` -> `\|`) and joined with `|`.
+inline void append_id_part(std::string& id, std::string_view part, bool composite, bool first) {
+    if (!composite) {
+        id.append(part.data(), part.size());
+        return;
+    }
+    if (!first) id.push_back('|');
+    std::size_t from = 0;
+    for (std::size_t i = 0; i < part.size(); ++i) {
+        if (part[i] != '\\' && part[i] != '|') continue;
+        id.append(part.data() + from, i - from);
+        id.push_back('\\');
+        from = i;
+    }
+    id.append(part.data() + from, part.size() - from);
+}
+
+inline void finish_id(std::string& id) {
+    if (id.size() > max_id_bytes) id = "sha256-" + hex(sha256(id));
+}
+
+}  // namespace detail
+
 // Joins already-encoded key values into an _id (the pure rule, shared by every host).
 inline std::string compose_document_id(const std::vector<std::string_view>& parts) {
     std::string id;
-    if (parts.size() == 1) {
-        id.assign(parts[0].data(), parts[0].size());
-    } else {
-        for (std::size_t i = 0; i < parts.size(); ++i) {
-            if (i != 0) id.push_back('|');
-            for (char c : parts[i]) {
-                if (c == '\\' || c == '|') id.push_back('\\');
-                id.push_back(c);
-            }
-        }
-    }
-    if (id.size() > max_id_bytes) id = "sha256-" + detail::hex(detail::sha256(id));
+    for (std::size_t i = 0; i < parts.size(); ++i) detail::append_id_part(id, parts[i], parts.size() > 1, i == 0);
+    detail::finish_id(id);
     return id;
 }
 
@@ -66,9 +82,10 @@ inline std::string table_label(std::string_view table) {
     return table.empty() ? std::string("the table") : "table '" + std::string(table) + "'";
 }
 
-// The encoded text of one key attribute value (S, N or B), into `out`.
+// The encoded text of one key attribute value (S, N or B): a view of the input, or of `scratch`
+// when it had to be decoded or encoded.
 template <class A>
-errc key_value_text(typename A::value v, std::string& out, std::string& message, std::string& scratch) {
+errc key_value_text(typename A::value v, std::string_view& out, std::string& message, std::string& scratch) {
     ddb_type t;
     typename A::value p;
     const errc e = classify<A>(v, t, p, message, scratch);
@@ -77,7 +94,7 @@ errc key_value_text(typename A::value v, std::string& out, std::string& message,
     switch (t) {
         case ddb_type::S:
             if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::utf8_invalid;
-            out.assign(text.data(), text.size());
+            out = text;
             return errc::ok;
         case ddb_type::N: {
             if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::number_invalid;
@@ -87,14 +104,15 @@ errc key_value_text(typename A::value v, std::string& out, std::string& message,
                 message = number_message(st, text);
                 return st == number_status::invalid ? errc::number_invalid : errc::number_out_of_range;
             }
-            out.assign(text.data(), text.size());
+            out = text;
             return errc::ok;
         }
         case ddb_type::B: {
-            out.clear();
             if (A::kind(p) == value_kind::binary) {
                 const std::string_view bytes = A::binary(p);
-                base64_encode(out, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+                scratch.clear();
+                base64_encode(scratch, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+                out = scratch;
                 return errc::ok;
             }
             if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::base64_invalid;
@@ -105,7 +123,7 @@ errc key_value_text(typename A::value v, std::string& out, std::string& message,
                 message += " is not valid base64: " + std::string(problem);
                 return errc::base64_invalid;
             }
-            out.assign(text.data(), text.size());
+            out = text;
             return errc::ok;
         }
         default:
@@ -124,6 +142,7 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
                  path_error& err, std::string_view prefix = {}) {
     std::string scratch, message;
     auto fail = [&](errc code, std::string path, std::string msg) {
+        id.clear();
         err.code = code;
         err.path = std::move(path);
         err.message = std::move(msg);
@@ -141,7 +160,8 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
     const std::size_t n = A::size(keys);
     if (n == 0) return fail(errc::key_empty, std::string(prefix), "Keys is empty");
 
-    std::vector<std::string> texts;
+    id.clear();
+    std::string_view text;
     if (schema == nullptr || schema->empty()) {
         if (n > 1)
             return fail(errc::key_no_schema, std::string(prefix),
@@ -155,18 +175,19 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
             only = v;
             return false;
         });
-        texts.emplace_back();
-        const errc e = detail::key_value_text<A>(only, texts.back(), message, scratch);
+        const errc e = detail::key_value_text<A>(only, text, message, scratch);
         if (e != errc::ok) return fail(e, join(name), message);
+        detail::append_id_part(id, text, false, true);
     } else {
+        const bool composite = schema->size() > 1;
         for (const std::string& name : *schema) {
             typename A::value v{};
             if (!A::find(keys, name, v))
                 return fail(errc::key_missing, join(name),
                             detail::table_label(table) + ": key attribute '" + name + "' is missing from Keys");
-            texts.emplace_back();
-            const errc e = detail::key_value_text<A>(v, texts.back(), message, scratch);
+            const errc e = detail::key_value_text<A>(v, text, message, scratch);
             if (e != errc::ok) return fail(e, join(name), message);
+            detail::append_id_part(id, text, composite, &name == &schema->front());
         }
         if (n > schema->size()) {
             std::string extra, names;
@@ -183,8 +204,7 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
                             "', which is not in the key schema (" + names + ")");
         }
     }
-    std::vector<std::string_view> parts(texts.begin(), texts.end());
-    id = compose_document_id(parts);
+    detail::finish_id(id);
     return true;
 }
 

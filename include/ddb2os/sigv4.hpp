@@ -94,7 +94,10 @@ public:
     // What goes in the canonical request's last line.
     std::string hash() const {
         switch (kind_) {
-            case kind::bytes: return detail::hex(detail::sha256(data_));
+            case kind::bytes:
+                // Most signed requests (GET, HEAD, DELETE) have no body: its hash is a constant.
+                if (data_.empty()) return "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+                return detail::hex(detail::sha256(data_));
             case kind::sha256: return detail::hex(digest_);
             case kind::sha256_hex: {
                 const bool ok = data_.size() == 64 && std::all_of(data_.begin(), data_.end(), [](char c) {
@@ -322,10 +325,13 @@ inline canonical_request make_canonical_request(const request& req, const creden
         std::string_view value;
         std::size_t order;
     };
-    std::string names;
-    names.reserve(req.headers.size() * 16 + 64);
-    std::vector<entry> entries;
-    entries.reserve(req.headers.size() + 4);
+    // Scratch kept per thread: a signature allocates only what it returns.
+    thread_local std::string names, derived_host, canonical_headers;
+    thread_local std::vector<entry> entries;
+    names.clear();
+    entries.clear();
+    derived_host.clear();
+    canonical_headers.clear();
     bool has_host = false;
     const auto add = [&](std::string_view lower_name, std::string_view value) {
         entries.push_back({names.size(), lower_name.size(), value, entries.size()});
@@ -343,7 +349,6 @@ inline canonical_request make_canonical_request(const request& req, const creden
         has_host = has_host || lower == "host";
         entries.push_back({off, h.name.size(), h.value, entries.size()});
     }
-    std::string derived_host;
     if (!has_host) {
         if (url.host.empty()) throw error("sigv4.no_host", "request has no Host header and its URL has no host");
         derived_host = detail::host_header_value(url);
@@ -355,13 +360,11 @@ inline canonical_request make_canonical_request(const request& req, const creden
         if (token_signed) add("x-amz-security-token", creds.session_token());
         if (o.checksum == payload_checksum::x_amz_content_sha256) add("x-amz-content-sha256", cr.payload_hash);
     }
-    const auto name_of = [&names](const entry& e) { return std::string_view(names.data() + e.off, e.len); };
+    const auto name_of = [](const entry& e) { return std::string_view(names.data() + e.off, e.len); };
     std::sort(entries.begin(), entries.end(), [&](const entry& a, const entry& b) {
         const int c = name_of(a).compare(name_of(b));
         return c != 0 ? c < 0 : a.order < b.order;
     });
-    std::string canonical_headers;
-    canonical_headers.reserve(names.size() + entries.size() * 48);
     cr.signed_headers.reserve(names.size() + entries.size());
     for (std::size_t i = 0; i < entries.size(); ++i) {
         const std::string_view name = name_of(entries[i]);

@@ -188,6 +188,46 @@ def test_bad_records_agree_with_the_cli(cli):
     assert [[r.sequence_numbers[i] for i in body] for body in r.body_records] == [["1", "5"]]
 
 
+def test_large_batch_from_dict_equals_bytes_and_cli(cli):
+    """3,000 records, ids repeated (collapse), composite keys with | and \\, a body larger than the dict path's
+    first output buffer and cut at max_bytes: the dict and the bytes paths and the CLI agree byte for byte."""
+    recs = []
+    for i in range(3000):
+        k = i % 1100
+        ddb = {"Keys": {"pk": {"S": f"user|{k % 7}\\"}, "sk": {"N": str(k)}}, "SequenceNumber": str(i)}
+        name = "REMOVE" if i % 11 == 0 else ("INSERT" if i < 1100 else "MODIFY")
+        if name != "REMOVE":
+            ddb["NewImage"] = {"pk": ddb["Keys"]["pk"], "sk": ddb["Keys"]["sk"], "n": {"N": f"{i}.5"},
+                               "text": {"S": "caf\u00e9 \"quoted\" " * (i % 5)}, "tags": {"SS": ["a", str(i)]}}
+        recs.append({"eventID": f"e{i}", "eventName": name, "eventSourceARN": ARN, "dynamodb": ddb})
+    event = {"Records": recs}
+    raw = json.dumps(event).encode()
+    keys = {"Books": ["pk", "sk"]}
+    out, errors = cli_convert(cli, raw, "--keys", "Books=pk,sk")
+    from_dict = ddb2os.bulk_bodies(event, key_schemas=keys)
+    from_bytes = ddb2os.bulk_bodies(raw, key_schemas=keys)
+    assert errors == [] and from_dict.errors == [] and from_bytes.errors == []
+    assert len(out) > 100_000  # more than the 64 KiB the dict path starts with
+    assert b"".join(from_dict.bodies) == out == b"".join(from_bytes.bodies)
+    assert from_dict.superseded == from_bytes.superseded == 3000 - 1100
+    assert from_dict.actions == 1100
+    ids = [json.loads(line)[next(iter(json.loads(line)))]["_id"] for line in out.splitlines() if b'"_index"' in line]
+    assert len(ids) == len(set(ids)) == 1100 and "user\\|3\\\\|3" in ids
+    cut = ddb2os.bulk_bodies(event, key_schemas=keys, max_bytes=50_000)
+    assert len(cut.bodies) >= 3 and all(len(b) <= 50_000 for b in cut.bodies)
+    assert b"".join(cut.bodies) == out
+
+
+def test_many_key_names_in_one_process():
+    """The Python adapter keeps the str of each looked-up key name; names that collide in its table must
+    still find their own attribute."""
+    for i in range(2000):
+        name = f"attr{i}"
+        assert ddb2os.document_id({name: {"S": str(i)}}, [name]) == str(i)
+        with pytest.raises(ddb2os.DocumentIdError):
+            ddb2os.document_id({name: {"S": "x"}}, [f"attr{i + 1}"])
+
+
 # ---------------------------------------------------------------- the API surface
 
 

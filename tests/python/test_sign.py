@@ -49,3 +49,85 @@ def test_sign_defaults_and_errors():
                     secret_key="very-secret", session_token="tok-secret")
     assert e.value.id.startswith("sigv4.")
     assert "very-secret" not in str(e.value) and "tok-secret" not in str(e.value)
+
+
+def test_signer_agrees_with_botocore_and_sign(monkeypatch):
+    """ddb2os.Signer (credentials bound once) signs exactly as botocore and as ddb2os.sign, one Signer per
+    credentials/region/service reused across requests, large bodies included (hashed with the GIL released)."""
+    rng = random.Random(SEED + 2)
+    signers = {}
+    checked = 0
+    for i in range(200):
+        req, extra = header_case(rng, i)
+        if "payload_hash" in req:
+            continue
+        _, signed = botocore_sign(req, extra["body"], False, False, monkeypatch)
+        c = req["credentials"]
+        key = (req["region"], req["service"], c["access_key_id"], c["secret_access_key"], c.get("session_token"))
+        signer = signers.get(key)
+        if signer is None:
+            signer = signers[key] = ddb2os.Signer(region=key[0], service=key[1], access_key=key[2], secret_key=key[3],
+                                                  session_token=key[4])
+        when = datetime.datetime.fromtimestamp(req["timestamp"], datetime.timezone.utc)
+        headers = [(n, v) for n, v in req["headers"] if not (req["service"] == "aoss" and n.lower() == "content-length")]
+        ours = signer.sign(req["method"], req["url"], headers, extra["body"], timestamp=when)
+        assert ours["Authorization"] == signed.headers["Authorization"], req["url"]
+        assert ours == ddb2os.sign(req["method"], req["url"], headers, extra["body"], region=key[0], service=key[1],
+                                   access_key=key[2], secret_key=key[3], session_token=key[4], timestamp=when)
+        checked += 1
+    assert checked > 150
+    big = b"x" * (3 << 20)  # above the size where the GIL is released
+    s = ddb2os.Signer(region="us-east-1", service="aoss", access_key="AKID", secret_key="very-secret")
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    h = s.sign("POST", "https://x.us-east-1.aoss.amazonaws.com/_bulk", {"Content-Type": "application/x-ndjson"}, big,
+               timestamp=when)
+    import hashlib
+    assert h["X-Amz-Content-Sha256"] == hashlib.sha256(big).hexdigest()
+
+
+def test_signer_arguments_repr_and_errors():
+    s = ddb2os.Signer(region="us-east-1", service="es", access_key="AKIDEXAMPLE", secret_key="very-secret",
+                      session_token="tok-secret")
+    assert (s.region, s.service, s.access_key) == ("us-east-1", "es", "AKIDEXAMPLE")
+    r = repr(s)
+    assert r == "Signer(region='us-east-1', service='es', access_key='AKIDEXAMPLE', secret_key=****, session_token=****)"
+    assert "very-secret" not in r and "tok-secret" not in r
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    base = s.sign("GET", "https://example.com/", None, None, timestamp=when)
+    assert set(base) == {"Authorization", "X-Amz-Date", "X-Amz-Security-Token"}
+    assert base["X-Amz-Security-Token"] == "tok-secret" and base["X-Amz-Date"] == "20240102T030405Z"
+    # positional, keyword and defaulted arguments mean the same request
+    assert s.sign("GET", "https://example.com/", timestamp=when) == base
+    assert s.sign(method="GET", url="https://example.com/", headers={}, body=b"", timestamp=when) == base
+    assert s.sign("GET", url=b"https://example.com/", timestamp=when) == base
+    now = s.sign("GET", "https://example.com/")
+    stamp = datetime.datetime.strptime(now["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - stamp).total_seconds()) < 120
+    with pytest.raises(TypeError, match="at most 4 positional"):
+        s.sign("GET", "https://example.com/", None, None, when)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'region'"):
+        s.sign("GET", "https://example.com/", region="eu-west-1")
+    with pytest.raises(TypeError, match="multiple values for argument 'url'"):
+        s.sign("GET", "https://example.com/", url="https://example.com/")
+    with pytest.raises(TypeError, match="needs method and url"):
+        s.sign("GET")
+    with pytest.raises(ddb2os.SigningError) as e:
+        s.sign(b"GET", "https://example.com/")
+    assert e.value.id == "sigv4.bad_argument"
+    with pytest.raises(ddb2os.SigningError) as e:
+        s.sign("GET", "https://example.com/", {"X-Count": 3})
+    assert e.value.id == "sigv4.bad_argument"
+    with pytest.raises(ddb2os.SigningError) as e:
+        s.sign("GET", "not a url")
+    assert "very-secret" not in str(e.value) and "tok-secret" not in str(e.value)
+    with pytest.raises(ddb2os.SigningError) as e:
+        s.sign("GET", "https://example.com/", timestamp=datetime.datetime(2024, 1, 1))
+    assert e.value.id == "sigv4.bad_time"
+    with pytest.raises(ddb2os.SigningError) as e:
+        ddb2os.Signer(region="", service="es", access_key="A", secret_key="very-secret")
+    assert str(e.value) == "[ddb2os.sigv4.bad_scope] region is empty"
+    with pytest.raises(ddb2os.CredentialsError) as e:
+        ddb2os.Signer(region="us-east-1", service="es", access_key="A", secret_key="")
+    assert e.value.id == "credentials.incomplete"
+    with pytest.raises(TypeError):
+        ddb2os.Signer("us-east-1", "es", "A", "very-secret")  # keyword-only: no secret passed by position

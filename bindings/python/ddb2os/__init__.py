@@ -32,6 +32,7 @@ __all__ = [
     "document_id",
     "bulk_bodies",
     "sign",
+    "Signer",
     "handler",
     "BulkResult",
     "BulkRecordError",
@@ -47,6 +48,13 @@ __all__ = [
 
 BulkResult = _core.BulkResult
 BulkRecordError = _core.RecordError
+Signer = _core.Signer
+Signer.__module__ = "ddb2os"
+Signer.__doc__ = """A SigV4 signer with its region, service and credentials bound once (as botocore's
+SigV4Auth): ``Signer(region=..., service=..., access_key=..., secret_key=..., session_token=None)``.
+``signer.sign(method, url, headers=None, body=None, *, timestamp=None)`` returns the headers to
+add, as :func:`sign` does, with the same errors; it is the fast path for signing many requests.
+Its repr shows the access key id, never the secret key or the token."""
 
 
 def unmarshal(image: Mapping[str, Any]) -> dict:

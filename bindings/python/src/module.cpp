@@ -326,49 +326,126 @@ ddb2os::sigv4::signing_key_cache& key_cache() {
     return cache;
 }
 
-py::dict sign(const std::string& method, py::handle url, py::handle headers, py::handle body, const std::string& region,
+// Interned header names of the result dict, made once.
+PyObject* header_name(const std::string& name) {
+    static PyObject* const date = PyUnicode_InternFromString("X-Amz-Date");
+    static PyObject* const auth = PyUnicode_InternFromString("Authorization");
+    static PyObject* const token = PyUnicode_InternFromString("X-Amz-Security-Token");
+    static PyObject* const sha = PyUnicode_InternFromString("X-Amz-Content-Sha256");
+    PyObject* o = name == "X-Amz-Date" ? date : name == "Authorization" ? auth
+                : name == "X-Amz-Security-Token" ? token : name == "x-amz-content-sha256" ? sha : nullptr;
+    if (o == nullptr) return PyUnicode_FromStringAndSize(name.data(), static_cast<Py_ssize_t>(name.size()));
+    Py_INCREF(o);
+    return o;
+}
+
+// The headers to add to one request (title case throughout, as the API names them; header
+// names are case-insensitive), for ddb2os.sign and Signer.sign. Throws ddb2os::error or
+// py::error_already_set.
+py::dict sign_request(const ddb2os::credentials& creds, std::string_view region, std::string_view service,
+                      PyObject* method, PyObject* url, PyObject* headers, PyObject* body, PyObject* timestamp) {
+    namespace sigv4 = ddb2os::sigv4;
+    std::vector<py::object> keep;  // the objects whose buffers the request views
+    sigv4::request req;
+    if (!PyUnicode_Check(method))
+        throw ddb2os::error("sigv4.bad_argument", std::string("method must be str, not ") + Py_TYPE(method)->tp_name);
+    req.method = utf8(method);
+    req.url = bytes_view(url, "url");
+    if (PyDict_Check(headers)) {  // read in place: the dict is not changed while we hold the GIL
+        Py_ssize_t pos = 0;
+        PyObject *k = nullptr, *v = nullptr;
+        while (PyDict_Next(headers, &pos, &k, &v))
+            req.headers.push_back({bytes_view(k, "a header name"), bytes_view(v, "a header value")});
+    } else if (headers != Py_None) {
+        for (py::handle pair : py::reinterpret_borrow<py::iterable>(headers)) {
+            py::tuple t = py::cast<py::tuple>(pair);
+            if (t.size() != 2) throw ddb2os::error("sigv4.bad_argument", "headers must be a mapping or (name, value) pairs");
+            keep.emplace_back(t);
+            req.headers.push_back({bytes_view(t[0].ptr(), "a header name"), bytes_view(t[1].ptr(), "a header value")});
+        }
+    }
+    if (body != Py_None) req.body = sigv4::payload::bytes(bytes_view(body, "body"));
+    std::chrono::system_clock::time_point when = std::chrono::system_clock::now();
+    if (timestamp != Py_None) {
+        py::handle ts(timestamp);
+        if (ts.attr("utcoffset")().is_none())
+            throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
+        const double seconds = py::cast<double>(ts.attr("timestamp")());
+        when = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::duration<double>(seconds)));
+    }
+    sigv4::signing_params params{region, service, when, sigv4::options::for_service(service)};
+    sigv4::signing_result r;
+    if (req.body.data().size() >= 64 * 1024) {
+        py::gil_scoped_release release;  // hashing a large body needs no Python object
+        r = sigv4::sign(req, creds, params, &key_cache());
+    } else {  // releasing and taking back the GIL costs more than a small signature
+        r = sigv4::sign(req, creds, params, &key_cache());
+    }
+    py::dict out;
+    for (const auto& f : r.headers) {
+        py::object name = steal(header_name(f.name));
+        py::object value = steal(PyUnicode_FromStringAndSize(f.value.data(), static_cast<Py_ssize_t>(f.value.size())));
+        if (PyDict_SetItem(out.ptr(), name.ptr(), value.ptr()) != 0) throw py::error_already_set();
+    }
+    return out;
+}
+
+py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle body, const std::string& region,
               const std::string& service, const std::string& access_key, const std::string& secret_key,
               py::handle session_token, py::handle timestamp) {
-    namespace sigv4 = ddb2os::sigv4;
-    py::dict out;
-    guarded([&] {
-        std::vector<py::object> keep;  // the objects whose buffers the request views
-        sigv4::request req;
-        req.method = method;
-        req.url = bytes_view(url.ptr(), "url");
-        py::object items = PyDict_Check(headers.ptr()) ? py::reinterpret_steal<py::object>(PyDict_Items(headers.ptr()))
-                                                       : py::reinterpret_borrow<py::object>(headers);
-        if (!headers.is_none()) {
-            for (py::handle pair : items) {
-                py::tuple t = py::cast<py::tuple>(pair);
-                if (t.size() != 2) throw ddb2os::error("sigv4.bad_argument", "headers must be a mapping or (name, value) pairs");
-                keep.emplace_back(t);
-                req.headers.push_back({bytes_view(t[0].ptr(), "a header name"), bytes_view(t[1].ptr(), "a header value")});
-            }
-        }
-        if (!body.is_none()) req.body = sigv4::payload::bytes(bytes_view(body.ptr(), "body"));
-        std::chrono::system_clock::time_point when = std::chrono::system_clock::now();
-        if (!timestamp.is_none()) {
-            if (timestamp.attr("utcoffset")().is_none())
-                throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
-            const double seconds = py::cast<double>(timestamp.attr("timestamp")());
-            when = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                std::chrono::duration<double>(seconds)));
-        }
+    return guarded([&] {
         const ddb2os::credentials creds(access_key, secret_key,
                                         session_token.is_none() ? std::string() : py::cast<std::string>(session_token));
-        sigv4::signing_params params{region, service, when, sigv4::options::for_service(service)};
-        sigv4::signing_result r;
-        {
-            py::gil_scoped_release release;  // hashing a large body needs no Python object
-            r = sigv4::sign(req, creds, params, &key_cache());
-        }
-        // Title case throughout, as the API names them (header names are case-insensitive).
-        for (const auto& f : r.headers)
-            out[py::str(f.name == "x-amz-content-sha256" ? std::string("X-Amz-Content-Sha256") : f.name)] = py::str(f.value);
-        return 0;
+        return sign_request(creds, region, service, method.ptr(), url.ptr(), headers.ptr(), body.ptr(), timestamp.ptr());
     });
-    return out;
+}
+
+// ddb2os.Signer: credentials, region and service bound once, like botocore's SigV4Auth, so that
+// signing a request parses only the request.
+struct py_signer {
+    ddb2os::credentials creds;
+    std::string region, service;
+};
+
+// Signer.sign(method, url, headers=None, body=None, *, timestamp=None), as a METH_FASTCALL
+// function: pybind11's general argument dispatch cost more than the signature itself.
+PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    static const char* const names[] = {"method", "url", "headers", "body", "timestamp"};
+    PyObject* a[5] = {nullptr, nullptr, Py_None, Py_None, Py_None};
+    if (nargs > 4) {
+        PyErr_Format(PyExc_TypeError, "Signer.sign() takes at most 4 positional arguments (%zd given)", nargs);
+        return nullptr;
+    }
+    for (Py_ssize_t i = 0; i < nargs; ++i) a[i] = args[i];
+    const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; ++i) {
+        PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+        int slot = -1;
+        for (int j = 0; j < 5 && slot < 0; ++j)
+            if (PyUnicode_CompareWithASCIIString(key, names[j]) == 0) slot = j;
+        if (slot < 0 || slot < nargs) {
+            PyErr_Format(PyExc_TypeError, slot < 0 ? "Signer.sign() got an unexpected keyword argument '%U'"
+                                                   : "Signer.sign() got multiple values for argument '%U'", key);
+            return nullptr;
+        }
+        a[slot] = args[nargs + i];
+    }
+    if (a[0] == nullptr || a[1] == nullptr) {
+        PyErr_SetString(PyExc_TypeError, "Signer.sign() needs method and url");
+        return nullptr;
+    }
+    try {
+        const py_signer& s = py::cast<const py_signer&>(py::handle(self));
+        return guarded([&] { return sign_request(s.creds, s.region, s.service, a[0], a[1], a[2], a[3], a[4]); })
+            .release()
+            .ptr();
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
 }
 
 // The engine behind ddb2os.handler: built once per container from the checked configuration
@@ -525,6 +602,36 @@ PYBIND11_MODULE(_core, m) {
     m.def("sign", &sign, py::arg("method"), py::arg("url"), py::arg("headers"), py::arg("body"), py::kw_only(),
           py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),
           py::arg("session_token") = py::none(), py::arg("timestamp") = py::none());
+
+    py::class_<py_signer> signer(m, "Signer");
+    signer
+        .def(py::init([](const std::string& region, const std::string& service, const std::string& access_key,
+                         const std::string& secret_key, py::handle session_token) {
+                 return guarded([&] {
+                     if (region.empty()) throw ddb2os::error("sigv4.bad_scope", "region is empty");
+                     if (service.empty()) throw ddb2os::error("sigv4.bad_scope", "service is empty");
+                     return py_signer{ddb2os::credentials(access_key, secret_key,
+                                                          session_token.is_none() ? std::string()
+                                                                                  : py::cast<std::string>(session_token)),
+                                      region, service};
+                 });
+             }),
+             py::kw_only(), py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),
+             py::arg("session_token") = py::none())
+        .def_property_readonly("region", [](const py_signer& s) { return s.region; })
+        .def_property_readonly("service", [](const py_signer& s) { return s.service; })
+        .def_property_readonly("access_key", [](const py_signer& s) { return s.creds.access_key_id(); })
+        .def("__repr__", [](const py_signer& s) {  // the key id only: never the secret or the token
+            return "Signer(region=" + py::repr(py::str(s.region)).cast<std::string>() +
+                   ", service=" + py::repr(py::str(s.service)).cast<std::string>() +
+                   ", access_key=" + py::repr(py::str(s.creds.access_key_id())).cast<std::string>() +
+                   ", secret_key=****" + (s.creds.has_session_token() ? ", session_token=****" : "") + ")";
+        });
+    static PyMethodDef signer_sign_def = {
+        "sign", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&signer_sign)), METH_FASTCALL | METH_KEYWORDS,
+        "sign(method, url, headers=None, body=None, *, timestamp=None) -> dict: the headers to add."};
+    py::setattr(signer, "sign",
+                steal(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(signer.ptr()), &signer_sign_def)));
 
     py::class_<py_sync_engine>(m, "SyncEngine")
         .def(py::init<py::dict, py::dict>(), py::arg("config"), py::arg("environment"))

@@ -9,6 +9,7 @@
 
 #include <Python.h>
 
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -91,19 +92,59 @@ struct python_adapter {
     }
 
     static bool find(value obj, std::string_view key, value& out) {
-        PyObject* k = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
-        if (k == nullptr) {
-            PyErr_Clear();
-            return false;
+        PyObject* k = key_object(key);
+        PyObject* v = nullptr;
+        if (k != nullptr) {
+            v = PyDict_GetItemWithError(obj, k);  // borrowed
+        } else {
+            k = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
+            if (k == nullptr) {
+                PyErr_Clear();
+                return false;
+            }
+            v = PyDict_GetItemWithError(obj, k);
+            Py_DECREF(k);
         }
-        PyObject* v = PyDict_GetItemWithError(obj, k);  // borrowed
-        Py_DECREF(k);
         if (v == nullptr) {
             PyErr_Clear();
             return false;
         }
         out = v;
         return true;
+    }
+
+private:
+    // The str for a key the components look up (eventName, dynamodb, Keys, S, a key attribute...).
+    // Made once and kept, hash included: a new str per lookup (allocate, decode, hash) cost more
+    // than the lookup itself. Short keys only; null for others. The GIL guards the table.
+    static PyObject* key_object(std::string_view key) {
+        constexpr std::size_t max_key = 40, slots = 256;
+        struct entry {
+            PyObject* str = nullptr;
+            std::size_t size = 0;
+            char text[max_key];
+        };
+        static entry table[slots];
+        if (key.size() > max_key) return nullptr;
+        std::size_t h = 14695981039346656037ull;  // FNV-1a
+        for (const char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+        entry& e = table[h & (slots - 1)];
+        if (e.str != nullptr && e.size == key.size() && std::memcmp(e.text, key.data(), key.size()) == 0) return e.str;
+        PyObject* s = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
+        if (s == nullptr) {
+            PyErr_Clear();
+            return nullptr;
+        }
+        if (PyObject_Hash(s) == -1) {
+            PyErr_Clear();
+            Py_DECREF(s);
+            return nullptr;
+        }
+        Py_XDECREF(e.str);  // a collision: the newer key takes the slot
+        e.str = s;
+        e.size = key.size();
+        std::memcpy(e.text, key.data(), key.size());
+        return s;
     }
 };
 
