@@ -327,6 +327,35 @@ TEST_CASE("bulk: options are checked") {
     o.key_schemas["t"] = {"a", "b", "c"};
     CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] the key schema of table 't' must name 1 or 2 attributes",
                          ddb2os::error);
+    o = {};
+    o.first_max_bytes = 63;
+    CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] first_max_bytes must be 0 or at least 64",
+                         ddb2os::error);
+}
+
+TEST_CASE("bulk: first_max_bytes cuts only the first body; the bytes are the same") {
+    std::vector<std::string> records;
+    for (int i = 0; i < 300; ++i)
+        records.push_back(rec(i, "INSERT", book_keys("a", "t" + std::to_string(i)), book_image("a", "t" + std::to_string(i), i)));
+    const std::string ev = event(records);
+    auto o = books_options();
+    o.max_bytes = 8000;
+    const auto plain = ddb2os::build_bulk(ev, o);
+    o.first_max_bytes = 1000;
+    const auto cut = ddb2os::build_bulk(ev, o);
+    CHECK(all_bodies(plain) == all_bodies(cut));
+    REQUIRE(cut.bodies.size() >= 2);
+    CHECK(plain.bodies[0].data.size() > 7000);
+    CHECK(cut.bodies[0].data.size() <= 1000);
+    CHECK(cut.bodies[0].data.size() > 800);
+    for (std::size_t i = 1; i < cut.bodies.size(); ++i) CHECK(cut.bodies[i].data.size() <= 8000);
+    CHECK(cut.bodies[1].data.size() > 7000);  // only the first body is small
+    std::vector<std::uint32_t> order;
+    for (const auto& b : cut.bodies) order.insert(order.end(), b.records.begin(), b.records.end());
+    CHECK(order.size() == 300);
+    for (std::uint32_t i = 0; i < order.size(); ++i) CHECK(order[i] == i);
+    o.first_max_bytes = 100000;  // above max_bytes: max_bytes wins
+    CHECK(ddb2os::build_bulk(ev, o).bodies.size() == plain.bodies.size());
 }
 
 TEST_CASE("bulk: number and list options reach the documents") {

@@ -173,6 +173,70 @@ TEST_CASE("sync: whole-request failures are retried until the deadline, then rep
     CHECK(rep2.retries == 2);
 }
 
+TEST_CASE("sync: a batch is sent while it is written: a small first body, then the rest, in order") {
+    // 400 records, ~300 bytes of document each; first_body_bytes 8 KiB, max_bytes 64 KiB. The sender
+    // thread answers each body from its actions: record 5 is throttled once (retried alone), record 9
+    // is refused (a dead letter), a bad record is a dead letter too, everything else is indexed.
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) {
+        std::vector<std::string> list;
+        if (req.body.find("\"_index\":\"books-dlq\"") != std::string::npos)
+            return ok(R"({"errors":false,"items":[{"index":{"status":201}},{"index":{"status":201}}]})");
+        static int throttled = 0;
+        for (std::size_t at = 0; at < req.body.size();) {
+            const std::size_t eol = req.body.find('\n', at);
+            const std::string line = req.body.substr(at, eol - at);
+            at = req.body.find('\n', eol + 1) + 1;  // skip the document line
+            if (line.find(R"("_id":"k5")") != std::string::npos && throttled++ == 0)
+                list.push_back(item("index", 429, "es_rejected_execution_exception"));
+            else if (line.find(R"("_id":"k9")") != std::string::npos)
+                list.push_back(item("index", 400, "mapper_parsing_exception"));
+            else
+                list.push_back(item("index", 201));
+        }
+        return ok(items(list));
+    };
+    auto o = fast_options();
+    o.first_body_bytes = 8 * 1024;
+    o.bulk.max_bytes = 64 * 1024;
+    std::vector<std::string> records;
+    const std::string pad(250, 'p');
+    for (int i = 0; i < 400; ++i)
+        records.push_back(i == 200 ? rec(i, "INSERT", "k200", R"({"n":{"N":"1.2.3"}})")
+                                   : rec(i, "INSERT", "k" + std::to_string(i), R"({"t":{"S":")" + pad + R"("}})"));
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event(records), soon());
+    CHECK(rep.failures.empty());
+    CHECK(rep.actions == 399);
+    CHECK(rep.indexed == 398);  // 399 written, one dead-lettered (k9)
+    CHECK(rep.dead_lettered == 2);  // k9 refused, record 200 unconvertible
+    CHECK(rep.retries == 1);
+    // The first body stays under first_body_bytes (but for its last record), the others under max_bytes;
+    // every action is sent once (plus the one retry), in stream order.
+    REQUIRE(t.sent.size() >= 6);
+    CHECK(t.sent[0].body.size() <= 8 * 1024 + 400);
+    CHECK(t.sent[0].body.size() > 4 * 1024);
+    std::vector<std::string> order;
+    std::size_t total = 0;
+    for (const auto& req : t.sent) {
+        CHECK(req.body.size() <= 64 * 1024);
+        if (req.body.find("books-dlq") != std::string::npos) continue;
+        total += req.body.size();
+        for (std::size_t at = req.body.find(R"("_id":")"); at != std::string::npos; at = req.body.find(R"("_id":")", at + 1))
+            order.push_back(req.body.substr(at + 7, req.body.find('"', at + 7) - at - 7));
+    }
+    std::vector<std::string> expected;
+    for (int i = 0; i < 400; ++i)
+        if (i != 200) expected.push_back("k" + std::to_string(i));
+    const std::size_t first = test::check_ndjson(t.sent[0].body) / 2;  // actions in the first body
+    CHECK(first > 6);
+    // The throttled action is sent again right after the first body's answer, before the second body.
+    expected.insert(expected.begin() + static_cast<std::ptrdiff_t>(first), "k5");
+    REQUIRE(order.size() == expected.size());
+    CHECK(order == expected);
+    CHECK(rep.bytes == total + t.sent.back().body.size());
+}
+
 TEST_CASE("sync: a refused request that no retry fixes is reported at once") {
     scripted_transport t;
     t.answer = [](const ddb2os::http::request&, std::size_t) { return ok(R"({"message":"forbidden"})", 403); };
@@ -270,4 +334,10 @@ TEST_CASE("sync: options are checked") {
     o.dlq_index = "DLQ";
     CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] dead-letter index \"DLQ\" is invalid: it must be lowercase",
                          ddb2os::error);
+    o = fast_options();
+    o.first_body_bytes = 10;
+    CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] first_body_bytes must be 0 or at least 64",
+                         ddb2os::error);
+    o.first_body_bytes = 0;
+    CHECK_NOTHROW(ddb2os::sync_engine(o, t));
 }

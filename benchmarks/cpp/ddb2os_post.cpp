@@ -2,6 +2,7 @@
 //
 //   ddb2os_post URL EVENTS.jsonl [--index-template T] [--keys TABLE=PK[,SK]]... [--external-versions]
 //               [--limit-events N] [--accept-encoding]   (ask for compressed responses, as ddb2os's transport does)
+//               [--first-body-bytes N]   (cut each event's first body at N bytes, as sync_engine does)
 //
 // EVENTS.jsonl holds one DynamoDB Streams event per line. Each event is turned into bodies with
 // ddb2os::build_bulk (not timed), and the bodies are POSTed to URL/_bulk (timed: wall clock around the POSTs only)
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
     if (argc < 3) {
         std::fprintf(stderr,
                      "usage: %s URL EVENTS.jsonl [--index-template T] [--keys TABLE=PK[,SK]]... [--external-versions] "
-                     "[--limit-events N] [--accept-encoding]\n",
+                     "[--limit-events N] [--accept-encoding] [--first-body-bytes N]\n",
                      argv[0]);
         return 2;
     }
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
             options.external_versions = true;
         } else if (a == "--accept-encoding") {
             accept_encoding = true;
+        } else if (a == "--first-body-bytes" && i + 1 < argc) {
+            options.first_max_bytes = static_cast<std::size_t>(std::atoll(argv[++i]));
         } else if (a == "--limit-events" && i + 1 < argc) {
             limit_events = static_cast<std::size_t>(std::atoll(argv[++i]));
         } else if (a == "--index-template" && i + 1 < argc) {

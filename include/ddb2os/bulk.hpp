@@ -38,6 +38,9 @@ struct bulk_options {
     list_policy lists = list_policy::stringify;
     std::size_t max_bytes = default_max_bulk_bytes;
     std::size_t max_actions = default_max_bulk_actions;
+    // When nonzero (and below max_bytes), the first body is cut at this size: a sender can start on
+    // it while the rest of the batch is written (sync_engine pipelines this way).
+    std::size_t first_max_bytes = 0;
     // TTL deletes (userIdentity Service / dynamodb.amazonaws.com) are emitted unless this is set,
     // which keeps expired items searchable.
     bool skip_ttl_deletes = false;
@@ -141,6 +144,8 @@ inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcep
 inline void validate(const bulk_options& o) {
     if (o.max_actions == 0) throw error(errc::option_invalid, "max_actions must be at least 1");
     if (o.max_bytes < 64) throw error(errc::option_invalid, "max_bytes must be at least 64");
+    if (o.first_max_bytes != 0 && o.first_max_bytes < 64)
+        throw error(errc::option_invalid, "first_max_bytes must be 0 or at least 64");
     for (const auto& [table, schema] : o.key_schemas) {
         if (schema.empty() || schema.size() > 2)
             throw error(errc::option_invalid, "the key schema of table '" + table + "' must name 1 or 2 attributes");
@@ -158,11 +163,21 @@ public:
     using value = typename A::value;
 
     bulk_builder(const bulk_options& o, std::size_t size_hint)
-        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true}, size_hint_(size_hint) {
+        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true}, size_hint_(size_hint), emitter_(doc_opt_, err_) {
         validate(o);
     }
 
+    // All three stages.
     bulk_result run(value event) {
+        prepare(event);
+        bulk_body b;
+        while (next_body(b)) result_.bodies.push_back(std::move(b));
+        return finish();
+    }
+
+    // Stage 1: reads every record, decides its action and drops superseded changes. Afterwards
+    // result().records holds every record's sequence number and status.
+    void prepare(value event) {
         value records{};
         if (A::kind(event) == value_kind::array) {
             records = event;
@@ -180,8 +195,70 @@ public:
             return true;
         });
         collapse();
-        emit();
-        for (std::size_t i = 0; i < n; ++i) {  // moved, not copied: the plans are done with them
+        // The output is about the size of the input; without a hint (a Python dict), start small
+        // and grow, rather than clearing max_bytes for a few actions.
+        const std::size_t hint = size_hint_ != 0 ? size_hint_ : std::size_t{64} * 1024;
+        capacity_ = (hint < opt_.max_bytes ? hint : opt_.max_bytes) + 1024;
+        body_ = out_buffer(capacity_);
+    }
+
+    // Stage 2: the next body, complete, or false when every action is written. A record that
+    // cannot be written becomes its error here. The first body is cut at first_max_bytes when
+    // that is set (a sender can start on it while the rest is written).
+    bool next_body(bulk_body& out) {
+        while (next_ < plans_.size()) {
+            const std::uint32_t r = next_++;
+            const plan_t& p = plans_[r];
+            if (p.action == op::none) continue;
+            const std::size_t start = body_.size();
+            write_action(body_, p);
+            if (p.action == op::index) {
+                emitter_.reset_path("dynamodb.NewImage");
+                if (!emitter_.image(body_, p.image)) {
+                    body_.truncate(start);
+                    fail(r, err_.code, std::move(err_.path), std::move(err_.message));
+                    err_ = path_error{};
+                    continue;
+                }
+                body_.put('\n');
+            }
+            const std::size_t size = body_.size() - start;
+            if (size > opt_.max_bytes) {
+                body_.truncate(start);
+                fail(r, errc::record_too_large, "",
+                     "the record's action and document take " + std::to_string(size) +
+                         " bytes, more than max_bytes (" + std::to_string(opt_.max_bytes) + ")");
+                continue;
+            }
+            ++result_.actions;
+            const std::size_t limit = bodies_ == 0 && opt_.first_max_bytes != 0 && opt_.first_max_bytes < opt_.max_bytes
+                                          ? opt_.first_max_bytes
+                                          : opt_.max_bytes;
+            if (!current_.records.empty() && (current_.records.size() == opt_.max_actions || body_.size() > limit)) {
+                // This record opens the next body; the ones before it are complete.
+                std::string rest(body_.view(start));
+                body_.truncate(start);
+                take_current(out);
+                body_ = out_buffer(capacity_);
+                body_.put(rest);
+                current_.records.push_back(r);
+                current_.offsets.push_back(0);
+                return true;
+            }
+            current_.records.push_back(r);
+            current_.offsets.push_back(static_cast<std::uint32_t>(start));
+        }
+        if (current_.records.empty()) return false;
+        take_current(out);
+        return true;
+    }
+
+    // What prepare() found (records, counts) and what next_body() has added (errors) so far.
+    const bulk_result& result() const noexcept { return result_; }
+
+    // Stage 3: the result, with the bodies run() collected (next_body's callers keep their own).
+    bulk_result finish() {
+        for (std::size_t i = 0; i < plans_.size(); ++i) {  // moved, not copied: the plans are done with them
             result_.records[i].index = std::move(plans_[i].index);
             result_.records[i].id = std::move(plans_[i].id);
         }
@@ -204,6 +281,13 @@ private:
     index_namer namer_;
     unmarshal_options doc_opt_;
     std::size_t size_hint_;
+    path_error err_;
+    json_emitter<A> emitter_;
+    // next_body's state: the next plan to write, the body being written and its actions.
+    std::uint32_t next_ = 0;
+    std::size_t capacity_ = 0, bodies_ = 0;
+    out_buffer body_;
+    bulk_body current_;
     bulk_result result_;
     std::vector<plan_t> plans_;
     std::string scratch_, name_scratch_, arn_scratch_;
@@ -427,70 +511,15 @@ private:
         out.put(std::string_view("}}\n"));
     }
 
-    void emit() {
-        // The output is about the size of the input; without a hint (a Python dict), start small
-        // and grow, rather than clearing max_bytes for a few actions.
-        const std::size_t hint = size_hint_ != 0 ? size_hint_ : std::size_t{64} * 1024;
-        const std::size_t capacity = (hint < opt_.max_bytes ? hint : opt_.max_bytes) + 1024;
-        out_buffer body(capacity);
-        bulk_body current;
-        json_emitter<A> emitter(doc_opt_, err_);
-        auto flush = [&](std::size_t upto) {
-            bulk_body done;
-            done.records = std::move(current.records);
-            done.offsets = std::move(current.offsets);
-            std::string rest(body.view(upto));
-            body.truncate(upto);
-            done.data = body.take();
-            result_.bodies.push_back(std::move(done));
-            body = out_buffer(capacity);
-            body.put(rest);
-            current.records.clear();
-            current.offsets.clear();
-        };
-        for (std::uint32_t r = 0; r < plans_.size(); ++r) {
-            const plan_t& p = plans_[r];
-            if (p.action == op::none) continue;
-            if (current.records.size() == opt_.max_actions) flush(body.size());
-            const std::size_t start = body.size();
-            write_action(body, p);
-            if (p.action == op::index) {
-                emitter.reset_path("dynamodb.NewImage");
-                if (!emitter.image(body, p.image)) {
-                    body.truncate(start);
-                    fail(r, err_.code, std::move(err_.path), std::move(err_.message));
-                    err_ = path_error{};
-                    continue;
-                }
-                body.put('\n');
-            }
-            const std::size_t size = body.size() - start;
-            if (size > opt_.max_bytes) {
-                body.truncate(start);
-                fail(r, errc::record_too_large, "",
-                     "the record's action and document take " + std::to_string(size) +
-                         " bytes, more than max_bytes (" + std::to_string(opt_.max_bytes) + ")");
-                continue;
-            }
-            std::size_t at = start;
-            if (body.size() > opt_.max_bytes) {  // this record opens the next body
-                flush(start);
-                at = 0;
-            }
-            current.records.push_back(r);
-            current.offsets.push_back(static_cast<std::uint32_t>(at));
-            ++result_.actions;
-        }
-        if (!current.records.empty()) {
-            bulk_body done;
-            done.records = std::move(current.records);
-            done.offsets = std::move(current.offsets);
-            done.data = body.take();
-            result_.bodies.push_back(std::move(done));
-        }
+    void take_current(bulk_body& out) {
+        out.records = std::move(current_.records);
+        out.offsets = std::move(current_.offsets);
+        out.data = body_.take();
+        current_.records.clear();
+        current_.offsets.clear();
+        ++bodies_;
     }
 
-    path_error err_;
 };
 
 }  // namespace detail

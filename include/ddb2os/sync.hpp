@@ -9,15 +9,21 @@
 //   too, or dead letters are off, the record is reported as failed. So is every record whose
 //   retries were still failing at the deadline.
 //
-// Not thread-safe: one engine per worker (a Lambda container processes one batch at a time).
+// A batch's bodies are POSTed by a thread of their own while the next body is written (the first
+// body is cut small so OpenSearch starts early). The engine itself is not thread-safe: one engine per
+// worker (a Lambda container processes one batch at a time).
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <ctime>
+#include <deque>
+#include <exception>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -46,6 +52,9 @@ struct sync_options {
     bulk_options bulk;              // index, key schemas, numbers, lists, sizes, TTL deletes
     bool external_versions = true;  // version_type=external_gte from ApproximateCreationDateTime
     std::string refresh;            // "" (OpenSearch's default), "true", "false" or "wait_for"
+    // The first body of a batch is cut at this size (unless bulk.first_max_bytes says otherwise), so
+    // that OpenSearch indexes it while the rest is written; 0: bodies are cut at max_bytes only.
+    std::size_t first_body_bytes = 256 * 1024;
     // The dead-letter index; {index} stands for the record's index ("ddb2os" when unknown).
     // Empty: no dead letters, such records are reported as failed.
     std::string dlq_index = "{index}-dlq";
@@ -70,6 +79,8 @@ inline void validate(const sync_options& o) {
     }
     if (o.retry.base.count() <= 0 || o.retry.cap < o.retry.base)
         throw error(errc::option_invalid, "retry needs 0 < base <= cap");
+    if (o.first_body_bytes != 0 && o.first_body_bytes < 64)
+        throw error(errc::option_invalid, "first_body_bytes must be 0 or at least 64");
 }
 
 struct record_failure {
@@ -117,6 +128,61 @@ struct sync_report {
 
 // Runs nothing around network waits; the Python binding passes a GIL release instead.
 struct no_unlock {};
+
+namespace detail {
+
+// Finished bodies from the writing thread to the sending thread, in order. An exception in the
+// sender is kept and rethrown to the writer; the bodies after it are then not sent.
+class body_queue {
+public:
+    void push(bulk_body&& b) {
+        {
+            const std::lock_guard<std::mutex> lock(mutex_);
+            bodies_.push_back(std::move(b));
+        }
+        ready_.notify_one();
+    }
+    void close() {
+        {
+            const std::lock_guard<std::mutex> lock(mutex_);
+            closed_ = true;
+        }
+        ready_.notify_one();
+    }
+    // The sender: f(body) for each body until the queue is closed and empty.
+    template <class F>
+    void drain(F&& f) {
+        for (;;) {
+            bulk_body b;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                ready_.wait(lock, [&] { return closed_ || !bodies_.empty(); });
+                if (bodies_.empty()) return;
+                b = std::move(bodies_.front());
+                bodies_.pop_front();
+            }
+            try {
+                f(b);
+            } catch (...) {
+                const std::lock_guard<std::mutex> lock(mutex_);
+                error_ = std::current_exception();
+                return;
+            }
+        }
+    }
+    void rethrow() {
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<bulk_body> bodies_;
+    bool closed_ = false;
+    std::exception_ptr error_;
+};
+
+}  // namespace detail
 
 // DynamoDB DescribeTable through a transport that signs for service "dynamodb": the ordered key
 // schema (HASH, then RANGE).
@@ -199,19 +265,64 @@ public:
         });
         resolve_schemas<A, Unlock>(records, deadline);
 
-        bulk_result bulk = build_bulk<A>(event, effective_bulk_options());
+        // Pipelined: a sender thread POSTs each body while this thread writes the next (the first
+        // body is cut small, so OpenSearch starts indexing early). The sender never touches the
+        // input (it may be Python objects), only finished bodies and the records' sequence numbers.
+        const bulk_options bulk_opt = effective_bulk_options();
+        detail::bulk_builder<A> builder(bulk_opt, 0);
+        builder.prepare(event);
+        std::vector<dead_letter> sent_dead;
+        std::vector<record_failure> failed;
+        sync_report sent;  // the sender's counts
+        {
+            detail::body_queue queue;
+            std::thread sender;
+            bulk_body b;
+            try {
+                while (builder.next_body(b)) {
+                    queue.push(std::move(b));
+                    if (!sender.joinable())
+                        sender = std::thread([&] {
+                            queue.drain([&](bulk_body& body) {
+                                send_body<no_unlock>(body, builder.result(), sent, sent_dead, failed, deadline);
+                            });
+                        });
+                }
+            } catch (...) {
+                queue.close();
+                if (sender.joinable()) {
+                    Unlock unlocked;
+                    (void)unlocked;
+                    sender.join();
+                }
+                throw;
+            }
+            queue.close();
+            if (sender.joinable()) {
+                Unlock unlocked;
+                (void)unlocked;
+                sender.join();
+            }
+            queue.rethrow();
+        }
+        bulk_result bulk = builder.finish();
         rep.records = records.size();
         rep.actions = bulk.actions;
         rep.superseded = bulk.superseded;
         rep.skipped_ttl = bulk.skipped_ttl;
         rep.ttl_deletes = bulk.ttl_deletes;
+        rep.requests = sent.requests;
+        rep.bytes = sent.bytes;
+        rep.retries = sent.retries;
+        rep.indexed = sent.indexed;
+        rep.deleted = sent.deleted;
+        rep.version_conflicts = sent.version_conflicts;
 
         std::vector<dead_letter> dead;
         for (const auto& e : bulk.errors)
             dead.push_back({static_cast<std::uint32_t>(e.record), "ddb2os." + e.id(),
                             (e.path.empty() ? "" : e.path + ": ") + e.message, 0});
-        std::vector<record_failure> failed;
-        for (bulk_body& b : bulk.bodies) send_body<Unlock>(b, bulk, rep, dead, failed, deadline);
+        dead.insert(dead.end(), std::make_move_iterator(sent_dead.begin()), std::make_move_iterator(sent_dead.end()));
         dead_letters<A, Unlock>(records, bulk, dead, rep, failed, deadline);
 
         std::sort(failed.begin(), failed.end(), [](const record_failure& a, const record_failure& b) { return a.record < b.record; });
@@ -242,6 +353,7 @@ private:
     bulk_options effective_bulk_options() const {
         bulk_options b = opt_.bulk;
         for (const auto& [table, schema] : resolved_) b.key_schemas.emplace(table, schema);
+        if (b.first_max_bytes == 0) b.first_max_bytes = opt_.first_body_bytes;
         return b;
     }
 

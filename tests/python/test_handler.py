@@ -24,6 +24,9 @@ def test_defaults_for_a_managed_domain():
     assert (c["auth"], c["service"], c["region"]) == ("sigv4", "es", "us-east-1")
     assert (c["index"], c["refresh"], c["dlq_index"]) == ("", "", "{index}-dlq")
     assert (c["numbers"], c["lists"], c["max_bytes"], c["max_actions"]) == ("exact", "stringify", 5 * 2**20, 1000)
+    assert c["first_body_bytes"] == 256 * 2**10
+    assert config(FIRST_BULK_BYTES="0")["first_body_bytes"] == 0
+    assert config(FIRST_BULK_BYTES="65536")["first_body_bytes"] == 65536
     assert c["dynamodb_endpoint"] == "https://dynamodb.us-east-1.amazonaws.com"
     assert config(OPENSEARCH_ENDPOINT="abc.us-east-1.aoss.amazonaws.com")["service"] == "aoss"
     assert config(OPENSEARCH_ENDPOINT="http://localhost:9200")["auth"] == "none"
@@ -61,6 +64,7 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, LISTS="merge") == "LISTS must be stringify or keep, not 'merge'"
     assert error(**BASE, MAX_BULK_BYTES="5MB") == "MAX_BULK_BYTES must be a whole number, not '5MB'"
     assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
+    assert error(**BASE, FIRST_BULK_BYTES="-1") == "FIRST_BULK_BYTES must be positive, not '-1'"
     assert error(**BASE, OPENSEARCH_CA_FILE="/nonexistent/ca.pem") == "OPENSEARCH_CA_FILE '/nonexistent/ca.pem' is not a readable file"
 
 

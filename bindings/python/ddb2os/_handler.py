@@ -149,6 +149,8 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail(f"LISTS must be stringify or keep, not {c['lists']!r}")
     c["max_bytes"] = _size(env, "MAX_BULK_BYTES", 5 * 2**20)
     c["max_actions"] = _size(env, "MAX_BULK_ACTIONS", 1000)
+    # The first body of a batch is cut here so OpenSearch starts on it while the rest is written; 0: off.
+    c["first_body_bytes"] = 0 if env.get("FIRST_BULK_BYTES", "").strip() == "0" else _size(env, "FIRST_BULK_BYTES", 256 * 2**10)
     c["gzip"] = _flag(env, "OPENSEARCH_GZIP")
     c["ca_file"] = env.get("OPENSEARCH_CA_FILE", "").strip()
     if c["ca_file"] and not os.path.isfile(c["ca_file"]):

@@ -481,6 +481,7 @@ public:
             o.bulk.lists = list_policy_of(get("lists"));
             o.bulk.max_bytes = py::cast<std::size_t>(cfg["max_bytes"]);
             o.bulk.max_actions = py::cast<std::size_t>(cfg["max_actions"]);
+            o.first_body_bytes = py::cast<std::size_t>(cfg["first_body_bytes"]);
             o.bulk.skip_ttl_deletes = py::cast<bool>(cfg["skip_ttl_deletes"]);
             o.refresh = get("refresh");
             o.dlq_index = get("dlq_index");

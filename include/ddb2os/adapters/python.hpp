@@ -34,6 +34,10 @@ struct python_adapter {
     // A str that is not valid Unicode (a lone surrogate) reads as one invalid UTF-8 byte, so the
     // caller reports utf8.invalid with its path instead of raising from here.
     static string_ref string(value v) noexcept {
+        if (PyUnicode_IS_COMPACT_ASCII(v))  // most keys and values: the text is the str's own buffer
+            return {std::string_view(static_cast<const char*>(PyUnicode_DATA(v)),
+                                     static_cast<std::size_t>(PyUnicode_GET_LENGTH(v))),
+                    false};
         Py_ssize_t n = 0;
         const char* p = PyUnicode_AsUTF8AndSize(v, &n);
         if (p == nullptr) {

@@ -169,12 +169,12 @@ inline bool unescape_json(std::string_view raw, std::string& out) {
     out.reserve(raw.size());
     std::size_t i = 0;
     while (i < raw.size()) {
-        const char c = raw[i];
-        if (c != '\\') {
-            out.push_back(c);
-            ++i;
-            continue;
-        }
+        // Copy the run up to the next escape at once (text with an escape is mostly plain).
+        const void* next = std::memchr(raw.data() + i, '\\', raw.size() - i);
+        const std::size_t j = next == nullptr ? raw.size() : static_cast<std::size_t>(static_cast<const char*>(next) - raw.data());
+        out.append(raw.data() + i, j - i);
+        i = j;
+        if (i >= raw.size()) break;
         const char e = raw[i + 1];
         i += 2;
         switch (e) {
