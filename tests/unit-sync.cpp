@@ -174,15 +174,15 @@ TEST_CASE("sync: whole-request failures are retried until the deadline, then rep
 }
 
 TEST_CASE("sync: a batch is sent while it is written: a small first body, then the rest, in order") {
-    // 400 records, ~300 bytes of document each; first_body_bytes 8 KiB, max_bytes 64 KiB. The sender
+    // 400 records, ~300 bytes of document each; bulk.first_max_bytes 8 KiB, max_bytes 64 KiB. The sender
     // thread answers each body from its actions: record 5 is throttled once (retried alone), record 9
     // is refused (a dead letter), a bad record is a dead letter too, everything else is indexed.
     scripted_transport t;
-    t.answer = [](const ddb2os::http::request& req, std::size_t) {
+    int throttled = 0;
+    t.answer = [&throttled](const ddb2os::http::request& req, std::size_t) {
         std::vector<std::string> list;
         if (req.body.find("\"_index\":\"books-dlq\"") != std::string::npos)
             return ok(R"({"errors":false,"items":[{"index":{"status":201}},{"index":{"status":201}}]})");
-        static int throttled = 0;
         for (std::size_t at = 0; at < req.body.size();) {
             const std::size_t eol = req.body.find('\n', at);
             const std::string line = req.body.substr(at, eol - at);
@@ -197,7 +197,7 @@ TEST_CASE("sync: a batch is sent while it is written: a small first body, then t
         return ok(items(list));
     };
     auto o = fast_options();
-    o.first_body_bytes = 8 * 1024;
+    o.bulk.first_max_bytes = 8 * 1024;
     o.bulk.max_bytes = 64 * 1024;
     std::vector<std::string> records;
     const std::string pad(250, 'p');
@@ -211,7 +211,7 @@ TEST_CASE("sync: a batch is sent while it is written: a small first body, then t
     CHECK(rep.indexed == 398);  // 399 written, one dead-lettered (k9)
     CHECK(rep.dead_lettered == 2);  // k9 refused, record 200 unconvertible
     CHECK(rep.retries == 1);
-    // The first body stays under first_body_bytes (but for its last record), the others under max_bytes;
+    // The first body stays under first_max_bytes (but for its last record), the others under max_bytes;
     // every action is sent once (plus the one retry), in stream order.
     REQUIRE(t.sent.size() >= 6);
     CHECK(t.sent[0].body.size() <= 8 * 1024 + 400);
@@ -335,9 +335,10 @@ TEST_CASE("sync: options are checked") {
     CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] dead-letter index \"DLQ\" is invalid: it must be lowercase",
                          ddb2os::error);
     o = fast_options();
-    o.first_body_bytes = 10;
-    CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] first_body_bytes must be 0 or at least 64",
+    CHECK(o.bulk.first_max_bytes == 256 * 1024);  // the engine's default
+    o.bulk.first_max_bytes = 10;
+    CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] first_max_bytes must be 0 or at least 64",
                          ddb2os::error);
-    o.first_body_bytes = 0;
+    o.bulk.first_max_bytes = 0;
     CHECK_NOTHROW(ddb2os::sync_engine(o, t));
 }

@@ -325,13 +325,10 @@ inline canonical_request make_canonical_request(const request& req, const creden
         std::string_view value;
         std::size_t order;
     };
-    // Scratch kept per thread: a signature allocates only what it returns.
-    thread_local std::string names, derived_host, canonical_headers;
-    thread_local std::vector<entry> entries;
-    names.clear();
-    entries.clear();
-    derived_host.clear();
-    canonical_headers.clear();
+    std::string names, derived_host, canonical_headers;
+    names.reserve(req.headers.size() * 16 + 64);
+    std::vector<entry> entries;
+    entries.reserve(req.headers.size() + 4);
     bool has_host = false;
     const auto add = [&](std::string_view lower_name, std::string_view value) {
         entries.push_back({names.size(), lower_name.size(), value, entries.size()});
@@ -360,11 +357,12 @@ inline canonical_request make_canonical_request(const request& req, const creden
         if (token_signed) add("x-amz-security-token", creds.session_token());
         if (o.checksum == payload_checksum::x_amz_content_sha256) add("x-amz-content-sha256", cr.payload_hash);
     }
-    const auto name_of = [](const entry& e) { return std::string_view(names.data() + e.off, e.len); };
+    const auto name_of = [&names](const entry& e) { return std::string_view(names.data() + e.off, e.len); };
     std::sort(entries.begin(), entries.end(), [&](const entry& a, const entry& b) {
         const int c = name_of(a).compare(name_of(b));
         return c != 0 ? c < 0 : a.order < b.order;
     });
+    canonical_headers.reserve(names.size() + entries.size() * 48);
     cr.signed_headers.reserve(names.size() + entries.size());
     for (std::size_t i = 0; i < entries.size(); ++i) {
         const std::string_view name = name_of(entries[i]);

@@ -48,13 +48,20 @@ struct retry_policy {
     std::chrono::milliseconds cap{5000};  // no wait is longer than this
 };
 
+namespace detail {
+// The engine's bulk defaults: each batch's first body is cut at 256 KiB, so that OpenSearch indexes
+// it while the rest is written (bulk.first_max_bytes = 0: bodies are cut at max_bytes only).
+inline bulk_options engine_bulk_defaults() {
+    bulk_options b;
+    b.first_max_bytes = 256 * 1024;
+    return b;
+}
+}  // namespace detail
+
 struct sync_options {
-    bulk_options bulk;              // index, key schemas, numbers, lists, sizes, TTL deletes
+    bulk_options bulk = detail::engine_bulk_defaults();  // index, key schemas, numbers, lists, sizes, TTL deletes
     bool external_versions = true;  // version_type=external_gte from ApproximateCreationDateTime
     std::string refresh;            // "" (OpenSearch's default), "true", "false" or "wait_for"
-    // The first body of a batch is cut at this size (unless bulk.first_max_bytes says otherwise), so
-    // that OpenSearch indexes it while the rest is written; 0: bodies are cut at max_bytes only.
-    std::size_t first_body_bytes = 256 * 1024;
     // The dead-letter index; {index} stands for the record's index ("ddb2os" when unknown).
     // Empty: no dead letters, such records are reported as failed.
     std::string dlq_index = "{index}-dlq";
@@ -79,8 +86,6 @@ inline void validate(const sync_options& o) {
     }
     if (o.retry.base.count() <= 0 || o.retry.cap < o.retry.base)
         throw error(errc::option_invalid, "retry needs 0 < base <= cap");
-    if (o.first_body_bytes != 0 && o.first_body_bytes < 64)
-        throw error(errc::option_invalid, "first_body_bytes must be 0 or at least 64");
 }
 
 struct record_failure {
@@ -271,52 +276,41 @@ public:
         const bulk_options bulk_opt = effective_bulk_options();
         detail::bulk_builder<A> builder(bulk_opt, 0);
         builder.prepare(event);
+        // Until the sender is joined, only it touches rep, sent_dead and failed.
         std::vector<dead_letter> sent_dead;
         std::vector<record_failure> failed;
-        sync_report sent;  // the sender's counts
+        detail::body_queue queue;
         {
-            detail::body_queue queue;
             std::thread sender;
-            bulk_body b;
-            try {
-                while (builder.next_body(b)) {
-                    queue.push(std::move(b));
-                    if (!sender.joinable())
-                        sender = std::thread([&] {
-                            queue.drain([&](bulk_body& body) {
-                                send_body<no_unlock>(body, builder.result(), sent, sent_dead, failed, deadline);
-                            });
-                        });
-                }
-            } catch (...) {
-                queue.close();
-                if (sender.joinable()) {
+            struct join_at_exit {  // also when writing a body throws
+                detail::body_queue& queue;
+                std::thread& sender;
+                ~join_at_exit() {
+                    queue.close();
+                    if (!sender.joinable()) return;
                     Unlock unlocked;
                     (void)unlocked;
                     sender.join();
                 }
-                throw;
+            } joiner{queue, sender};
+            bulk_body b;
+            while (builder.next_body(b)) {
+                queue.push(std::move(b));
+                if (!sender.joinable())
+                    sender = std::thread([&] {
+                        queue.drain([&](bulk_body& body) {
+                            send_body<no_unlock>(body, builder.result(), rep, sent_dead, failed, deadline);
+                        });
+                    });
             }
-            queue.close();
-            if (sender.joinable()) {
-                Unlock unlocked;
-                (void)unlocked;
-                sender.join();
-            }
-            queue.rethrow();
         }
+        queue.rethrow();
         bulk_result bulk = builder.finish();
         rep.records = records.size();
         rep.actions = bulk.actions;
         rep.superseded = bulk.superseded;
         rep.skipped_ttl = bulk.skipped_ttl;
         rep.ttl_deletes = bulk.ttl_deletes;
-        rep.requests = sent.requests;
-        rep.bytes = sent.bytes;
-        rep.retries = sent.retries;
-        rep.indexed = sent.indexed;
-        rep.deleted = sent.deleted;
-        rep.version_conflicts = sent.version_conflicts;
 
         std::vector<dead_letter> dead;
         for (const auto& e : bulk.errors)
@@ -353,7 +347,6 @@ private:
     bulk_options effective_bulk_options() const {
         bulk_options b = opt_.bulk;
         for (const auto& [table, schema] : resolved_) b.key_schemas.emplace(table, schema);
-        if (b.first_max_bytes == 0) b.first_max_bytes = opt_.first_body_bytes;
         return b;
     }
 

@@ -391,12 +391,17 @@ py::dict sign_request(const ddb2os::credentials& creds, std::string_view region,
     return out;
 }
 
+// Throws credentials.incomplete for an empty key id or secret.
+ddb2os::credentials credentials_of(const std::string& access_key, const std::string& secret_key,
+                                   py::handle session_token) {
+    return {access_key, secret_key, session_token.is_none() ? std::string() : py::cast<std::string>(session_token)};
+}
+
 py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle body, const std::string& region,
               const std::string& service, const std::string& access_key, const std::string& secret_key,
               py::handle session_token, py::handle timestamp) {
     return guarded([&] {
-        const ddb2os::credentials creds(access_key, secret_key,
-                                        session_token.is_none() ? std::string() : py::cast<std::string>(session_token));
+        const ddb2os::credentials creds = credentials_of(access_key, secret_key, session_token);
         return sign_request(creds, region, service, method.ptr(), url.ptr(), headers.ptr(), body.ptr(), timestamp.ptr());
     });
 }
@@ -481,7 +486,7 @@ public:
             o.bulk.lists = list_policy_of(get("lists"));
             o.bulk.max_bytes = py::cast<std::size_t>(cfg["max_bytes"]);
             o.bulk.max_actions = py::cast<std::size_t>(cfg["max_actions"]);
-            o.first_body_bytes = py::cast<std::size_t>(cfg["first_body_bytes"]);
+            o.bulk.first_max_bytes = py::cast<std::size_t>(cfg["first_body_bytes"]);
             o.bulk.skip_ttl_deletes = py::cast<bool>(cfg["skip_ttl_deletes"]);
             o.refresh = get("refresh");
             o.dlq_index = get("dlq_index");
@@ -611,10 +616,7 @@ PYBIND11_MODULE(_core, m) {
                  return guarded([&] {
                      if (region.empty()) throw ddb2os::error("sigv4.bad_scope", "region is empty");
                      if (service.empty()) throw ddb2os::error("sigv4.bad_scope", "service is empty");
-                     return py_signer{ddb2os::credentials(access_key, secret_key,
-                                                          session_token.is_none() ? std::string()
-                                                                                  : py::cast<std::string>(session_token)),
-                                      region, service};
+                     return py_signer{credentials_of(access_key, secret_key, session_token), region, service};
                  });
              }),
              py::kw_only(), py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),

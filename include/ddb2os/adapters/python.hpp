@@ -96,19 +96,14 @@ struct python_adapter {
     }
 
     static bool find(value obj, std::string_view key, value& out) {
-        PyObject* k = key_object(key);
-        PyObject* v = nullptr;
-        if (k != nullptr) {
-            v = PyDict_GetItemWithError(obj, k);  // borrowed
-        } else {
-            k = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
-            if (k == nullptr) {
-                PyErr_Clear();
-                return false;
-            }
-            v = PyDict_GetItemWithError(obj, k);
-            Py_DECREF(k);
+        PyObject* k = key_object(key);  // borrowed from the table, or a new str for a long key
+        const bool owned = k == nullptr;
+        if (owned && (k = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()))) == nullptr) {
+            PyErr_Clear();
+            return false;
         }
+        PyObject* v = PyDict_GetItemWithError(obj, k);  // borrowed
+        if (owned) Py_DECREF(k);
         if (v == nullptr) {
             PyErr_Clear();
             return false;
