@@ -11,6 +11,8 @@ have_cmd g++ || need_apt+=(g++)
 have_cmd cmake || need_apt+=(cmake)
 have_cmd ninja || need_apt+=(ninja-build)
 have_cmd clang++-14 || need_apt+=(clang-14)
+# The sanitizer runtimes are a separate package that clang-14 does not pull in.
+compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.a' >/dev/null || need_apt+=(libclang-rt-14-dev)
 have_file /usr/include/nlohmann/json.hpp || need_apt+=(nlohmann-json3-dev)
 have_file /usr/include/doctest/doctest.h || need_apt+=(doctest-dev)
 have_file /usr/include/openssl/evp.h || need_apt+=(libssl-dev)
