@@ -172,9 +172,82 @@ TEST_CASE("sigv4: every case of the AWS test suite, in header and in query mode"
             wire += "\n" + raw.body;
             CHECK(wire == want_signed);
             ++checked;
+
+            // A signer gives the same headers, and again when it is reused.
+            if (m == "header") {
+                sigv4::signer s(creds, region, service, params.opts);
+                for (int round = 0; round < 2; ++round) {
+                    const sigv4::signed_headers& h = s.sign(req, params.time);
+                    CHECK(s.last_canonical_request().text == want_creq);
+                    CHECK(s.last_string_to_sign() == want_sts);
+                    std::string signer_wire = raw.request_line + "\n";
+                    for (const auto& l : raw.header_lines) signer_wire += l + "\n";
+                    if (!h.security_token.empty()) signer_wire += "X-Amz-Security-Token:" + std::string(h.security_token) + "\n";
+                    signer_wire += "X-Amz-Date:" + std::string(h.amz_date) + "\n";
+                    if (!h.content_sha256.empty()) signer_wire += "x-amz-content-sha256:" + std::string(h.content_sha256) + "\n";
+                    signer_wire += "Authorization:" + std::string(h.authorization) + "\n\n" + raw.body;
+                    CHECK(signer_wire == want_signed);
+                }
+            }
         }
     }
     CHECK(checked == 76);
+}
+
+TEST_CASE("sigv4: a reused signer signs each request as sign() does, across seconds and days") {
+    // Requests of different shapes one after another: no state of one may leak into the next.
+    const std::string body(70000, 'x');
+    std::vector<sigv4::request> requests = {
+        {"GET", "https://search-x.eu-west-1.es.amazonaws.com/", {}, {}},
+        {"POST", "https://search-x.eu-west-1.es.amazonaws.com/_bulk?refresh=wait_for&timeout=5s",
+         {{"Content-Type", "application/x-ndjson"}, {"X-Extra", "  a   b "}, {"x-extra", "c"}},
+         sigv4::payload::bytes(body)},
+        {"GET", "https://search-x.eu-west-1.es.amazonaws.com:8443/a/./b//c%20d?z=1&a=2&a=1", {}, {}},
+        {"PUT", "/idx/_doc/1", {{"Host", "Example.COM"}}, sigv4::payload::bytes("{}")},
+        {"HEAD", "https://search-x.eu-west-1.es.amazonaws.com/", {}, sigv4::payload::unsigned_payload()},
+    };
+    const std::int64_t day = 1440938160;  // 2015-08-30T12:36:00Z
+    const std::vector<std::int64_t> times = {day, day, day + 1, day + 86400, day + 86400, day - 86400, day + 3};
+    for (const ddb2os::credentials& creds :
+         {example_creds, ddb2os::credentials("ASIAEXAMPLE", "secret/with+chars", "TOKEN==")}) {
+        for (const char* service : {"es", "aoss"}) {
+            CAPTURE(service);
+            sigv4::signer s(creds, "eu-west-1", service);
+            for (std::size_t i = 0; i < times.size() * requests.size(); ++i) {
+                CAPTURE(i);
+                const sigv4::request& req = requests[i % requests.size()];
+                const sigv4::signing_params params{"eu-west-1", service, at(times[i % times.size()]),
+                                                   sigv4::options::for_service(service)};
+                const sigv4::signing_result want = sigv4::sign(req, creds, params);
+                const sigv4::signed_headers& got = s.sign(req, params.time);
+                std::vector<std::pair<std::string, std::string>> got_fields, want_fields;
+                for (const auto& f : want.headers) want_fields.emplace_back(f.name, f.value);
+                if (!got.security_token.empty()) got_fields.emplace_back("X-Amz-Security-Token", std::string(got.security_token));
+                got_fields.emplace_back("X-Amz-Date", std::string(got.amz_date));
+                if (!got.content_sha256.empty()) got_fields.emplace_back("x-amz-content-sha256", std::string(got.content_sha256));
+                got_fields.emplace_back("Authorization", std::string(got.authorization));
+                CHECK(got_fields == want_fields);
+                CHECK(s.last_canonical_request().text == want.canonical_request);
+            }
+        }
+    }
+
+    // Its errors: a bad request as sign() reports it (and the signer still works afterwards);
+    // a scope or a mode it cannot sign in, when it is made.
+    sigv4::signer s(example_creds, "us-east-1", "es");
+    CHECK(error_of([&] { s.sign({"GE T", "https://h/", {}, {}}, at(day)); }) ==
+          "[ddb2os.sigv4.bad_method] HTTP method \"GE T\" is not an HTTP token");
+    CHECK(error_of([&] { s.sign({"GET", "https://h/", {}, {}}, at(-1)); }) ==
+          "[ddb2os.sigv4.bad_time] signing time is outside the years 1970 to 9999");
+    const sigv4::signing_params params{"us-east-1", "es", at(day)};
+    CHECK(std::string(s.sign({"GET", "https://h/", {}, {}}, at(day)).authorization) ==
+          sigv4::sign({"GET", "https://h/", {}, {}}, example_creds, params).headers.back().value);
+    CHECK(error_of([] { sigv4::signer(example_creds, "", "es"); }) == "[ddb2os.sigv4.bad_scope] region is empty");
+    CHECK(error_of([] { sigv4::signer(example_creds, "us-east-1", ""); }) == "[ddb2os.sigv4.bad_scope] service is empty");
+    sigv4::options presign;
+    presign.location = sigv4::signature_location::query_string;
+    CHECK(error_of([&] { sigv4::signer(example_creds, "us-east-1", "es", presign); }) ==
+          "[ddb2os.sigv4.bad_option] a signer signs in headers; presign with sign() and signature_location::query_string");
 }
 
 TEST_CASE("sigv4: the signing key of the AWS documentation's example") {

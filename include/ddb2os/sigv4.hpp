@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -93,22 +95,30 @@ public:
 
     // What goes in the canonical request's last line.
     std::string hash() const {
+        std::string s;
+        append_hash(s);
+        return s;
+    }
+    void append_hash(std::string& out) const {
         switch (kind_) {
             case kind::bytes:
                 // Most signed requests (GET, HEAD, DELETE) have no body: its hash is a constant.
-                if (data_.empty()) return "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-                return detail::hex(detail::sha256(data_));
-            case kind::sha256: return detail::hex(digest_);
+                if (data_.empty()) {
+                    out.append("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+                    return;
+                }
+                return detail::append_hex(out, detail::sha256(data_).data(), 32);
+            case kind::sha256: return detail::append_hex(out, digest_.data(), digest_.size());
             case kind::sha256_hex: {
                 const bool ok = data_.size() == 64 && std::all_of(data_.begin(), data_.end(), [](char c) {
                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
                 });
                 if (!ok) throw error("sigv4.bad_payload_hash", "precomputed payload hash is not 64 lower-case hex digits");
-                return std::string(data_);
+                out.append(data_);
+                return;
             }
-            case kind::unsigned_payload: return "UNSIGNED-PAYLOAD";
+            case kind::unsigned_payload: out.append("UNSIGNED-PAYLOAD"); return;
         }
-        return {};
     }
 
 private:
@@ -210,15 +220,18 @@ constexpr civil_date civil_from_days(std::int64_t z) noexcept {
     return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2), m, d};
 }
 
+inline std::int64_t epoch_seconds(std::chrono::system_clock::time_point t) noexcept {
+    return static_cast<std::int64_t>(std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count());
+}
+
 // "YYYYMMDDTHHMMSSZ", UTC, from seconds since the Unix epoch.
-inline std::string format_amz_date(std::int64_t seconds) {
+inline void format_amz_date(std::int64_t seconds, char (&out)[16]) {
     constexpr std::int64_t max_seconds = 253402300799;  // 9999-12-31T23:59:59Z
     if (seconds < 0 || seconds > max_seconds)
         throw error("sigv4.bad_time", "signing time is outside the years 1970 to 9999");
     const std::int64_t days = seconds / 86400;
     auto secs = static_cast<unsigned>(seconds % 86400);
     const civil_date c = civil_from_days(days);
-    std::string out(16, '0');
     const auto put = [&out](std::size_t at, unsigned value, std::size_t width) {
         for (std::size_t i = width; i-- > 0; value /= 10) out[at + i] = static_cast<char>('0' + value % 10);
     };
@@ -230,12 +243,16 @@ inline std::string format_amz_date(std::int64_t seconds) {
     put(11, secs / 60 % 60, 2);
     put(13, secs % 60, 2);
     out[15] = 'Z';
-    return out;
+}
+
+inline std::string format_amz_date(std::int64_t seconds) {
+    char text[16];
+    format_amz_date(seconds, text);
+    return std::string(text, sizeof text);
 }
 
 inline std::string format_amz_date(std::chrono::system_clock::time_point t) {
-    return format_amz_date(
-        static_cast<std::int64_t>(std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count()));
+    return format_amz_date(epoch_seconds(t));
 }
 
 // RFC 9110 token: the characters a method or a header name may have.
@@ -303,43 +320,58 @@ inline std::string uri_encoded(std::string_view s) {
 
 }  // namespace detail
 
-// Stage 1: the canonical request.
-inline canonical_request make_canonical_request(const request& req, const credentials& creds,
-                                                const signing_params& p) {
-    detail::check_params(req, p);
-    const options& o = p.opts;
-    const bool in_headers = o.location == signature_location::headers;
-    const bool token_signed = creds.has_session_token() && o.session_token == session_token_mode::sign;
+namespace detail {
 
-    canonical_request cr;
-    cr.amz_date = detail::format_amz_date(p.time);
-    cr.scope.reserve(8 + p.region.size() + p.service.size() + 16);
-    cr.scope.append(cr.amz_date, 0, 8).append(1, '/').append(p.region).append(1, '/').append(p.service).append(
-        "/aws4_request");
-    const detail::url_parts url = detail::split_url(req.url);
-
-    // Headers: lower-case names in one buffer, sorted by (name, position) so repeated names keep
-    // their order when joined.
+// make_canonical_request's working storage: a signer keeps one, so signing allocates nothing
+// once these have grown.
+struct canonical_buffers {
     struct entry {
         std::size_t off, len;
         std::string_view value;
         std::size_t order;
     };
-    std::string names, derived_host, canonical_headers;
-    names.reserve(req.headers.size() * 16 + 64);
+    std::string names, derived_host, normalized;
     std::vector<entry> entries;
-    entries.reserve(req.headers.size() + 4);
+    std::vector<query_param> query;
+};
+
+// Stage 1 into `cr`, whose strings are overwritten (their capacity kept).
+inline void append_scope(std::string& out, std::string_view amz_date, std::string_view region, std::string_view service) {
+    out.append(amz_date.substr(0, 8)).append(1, '/').append(region).append(1, '/').append(service).append("/aws4_request");
+}
+
+// `scope` is the credential scope of `amz_date`'s day (append_scope).
+inline void write_canonical_request(const request& req, const credentials& creds, const signing_params& p,
+                                    std::string_view amz_date, std::string_view scope, canonical_request& cr,
+                                    canonical_buffers& b) {
+    check_params(req, p);
+    const options& o = p.opts;
+    const bool in_headers = o.location == signature_location::headers;
+    const bool token_signed = creds.has_session_token() && o.session_token == session_token_mode::sign;
+
+    cr.amz_date.assign(amz_date.data(), amz_date.size());
+    cr.scope.assign(scope.data(), scope.size());
+    const url_parts url = split_url(req.url);
+
+    // Headers: lower-case names in one buffer, sorted by (name, position) so repeated names keep
+    // their order when joined.
+    using entry = canonical_buffers::entry;
+    std::string& names = b.names;
+    std::vector<entry>& entries = b.entries;
+    names.clear();
+    entries.clear();
     bool has_host = false;
     const auto add = [&](std::string_view lower_name, std::string_view value) {
         entries.push_back({names.size(), lower_name.size(), value, entries.size()});
         names.append(lower_name);
     };
     for (const header& h : req.headers) {
-        detail::check_token(h.name, "sigv4.bad_header", "header name");
+        check_token(h.name, "sigv4.bad_header", "header name");
         const std::size_t off = names.size();
-        for (const char c : h.name) names.push_back(detail::ascii_lower(c));
+        names.resize(off + h.name.size());  // one resize: push_back per character was 13% of a signature
+        for (std::size_t i = 0; i < h.name.size(); ++i) names[off + i] = ascii_lower(h.name[i]);
         const std::string_view lower(names.data() + off, h.name.size());
-        if (detail::skip_header(lower, in_headers, creds.has_session_token(), o)) {
+        if (skip_header(lower, in_headers, creds.has_session_token(), o)) {
             names.resize(off);
             continue;
         }
@@ -348,81 +380,104 @@ inline canonical_request make_canonical_request(const request& req, const creden
     }
     if (!has_host) {
         if (url.host.empty()) throw error("sigv4.no_host", "request has no Host header and its URL has no host");
-        derived_host = detail::host_header_value(url);
-        add("host", derived_host);
+        b.derived_host.clear();
+        append_host_header_value(b.derived_host, url);
+        add("host", b.derived_host);
     }
-    cr.payload_hash = req.body.hash();
+    cr.payload_hash.clear();
+    req.body.append_hash(cr.payload_hash);
     if (in_headers) {
         add("x-amz-date", cr.amz_date);
         if (token_signed) add("x-amz-security-token", creds.session_token());
         if (o.checksum == payload_checksum::x_amz_content_sha256) add("x-amz-content-sha256", cr.payload_hash);
     }
     const auto name_of = [&names](const entry& e) { return std::string_view(names.data() + e.off, e.len); };
-    std::sort(entries.begin(), entries.end(), [&](const entry& a, const entry& b) {
-        const int c = name_of(a).compare(name_of(b));
-        return c != 0 ? c < 0 : a.order < b.order;
+    std::sort(entries.begin(), entries.end(), [&](const entry& x, const entry& y) {
+        const int c = name_of(x).compare(name_of(y));
+        return c != 0 ? c < 0 : x.order < y.order;
     });
-    canonical_headers.reserve(names.size() + entries.size() * 48);
-    cr.signed_headers.reserve(names.size() + entries.size());
+    cr.signed_headers.clear();
     for (std::size_t i = 0; i < entries.size(); ++i) {
         const std::string_view name = name_of(entries[i]);
-        if (i != 0 && name == name_of(entries[i - 1])) {
-            canonical_headers.push_back(',');
-        } else {
-            if (i != 0) {
-                canonical_headers.push_back('\n');
-                cr.signed_headers.push_back(';');
-            }
-            canonical_headers.append(name).push_back(':');
-            cr.signed_headers.append(name);
-        }
-        detail::append_trimmed(canonical_headers, entries[i].value);
+        if (i != 0 && name == name_of(entries[i - 1])) continue;
+        if (i != 0) cr.signed_headers.push_back(';');
+        cr.signed_headers.append(name);
     }
 
-    std::vector<detail::query_param> query;
-    detail::parse_query_canonical(url.query, query);
+    std::vector<query_param>& query = b.query;
+    query.clear();
+    parse_query_canonical(url.query, query);
     if (!in_headers) {
         query.push_back({"X-Amz-Algorithm", "AWS4-HMAC-SHA256"});
         std::string credential;
         credential.reserve(creds.access_key_id().size() + 1 + cr.scope.size());
         credential.append(creds.access_key_id()).append(1, '/').append(cr.scope);
-        query.push_back({"X-Amz-Credential", detail::uri_encoded(credential)});
+        query.push_back({"X-Amz-Credential", uri_encoded(credential)});
         query.push_back({"X-Amz-Date", cr.amz_date});
         query.push_back({"X-Amz-Expires", std::to_string(o.expires.count())});
-        query.push_back({"X-Amz-SignedHeaders", detail::uri_encoded(cr.signed_headers)});
-        if (token_signed) query.push_back({"X-Amz-Security-Token", detail::uri_encoded(creds.session_token())});
+        query.push_back({"X-Amz-SignedHeaders", uri_encoded(cr.signed_headers)});
+        if (token_signed) query.push_back({"X-Amz-Security-Token", uri_encoded(creds.session_token())});
     }
 
     std::string& t = cr.text;
-    t.reserve(req.method.size() + url.path.size() * 3 + url.query.size() * 2 + canonical_headers.size() +
-              cr.signed_headers.size() + (in_headers ? 0 : 256) + 80);
+    t.clear();
     t.append(req.method).push_back('\n');
     const std::string_view raw_path = url.path.empty() ? std::string_view("/") : url.path;
-    std::string normalized;
-    const bool rewrite = o.normalize_path && !detail::is_normal_uri_path(raw_path);
-    if (rewrite) normalized = detail::normalize_uri_path(raw_path);
-    const std::string_view path = rewrite ? std::string_view(normalized) : raw_path;
+    const bool rewrite = o.normalize_path && !is_normal_uri_path(raw_path);
+    if (rewrite) b.normalized = normalize_uri_path(raw_path);
+    const std::string_view path = rewrite ? std::string_view(b.normalized) : raw_path;
     if (o.double_encode_path)
-        detail::append_uri_encoded(t, path, true);
+        append_uri_encoded(t, path, true);
     else
         t.append(path);
     t.push_back('\n');
-    detail::append_sorted_query(t, query);
+    append_sorted_query(t, query);
     t.push_back('\n');
-    t.append(canonical_headers).append("\n\n");
+    for (std::size_t i = 0; i < entries.size(); ++i) {  // repeated names: one line, values joined by ','
+        const std::string_view name = name_of(entries[i]);
+        if (i != 0 && name == name_of(entries[i - 1])) {
+            t.push_back(',');
+        } else {
+            if (i != 0) t.push_back('\n');
+            t.append(name).push_back(':');
+        }
+        append_trimmed(t, entries[i].value);
+    }
+    t.append("\n\n");
     t.append(cr.signed_headers).push_back('\n');
     t.append(cr.payload_hash);
+}
+
+}  // namespace detail
+
+// Stage 1: the canonical request.
+inline canonical_request make_canonical_request(const request& req, const credentials& creds,
+                                                const signing_params& p) {
+    canonical_request cr;
+    detail::canonical_buffers b;
+    char text[16];
+    detail::format_amz_date(detail::epoch_seconds(p.time), text);
+    const std::string_view amz_date(text, sizeof text);
+    std::string scope;
+    detail::append_scope(scope, amz_date, p.region, p.service);
+    detail::write_canonical_request(req, creds, p, amz_date, scope, cr, b);
     return cr;
 }
+
+namespace detail {
+inline void append_string_to_sign(std::string& s, std::string_view amz_date, std::string_view scope,
+                                  std::string_view canonical_request_text) {
+    s.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope).append(1, '\n');
+    append_hex(s, sha256(canonical_request_text).data(), 32);
+}
+}  // namespace detail
 
 // Stage 2: the string to sign.
 inline std::string make_string_to_sign(std::string_view amz_date, std::string_view scope,
                                        std::string_view canonical_request_text) {
     std::string s;
     s.reserve(17 + amz_date.size() + 1 + scope.size() + 1 + 64);
-    s.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope).append(1, '\n');
-    const detail::sha256_digest d = detail::sha256(canonical_request_text);
-    detail::append_hex(s, d.data(), d.size());
+    detail::append_string_to_sign(s, amz_date, scope, canonical_request_text);
     return s;
 }
 
@@ -565,6 +620,99 @@ inline signing_result sign(const request& req, const credentials& creds, const s
     r.canonical_request = std::move(cr.text);
     return r;
 }
+
+// What signer::sign returns: the headers to set on the request, replacing any of the same name.
+// Views into the signer, valid until its next call; the last two are empty when not sent.
+struct signed_headers {
+    std::string_view amz_date;        // X-Amz-Date
+    std::string_view authorization;   // Authorization
+    std::string_view security_token;  // X-Amz-Security-Token (temporary credentials)
+    std::string_view content_sha256;  // x-amz-content-sha256 (aoss, s3)
+};
+
+// Header-mode signing for one set of credentials, region and service, like botocore's SigV4Auth:
+// the day's signing key is kept, the X-Amz-Date text made once per second, and the buffers
+// reused, so that signing allocates nothing once they have grown. Same signatures as sign().
+// Not thread-safe: one per thread (or a lock around it).
+class signer {
+public:
+    signer(credentials creds, std::string region, const std::string& service)
+        : signer(std::move(creds), std::move(region), service, options::for_service(service)) {}
+    signer(credentials creds, std::string region, std::string service, options opts)
+        : creds_(std::move(creds)), region_(std::move(region)), service_(std::move(service)), opts_(opts) {
+        if (region_.empty()) throw error("sigv4.bad_scope", "region is empty");
+        if (service_.empty()) throw error("sigv4.bad_scope", "service is empty");
+        if (opts_.location != signature_location::headers)
+            throw error("sigv4.bad_option", "a signer signs in headers; presign with sign() and signature_location::query_string");
+    }
+
+    // Throws error (sigv4.*) for a request that cannot be signed, as sign() does.
+    const signed_headers& sign(const request& req, std::chrono::system_clock::time_point t) {
+        const std::int64_t seconds = detail::epoch_seconds(t);
+        if (seconds != seconds_) new_second(seconds);
+        const std::string_view amz_date(amz_date_, sizeof amz_date_);
+        const signing_params p{region_, service_, t, opts_};
+        detail::write_canonical_request(req, creds_, p, amz_date, scope_, cr_, buffers_);
+        string_to_sign_.resize(string_to_sign_prefix_);
+        detail::append_hex(string_to_sign_, detail::sha256(cr_.text).data(), 32);
+        const sha256_digest signature = key_->sign(string_to_sign_);
+        auth_.resize(auth_prefix_);
+        auth_.append(cr_.signed_headers).append(", Signature=");
+        detail::append_hex(auth_, signature.data(), signature.size());
+        out_.amz_date = cr_.amz_date;
+        out_.authorization = auth_;
+        out_.security_token = creds_.has_session_token() ? std::string_view(creds_.session_token()) : std::string_view();
+        out_.content_sha256 =
+            opts_.checksum == payload_checksum::x_amz_content_sha256 ? std::string_view(cr_.payload_hash) : std::string_view();
+        return out_;
+    }
+
+    // The last call's stages, for logging a signature mismatch (they hold no secret).
+    const canonical_request& last_canonical_request() const noexcept { return cr_; }
+    std::string_view last_string_to_sign() const noexcept { return string_to_sign_; }
+
+    const credentials& creds() const noexcept { return creds_; }
+    const std::string& region() const noexcept { return region_; }
+    const std::string& service() const noexcept { return service_; }
+
+private:
+    // What changes only with the second (the date, the string to sign's first lines) or the day
+    // (the scope, the key, the Authorization header's start) is made here, not per request.
+    void new_second(std::int64_t seconds) {
+        detail::format_amz_date(seconds, amz_date_);  // throws for a time it cannot show: nothing changed
+        seconds_ = seconds;
+        const std::string_view amz_date(amz_date_, sizeof amz_date_);
+        if (!key_ || std::memcmp(key_date_, amz_date_, sizeof key_date_) != 0) {
+            signing_key k = derive_signing_key(creds_.secret_access_key(), amz_date.substr(0, 8), region_, service_);
+            key_.emplace(detail::as_view(k));
+            OPENSSL_cleanse(k.data(), k.size());
+            std::memcpy(key_date_, amz_date_, sizeof key_date_);
+            scope_.clear();
+            detail::append_scope(scope_, amz_date, region_, service_);
+            auth_.clear();
+            auth_.append("AWS4-HMAC-SHA256 Credential=").append(creds_.access_key_id()).append(1, '/').append(scope_);
+            auth_.append(", SignedHeaders=");
+            auth_prefix_ = auth_.size();
+        }
+        string_to_sign_.clear();
+        string_to_sign_.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope_).append(1, '\n');
+        string_to_sign_prefix_ = string_to_sign_.size();
+    }
+
+    credentials creds_;
+    std::string region_, service_;
+    options opts_;
+    std::int64_t seconds_ = -1;  // the second amz_date_ shows; -1: none yet
+    char amz_date_[16] = {};
+    char key_date_[8] = {};      // the day key_ and scope_ are for
+    std::optional<detail::hmac_sha256_key> key_;
+    std::string scope_;
+    canonical_request cr_;
+    detail::canonical_buffers buffers_;
+    std::string string_to_sign_, auth_;  // each: a prefix kept across requests, then the request's part
+    std::size_t string_to_sign_prefix_ = 0, auth_prefix_ = 0;
+    signed_headers out_;
+};
 
 }  // namespace sigv4
 DDB2OS_END_NAMESPACE

@@ -131,3 +131,19 @@ def test_signer_arguments_repr_and_errors():
     assert e.value.id == "credentials.incomplete"
     with pytest.raises(TypeError):
         ddb2os.Signer("us-east-1", "es", "A", "very-secret")  # keyword-only: no secret passed by position
+    with pytest.raises(TypeError, match="__init__ did not make"):
+        ddb2os.Signer.__new__(ddb2os.Signer).sign("GET", "https://example.com/")
+
+
+def test_signer_across_seconds_days_and_non_ascii_key_ids():
+    """One Signer keeps the day's key and the second's date text: signing back and forth across midnight, and with
+    a key id that is not ASCII (its Authorization str is made by the UTF-8 path), gives what sign() gives."""
+    for access_key in ("AKIDEXAMPLE", "AKID\u00e9\u4e2d"):
+        s = ddb2os.Signer(region="eu-west-1", service="es", access_key=access_key, secret_key="very-secret")
+        midnight = datetime.datetime(2024, 1, 3, tzinfo=datetime.timezone.utc)
+        for offset in (-1, -1, 0, 0.5, -2, 86400, 1, -86400):
+            when = midnight + datetime.timedelta(seconds=offset)
+            got = s.sign("GET", "https://example.com/a b?x=1", {"X-A": "1"}, b"{}", timestamp=when)
+            assert got == ddb2os.sign("GET", "https://example.com/a b?x=1", {"X-A": "1"}, b"{}", region="eu-west-1",
+                                      service="es", access_key=access_key, secret_key="very-secret", timestamp=when)
+            assert got["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={access_key}/{when:%Y%m%d}/")

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -326,31 +327,16 @@ ddb2os::sigv4::signing_key_cache& key_cache() {
     return cache;
 }
 
-// Interned header names of the result dict, made once.
-PyObject* header_name(const std::string& name) {
-    static PyObject* const date = PyUnicode_InternFromString("X-Amz-Date");
-    static PyObject* const auth = PyUnicode_InternFromString("Authorization");
-    static PyObject* const token = PyUnicode_InternFromString("X-Amz-Security-Token");
-    static PyObject* const sha = PyUnicode_InternFromString("X-Amz-Content-Sha256");
-    PyObject* o = name == "X-Amz-Date" ? date : name == "Authorization" ? auth
-                : name == "X-Amz-Security-Token" ? token : name == "x-amz-content-sha256" ? sha : nullptr;
-    if (o == nullptr) return PyUnicode_FromStringAndSize(name.data(), static_cast<Py_ssize_t>(name.size()));
-    Py_INCREF(o);
-    return o;
-}
-
-// The headers to add to one request (title case throughout, as the API names them; header
-// names are case-insensitive), for ddb2os.sign and Signer.sign. Throws ddb2os::error or
-// py::error_already_set.
-py::dict sign_request(const ddb2os::credentials& creds, std::string_view region, std::string_view service,
-                      PyObject* method, PyObject* url, PyObject* headers, PyObject* body, PyObject* timestamp) {
+// The request Python passes, as a sigv4::request viewing its objects' buffers (`keep` holds any
+// object made on the way). Throws ddb2os::error or py::error_already_set.
+void read_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* body, ddb2os::sigv4::request& req,
+                  std::vector<py::object>& keep) {
     namespace sigv4 = ddb2os::sigv4;
-    std::vector<py::object> keep;  // the objects whose buffers the request views
-    sigv4::request req;
     if (!PyUnicode_Check(method))
         throw ddb2os::error("sigv4.bad_argument", std::string("method must be str, not ") + Py_TYPE(method)->tp_name);
     req.method = utf8(method);
     req.url = bytes_view(url, "url");
+    req.headers.clear();
     if (PyDict_Check(headers)) {  // read in place: the dict is not changed while we hold the GIL
         Py_ssize_t pos = 0;
         PyObject *k = nullptr, *v = nullptr;
@@ -364,29 +350,64 @@ py::dict sign_request(const ddb2os::credentials& creds, std::string_view region,
             req.headers.push_back({bytes_view(t[0].ptr(), "a header name"), bytes_view(t[1].ptr(), "a header value")});
         }
     }
-    if (body != Py_None) req.body = sigv4::payload::bytes(bytes_view(body, "body"));
-    std::chrono::system_clock::time_point when = std::chrono::system_clock::now();
-    if (timestamp != Py_None) {
-        py::handle ts(timestamp);
-        if (ts.attr("utcoffset")().is_none())
-            throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
-        const double seconds = py::cast<double>(ts.attr("timestamp")());
-        when = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::duration<double>(seconds)));
+    req.body = body != Py_None ? sigv4::payload::bytes(bytes_view(body, "body")) : sigv4::payload();
+}
+
+// None: now. Otherwise a timezone-aware datetime.
+std::chrono::system_clock::time_point time_of(PyObject* timestamp) {
+    if (timestamp == Py_None) return std::chrono::system_clock::now();
+    py::handle ts(timestamp);
+    if (ts.attr("utcoffset")().is_none())
+        throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
+    const double seconds = py::cast<double>(ts.attr("timestamp")());
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds)));
+}
+
+// Hashing a large body needs no Python object: done without the GIL, the payload becomes its hash.
+// Releasing and taking back the GIL costs more than a small body's hash.
+void hash_large_body(ddb2os::sigv4::request& req) {
+    if (req.body.type() != ddb2os::sigv4::payload::kind::bytes || req.body.data().size() < 64 * 1024) return;
+    ddb2os::sigv4::sha256_digest d;
+    {
+        py::gil_scoped_release release;
+        d = ddb2os::detail::sha256(req.body.data());
     }
-    sigv4::signing_params params{region, service, when, sigv4::options::for_service(service)};
-    sigv4::signing_result r;
-    if (req.body.data().size() >= 64 * 1024) {
-        py::gil_scoped_release release;  // hashing a large body needs no Python object
-        r = sigv4::sign(req, creds, params, &key_cache());
-    } else {  // releasing and taking back the GIL costs more than a small signature
-        r = sigv4::sign(req, creds, params, &key_cache());
+    req.body = ddb2os::sigv4::payload::sha256(d);
+}
+
+// A str of text that is almost always ASCII (dates, hex, base64 tokens) without a UTF-8 decode.
+PyObject* ascii_str(std::string_view v) {
+    std::uint64_t high = 0;  // the top bits of every byte, eight at a time
+    std::size_t i = 0;
+    for (; i + 8 <= v.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, v.data() + i, 8);
+        high |= w;
     }
+    for (; i < v.size(); ++i) high |= static_cast<unsigned char>(v[i]);
+    if ((high & 0x8080808080808080ull) != 0)
+        return PyUnicode_FromStringAndSize(v.data(), static_cast<Py_ssize_t>(v.size()));
+    PyObject* s = PyUnicode_New(static_cast<Py_ssize_t>(v.size()), 127);
+    if (s != nullptr) std::memcpy(PyUnicode_DATA(s), v.data(), v.size());
+    return s;
+}
+
+// The headers to add, as a dict (title case throughout, as the API names them; header
+// names are case-insensitive): X-Amz-Security-Token, X-Amz-Date, X-Amz-Content-Sha256 when
+// sent, Authorization. The names are interned once.
+py::dict headers_dict(std::string_view token, std::string_view amz_date, std::string_view sha,
+                      std::string_view authorization) {
+    static PyObject* const names[] = {PyUnicode_InternFromString("X-Amz-Security-Token"),
+                                      PyUnicode_InternFromString("X-Amz-Date"),
+                                      PyUnicode_InternFromString("X-Amz-Content-Sha256"),
+                                      PyUnicode_InternFromString("Authorization")};
+    const std::string_view values[] = {token, amz_date, sha, authorization};
     py::dict out;
-    for (const auto& f : r.headers) {
-        py::object name = steal(header_name(f.name));
-        py::object value = steal(PyUnicode_FromStringAndSize(f.value.data(), static_cast<Py_ssize_t>(f.value.size())));
-        if (PyDict_SetItem(out.ptr(), name.ptr(), value.ptr()) != 0) throw py::error_already_set();
+    for (int i = 0; i < 4; ++i) {
+        if (i != 1 && i != 3 && values[i].empty()) continue;
+        py::object value = steal(ascii_str(values[i]));
+        if (PyDict_SetItem(out.ptr(), names[i], value.ptr()) != 0) throw py::error_already_set();
     }
     return out;
 }
@@ -400,17 +421,29 @@ ddb2os::credentials credentials_of(const std::string& access_key, const std::str
 py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle body, const std::string& region,
               const std::string& service, const std::string& access_key, const std::string& secret_key,
               py::handle session_token, py::handle timestamp) {
+    namespace sigv4 = ddb2os::sigv4;
     return guarded([&] {
         const ddb2os::credentials creds = credentials_of(access_key, secret_key, session_token);
-        return sign_request(creds, region, service, method.ptr(), url.ptr(), headers.ptr(), body.ptr(), timestamp.ptr());
+        std::vector<py::object> keep;
+        sigv4::request req;
+        read_request(method.ptr(), url.ptr(), headers.ptr(), body.ptr(), req, keep);
+        hash_large_body(req);
+        const sigv4::signing_params params{region, service, time_of(timestamp.ptr()), sigv4::options::for_service(service)};
+        const sigv4::signing_result r = sigv4::sign(req, creds, params, &key_cache());
+        std::string_view token, date, sha, auth;
+        for (const auto& f : r.headers)
+            (f.name == "X-Amz-Security-Token" ? token : f.name == "X-Amz-Date" ? date
+             : f.name == "Authorization" ? auth : sha) = f.value;
+        return headers_dict(token, date, sha, auth);
     });
 }
 
-// ddb2os.Signer: credentials, region and service bound once, like botocore's SigV4Auth, so that
-// signing a request parses only the request.
+// ddb2os.Signer: a sigv4::signer (credentials, region and service bound once, like botocore's
+// SigV4Auth), so that signing a request parses only the request. The GIL guards it: it is held
+// for everything but hashing a large body, which touches no signer state.
 struct py_signer {
-    ddb2os::credentials creds;
-    std::string region, service;
+    ddb2os::sigv4::signer signer;
+    ddb2os::sigv4::request request;  // reused: its header list keeps its capacity
 };
 
 // Signer.sign(method, url, headers=None, body=None, *, timestamp=None), as a METH_FASTCALL
@@ -441,8 +474,21 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
         return nullptr;
     }
     try {
-        const py_signer& s = py::cast<const py_signer&>(py::handle(self));
-        return guarded([&] { return sign_request(s.creds, s.region, s.service, a[0], a[1], a[2], a[3], a[4]); })
+        // The method descriptor has checked that self is a Signer; its C++ value is read directly
+        // (py::cast looks the type up in pybind11's registry on every call).
+        auto* s_ptr = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder().value_ptr<py_signer>();
+        if (s_ptr == nullptr || !reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder().holder_constructed()) {
+            PyErr_SetString(PyExc_TypeError, "Signer.sign() on a Signer that __init__ did not make");
+            return nullptr;
+        }
+        py_signer& s = *s_ptr;
+        return guarded([&] {
+                   std::vector<py::object> keep;
+                   read_request(a[0], a[1], a[2], a[3], s.request, keep);
+                   hash_large_body(s.request);
+                   const ddb2os::sigv4::signed_headers& h = s.signer.sign(s.request, time_of(a[4]));
+                   return headers_dict(h.security_token, h.amz_date, h.content_sha256, h.authorization);
+               })
             .release()
             .ptr();
     } catch (py::error_already_set& e) {
@@ -614,21 +660,21 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init([](const std::string& region, const std::string& service, const std::string& access_key,
                          const std::string& secret_key, py::handle session_token) {
                  return guarded([&] {
-                     if (region.empty()) throw ddb2os::error("sigv4.bad_scope", "region is empty");
-                     if (service.empty()) throw ddb2os::error("sigv4.bad_scope", "service is empty");
-                     return py_signer{credentials_of(access_key, secret_key, session_token), region, service};
+                     return py_signer{ddb2os::sigv4::signer(credentials_of(access_key, secret_key, session_token),
+                                                            region, service),
+                                      {}};
                  });
              }),
              py::kw_only(), py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),
              py::arg("session_token") = py::none())
-        .def_property_readonly("region", [](const py_signer& s) { return s.region; })
-        .def_property_readonly("service", [](const py_signer& s) { return s.service; })
-        .def_property_readonly("access_key", [](const py_signer& s) { return s.creds.access_key_id(); })
+        .def_property_readonly("region", [](const py_signer& s) { return s.signer.region(); })
+        .def_property_readonly("service", [](const py_signer& s) { return s.signer.service(); })
+        .def_property_readonly("access_key", [](const py_signer& s) { return s.signer.creds().access_key_id(); })
         .def("__repr__", [](const py_signer& s) {  // the key id only: never the secret or the token
-            return "Signer(region=" + py::repr(py::str(s.region)).cast<std::string>() +
-                   ", service=" + py::repr(py::str(s.service)).cast<std::string>() +
-                   ", access_key=" + py::repr(py::str(s.creds.access_key_id())).cast<std::string>() +
-                   ", secret_key=****" + (s.creds.has_session_token() ? ", session_token=****" : "") + ")";
+            return "Signer(region=" + py::repr(py::str(s.signer.region())).cast<std::string>() +
+                   ", service=" + py::repr(py::str(s.signer.service())).cast<std::string>() +
+                   ", access_key=" + py::repr(py::str(s.signer.creds().access_key_id())).cast<std::string>() +
+                   ", secret_key=****" + (s.signer.creds().has_session_token() ? ", session_token=****" : "") + ")";
         });
     static PyMethodDef signer_sign_def = {
         "sign", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&signer_sign)), METH_FASTCALL | METH_KEYWORDS,

@@ -160,11 +160,18 @@ inline std::string_view as_view(const sha256_digest& d) noexcept {
 
 inline void append_hex(std::string& out, const unsigned char* p, std::size_t n) {
     static constexpr char digits[] = "0123456789abcdef";
-    const std::size_t at = out.size();
-    out.resize(at + 2 * n);
-    for (std::size_t i = 0; i < n; ++i) {
-        out[at + 2 * i] = digits[p[i] >> 4];
-        out[at + 2 * i + 1] = digits[p[i] & 0x0F];
+    // Written in a local buffer, then appended: stores through the string's own pointer made the
+    // compiler reload it after every byte (a char store may alias anything).
+    char buf[128];
+    while (n > 0) {
+        const std::size_t k = n < sizeof buf / 2 ? n : sizeof buf / 2;
+        for (std::size_t i = 0; i < k; ++i) {
+            buf[2 * i] = digits[p[i] >> 4];
+            buf[2 * i + 1] = digits[p[i] & 0x0F];
+        }
+        out.append(buf, 2 * k);
+        p += k;
+        n -= k;
     }
 }
 
