@@ -216,9 +216,19 @@ def section_transform(args, build_bench: str) -> Dict[str, Any]:
         ("ceiling nlohmann parse / ddb2os C++ bytes", "ceiling nlohmann", "ddb2os C++ bytes", 3.0, False),
         ("ddb2os Python bytes / boto3 bytes", "ddb2os Python bytes", "boto3 bytes", None, True),
     ]
+    def round_ratio(a: str, b: str, corpus: str) -> Optional[float]:
+        """The median of the per-round ratios (run_transform.py takes the competitors in turns)."""
+        ra, rb = cell.get((a, corpus)), cell.get((b, corpus))
+        if mb(a, corpus) is None or mb(b, corpus) is None:
+            return None
+        xs, ys = ra.get("mb_per_s_per_round"), rb.get("mb_per_s_per_round")
+        if not xs or not ys:
+            return ratio(mb(a, corpus), mb(b, corpus))
+        return statistics.median(x / y for x, y in zip(xs, ys))
+
     ratios: Dict[str, Dict[str, Optional[float]]] = {}
     for label, a, b, goal, higher in pairs:
-        row = {c: ratio(mb(a, c), mb(b, c)) for c in corpora}
+        row = {c: round_ratio(a, b, c) for c in corpora}
         ratios[label] = row
         vals = [v for v in row.values() if v is not None]
         if goal is not None:

@@ -113,7 +113,7 @@ class Timing:
         return d
 
 
-def time_python(fn: Callable[[], Any], seconds: float, min_runs: int = 5,
+def time_python(fn: Callable[[], Any], seconds: float, min_runs: int = 3,
                 max_runs: int = 200) -> Tuple[List[float], List[float]]:
     """Warm-up once, then run until ``seconds`` have passed (at least ``min_runs`` runs); one call per run.
     Returns wall and process-CPU seconds per run.
@@ -565,6 +565,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--corpus", nargs="*", default=gen_events.CORPORA, choices=gen_events.CORPORA)
     ap.add_argument("--only", nargs="*", help="competitor names (substring match) to run")
     ap.add_argument("--seconds", type=float, default=1.0, help="measuring time per competitor and corpus")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="the competitors take turns in this many rounds of seconds/rounds each; a rate is the "
+                         "median of its rounds, a ratio the median of its per-round ratios")
     ap.add_argument("--cpu", type=int, help="CPU to pin to (default: the last allowed one)")
     ap.add_argument("--reference", help="competitor whose output the others are checked against")
     ap.add_argument("--regen", action="store_true", help="regenerate the corpora")
@@ -606,24 +609,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     log(f"pinned to CPU {cpu}; reference for checks: {ref_name}")
 
     results: List[Dict[str, Any]] = []
+    # This machine's speed drifts by tens of percent over seconds (a shared host): measured one after another,
+    # two competitors can see different machines. So they take turns, in rounds.
+    rounds = max(1, args.rounds)
+    per_round = args.seconds / rounds
+    per_round_rates: Dict[tuple, List[float]] = {}  # (competitor, corpus) -> MB/s of each round
     for cname, corpus in corpora.items():
         log(f"== {cname}: {corpus.size:,} bytes, {corpus.records} records")
         ref_timing: Optional[Timing] = None
         try:
-            ref_timing = ref.run(corpus, args.seconds)
+            ref_timing = ref.run(corpus, per_round)
         except Exception as e:  # noqa: BLE001 -- a broken competitor is reported, never fatal
             log(f"   reference {ref_name} failed: {e}")
         ref_out = ref_timing.output if ref_timing else None
         if ref_out is not None:
             with open(os.path.join(OUTPUTS, f"reference-{cname}.ndjson"), "wb") as f:
                 f.write(ref_out)
+        corpus_rows: List[tuple] = []  # (competitor, row, timings of its rounds) of the counted ones
         for c in active:
             if c not in comps:
                 continue
             row: Dict[str, Any] = {"competitor": c.name, "kind": c.kind, "corpus": cname,
                                    "input_bytes": corpus.size, "records": corpus.records}
             try:
-                t = ref_timing if c is ref else c.run(corpus, args.seconds)
+                t = ref_timing if c is ref else c.run(corpus, per_round)
                 if t is None:
                     raise RuntimeError("reference failed")
             except Exception as e:  # noqa: BLE001
@@ -648,13 +657,35 @@ def main(argv: Optional[List[str]] = None) -> int:
                 row["output_sha256"] = hashlib.sha256(t.output).hexdigest()
                 if not rep["ok"]:
                     log("   " + check.summary(rep).replace("\n", "\n   "))
-            status = "" if row["counted"] else "  CHECK FAILED: not counted"
+            results.append(row)
+            if row["counted"]:
+                corpus_rows.append((c, row, [t]))
+            else:
+                log(f"   {c.name:26s} CHECK FAILED: not counted")
+        # Rounds 2..n: the counted competitors again, in turn (their output was checked in round 1).
+        for _ in range(1, rounds):
+            for c, row, timings in corpus_rows:
+                try:
+                    timings.append(c.run(corpus, per_round))
+                except Exception as e:  # noqa: BLE001
+                    row.update(counted=False, error=f"a later round failed: {str(e)[:1000]}")
+        for c, row, timings in corpus_rows:
+            if not row["counted"]:
+                log(f"   {c.name:26s} ERROR {row['error'][:200]}")
+                continue
+            rates = [t.size / 1e6 / t.median for t in timings]
+            per_round_rates[(c.name, cname)] = rates
+            mb = statistics.median(rates)
+            row.update(mb_per_s=mb, records_per_s=corpus.records * mb * 1e6 / corpus.size,
+                       best_mb_per_s=max(t.size / 1e6 / t.best for t in timings),
+                       wall_mb_per_s=statistics.median(t.size / 1e6 / t.wall_median for t in timings),
+                       rounds=len(timings), mb_per_s_per_round=rates,
+                       runs=sum(t.runs for t in timings))
             lossy = ""
             if isinstance(row.get("check"), dict) and row["check"].get("precision_lost", {}).get("values"):
                 lossy = f"  ({row['check']['precision_lost']['values']} numbers lost precision)"
             log(f"   {c.name:26s} {fmt_rate(row['records_per_s']):>12s} rec/s {fmt_rate(row['mb_per_s']):>10s} MB/s"
-                f"  (best {fmt_rate(row['best_mb_per_s'])}, wall {fmt_rate(row['wall_mb_per_s'])}){status}{lossy}")
-            results.append(row)
+                f"  (best {fmt_rate(row['best_mb_per_s'])}, wall {fmt_rate(row['wall_mb_per_s'])}){lossy}")
         corpus.release()
 
     # ---- table -------------------------------------------------------------------------------------------
@@ -696,7 +727,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for c in cols:
             ra, rb = cell.get((a, c)), cell.get((b, c))
             if ra and rb and ra.get("counted") and rb.get("counted") and "mb_per_s" in ra and "mb_per_s" in rb:
-                row[c] = ra["mb_per_s"] / rb["mb_per_s"]
+                # Round by round: both sides measured on the same machine state.
+                row[c] = statistics.median(x / y for x, y in zip(per_round_rates[(a, c)], per_round_rates[(b, c)]))
         if row:
             ratios[f"{a} / {b}"] = row
     if ratios:
@@ -710,10 +742,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     doc = {
         "benchmark": "transform",
         "units": {"records_per_s": "stream records per second", "mb_per_s": "1e6 bytes of input event JSON per second",
-                  "timing": "median run after warm-up, of process CPU time (clock=cpu) or wall time; "
-                            "both medians and the best run are given"},
+                  "timing": "per round, the median run after warm-up, of process CPU time (clock=cpu) or wall time; "
+                            "a rate is the median of its rounds (mb_per_s_per_round), a ratio the median of "
+                            "its per-round ratios; the best run of all rounds is given too"},
         "machine": info,
         "seconds_per_measure": args.seconds,
+        "rounds": rounds,
         "reference": ref_name,
         "corpora": {n: {"bytes": c.size, "records": c.records, "path": os.path.relpath(c.path, ROOT)}
                     for n, c in corpora.items()},

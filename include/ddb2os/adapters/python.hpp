@@ -75,23 +75,48 @@ struct python_adapter {
         return static_cast<std::size_t>(PyTuple_GET_SIZE(v));
     }
 
+    // An event's objects lie scattered in memory, and reading them is a chain of cache misses (the
+    // dict's entry, the value object, a value dict's key table, ...). Members are taken in batches:
+    // every value object is prefetched, then the key table of every value that is a dict, so that
+    // the misses of a batch overlap instead of following one another.
     template <class F>
     static bool each_member(value v, F&& f) {
+        constexpr int batch = 16;
+        PyObject* keys[batch];
+        PyObject* vals[batch];
         Py_ssize_t pos = 0;
-        PyObject *k = nullptr, *val = nullptr;
-        while (PyDict_Next(v, &pos, &k, &val)) {
-            const string_ref key = PyUnicode_Check(k) ? string(k) : string_ref{std::string_view("\xff", 1), false};
-            if (!f(key, val)) return false;
+        for (;;) {
+            int n = 0;
+            PyObject *k = nullptr, *val = nullptr;
+            while (n < batch && PyDict_Next(v, &pos, &k, &val)) {
+                prefetch(val);
+                keys[n] = k;
+                vals[n++] = val;
+            }
+            if (n > 1) {
+                for (int i = 0; i < n; ++i) prefetch_contents(vals[i]);
+                for (int i = 0; i < n; ++i) prefetch_single_value(vals[i]);
+            }
+            for (int i = 0; i < n; ++i) {
+                const string_ref key =
+                    PyUnicode_Check(keys[i]) ? string(keys[i]) : string_ref{std::string_view("\xff", 1), false};
+                if (!f(key, vals[i])) return false;
+            }
+            if (n < batch) return true;
         }
-        return true;
     }
 
     template <class F>
     static bool each_element(value v, F&& f) {
         const bool list = PyList_Check(v);
         const Py_ssize_t n = list ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
-        for (Py_ssize_t i = 0; i < n; ++i)
-            if (!f(list ? PyList_GET_ITEM(v, i) : PyTuple_GET_ITEM(v, i))) return false;
+        PyObject* const* items = list ? reinterpret_cast<PyListObject*>(v)->ob_item : reinterpret_cast<PyTupleObject*>(v)->ob_item;
+        constexpr Py_ssize_t ahead = 4;  // elements prefetched before they are read
+        for (Py_ssize_t i = 0; i < n && i < ahead; ++i) prefetch(items[i]);
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            if (i + ahead < n) prefetch(items[i + ahead]);
+            if (!f(items[i])) return false;
+        }
         return true;
     }
 
@@ -113,6 +138,31 @@ struct python_adapter {
     }
 
 private:
+    static void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(p);
+#else
+        (void)p;
+#endif
+    }
+    // A dict's key table (its first two lines: the header, indices and first entries).
+    static void prefetch_contents(PyObject* o) noexcept {
+        if (PyDict_Check(o)) {
+            const char* keys = reinterpret_cast<const char*>(reinterpret_cast<PyDictObject*>(o)->ma_keys);
+            prefetch(keys);
+            prefetch(keys + 64);
+        }
+    }
+
+    // The value of a one-member dict (an attribute value such as {"S": ...}).
+    static void prefetch_single_value(PyObject* o) noexcept {
+        if (PyDict_Check(o) && PyDict_GET_SIZE(o) == 1) {
+            Py_ssize_t pos = 0;
+            PyObject *k = nullptr, *v = nullptr;
+            if (PyDict_Next(o, &pos, &k, &v)) prefetch(v);
+        }
+    }
+
     // The str for a key the components look up (eventName, dynamodb, Keys, S, a key attribute...).
     // Made once and kept, hash included: a new str per lookup (allocate, decode, hash) cost more
     // than the lookup itself. Short keys only; null for others. The GIL guards the table.
