@@ -4,7 +4,7 @@ CLANG_BUILD ?= build/clang-asan
 PYTHON     ?= python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps configure build python test test-cpp test-clang test-python demo demo-cli bench clean
+.PHONY: all deps configure build python test test-cpp test-clang test-python test-conan demo demo-cli bench clean
 
 all: build
 
@@ -39,11 +39,22 @@ python: deps
 test-python: build python
 	DDB2OS_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
 
+# The Conan package (conanfile.py, test_package/): created and its test_package run against the
+# system's libraries (tests/conan/system stand in for ConanCenter's), with no remote. Conan's home
+# is kept in the build tree.
+CONAN := CONAN_HOME=$(abspath $(BUILD))/conan-home conan
+test-conan: deps
+	$(CONAN) profile detect --exist-ok >/dev/null
+	for lib in nlohmann_json openssl libcurl zlib; do \
+	  $(CONAN) export tests/conan/system --name $$lib --version system >/dev/null || exit 1; done
+	$(CONAN) create . -pr:a tests/conan/system.profile --build=missing -nr
+
 # The README's test command: everything, on a fresh machine.
 test: deps
 	$(MAKE) test-cpp
 	$(MAKE) test-clang
 	$(MAKE) test-python
+	$(MAKE) test-conan
 
 # The README's main job: a DynamoDB table's changes synced into a local OpenSearch.
 demo: python
