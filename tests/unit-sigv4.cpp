@@ -213,10 +213,14 @@ TEST_CASE("sigv4: a reused signer signs each request as sign() does, across seco
         for (const char* service : {"es", "aoss"}) {
             CAPTURE(service);
             sigv4::signer s(creds, "eu-west-1", service);
-            for (std::size_t i = 0; i < times.size() * requests.size(); ++i) {
+            // Each request after a different one, then each request several times in a row (its
+            // canonical request's first block the same, the date after it changing).
+            for (std::size_t i = 0; i < 2 * times.size() * requests.size(); ++i) {
                 CAPTURE(i);
-                const sigv4::request& req = requests[i % requests.size()];
-                const sigv4::signing_params params{"eu-west-1", service, at(times[i % times.size()]),
+                const std::size_t k = i % (times.size() * requests.size());
+                const bool in_a_row = i >= times.size() * requests.size();
+                const sigv4::request& req = requests[in_a_row ? k / times.size() : k % requests.size()];
+                const sigv4::signing_params params{"eu-west-1", service, at(times[k % times.size()]),
                                                    sigv4::options::for_service(service)};
                 const sigv4::signing_result want = sigv4::sign(req, creds, params);
                 const sigv4::signed_headers& got = s.sign(req, params.time);
@@ -328,6 +332,24 @@ TEST_CASE("sigv4: query strings are decoded, encoded and sorted by key then valu
     CHECK(canon("q=100%&r=%zz&s=%4") == "q=100%25&r=%25zz&s=%254");
     CHECK(canon("%E1%88%B4=1&ሴ=0&Z=2&a=3") == "%E1%88%B4=0&%E1%88%B4=1&Z=2&a=3");
     CHECK(canon("x=a=b") == "x=a%3Db");
+}
+
+TEST_CASE("sigv4: names are lower-cased eight bytes at a time, ASCII letters only") {
+    // Every byte value at every position of a window longer than two words.
+    for (int b = 0; b < 256; ++b) {
+        for (std::size_t pos = 0; pos < 19; ++pos) {
+            std::string in(19, 'Q');
+            in[pos] = static_cast<char>(b);
+            std::string out(19, '\0');
+            ddb2os::detail::copy_ascii_lower(&out[0], in);
+            std::string want = in;
+            for (char& c : want)
+                if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+            CAPTURE(b);
+            CAPTURE(pos);
+            REQUIRE(out == want);
+        }
+    }
 }
 
 TEST_CASE("sigv4: the host header is derived from the URL as an HTTP client sends it") {

@@ -396,8 +396,9 @@ PyObject* ascii_str(std::string_view v) {
 // The headers to add, as a dict (title case throughout, as the API names them; header
 // names are case-insensitive): X-Amz-Security-Token, X-Amz-Date, X-Amz-Content-Sha256 when
 // sent, Authorization. The names are interned once.
+// `date_str`, when given, is the X-Amz-Date value as a str already (a Signer keeps it for the second).
 py::dict headers_dict(std::string_view token, std::string_view amz_date, std::string_view sha,
-                      std::string_view authorization) {
+                      std::string_view authorization, PyObject* date_str = nullptr) {
     static PyObject* const names[] = {PyUnicode_InternFromString("X-Amz-Security-Token"),
                                       PyUnicode_InternFromString("X-Amz-Date"),
                                       PyUnicode_InternFromString("X-Amz-Content-Sha256"),
@@ -406,7 +407,8 @@ py::dict headers_dict(std::string_view token, std::string_view amz_date, std::st
     py::dict out;
     for (int i = 0; i < 4; ++i) {
         if (i != 1 && i != 3 && values[i].empty()) continue;
-        py::object value = steal(ascii_str(values[i]));
+        py::object value = i == 1 && date_str != nullptr ? py::reinterpret_borrow<py::object>(date_str)
+                                                         : steal(ascii_str(values[i]));
         if (PyDict_SetItem(out.ptr(), names[i], value.ptr()) != 0) throw py::error_already_set();
     }
     return out;
@@ -444,6 +446,7 @@ py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle 
 struct py_signer {
     ddb2os::sigv4::signer signer;
     ddb2os::sigv4::request request;  // reused: its header list keeps its capacity
+    py::object amz_date;             // the last X-Amz-Date value as a str: the same for a second
 };
 
 // Signer.sign(method, url, headers=None, body=None, *, timestamp=None), as a METH_FASTCALL
@@ -487,7 +490,11 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
                    read_request(a[0], a[1], a[2], a[3], s.request, keep);
                    hash_large_body(s.request);
                    const ddb2os::sigv4::signed_headers& h = s.signer.sign(s.request, time_of(a[4]));
-                   return headers_dict(h.security_token, h.amz_date, h.content_sha256, h.authorization);
+                   if (!s.amz_date || static_cast<std::size_t>(PyUnicode_GET_LENGTH(s.amz_date.ptr())) != h.amz_date.size() ||
+                       std::memcmp(PyUnicode_DATA(s.amz_date.ptr()), h.amz_date.data(), h.amz_date.size()) != 0)
+                       s.amz_date = steal(ascii_str(h.amz_date));
+                   return headers_dict(h.security_token, h.amz_date, h.content_sha256, h.authorization,
+                                       s.amz_date.ptr());
                })
             .release()
             .ptr();
@@ -662,7 +669,7 @@ PYBIND11_MODULE(_core, m) {
                  return guarded([&] {
                      return py_signer{ddb2os::sigv4::signer(credentials_of(access_key, secret_key, session_token),
                                                             region, service),
-                                      {}};
+                                      {}, {}};
                  });
              }),
              py::kw_only(), py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),

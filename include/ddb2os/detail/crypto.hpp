@@ -121,6 +121,20 @@ public:
 #endif
     }
 
+    // The key with the start of every message it will sign already hashed: with_prefix(p).sign(rest)
+    // equals sign(p + rest). A signer whose messages share their first line(s) hashes them once.
+    hmac_sha256_key with_prefix(std::string_view prefix) const {
+        hmac_sha256_key k(*this);
+#if DDB2OS_DETAIL_HMAC_PREPARED
+        DDB2OS_DETAIL_NO_DEPRECATED_BEGIN
+        SHA256_Update(&k.inner_, prefix.data(), prefix.size());
+        DDB2OS_DETAIL_NO_DEPRECATED_END
+#else
+        k.prefix_.append(prefix.data(), prefix.size());
+#endif
+        return k;
+    }
+
     sha256_digest sign(std::string_view data) const noexcept {
         sha256_digest out{};
 #if DDB2OS_DETAIL_HMAC_PREPARED
@@ -135,8 +149,10 @@ public:
         OPENSSL_cleanse(&ctx, sizeof ctx);
 #else
         unsigned int n = 0;
+        std::string message = prefix_;
+        message.append(data.data(), data.size());
         HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-             reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &n);
+             reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(), &n);
 #endif
         return out;
     }
@@ -146,8 +162,41 @@ private:
     SHA256_CTX inner_{};
     SHA256_CTX outer_{};
 #else
-    std::string key_;
+    std::string key_, prefix_;
 #endif
+};
+
+// SHA-256 of texts that often begin with the same 64 bytes (a signer's canonical requests to one
+// host and path): the state after that first block is kept and reused while the block matches.
+class sha256_first_block_cache {
+public:
+    sha256_digest hash(std::string_view data) noexcept {
+#if DDB2OS_DETAIL_HMAC_PREPARED
+        if (data.size() < sizeof block_) return sha256(data);
+        DDB2OS_DETAIL_NO_DEPRECATED_BEGIN
+        if (!valid_ || std::memcmp(block_, data.data(), sizeof block_) != 0) {
+            SHA256_Init(&after_block_);
+            SHA256_Update(&after_block_, data.data(), sizeof block_);
+            std::memcpy(block_, data.data(), sizeof block_);
+            valid_ = true;
+        }
+        SHA256_CTX ctx = after_block_;
+        SHA256_Update(&ctx, data.data() + sizeof block_, data.size() - sizeof block_);
+        sha256_digest out{};
+        SHA256_Final(out.data(), &ctx);
+        DDB2OS_DETAIL_NO_DEPRECATED_END
+        return out;
+#else
+        return sha256(data);
+#endif
+    }
+
+private:
+#if DDB2OS_DETAIL_HMAC_PREPARED
+    SHA256_CTX after_block_{};
+#endif
+    char block_[64] = {};
+    bool valid_ = false;
 };
 
 inline sha256_digest hmac_sha256(std::string_view key, std::string_view data) noexcept {

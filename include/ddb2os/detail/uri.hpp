@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -244,10 +245,28 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
 
 // The Host header an HTTP client derives from the URL: lower-case host, port only when it is
 // not the scheme's default (as botocore signs it).
+// `in` lower-cased (ASCII letters only) into out[0, in.size()): eight bytes at a time (SWAR), since
+// a host or header name is lower-cased for every signature.
+inline void copy_ascii_lower(char* out, std::string_view in) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    std::size_t i = 0;
+    for (; i + 8 <= in.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, in.data() + i, 8);
+        const std::uint64_t low7 = w & ~high;
+        const std::uint64_t at_least_a = low7 + ones * (0x80 - 'A');     // high bit: byte >= 'A'
+        const std::uint64_t above_z = low7 + ones * (0x80 - 'Z' - 1);    // high bit: byte > 'Z'
+        const std::uint64_t upper = at_least_a & ~above_z & ~w & high;   // 'A'..'Z', never a byte >= 0x80
+        w |= upper >> 2;                                                  // 0x80 >> 2 = 0x20
+        std::memcpy(out + i, &w, 8);
+    }
+    for (; i < in.size(); ++i) out[i] = ascii_lower(in[i]);
+}
+
 inline void append_host_header_value(std::string& host, const url_parts& u) {
     const std::size_t at = host.size();
     host.resize(at + u.host.size());
-    for (std::size_t i = 0; i < u.host.size(); ++i) host[at + i] = ascii_lower(u.host[i]);
+    copy_ascii_lower(&host[at], u.host);
     if (!u.port.empty()) {
         std::string_view port = u.port;
         while (port.size() > 1 && port.front() == '0') port.remove_prefix(1);
