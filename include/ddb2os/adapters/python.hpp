@@ -78,46 +78,75 @@ struct python_adapter {
     // An event's objects lie scattered in memory, and reading them is a chain of cache misses (the
     // dict's entry, the value object, a value dict's key table, ...). Members are taken in batches:
     // every value object is prefetched, then the key table of every value that is a dict, so that
-    // the misses of a batch overlap instead of following one another.
+    // the misses of a batch overlap instead of following one another. A batch holds references:
+    // str() of an odd number object runs Python code, which could change the dict meanwhile.
     template <class F>
     static bool each_member(value v, F&& f) {
         constexpr int batch = 16;
-        PyObject* keys[batch];
-        PyObject* vals[batch];
+        struct held {
+            PyObject* keys[batch];
+            PyObject* vals[batch];
+            int n = 0;
+            ~held() { release(); }
+            void release() noexcept {
+                for (int i = 0; i < n; ++i) {
+                    Py_DECREF(keys[i]);
+                    Py_DECREF(vals[i]);
+                }
+                n = 0;
+            }
+        } b;
         Py_ssize_t pos = 0;
         for (;;) {
-            int n = 0;
             PyObject *k = nullptr, *val = nullptr;
+            int n = 0;
             while (n < batch && PyDict_Next(v, &pos, &k, &val)) {
                 prefetch(val);
-                keys[n] = k;
-                vals[n++] = val;
+                b.keys[n] = k;
+                b.vals[n++] = val;
             }
-            if (n > 1) {
-                for (int i = 0; i < n; ++i) prefetch_contents(vals[i]);
-                for (int i = 0; i < n; ++i) prefetch_single_value(vals[i]);
+            // The references are taken once every value's line is on its way (an increment is a
+            // write: done at once, it would wait for each miss in turn). No Python code runs
+            // before this point.
+            for (int i = 0; i < n; ++i) {
+                prefetch_contents(b.vals[i]);
+                Py_INCREF(b.keys[i]);
+                Py_INCREF(b.vals[i]);
             }
+            b.n = n;
+            if (n > 1)
+                for (int i = 0; i < n; ++i) prefetch_single_value(b.vals[i]);
             for (int i = 0; i < n; ++i) {
                 const string_ref key =
-                    PyUnicode_Check(keys[i]) ? string(keys[i]) : string_ref{std::string_view("\xff", 1), false};
-                if (!f(key, vals[i])) return false;
+                    PyUnicode_Check(b.keys[i]) ? string(b.keys[i]) : string_ref{std::string_view("\xff", 1), false};
+                if (!f(key, b.vals[i])) return false;
             }
+            b.release();
             if (n < batch) return true;
         }
     }
 
+    // The size and items are read again for each element, for the same reason.
     template <class F>
     static bool each_element(value v, F&& f) {
         const bool list = PyList_Check(v);
-        const Py_ssize_t n = list ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
-        PyObject* const* items = list ? reinterpret_cast<PyListObject*>(v)->ob_item : reinterpret_cast<PyTupleObject*>(v)->ob_item;
         constexpr Py_ssize_t ahead = 4;  // elements prefetched before they are read
-        for (Py_ssize_t i = 0; i < n && i < ahead; ++i) prefetch(items[i]);
-        for (Py_ssize_t i = 0; i < n; ++i) {
-            if (i + ahead < n) prefetch(items[i + ahead]);
-            if (!f(items[i])) return false;
+        for (Py_ssize_t i = 0;; ++i) {
+            const Py_ssize_t n = list ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+            if (i >= n) return true;
+            PyObject* const* items = list ? reinterpret_cast<PyListObject*>(v)->ob_item
+                                          : reinterpret_cast<PyTupleObject*>(v)->ob_item;
+            if (i == 0)
+                for (Py_ssize_t j = 1; j < n && j <= ahead; ++j) prefetch(items[j]);
+            else if (i + ahead < n)
+                prefetch(items[i + ahead]);
+            struct ref {  // released on every way out, a thrown error included
+                PyObject* o;
+                ~ref() { Py_DECREF(o); }
+            } item{items[i]};
+            Py_INCREF(item.o);
+            if (!f(item.o)) return false;
         }
-        return true;
     }
 
     static bool find(value obj, std::string_view key, value& out) {
