@@ -1,10 +1,11 @@
 """Conan 2 recipe for ddb2os: the headers, as a header-only package (conan-center's layout).
 
-    conan create . --build=missing                       # against ConanCenter's dependencies
-    conan create . -pr:a scripts/conan-system.profile     # against the system's (Debian) packages, offline
+    conan create . --build=missing                              # against ConanCenter's dependencies
+    conan create . -pr:a tests/conan/system.profile --build=missing -nr   # against the system's, offline
 
 Components: ddb2os::ddb2os (the core: nlohmann_json, OpenSSL's libcrypto) and ddb2os::curl (the libcurl
-transport and the sync engine: libcurl, zlib, threads), as in the project's own CMake package.
+transport and the sync engine: libcurl, zlib, threads), as in the project's own CMake package; the
+root target Conan adds, with both, is ddb2os::all.
 """
 import os
 
@@ -53,6 +54,8 @@ class Ddb2osConan(ConanFile):
         self.cpp_info.bindirs = []
         self.cpp_info.libdirs = []
         self.cpp_info.set_property("cmake_file_name", "ddb2os")
+        # The root target links every component; the core keeps the name of the project's own target.
+        self.cpp_info.set_property("cmake_target_name", "ddb2os::all")
 
         core = self.cpp_info.components["core"]
         core.set_property("cmake_target_name", "ddb2os::ddb2os")

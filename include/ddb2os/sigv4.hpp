@@ -680,25 +680,27 @@ private:
     // What changes only with the second (the date, the string to sign's first lines) or the day
     // (the scope, the key, the Authorization header's start) is made here, not per request.
     void new_second(std::int64_t seconds) {
-        detail::format_amz_date(seconds, amz_date_);  // throws for a time it cannot show: nothing changed
-        seconds_ = seconds;
+        // seconds_ is set last, and key_date_ last of the day's state: if anything here throws, the
+        // next call starts over instead of signing with half of it.
+        detail::format_amz_date(seconds, amz_date_);  // throws for a time it cannot show
         const std::string_view amz_date(amz_date_, sizeof amz_date_);
         if (!key_ || std::memcmp(key_date_, amz_date_, sizeof key_date_) != 0) {
             signing_key k = derive_signing_key(creds_.secret_access_key(), amz_date.substr(0, 8), region_, service_);
             key_.emplace(detail::as_view(k));
             OPENSSL_cleanse(k.data(), k.size());
-            std::memcpy(key_date_, amz_date_, sizeof key_date_);
             scope_.clear();
             detail::append_scope(scope_, amz_date, region_, service_);
             auth_.clear();
             auth_.append("AWS4-HMAC-SHA256 Credential=").append(creds_.access_key_id()).append(1, '/').append(scope_);
             auth_.append(", SignedHeaders=");
             auth_prefix_ = auth_.size();
+            std::memcpy(key_date_, amz_date_, sizeof key_date_);
         }
         string_to_sign_.clear();
         string_to_sign_.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope_).append(1, '\n');
         string_to_sign_prefix_ = string_to_sign_.size();
         second_key_.emplace(key_->with_prefix(string_to_sign_));  // those lines hashed once a second
+        seconds_ = seconds;
     }
 
     credentials creds_;

@@ -147,3 +147,34 @@ def test_signer_across_seconds_days_and_non_ascii_key_ids():
             assert got == ddb2os.sign("GET", "https://example.com/a b?x=1", {"X-A": "1"}, b"{}", region="eu-west-1",
                                       service="es", access_key=access_key, secret_key="very-secret", timestamp=when)
             assert got["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={access_key}/{when:%Y%m%d}/")
+
+
+def test_signer_reentrant_and_bytearray_bodies():
+    """A timestamp whose tzinfo signs with the same Signer while the outer call is under way must not change the
+    outer request's signature; a large bytearray body (hashed with the GIL held: it could be resized) signs as the
+    same bytes do."""
+    s = ddb2os.Signer(region="us-east-1", service="es", access_key="AKID", secret_key="very-secret")
+    inner = []
+
+    class Meddling(datetime.tzinfo):
+        def utcoffset(self, dt):
+            inner.append(s.sign("PUT", "https://other.example/zzz", {"X-Other": "1"}, b"inner"))
+            return datetime.timedelta(0)
+
+        def dst(self, dt):
+            return datetime.timedelta(0)
+
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=Meddling())
+    got = s.sign("GET", "https://host.example/a", {"X-A": "b"}, None, timestamp=when)
+    assert inner, "the tzinfo was not consulted"
+    plain = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    assert got == ddb2os.sign("GET", "https://host.example/a", {"X-A": "b"}, None, region="us-east-1", service="es",
+                              access_key="AKID", secret_key="very-secret", timestamp=plain)
+    assert "x-other" not in got["Authorization"]
+
+    body = bytes(range(256)) * 1024  # 256 KiB, above the size hashed without the GIL
+    for signer_call in (lambda b: s.sign("POST", "https://host.example/_bulk", None, b, timestamp=plain),
+                        lambda b: ddb2os.sign("POST", "https://host.example/_bulk", None, b, region="us-east-1",
+                                              service="es", access_key="AKID", secret_key="very-secret",
+                                              timestamp=plain)):
+        assert signer_call(bytearray(body)) == signer_call(body)

@@ -365,9 +365,12 @@ std::chrono::system_clock::time_point time_of(PyObject* timestamp) {
 }
 
 // Hashing a large body needs no Python object: done without the GIL, the payload becomes its hash.
+// Only for an immutable body (bytes, str): another thread could resize a bytearray meanwhile.
 // Releasing and taking back the GIL costs more than a small body's hash.
-void hash_large_body(ddb2os::sigv4::request& req) {
-    if (req.body.type() != ddb2os::sigv4::payload::kind::bytes || req.body.data().size() < 64 * 1024) return;
+void hash_large_body(ddb2os::sigv4::request& req, PyObject* body) {
+    if (req.body.type() != ddb2os::sigv4::payload::kind::bytes || req.body.data().size() < 64 * 1024 ||
+        !(PyBytes_Check(body) || PyUnicode_Check(body)))
+        return;
     ddb2os::sigv4::sha256_digest d;
     {
         py::gil_scoped_release release;
@@ -397,20 +400,24 @@ PyObject* ascii_str(std::string_view v) {
 // names are case-insensitive): X-Amz-Security-Token, X-Amz-Date, X-Amz-Content-Sha256 when
 // sent, Authorization. The names are interned once.
 // `date_str`, when given, is the X-Amz-Date value as a str already (a Signer keeps it for the second).
+// The views may point into a signer: every str is made before the dict, whose allocation can run
+// the garbage collector, and so Python code that could sign again with the same signer.
 py::dict headers_dict(std::string_view token, std::string_view amz_date, std::string_view sha,
                       std::string_view authorization, PyObject* date_str = nullptr) {
     static PyObject* const names[] = {PyUnicode_InternFromString("X-Amz-Security-Token"),
                                       PyUnicode_InternFromString("X-Amz-Date"),
                                       PyUnicode_InternFromString("X-Amz-Content-Sha256"),
                                       PyUnicode_InternFromString("Authorization")};
-    const std::string_view values[] = {token, amz_date, sha, authorization};
-    py::dict out;
+    const std::string_view texts[] = {token, amz_date, sha, authorization};
+    py::object values[4];
     for (int i = 0; i < 4; ++i) {
-        if (i != 1 && i != 3 && values[i].empty()) continue;
-        py::object value = i == 1 && date_str != nullptr ? py::reinterpret_borrow<py::object>(date_str)
-                                                         : steal(ascii_str(values[i]));
-        if (PyDict_SetItem(out.ptr(), names[i], value.ptr()) != 0) throw py::error_already_set();
+        if (i != 1 && i != 3 && texts[i].empty()) continue;
+        values[i] = i == 1 && date_str != nullptr ? py::reinterpret_borrow<py::object>(date_str)
+                                                  : steal(ascii_str(texts[i]));
     }
+    py::dict out;
+    for (int i = 0; i < 4; ++i)
+        if (values[i] && PyDict_SetItem(out.ptr(), names[i], values[i].ptr()) != 0) throw py::error_already_set();
     return out;
 }
 
@@ -426,11 +433,12 @@ py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle 
     namespace sigv4 = ddb2os::sigv4;
     return guarded([&] {
         const ddb2os::credentials creds = credentials_of(access_key, secret_key, session_token);
+        const auto when = time_of(timestamp.ptr());  // may run Python code (a tzinfo's utcoffset)
         std::vector<py::object> keep;
         sigv4::request req;
         read_request(method.ptr(), url.ptr(), headers.ptr(), body.ptr(), req, keep);
-        hash_large_body(req);
-        const sigv4::signing_params params{region, service, time_of(timestamp.ptr()), sigv4::options::for_service(service)};
+        hash_large_body(req, body.ptr());
+        const sigv4::signing_params params{region, service, when, sigv4::options::for_service(service)};
         const sigv4::signing_result r = sigv4::sign(req, creds, params, &key_cache());
         std::string_view token, date, sha, auth;
         for (const auto& f : r.headers)
@@ -441,12 +449,12 @@ py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle 
 }
 
 // ddb2os.Signer: a sigv4::signer (credentials, region and service bound once, like botocore's
-// SigV4Auth), so that signing a request parses only the request. The GIL guards it: it is held
-// for everything but hashing a large body, which touches no signer state.
+// SigV4Auth), so that signing a request parses only the request. The GIL guards the signer: from
+// its sign() until its results are copied out, no Python code runs (none that could sign again
+// with it, from this thread or another); the request is each call's own.
 struct py_signer {
     ddb2os::sigv4::signer signer;
-    ddb2os::sigv4::request request;  // reused: its header list keeps its capacity
-    py::object amz_date;             // the last X-Amz-Date value as a str: the same for a second
+    py::object amz_date;  // the last X-Amz-Date value as a str: the same for a second
 };
 
 // Signer.sign(method, url, headers=None, body=None, *, timestamp=None), as a METH_FASTCALL
@@ -486,10 +494,12 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
         }
         py_signer& s = *s_ptr;
         return guarded([&] {
+                   const auto when = time_of(a[4]);  // may run Python code (a tzinfo's utcoffset): first
                    std::vector<py::object> keep;
-                   read_request(a[0], a[1], a[2], a[3], s.request, keep);
-                   hash_large_body(s.request);
-                   const ddb2os::sigv4::signed_headers& h = s.signer.sign(s.request, time_of(a[4]));
+                   ddb2os::sigv4::request request;
+                   read_request(a[0], a[1], a[2], a[3], request, keep);
+                   hash_large_body(request, a[3]);
+                   const ddb2os::sigv4::signed_headers& h = s.signer.sign(request, when);
                    if (!s.amz_date || static_cast<std::size_t>(PyUnicode_GET_LENGTH(s.amz_date.ptr())) != h.amz_date.size() ||
                        std::memcmp(PyUnicode_DATA(s.amz_date.ptr()), h.amz_date.data(), h.amz_date.size()) != 0)
                        s.amz_date = steal(ascii_str(h.amz_date));
@@ -669,7 +679,7 @@ PYBIND11_MODULE(_core, m) {
                  return guarded([&] {
                      return py_signer{ddb2os::sigv4::signer(credentials_of(access_key, secret_key, session_token),
                                                             region, service),
-                                      {}, {}};
+                                      {}};
                  });
              }),
              py::kw_only(), py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),

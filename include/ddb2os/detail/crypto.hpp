@@ -135,7 +135,8 @@ public:
         return k;
     }
 
-    sha256_digest sign(std::string_view data) const noexcept {
+    // noexcept where the pads are prepared; the fallback builds the message in a string.
+    sha256_digest sign(std::string_view data) const noexcept(DDB2OS_DETAIL_HMAC_PREPARED != 0) {
         sha256_digest out{};
 #if DDB2OS_DETAIL_HMAC_PREPARED
         SHA256_CTX ctx = inner_;
@@ -194,12 +195,12 @@ public:
 private:
 #if DDB2OS_DETAIL_HMAC_PREPARED
     SHA256_CTX after_block_{};
-#endif
     char block_[64] = {};
     bool valid_ = false;
+#endif
 };
 
-inline sha256_digest hmac_sha256(std::string_view key, std::string_view data) noexcept {
+inline sha256_digest hmac_sha256(std::string_view key, std::string_view data) noexcept(DDB2OS_DETAIL_HMAC_PREPARED != 0) {
     return hmac_sha256_key(key).sign(data);
 }
 
