@@ -27,7 +27,7 @@ class Ddb2osConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     options = {"with_curl": [True, False]}
     default_options = {"with_curl": True}
-    exports_sources = "include/*"
+    exports_sources = "include/*", "LICENSE"
     no_copy_source = True
 
     def layout(self):
@@ -48,6 +48,7 @@ class Ddb2osConan(ConanFile):
             check_min_cppstd(self, 17)
 
     def package(self):
+        copy(self, "LICENSE", self.source_folder, os.path.join(self.package_folder, "licenses"))
         copy(self, "*.hpp", os.path.join(self.source_folder, "include"), os.path.join(self.package_folder, "include"))
 
     def package_info(self):
