@@ -145,6 +145,29 @@ def iterations_for(size: int, expected_mb_s: float, seconds: float, lo: int = 5,
     return max(lo, min(hi, int(seconds * expected_mb_s * 1e6 / max(1, size))))
 
 
+def rounds_summary(timings: List[Timing]) -> Dict[str, Any]:
+    """Timing.as_dict's fields over several rounds of one competitor: each median is the median of the rounds'
+    medians, each best the best of all runs (so no field is left from the first round alone)."""
+    first = timings[0]
+    med = statistics.median(t.median for t in timings)
+    cpu = [t.cpu_median for t in timings if t.cpu_median is not None]
+    cpu_best = [t.cpu_best for t in timings if t.cpu_best is not None]
+    wall = statistics.median(t.wall_median for t in timings)
+    return {
+        "clock": first.clock,
+        "records_per_s": first.records / med,
+        "mb_per_s": first.size / 1e6 / med,
+        "best_mb_per_s": first.size / 1e6 / min(t.best for t in timings),
+        "wall_seconds_median": wall,
+        "wall_seconds_best": min(t.wall_best for t in timings),
+        "wall_mb_per_s": first.size / 1e6 / wall,
+        "cpu_seconds_median": statistics.median(cpu) if cpu else None,
+        "cpu_seconds_best": min(cpu_best) if cpu_best else None,
+        "runs": sum(t.runs for t in timings),
+        "rounds": len(timings),
+    }
+
+
 def run_program(cmd: List[str], cwd: Optional[str] = None, timeout: float = 120) -> Dict[str, Any]:
     p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     if p.returncode != 0:
@@ -675,12 +698,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             rates = [t.size / 1e6 / t.median for t in timings]
             per_round_rates[(c.name, cname)] = rates
-            mb = statistics.median(rates)
-            row.update(mb_per_s=mb, records_per_s=corpus.records * mb * 1e6 / corpus.size,
-                       best_mb_per_s=max(t.size / 1e6 / t.best for t in timings),
-                       wall_mb_per_s=statistics.median(t.size / 1e6 / t.wall_median for t in timings),
-                       rounds=len(timings), mb_per_s_per_round=rates,
-                       runs=sum(t.runs for t in timings))
+            row.update(rounds_summary(timings), mb_per_s_per_round=rates)
             lossy = ""
             if isinstance(row.get("check"), dict) and row["check"].get("precision_lost", {}).get("values"):
                 lossy = f"  ({row['check']['precision_lost']['values']} numbers lost precision)"

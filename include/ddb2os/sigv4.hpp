@@ -335,12 +335,23 @@ struct canonical_buffers {
     std::vector<query_param> query;
 };
 
-// Stage 1 into `cr`, whose strings are overwritten (their capacity kept).
+// The credential scope of `amz_date`'s day: "20150830/us-east-1/es/aws4_request".
 inline void append_scope(std::string& out, std::string_view amz_date, std::string_view region, std::string_view service) {
     out.append(amz_date.substr(0, 8)).append(1, '/').append(region).append(1, '/').append(service).append("/aws4_request");
 }
 
-// `scope` is the credential scope of `amz_date`'s day (append_scope).
+// The string to sign's lines before the canonical request's hash, and the Authorization header's
+// start before the signed headers: the same for every request of a second, and of a day.
+inline void append_string_to_sign_prefix(std::string& out, std::string_view amz_date, std::string_view scope) {
+    out.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope).append(1, '\n');
+}
+inline void append_authorization_prefix(std::string& out, std::string_view access_key_id, std::string_view scope) {
+    out.append("AWS4-HMAC-SHA256 Credential=").append(access_key_id).append(1, '/').append(scope);
+    out.append(", SignedHeaders=");
+}
+
+// Stage 1 into `cr`, whose strings are overwritten (their capacity kept). `scope` is the
+// credential scope of `amz_date`'s day (append_scope).
 inline void write_canonical_request(const request& req, const credentials& creds, const signing_params& p,
                                     std::string_view amz_date, std::string_view scope, canonical_request& cr,
                                     canonical_buffers& b) {
@@ -467,7 +478,7 @@ inline canonical_request make_canonical_request(const request& req, const creden
 namespace detail {
 inline void append_string_to_sign(std::string& s, std::string_view amz_date, std::string_view scope,
                                   std::string_view canonical_request_text) {
-    s.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope).append(1, '\n');
+    append_string_to_sign_prefix(s, amz_date, scope);
     append_hex(s, sha256(canonical_request_text).data(), 32);
 }
 }  // namespace detail
@@ -604,8 +615,8 @@ inline signing_result sign(const request& req, const credentials& creds, const s
             r.headers.push_back({"x-amz-content-sha256", cr.payload_hash});
         std::string auth;
         auth.reserve(64 + creds.access_key_id().size() + cr.scope.size() + cr.signed_headers.size() + 64);
-        auth.append("AWS4-HMAC-SHA256 Credential=").append(creds.access_key_id()).append(1, '/').append(cr.scope);
-        auth.append(", SignedHeaders=").append(cr.signed_headers).append(", Signature=").append(r.signature);
+        detail::append_authorization_prefix(auth, creds.access_key_id(), cr.scope);
+        auth.append(cr.signed_headers).append(", Signature=").append(r.signature);
         r.headers.push_back({"Authorization", std::move(auth)});
     } else {
         r.query.reserve(7);
@@ -691,13 +702,12 @@ private:
             scope_.clear();
             detail::append_scope(scope_, amz_date, region_, service_);
             auth_.clear();
-            auth_.append("AWS4-HMAC-SHA256 Credential=").append(creds_.access_key_id()).append(1, '/').append(scope_);
-            auth_.append(", SignedHeaders=");
+            detail::append_authorization_prefix(auth_, creds_.access_key_id(), scope_);
             auth_prefix_ = auth_.size();
             std::memcpy(key_date_, amz_date_, sizeof key_date_);
         }
         string_to_sign_.clear();
-        string_to_sign_.append("AWS4-HMAC-SHA256\n").append(amz_date).append(1, '\n').append(scope_).append(1, '\n');
+        detail::append_string_to_sign_prefix(string_to_sign_, amz_date, scope_);
         string_to_sign_prefix_ = string_to_sign_.size();
         second_key_.emplace(key_->with_prefix(string_to_sign_));  // those lines hashed once a second
         seconds_ = seconds;

@@ -379,6 +379,21 @@ void hash_large_body(ddb2os::sigv4::request& req, PyObject* body) {
     req.body = ddb2os::sigv4::payload::sha256(d);
 }
 
+// One call's request, read in the order that keeps a Signer safe: the time first (a tzinfo's
+// utcoffset is Python code, which could sign again), then the request (views into the call's own
+// objects; `keep` holds any made on the way), then a large body's hash without the GIL.
+struct call_request {
+    std::chrono::system_clock::time_point when;
+    std::vector<py::object> keep;
+    ddb2os::sigv4::request req;
+
+    call_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* body, PyObject* timestamp)
+        : when(time_of(timestamp)) {
+        read_request(method, url, headers, body, req, keep);
+        hash_large_body(req, body);
+    }
+};
+
 // A str of text that is almost always ASCII (dates, hex, base64 tokens) without a UTF-8 decode.
 PyObject* ascii_str(std::string_view v) {
     std::uint64_t high = 0;  // the top bits of every byte, eight at a time
@@ -433,13 +448,9 @@ py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle 
     namespace sigv4 = ddb2os::sigv4;
     return guarded([&] {
         const ddb2os::credentials creds = credentials_of(access_key, secret_key, session_token);
-        const auto when = time_of(timestamp.ptr());  // may run Python code (a tzinfo's utcoffset)
-        std::vector<py::object> keep;
-        sigv4::request req;
-        read_request(method.ptr(), url.ptr(), headers.ptr(), body.ptr(), req, keep);
-        hash_large_body(req, body.ptr());
-        const sigv4::signing_params params{region, service, when, sigv4::options::for_service(service)};
-        const sigv4::signing_result r = sigv4::sign(req, creds, params, &key_cache());
+        const call_request call(method.ptr(), url.ptr(), headers.ptr(), body.ptr(), timestamp.ptr());
+        const sigv4::signing_params params{region, service, call.when, sigv4::options::for_service(service)};
+        const sigv4::signing_result r = sigv4::sign(call.req, creds, params, &key_cache());
         std::string_view token, date, sha, auth;
         for (const auto& f : r.headers)
             (f.name == "X-Amz-Security-Token" ? token : f.name == "X-Amz-Date" ? date
@@ -487,19 +498,15 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
     try {
         // The method descriptor has checked that self is a Signer; its C++ value is read directly
         // (py::cast looks the type up in pybind11's registry on every call).
-        auto* s_ptr = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder().value_ptr<py_signer>();
-        if (s_ptr == nullptr || !reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder().holder_constructed()) {
+        const auto vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder();
+        if (vh.value_ptr<py_signer>() == nullptr || !vh.holder_constructed()) {
             PyErr_SetString(PyExc_TypeError, "Signer.sign() on a Signer that __init__ did not make");
             return nullptr;
         }
-        py_signer& s = *s_ptr;
+        py_signer& s = *vh.value_ptr<py_signer>();
         return guarded([&] {
-                   const auto when = time_of(a[4]);  // may run Python code (a tzinfo's utcoffset): first
-                   std::vector<py::object> keep;
-                   ddb2os::sigv4::request request;
-                   read_request(a[0], a[1], a[2], a[3], request, keep);
-                   hash_large_body(request, a[3]);
-                   const ddb2os::sigv4::signed_headers& h = s.signer.sign(request, when);
+                   const call_request call(a[0], a[1], a[2], a[3], a[4]);
+                   const ddb2os::sigv4::signed_headers& h = s.signer.sign(call.req, call.when);
                    if (!s.amz_date || static_cast<std::size_t>(PyUnicode_GET_LENGTH(s.amz_date.ptr())) != h.amz_date.size() ||
                        std::memcmp(PyUnicode_DATA(s.amz_date.ptr()), h.amz_date.data(), h.amz_date.size()) != 0)
                        s.amz_date = steal(ascii_str(h.amz_date));
