@@ -144,6 +144,38 @@ TEST_CASE("bulk: the last change per document wins among thousands, across table
                                                                            : ddb2os::record_status::superseded));
 }
 
+TEST_CASE("bulk: each record's table, index and key schema follow its own ARN") {
+    // The builder remembers the last ARN; a change of table, an escaped or missing ARN, or an ARN
+    // naming no table must each be read afresh, and the record after them must not inherit them.
+    const std::string keys2 = book_keys("ann", "t1");  // composite: needs the Books schema
+    const std::string keys1 = R"({"id":{"S":"f1"}})";   // one attribute: Films needs no schema
+    std::string films_escaped = rec(4, "REMOVE", keys1, "", "Films");
+    const std::string plain = "table/Films/stream";
+    films_escaped.replace(films_escaped.find(plain), plain.size(), "table\\/Films\\/stream");
+    std::string no_arn = rec(5, "REMOVE", keys2);
+    no_arn.replace(no_arn.find(",\"eventSourceARN\""), std::string(",\"eventSourceARN\":\"" + arn("Books") + "\"").size(), "");
+    std::string sqs = rec(7, "REMOVE", keys2);
+    sqs.replace(sqs.find(arn("Books")), arn("Books").size(), "arn:aws:sqs:x");
+    const auto r = ddb2os::build_bulk(event({rec(1, "REMOVE", keys2), rec(2, "REMOVE", keys1, "", "Films"),
+                                             rec(3, "REMOVE", keys2), films_escaped, no_arn, rec(6, "REMOVE", keys2),
+                                             sqs, rec(8, "REMOVE", keys1, "", "Films"), rec(9, "REMOVE", keys1, "", "Films")}),
+                                      books_options());
+    REQUIRE(r.records.size() == 9);
+    const std::string books_id = ddb2os::compose_document_id({"ann", "t1"});
+    const std::pair<std::string, std::string> want[] = {{"books", books_id}, {"films", "f1"}, {"books", books_id},
+                                                        {"films", "f1"},     {"", ""},        {"books", books_id},
+                                                        {"", ""},            {"films", "f1"}, {"films", "f1"}};
+    for (std::size_t i = 0; i < 9; ++i) {
+        CHECK_MESSAGE(r.records[i].index == want[i].first, "record " << i);
+        CHECK_MESSAGE(r.records[i].id == want[i].second, "record " << i);
+    }
+    REQUIRE(r.errors.size() == 2);
+    CHECK(r.errors[0].record == 4);
+    CHECK(r.errors[0].message.find("the record has no eventSourceARN") != std::string::npos);
+    CHECK(r.errors[1].record == 6);
+    CHECK(r.errors[1].message.find("names no table") != std::string::npos);
+}
+
 TEST_CASE("bulk: index option, fixed or template") {
     auto o = books_options();
     const std::string ev = event({rec(1, "INSERT", book_keys("a", "b"), book_image("a", "b", 1))});

@@ -291,9 +291,12 @@ private:
     bulk_result result_;
     std::vector<plan_t> plans_;
     std::string scratch_, name_scratch_, arn_scratch_;
-    // The last table seen and its index: a batch almost always holds one table.
-    std::string cached_table_, cached_index_, cached_problem_;
-    bool cached_ok_ = false, cached_valid_ = false;
+    // The last table seen and its index: a batch almost always holds one table. The last ARN
+    // (when it was an unescaped string naming a table with a valid index) led to it, and to
+    // cached_schema_ (null: the table has no key schema in the options).
+    std::string cached_table_, cached_index_, cached_problem_, cached_arn_;
+    const key_schema* cached_schema_ = nullptr;
+    bool cached_ok_ = false, cached_valid_ = false, arn_cached_ = false;
 
     void fail(std::uint32_t r, errc code, std::string path, std::string message) {
         record_info& info = result_.records[r];
@@ -395,21 +398,32 @@ private:
             return fail(r, errc::record_event_name, "eventName", m + " is not INSERT, MODIFY or REMOVE");
         }
 
-        std::string_view arn;
-        string_field(f_arn, arn, arn_scratch_, missing, wrong);
-        const std::string_view table = table_from_arn(arn);
-        if (namer_.uses_table() && table.empty())
-            return fail(r, errc::record_missing_field, "eventSourceARN",
-                        missing ? "the record has no eventSourceARN, so its table (and index) is unknown"
-                                : "eventSourceARN names no table, so the record's index is unknown");
-        if (!index_for(table, p.index)) return fail(r, errc::index_invalid, "eventSourceARN", cached_problem_);
+        // A batch almost always comes from one stream: the same ARN bytes mean the same table,
+        // index and key schema as the record before (no UTF-8 check, parse or lookup again).
+        const bool plain_arn = f_arn.found && A::kind(f_arn.v) == value_kind::string && !A::string(f_arn.v).escaped;
+        if (!(plain_arn && arn_cached_ && A::string(f_arn.v).text == cached_arn_)) {
+            arn_cached_ = false;
+            std::string_view arn;
+            string_field(f_arn, arn, arn_scratch_, missing, wrong);
+            const std::string_view table = table_from_arn(arn);
+            if (namer_.uses_table() && table.empty())
+                return fail(r, errc::record_missing_field, "eventSourceARN",
+                            missing ? "the record has no eventSourceARN, so its table (and index) is unknown"
+                                    : "eventSourceARN names no table, so the record's index is unknown");
+            if (!index_for(table)) return fail(r, errc::index_invalid, "eventSourceARN", cached_problem_);
+            const auto it = opt_.key_schemas.find(table);
+            cached_schema_ = it == opt_.key_schemas.end() ? nullptr : &it->second;
+            if (plain_arn) {
+                cached_arn_.assign(arn.data(), arn.size());
+                arn_cached_ = true;
+            }
+        }
+        p.index = cached_index_;
 
         if (!f_keys.found)
             return fail(r, errc::record_missing_field, "dynamodb.Keys", "the record has no dynamodb.Keys");
-        const auto it = opt_.key_schemas.find(table);
         path_error err;
-        if (!document_id<A>(f_keys.v, it == opt_.key_schemas.end() ? nullptr : &it->second, table, p.id, err,
-                            "dynamodb.Keys"))
+        if (!document_id<A>(f_keys.v, cached_schema_, cached_table_, p.id, err, "dynamodb.Keys"))
             return fail(r, err.code, std::move(err.path), std::move(err.message));
 
         if (opt_.external_versions) {
@@ -459,13 +473,14 @@ private:
         return unescape_json(ref.text, scratch_) && scratch_ == s;
     }
 
-    bool index_for(std::string_view table, std::string& out) {
+    // Makes cached_table_ the table and cached_index_ its index; false (cached_problem_ says why)
+    // when the table's index name is invalid.
+    bool index_for(std::string_view table) {
         if (!cached_valid_ || table != cached_table_) {
             cached_table_.assign(table.data(), table.size());
             cached_ok_ = namer_.name_for(table, cached_index_, cached_problem_);
             cached_valid_ = true;
         }
-        if (cached_ok_) out = cached_index_;
         return cached_ok_;
     }
 

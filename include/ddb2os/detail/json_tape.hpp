@@ -65,6 +65,8 @@ private:
     }
 
     void skip_ws() noexcept {
+        // Every token starts above ' ', and compact JSON (what Lambda delivers) has no spaces.
+        if (p_ < end_ && static_cast<unsigned char>(*p_) > ' ') return;
         while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
     }
 

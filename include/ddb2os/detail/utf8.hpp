@@ -33,8 +33,9 @@ inline std::size_t utf8_sequence_length(const unsigned char* p, const unsigned c
     return 0;
 }
 
-// Offset of the first invalid byte, or npos when all of [p, p+n) is valid UTF-8.
-inline std::size_t utf8_invalid_at(const char* data, std::size_t n) noexcept {
+// Offset of the first invalid byte, or npos when all of [p, p+n) is valid UTF-8. With
+// `separator`, also sets it when the text holds U+2028 or U+2029 (which JSON writers escape).
+inline std::size_t utf8_invalid_at(const char* data, std::size_t n, bool* separator = nullptr) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(data);
     const auto* end = p + n;
     const auto* q = p;
@@ -48,6 +49,7 @@ inline std::size_t utf8_invalid_at(const char* data, std::size_t n) noexcept {
         if (*q < 0x80) { ++q; continue; }
         const std::size_t len = utf8_sequence_length(q, end);
         if (len == 0) return static_cast<std::size_t>(q - p);
+        if (separator != nullptr && len == 3 && q[0] == 0xE2 && q[1] == 0x80 && (q[2] & 0xFE) == 0xA8) *separator = true;
         q += len;
     }
     return std::string::npos;

@@ -150,6 +150,98 @@ std::size_t write_string(Out& out, std::string_view s) {
     return bad;
 }
 
+// Bytes of a word that need a look: '"', '\\', control characters (escaped) and >= 0x80 (checked
+// as UTF-8). Exact as "any or none"; a byte's position is not (borrows can mark bytes above a hit).
+inline std::uint64_t swar_attention(std::uint64_t w) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const std::uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & highs;
+}
+
+// write_string into an out_buffer. Almost every string ddb2os writes needs no escaping: find
+// that out in one scan and copy the string once (short ones in two overlapping words, no
+// memcpy call); anything else takes the general path above, from the start.
+inline std::size_t write_string(out_buffer& out, std::string_view s) {
+    const char* p = s.data();
+    const std::size_t n = s.size();
+    char* d = out.reserve(n + 2);
+    d[0] = '"';
+    if (n <= 16) {
+        if (n >= 8) {
+            std::uint64_t a, b;
+            std::memcpy(&a, p, 8);
+            std::memcpy(&b, p + n - 8, 8);
+            if (swar_attention(a) == 0 && swar_attention(b) == 0) {
+                std::memcpy(d + 1, &a, 8);
+                std::memcpy(d + 1 + n - 8, &b, 8);
+                d[n + 1] = '"';
+                out.commit(n + 2);
+                return std::string::npos;
+            }
+        } else if (n >= 4) {
+            std::uint32_t a, b;
+            std::memcpy(&a, p, 4);
+            std::memcpy(&b, p + n - 4, 4);
+            constexpr std::uint64_t spaces = 0x2020202000000000ull;  // the high half: plain bytes
+            if (swar_attention(a | spaces) == 0 && swar_attention(b | spaces) == 0) {
+                std::memcpy(d + 1, &a, 4);
+                std::memcpy(d + 1 + n - 4, &b, 4);
+                d[n + 1] = '"';
+                out.commit(n + 2);
+                return std::string::npos;
+            }
+        } else {
+            std::size_t i = 0;
+            for (; i < n; ++i) {
+                const auto c = static_cast<unsigned char>(p[i]);
+                if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) break;
+                d[1 + i] = p[i];
+            }
+            if (i == n) {
+                d[n + 1] = '"';
+                out.commit(n + 2);
+                return std::string::npos;
+            }
+        }
+    } else {
+        // Escapes stop the scan; the first non-ASCII byte is remembered (everything before it is
+        // ASCII, so the UTF-8 check can start there).
+        std::size_t i = 0, high = n;
+        bool escape = false;
+#if defined(__SSE2__)
+        const __m128i quote = _mm_set1_epi8('"');
+        const __m128i slash = _mm_set1_epi8('\\');
+        const __m128i ctrl = _mm_set1_epi8(0x1F);
+        for (;; i += 16) {
+            if (i + 16 > n) i = n - 16;  // the last block overlaps the one before it
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+            __m128i e = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash));
+            e = _mm_or_si128(e, _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));
+            if (_mm_movemask_epi8(e) != 0) { escape = true; break; }
+            if (high == n && _mm_movemask_epi8(v) != 0) high = i;
+            if (i + 16 == n) break;
+        }
+#else
+        for (; i < n; ++i) {
+            const auto c = static_cast<unsigned char>(p[i]);
+            if (c < 0x20 || c == '"' || c == '\\') { escape = true; break; }
+            if (c >= 0x80 && high == n) high = i;
+        }
+#endif
+        bool separator = false;
+        if (!escape && (high == n || (utf8_invalid_at(p + high, n - high, &separator) == std::string::npos && !separator))) {
+            std::memcpy(d + 1, p, n);
+            d[n + 1] = '"';
+            out.commit(n + 2);
+            return std::string::npos;
+        }
+    }
+    out.commit(1);
+    const std::size_t bad = write_string_body(out, s);
+    out.put('"');
+    return bad;
+}
+
 inline int hex_value(char c) noexcept {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;

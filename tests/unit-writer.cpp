@@ -1,0 +1,76 @@
+// The JSON string writer: out_buffer's one-scan writer against the general one, byte for byte.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <string>
+
+#include "ddb2os/detail/writer.hpp"
+
+using ddb2os::detail::out_buffer;
+using ddb2os::detail::string_sink;
+
+namespace {
+
+// The general writer (every Out but out_buffer takes it).
+std::pair<std::string, std::size_t> general(const std::string& s) {
+    std::string text;
+    string_sink sink{text};
+    sink.put('"');
+    const std::size_t bad = ddb2os::detail::write_string_body(sink, s);
+    sink.put('"');
+    return {text, bad};
+}
+
+std::pair<std::string, std::size_t> fast(const std::string& s, const std::string& before = "") {
+    out_buffer out;
+    out.put(before);
+    const std::size_t bad = ddb2os::detail::write_string(out, s);
+    return {std::string(out.view(before.size())), bad};
+}
+
+}  // namespace
+
+TEST_CASE("writer: out_buffer's write_string equals the general writer on every length and byte kind") {
+    // Pieces: plain ASCII, bytes to escape, valid 2-4 byte sequences, U+2028/U+2029, invalid bytes.
+    const std::string pieces[] = {"a", "Z", " ", "~", "\"", "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f",
+                                  "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x9a\x80", "\xe2\x80\xa8", "\xe2\x80\xa9",
+                                  "\xe2\x80\xaa", "\xff", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "\x80"};
+    std::mt19937 rng(20261203);
+    int checked = 0;
+    for (int len = 0; len <= 70; ++len) {
+        for (int trial = 0; trial < 60; ++trial) {
+            // Mostly plain text with a few others, so every path (clean, late escape, late non-ASCII) is hit.
+            std::string s;
+            const int odd = static_cast<int>(rng() % 4);  // 0: all plain
+            while (static_cast<int>(s.size()) < len) {
+                const bool plain = odd == 0 || rng() % 10 != 0;
+                s += plain ? std::string(1, static_cast<char>('a' + rng() % 26)) : pieces[rng() % std::size(pieces)];
+            }
+            const auto want = general(s);
+            const auto got = fast(s, std::string(rng() % 3, 'x'));
+            CHECK_MESSAGE(got.second == want.second, "input length " << s.size());
+            if (want.second == std::string::npos) CHECK(got.first == want.first);
+            ++checked;
+        }
+    }
+    CHECK(checked == 71 * 60);
+}
+
+TEST_CASE("writer: one piece at every position of short and long strings") {
+    const std::string pieces[] = {"\"", "\\", "\t", "\xc3\xa9", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xff", "\xe2\x82"};
+    for (const std::string& piece : pieces)
+        for (std::size_t len : {1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40}) {
+            for (std::size_t at = 0; at < len; ++at) {
+                std::string s(len, 'q');
+                s.insert(at, piece);
+                const auto want = general(s);
+                const auto got = fast(s);
+                CHECK(got.second == want.second);
+                CHECK(got.first == want.first);
+            }
+        }
+    CHECK(fast("").first == "\"\"");
+    CHECK(fast("a\xe2\x80\xa8" "b").first == "\"a\\u2028b\"");
+    CHECK(fast("0123456789abcdef\xff").second == 16);
+    CHECK(fast("\xed\xa0\x80xxxxxxxxxxxxxxxx").second == 0);
+}
