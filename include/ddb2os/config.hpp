@@ -13,6 +13,15 @@
 #define DDB2OS_BEGIN_NAMESPACE namespace ddb2os { inline namespace v0 {
 #define DDB2OS_END_NAMESPACE } }
 
+// For the few hot paths whose call overhead measured larger than their work.
+#if defined(__GNUC__) || defined(__clang__)
+#define DDB2OS_ALWAYS_INLINE inline __attribute__((always_inline))
+#define DDB2OS_NOINLINE __attribute__((noinline))
+#else
+#define DDB2OS_ALWAYS_INLINE inline
+#define DDB2OS_NOINLINE
+#endif
+
 DDB2OS_BEGIN_NAMESPACE
 
 inline constexpr const char* version_string = "0.1.0";
