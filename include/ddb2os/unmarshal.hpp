@@ -229,11 +229,7 @@ errc classify(typename A::value v, ddb_type& type, typename A::value& payload, s
         return errc::attr_multiple_types;
     }
     string_ref key;
-    A::each_member(v, [&](string_ref k, typename A::value p) {
-        key = k;
-        payload = p;
-        return false;
-    });
+    A::only_member(v, key, payload);
     if (key.escaped) {
         type = unescape_json(key.text, scratch) ? parse_type_key(scratch) : ddb_type::unknown;
     } else {

@@ -13,6 +13,7 @@
 //   static std::string_view binary(value);               // kind == binary (raw bytes)
 //   static std::size_t size(value);                      // array or object
 //   template <class F> static bool each_member(value, F&&);   // F(string_ref key, value) -> bool
+//   static void only_member(value object, string_ref& key, value& v);  // size == 1: its member
 //   template <class F> static bool each_element(value, F&&);  // F(value) -> bool
 //   static bool find(value object, std::string_view key, value& out);
 //

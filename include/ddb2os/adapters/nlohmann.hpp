@@ -46,6 +46,11 @@ struct basic_nlohmann_adapter {
             if (!f(string_ref{it.key(), false}, &it.value())) return false;
         return true;
     }
+    static void only_member(value v, string_ref& key, value& val) {
+        const auto it = v->begin();
+        key = string_ref{it.key(), false};
+        val = &it.value();
+    }
     template <class F>
     static bool each_element(value v, F&& f) {
         for (const auto& e : *v)

@@ -126,6 +126,16 @@ struct python_adapter {
         }
     }
 
+    // An attribute value's one member ({"S": ...}): read at once, without each_member's batch.
+    // Borrowed like every value here (each_member's references end with each_member too).
+    static void only_member(value v, string_ref& key, value& val) noexcept {
+        Py_ssize_t pos = 0;
+        PyObject *k = nullptr, *item = nullptr;
+        PyDict_Next(v, &pos, &k, &item);
+        key = PyUnicode_Check(k) ? string(k) : string_ref{std::string_view("\xff", 1), false};
+        val = item;
+    }
+
     // The size and items are read again for each element, for the same reason.
     template <class F>
     static bool each_element(value v, F&& f) {
