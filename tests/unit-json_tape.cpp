@@ -146,3 +146,31 @@ TEST_CASE("tape: agrees with nlohmann::json::accept on random inputs") {
     CHECK(accepted > 1000);
     CHECK(rejected > 1000);
 }
+
+TEST_CASE("tape: copied and moved tapes keep their nodes; a moved-from tape parses again") {
+    json_tape a;
+    a.parse(R"({"k":[1,2,3]})");
+    json_tape copy(a);
+    REQUIRE(copy.nodes.size() == 6);
+    CHECK(copy.nodes[2].kind == ddb2os::value_kind::array);
+    CHECK(copy.nodes[2].length == 3);
+    json_tape assigned;
+    assigned.parse("[true]");
+    assigned = a;
+    CHECK(assigned.nodes.size() == 6);
+    json_tape moved(std::move(a));
+    CHECK(moved.nodes.size() == 6);
+    CHECK(moved.nodes[5].offset == copy.nodes[5].offset);
+    CHECK(a.nodes.size() == 0);  // NOLINT(bugprone-use-after-move): moved-from is valid and empty
+    a.parse("[1]");
+    REQUIRE(a.nodes.size() == 2);
+    CHECK(a.nodes[1].kind == ddb2os::value_kind::number);
+    json_tape target;
+    target.parse("{}");
+    target = std::move(moved);
+    CHECK(target.nodes.size() == 6);
+    CHECK(target.nodes[0].next == 6);
+    const ddb2os::raw_json_document d(R"({"a":1})");
+    const ddb2os::raw_json_document e(d);  // copyable, as before node_buffer
+    CHECK(e.root().tape->nodes.size() == 3);
+}

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -41,6 +42,26 @@ struct tape_node {
 // one compare and the node's own stores.
 class node_buffer {
 public:
+    node_buffer() = default;
+    node_buffer(const node_buffer& o) : node_buffer() { *this = o; }
+    node_buffer(node_buffer&& o) noexcept
+        : data_(std::move(o.data_)), size_(std::exchange(o.size_, 0)), capacity_(std::exchange(o.capacity_, 0)) {}
+    node_buffer& operator=(const node_buffer& o) {
+        if (this != &o) {
+            size_ = 0;
+            reserve(o.size_);
+            if (o.size_ != 0) std::memcpy(data_.get(), o.data_.get(), o.size_ * sizeof(tape_node));
+            size_ = o.size_;
+        }
+        return *this;
+    }
+    node_buffer& operator=(node_buffer&& o) noexcept {
+        data_ = std::move(o.data_);
+        size_ = std::exchange(o.size_, 0);
+        capacity_ = std::exchange(o.capacity_, 0);
+        return *this;
+    }
+
     std::size_t size() const noexcept { return size_; }
     const tape_node& operator[](std::size_t i) const noexcept { return data_[i]; }
     tape_node& operator[](std::size_t i) noexcept { return data_[i]; }
