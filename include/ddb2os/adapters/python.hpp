@@ -117,9 +117,7 @@ struct python_adapter {
             if (n > 1)
                 for (int i = 0; i < n; ++i) prefetch_single_value(b.vals[i]);
             for (int i = 0; i < n; ++i) {
-                const string_ref key =
-                    PyUnicode_Check(b.keys[i]) ? string(b.keys[i]) : string_ref{std::string_view("\xff", 1), false};
-                if (!f(key, b.vals[i])) return false;
+                if (!f(key_string(b.keys[i]), b.vals[i])) return false;
             }
             b.release();
             if (n < batch) return true;
@@ -132,7 +130,7 @@ struct python_adapter {
         Py_ssize_t pos = 0;
         PyObject *k = nullptr, *item = nullptr;
         PyDict_Next(v, &pos, &k, &item);
-        key = PyUnicode_Check(k) ? string(k) : string_ref{std::string_view("\xff", 1), false};
+        key = key_string(k);
         val = item;
     }
 
@@ -177,6 +175,11 @@ struct python_adapter {
     }
 
 private:
+    // A member's key: a key that is not a str reads as one invalid UTF-8 byte (reported with its path).
+    static string_ref key_string(PyObject* k) noexcept {
+        return PyUnicode_Check(k) ? string(k) : string_ref{std::string_view("\xff", 1), false};
+    }
+
     static void prefetch(const void* p) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(p);

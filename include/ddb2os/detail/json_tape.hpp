@@ -250,6 +250,21 @@ private:
         p_ += word.size();
     }
 
+    // At '{' or '[': its node. True when a member or element follows (the container is then open
+    // on the stack), false when `close` follows at once.
+    DDB2OS_ALWAYS_INLINE bool open(value_kind k, char close) {
+        const std::uint32_t i = push(k, offset(), 0, 0);
+        ++p_;
+        skip_ws();
+        if (p_ < end_ && *p_ == close) {
+            ++p_;
+            return false;
+        }
+        stack_.push_back(i);
+        ++nodes[i].length;
+        return true;
+    }
+
     void close_top() {
         const std::uint32_t i = stack_.back();
         stack_.pop_back();
@@ -269,28 +284,12 @@ private:
             goto after;
         }
         if (*p_ == '{') {
-            const std::uint32_t i = push(value_kind::object, offset(), 0, 0);
-            ++p_;
-            skip_ws();
-            if (p_ < end_ && *p_ == '}') {
-                ++p_;
-                goto after;
-            }
-            stack_.push_back(i);
-            ++nodes[i].length;
-            goto key;
+            if (open(value_kind::object, '}')) goto key;
+            goto after;
         }
         if (*p_ == '[') {
-            const std::uint32_t i = push(value_kind::array, offset(), 0, 0);
-            ++p_;
-            skip_ws();
-            if (p_ < end_ && *p_ == ']') {
-                ++p_;
-                goto after;
-            }
-            stack_.push_back(i);
-            ++nodes[i].length;
-            goto value;
+            if (open(value_kind::array, ']')) goto value;
+            goto after;
         }
         switch (*p_) {
             case 't': literal("true", value_kind::boolean, 1); break;

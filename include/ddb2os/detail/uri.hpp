@@ -243,8 +243,6 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
-// The Host header an HTTP client derives from the URL: lower-case host, port only when it is
-// not the scheme's default (as botocore signs it).
 // `in` lower-cased (ASCII letters only) into out[0, in.size()): eight bytes at a time (SWAR), since
 // a host or header name is lower-cased for every signature.
 inline void copy_ascii_lower(char* out, std::string_view in) noexcept {
@@ -263,6 +261,8 @@ inline void copy_ascii_lower(char* out, std::string_view in) noexcept {
     for (; i < in.size(); ++i) out[i] = ascii_lower(in[i]);
 }
 
+// The Host header an HTTP client derives from the URL: lower-case host, port only when it is
+// not the scheme's default (as botocore signs it).
 inline void append_host_header_value(std::string& host, const url_parts& u) {
     const std::size_t at = host.size();
     host.resize(at + u.host.size());

@@ -190,18 +190,11 @@ inline std::size_t write_string(out_buffer& out, std::string_view s) {
                 out.commit(n + 2);
                 return std::string::npos;
             }
-        } else {
-            std::size_t i = 0;
-            for (; i < n; ++i) {
-                const auto c = static_cast<unsigned char>(p[i]);
-                if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) break;
-                d[1 + i] = p[i];
-            }
-            if (i == n) {
-                d[n + 1] = '"';
-                out.commit(n + 2);
-                return std::string::npos;
-            }
+        } else if (plain_ascii_prefix(p, n) == n) {
+            for (std::size_t i = 0; i < n; ++i) d[1 + i] = p[i];
+            d[n + 1] = '"';
+            out.commit(n + 2);
+            return std::string::npos;
         }
     } else {
         // Escapes stop the scan; the first non-ASCII byte is remembered (everything before it is
