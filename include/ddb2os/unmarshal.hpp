@@ -141,13 +141,18 @@ inline std::string number_message(number_status st, std::string_view text) {
     return m;
 }
 
-// Where the walk is, rendered only when something fails.
+// Where the walk is, rendered only when something fails. Pushed for every attribute, so a
+// segment is three words written in place: a type is kept as its ddb_type and named only in
+// render() (building a {name, index, flag} segment on the stack and copying it cost a call and
+// store-forwarding stalls on every value).
 class path_tracker {
 public:
     explicit path_tracker(std::string_view prefix = {}) : prefix_(prefix) {}
-    void push_name(string_ref name) noexcept { push({name, 0, false}); }
-    void push_type(ddb_type t) noexcept { push({{type_name(t), false}, 0, false}); }
-    void push_index(std::size_t i) noexcept { push({{}, i, true}); }
+    void push_name(string_ref name) noexcept {
+        push(name.text.data(), name.text.size(), name.escaped ? tag::escaped_name : tag::name);
+    }
+    void push_type(ddb_type t) noexcept { push(nullptr, static_cast<std::size_t>(t), tag::type); }
+    void push_index(std::size_t i) noexcept { push(nullptr, i, tag::index); }
     void pop() noexcept { --n_; }
     std::size_t depth() const noexcept { return n_; }
     void reset(std::string_view prefix) noexcept { prefix_ = prefix; n_ = 0; }
@@ -157,13 +162,18 @@ public:
         std::string scratch;
         for (std::size_t i = 0; i < n_ && i < capacity; ++i) {
             const segment& g = segs_[i];
-            if (g.is_index) {
-                s += '[' + std::to_string(g.index) + ']';
+            if (g.kind == tag::index) {
+                s += '[' + std::to_string(g.size) + ']';
                 continue;
             }
             if (!s.empty()) s += '.';
-            if (g.name.escaped && unescape_json(g.name.text, scratch)) s += scratch;
-            else append_sanitized(s, g.name.text);
+            if (g.kind == tag::type) {
+                s += type_name(static_cast<ddb_type>(g.size));
+                continue;
+            }
+            const std::string_view text(g.data, g.size);
+            if (g.kind == tag::escaped_name && unescape_json(text, scratch)) s += scratch;
+            else append_sanitized(s, text);
         }
         return s;
     }
@@ -185,15 +195,21 @@ private:
         }
     }
 
+    enum class tag : unsigned char { name, escaped_name, type, index };
     struct segment {
-        string_ref name;
-        std::size_t index;
-        bool is_index;
+        const char* data;  // a name's bytes
+        std::size_t size;  // a name's length, an index, or a ddb_type
+        tag kind;
     };
     // Depth is checked before any descent, so the walk never goes past this.
     static constexpr std::size_t capacity = 2 * (max_nesting + 4);
-    void push(segment g) noexcept {
-        if (n_ < capacity) segs_[n_] = g;
+    void push(const char* data, std::size_t size, tag kind) noexcept {
+        if (n_ < capacity) {
+            segment& g = segs_[n_];
+            g.data = data;
+            g.size = size;
+            g.kind = kind;
+        }
         ++n_;
     }
     std::string_view prefix_;
