@@ -260,6 +260,42 @@ TEST_CASE("sigv4: the signing key of the AWS documentation's example") {
     CHECK(ddb2os::detail::hex(k) == "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
 }
 
+TEST_CASE("sigv4: hex of every byte value, at every position and length around the 16-byte blocks") {
+    // append_hex writes 16 bytes at a time (SSE2), the rest byte by byte, in chunks of 64 bytes.
+    std::vector<unsigned char> bytes(300);
+    for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<unsigned char>(i * 7 + 3);
+    const auto expected = [](const unsigned char* p, std::size_t n) {
+        static constexpr char d[] = "0123456789abcdef";
+        std::string s;
+        for (std::size_t i = 0; i < n; ++i) s.append({d[p[i] >> 4], d[p[i] & 15]});
+        return s;
+    };
+    std::size_t mismatches = 0, cases = 0;
+    for (std::size_t start = 0; start < 17; ++start)
+        for (std::size_t n = 0; start + n <= bytes.size(); n += n < 70 ? 1 : 29) {
+            std::string out = "x";  // appended after what is there
+            ddb2os::detail::append_hex(out, bytes.data() + start, n);
+            mismatches += out != "x" + expected(bytes.data() + start, n);
+            ++cases;
+        }
+    CHECK(cases > 1000);
+    CHECK(mismatches == 0);
+    std::string all;
+    for (int b = 0; b < 256; ++b) {
+        const unsigned char c = static_cast<unsigned char>(b);
+        std::string one;
+        ddb2os::detail::append_hex(one, &c, 1);
+        all += one;
+    }
+    std::vector<unsigned char> every(256);
+    for (int b = 0; b < 256; ++b) every[static_cast<std::size_t>(b)] = static_cast<unsigned char>(b);
+    std::string at_once;
+    ddb2os::detail::append_hex(at_once, every.data(), every.size());
+    CHECK(at_once == all);
+    CHECK(all.substr(0, 8) == "00010203");
+    CHECK(all.substr(all.size() - 8) == "fcfdfeff");
+}
+
 TEST_CASE("sigv4: time is an argument, formatted in UTC to the second") {
     using sigv4::detail::format_amz_date;
     CHECK(format_amz_date(std::int64_t{0}) == "19700101T000000Z");

@@ -15,6 +15,10 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 // The SHA256_CTX functions are deprecated in OpenSSL 3 (still shipped); only hmac_sha256_key uses them.
 #if defined(__GNUC__) || defined(__clang__)
 #define DDB2OS_DETAIL_NO_DEPRECATED_BEGIN \
@@ -215,7 +219,23 @@ inline void append_hex(std::string& out, const unsigned char* p, std::size_t n) 
     char buf[128];
     while (n > 0) {
         const std::size_t k = n < sizeof buf / 2 ? n : sizeof buf / 2;
-        for (std::size_t i = 0; i < k; ++i) {
+        std::size_t i = 0;
+#if defined(__SSE2__)
+        // 16 bytes at a time (a signature writes two 32-byte hashes): the nibbles interleaved, and
+        // 'a' - '0' - 10 added to those above 9. A table lookup per nibble was 4% of a signature.
+        const __m128i low4 = _mm_set1_epi8(0x0F), nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'),
+                      letter = _mm_set1_epi8('a' - '0' - 10);
+        for (; i + 16 <= k; i += 16) {
+            const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+            const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low4), lo = _mm_and_si128(x, low4);
+            __m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+            a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), letter));
+            b = _mm_add_epi8(_mm_add_epi8(b, zero), _mm_and_si128(_mm_cmpgt_epi8(b, nine), letter));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(buf + 2 * i), a);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(buf + 2 * i + 16), b);
+        }
+#endif
+        for (; i < k; ++i) {
             buf[2 * i] = digits[p[i] >> 4];
             buf[2 * i + 1] = digits[p[i] & 0x0F];
         }
