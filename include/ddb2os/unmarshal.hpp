@@ -62,7 +62,7 @@ constexpr std::string_view type_name(ddb_type t) noexcept {
     return "?";
 }
 
-inline ddb_type parse_type_key(std::string_view k) noexcept {
+DDB2OS_ALWAYS_INLINE ddb_type parse_type_key(std::string_view k) noexcept {
     switch (k.size()) {
         case 1:
             switch (k[0]) {
