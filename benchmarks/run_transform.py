@@ -9,7 +9,8 @@ On one core (sched_setaffinity; child processes inherit it), for each corpus of 
 checked with check.py against the reference competitor's output; only then is it timed: warm-up, then
 several runs, and the MEDIAN run gives records/s and input MB/s (1 MB = 1e6 bytes of the event's JSON).
 A competitor whose output fails the check is shown as FAILED and its timing is not counted.
-Ceilings (json.loads only, JSON.parse only, nlohmann/simdjson parse only, memcpy) have no output to check.
+Ceilings (json.loads only, JSON.parse only, nlohmann/simdjson parse only, memcpy, a C walk of the event dict) have
+no output to check.
 
 The table goes to stdout; everything, with the machine, the versions and every check report, to
 build/bench/transform.json.
@@ -21,7 +22,8 @@ Competitors (one entry each in COMPETITORS below; one file each under benchmarks
   node double      node_ref/transform.js --numbers double       unmarshall(wrapNumbers: Number): lossy
   ddb2os C++       build/bench/ddb2os_transform                 skipped until built ($DDB2OS_TRANSFORM_BIN)
   ddb2os Python    ddb2os.bulk_bodies(event_dict), and (raw bytes) skipped until importable
-  ceilings         json.loads, node JSON.parse, nlohmann::json::parse, simdjson DOM parse, memcpy
+  ceilings         json.loads, node JSON.parse, nlohmann::json::parse, simdjson DOM parse, memcpy, and
+                   dict walk (competitors/dict_walk.c: every object of the event dict visited, nothing built)
 
 Reference for the checks: the first available of --reference, ddb2os C++, ddb2os Python, node exact, boto3 dict.
 """
@@ -391,6 +393,24 @@ class JsonLoads(Competitor):
         return Timing(wall, cpu, corpus.records, corpus.size, None)
 
 
+class DictWalk(Competitor):
+    name = "ceiling dict walk"
+    kind = "ceiling"
+    note = "C: visit every object of the event dict (PyDict_Next, list items, each str's text), build nothing"
+
+    def available(self) -> None:
+        ensure_dict_walk()
+
+    def input(self, corpus: Corpus) -> Any:
+        return corpus.event
+
+    def run(self, corpus: Corpus, seconds: float) -> Timing:
+        import dict_walk
+        event = corpus.event
+        wall, cpu = time_python(lambda: dict_walk.walk(event), seconds)
+        return Timing(wall, cpu, corpus.records, corpus.size, None)
+
+
 class NodeParse(Competitor):
     name = "ceiling node JSON.parse"
     kind = "ceiling"
@@ -435,6 +455,7 @@ COMPETITORS: List[Competitor] = [
     NodeRef("exact"),
     NodeRef("double"),
     JsonLoads(),
+    DictWalk(),
     NodeParse(),
     CeilingProgram("nlohmann", 40.0, "nlohmann::json::parse(raw) into a DOM, g++ -O3"),
     CeilingProgram("simdjson", 800.0, "simdjson DOM parse(raw), g++ -O3"),
@@ -513,6 +534,34 @@ def ensure_ceilings() -> None:
             return
     _ceilings_ready = f"cannot build ceilings.cpp: {p.stdout.decode(errors='replace')[-300:]}"
     raise Skip(_ceilings_ready)
+
+
+_dict_walk_ready: Optional[str] = None
+
+
+def ensure_dict_walk() -> None:
+    """Builds competitors/dict_walk.c into build/bench/ as a module of the running Python (when stale)."""
+    global _dict_walk_ready
+    if _dict_walk_ready is None:
+        import sysconfig
+        src = os.path.join(HERE, "competitors", "dict_walk.c")
+        so = os.path.join(BENCH, "dict_walk" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+        cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+        _dict_walk_ready = ""
+        if not (os.path.exists(so) and os.path.getmtime(so) >= os.path.getmtime(src)):
+            if not cc:
+                _dict_walk_ready = "no C compiler"
+            else:
+                os.makedirs(BENCH, exist_ok=True)
+                log(f"building {os.path.relpath(so, ROOT)} ({cc} -O3)")
+                p = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-I", sysconfig.get_paths()["include"], src, "-o", so],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                if p.returncode != 0:
+                    _dict_walk_ready = f"cannot build dict_walk.c: {p.stdout.decode(errors='replace')[-300:]}"
+        if not _dict_walk_ready and BENCH not in sys.path:
+            sys.path.insert(0, BENCH)
+    if _dict_walk_ready:
+        raise Skip(_dict_walk_ready)
 
 
 def ensure_data(names: List[str], regen: bool) -> Dict[str, Corpus]:
@@ -739,7 +788,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              ("ddb2os Python bytes", "boto3 bytes"), ("ddb2os Python dict", "node exact"),
              ("ddb2os C++ bytes", "node exact"), ("ddb2os C++ bytes", "ceiling simdjson"),
              ("ddb2os C++ bytes", "ceiling nlohmann"), ("node exact", "boto3 bytes"),
-             ("ceiling json.loads", "boto3 bytes")]
+             ("ceiling json.loads", "boto3 bytes"), ("ddb2os Python dict", "ceiling dict walk")]
     for a, b in pairs:
         row = {}
         for c in cols:
