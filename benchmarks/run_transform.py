@@ -396,7 +396,7 @@ class JsonLoads(Competitor):
 class DictWalk(Competitor):
     name = "ceiling dict walk"
     kind = "ceiling"
-    note = "C: visit every object of the event dict (PyDict_Next, list items, each str's text), build nothing"
+    note = "C: visit every object of the event dict but OldImages (PyDict_Next, list items, each str's text), build nothing"
 
     def available(self) -> None:
         ensure_dict_walk()

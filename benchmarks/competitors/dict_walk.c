@@ -4,7 +4,8 @@
  * transform must (PyDict_Next over each dict, every list item), reads each str's length and its
  * first and last code units (so that every str's text is touched, as writing it would), and
  * returns a checksum so that nothing can be skipped. It builds nothing and checks nothing: it is
- * what "ddb2os Python dict" would cost if writing the output were free.
+ * what "ddb2os Python dict" would cost if writing the output were free. An OldImage is not
+ * entered: no transform to OpenSearch reads it (ddb2os does not).
  *
  * Built by run_transform.py with the C compiler and the running Python's headers. */
 #define PY_SSIZE_T_CLEAN
@@ -15,7 +16,11 @@ static unsigned long walk(PyObject* o) {
     if (PyDict_Check(o)) {
         Py_ssize_t pos = 0;
         PyObject *k, *v;
-        while (PyDict_Next(o, &pos, &k, &v)) h += walk(k) * 31u + walk(v);
+        while (PyDict_Next(o, &pos, &k, &v)) {
+            h += walk(k) * 31u;
+            if (!(PyUnicode_Check(k) && PyUnicode_GET_LENGTH(k) == 8 && PyUnicode_CompareWithASCIIString(k, "OldImage") == 0))
+                h += walk(v);
+        }
     } else if (PyList_Check(o) || PyTuple_Check(o)) {
         const Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
         PyObject** items = PySequence_Fast_ITEMS(o);
