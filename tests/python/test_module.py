@@ -218,9 +218,41 @@ def test_large_batch_from_dict_equals_bytes_and_cli(cli):
     assert b"".join(cut.bodies) == out
 
 
+class NoisyKey(str):
+    """A key whose comparison and hash are Python code, which would run inside a hashed dict lookup."""
+    calls = 0
+
+    def __eq__(self, other):
+        NoisyKey.calls += 1
+        return str.__eq__(self, other)
+
+    def __hash__(self):
+        NoisyKey.calls += 1
+        return str.__hash__(self)
+
+
+def test_reading_an_event_runs_no_python_code():
+    """Keys are found by their text: a str subclass's __eq__ or __hash__ (Python code that could change or
+    free the event under the reader) is never called. The Records key, the key attributes and userIdentity's
+    members (a TTL delete) are all looked up by name."""
+    ttl = record(2, None, name="REMOVE")
+    ttl["dynamodb"]["Keys"] = {"pk": {"S": "r"}, "sk": {"N": "2"}}
+    ttl["userIdentity"] = {NoisyKey("type"): "Service", NoisyKey("principalId"): "dynamodb.amazonaws.com"}
+    first = record(1, {"a": {"S": "x"}})
+    first["dynamodb"]["Keys"] = {NoisyKey("sk"): {"N": "7"}, NoisyKey("pk"): {"S": "p|q"}}
+    event = {NoisyKey("Records"): [first, ttl]}
+    NoisyKey.calls = 0
+    r = ddb2os.bulk_bodies(event, key_schemas={"Books": ["pk", "sk"]}, skip_ttl_deletes=True)
+    assert NoisyKey.calls == 0
+    assert r.errors == [] and r.skipped_ttl == 1 and r.ttl_deletes == 1
+    assert r.bodies == [b'{"index":{"_index":"books","_id":"p\\\\|q|7"}}\n{"a":"x"}\n']
+    keys = {NoisyKey("id"): {"S": "v"}}
+    NoisyKey.calls = 0
+    assert ddb2os.document_id(keys, ["id"]) == "v" and NoisyKey.calls == 0
+
+
 def test_many_key_names_in_one_process():
-    """The Python adapter keeps the str of each looked-up key name; names that collide in its table must
-    still find their own attribute."""
+    """Key attributes are found by their own name, whatever was looked up before."""
     for i in range(2000):
         name = f"attr{i}"
         assert ddb2os.document_id({name: {"S": str(i)}}, [name]) == str(i)

@@ -2,9 +2,12 @@
 // module reads a Lambda event dict in place: no json.dumps/json.loads round trip, no copy.
 //
 //   dict -> object   list, tuple -> array   str -> string   bool -> boolean   None -> null
-//   int, float, decimal.Decimal -> number   bytes, bytearray -> binary (B values from boto3)
+//   int, float (and any other object) -> number   bytes, bytearray -> binary (B values from boto3)
 //
 // Every function needs the GIL. Values are borrowed references that live as long as the event.
+// No function here runs Python code (no __eq__, __hash__ or __str__ of the event's objects), so
+// nothing can change or free the event while a component holds its values: keys are compared by
+// their text, and only an exact int or float has its str() read as a number's text.
 #pragma once
 
 #include <Python.h>
@@ -28,7 +31,7 @@ struct python_adapter {
         if (PyBool_Check(v)) return value_kind::boolean;  // before int: bool is an int
         if (v == Py_None) return value_kind::null;
         if (PyBytes_Check(v) || PyByteArray_Check(v)) return value_kind::binary;
-        return value_kind::number;  // int, float, Decimal; anything else reads as its str()
+        return value_kind::number;  // int, float; any other object is a number without text (invalid)
     }
 
     // A str that is not valid Unicode (a lone surrogate) reads as one invalid UTF-8 byte, so the
@@ -47,7 +50,13 @@ struct python_adapter {
         return {std::string_view(p, static_cast<std::size_t>(n)), false};
     }
 
+    // The text of an exact int or float (their str() is C code); empty, so an invalid number, for
+    // anything else: a subclass's or another object's str() could be Python code.
     static std::string_view number_text(value v, std::string& scratch) {
+        if (!PyLong_CheckExact(v) && !PyFloat_CheckExact(v)) {
+            scratch.clear();
+            return scratch;
+        }
         PyObject* s = PyObject_Str(v);
         if (s == nullptr) {
             PyErr_Clear();
@@ -79,7 +88,8 @@ struct python_adapter {
     // dict's entry, the value object, a value dict's key table, ...). Members are taken in batches:
     // every value object is prefetched, then the key table of every value that is a dict, so that
     // the misses of a batch overlap instead of following one another. A batch holds references:
-    // str() of an odd number object runs Python code, which could change the dict meanwhile.
+    // the caller's F may run Python code (the module's unmarshaller makes objects, and making one
+    // can run the garbage collector's finalizers), which could change the dict meanwhile.
     template <class F>
     static bool each_member(value v, F&& f) {
         constexpr int batch = 16;
@@ -157,21 +167,18 @@ struct python_adapter {
         }
     }
 
-    static bool find(value obj, std::string_view key, value& out) {
-        PyObject* k = key_object(key);  // borrowed from the table, or a new str for a long key
-        const bool owned = k == nullptr;
-        if (owned && (k = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()))) == nullptr) {
-            PyErr_Clear();
-            return false;
+    // By the keys' text, in one pass over the members (a hashed lookup compares a key that is a
+    // str subclass with its __eq__; the objects looked in are small: Keys, userIdentity, the event).
+    static bool find(value obj, std::string_view key, value& out) noexcept {
+        Py_ssize_t pos = 0;
+        PyObject *k = nullptr, *v = nullptr;
+        while (PyDict_Next(obj, &pos, &k, &v)) {
+            if (key_string(k).text == key) {
+                out = v;
+                return true;
+            }
         }
-        PyObject* v = PyDict_GetItemWithError(obj, k);  // borrowed
-        if (owned) Py_DECREF(k);
-        if (v == nullptr) {
-            PyErr_Clear();
-            return false;
-        }
-        out = v;
-        return true;
+        return false;
     }
 
 private:
@@ -203,39 +210,6 @@ private:
             PyObject *k = nullptr, *v = nullptr;
             if (PyDict_Next(o, &pos, &k, &v)) prefetch(v);
         }
-    }
-
-    // The str for a key the components look up (eventName, dynamodb, Keys, S, a key attribute...).
-    // Made once and kept, hash included: a new str per lookup (allocate, decode, hash) cost more
-    // than the lookup itself. Short keys only; null for others. The GIL guards the table.
-    static PyObject* key_object(std::string_view key) {
-        constexpr std::size_t max_key = 40, slots = 256;
-        struct entry {
-            PyObject* str = nullptr;
-            std::size_t size = 0;
-            char text[max_key];
-        };
-        static entry table[slots];
-        if (key.size() > max_key) return nullptr;
-        std::size_t h = 14695981039346656037ull;  // FNV-1a
-        for (const char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-        entry& e = table[h & (slots - 1)];
-        if (e.str != nullptr && e.size == key.size() && std::memcmp(e.text, key.data(), key.size()) == 0) return e.str;
-        PyObject* s = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
-        if (s == nullptr) {
-            PyErr_Clear();
-            return nullptr;
-        }
-        if (PyObject_Hash(s) == -1) {
-            PyErr_Clear();
-            Py_DECREF(s);
-            return nullptr;
-        }
-        Py_XDECREF(e.str);  // a collision: the newer key takes the slot
-        e.str = s;
-        e.size = key.size();
-        std::memcpy(e.text, key.data(), key.size());
-        return s;
     }
 };
 
