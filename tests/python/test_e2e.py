@@ -325,6 +325,40 @@ def test_an_old_image_redriven_after_newer_changes_does_not_win(servers, configu
     assert_index_equals_table(opensearch.url, table)
 
 
+class NoisyNumber:
+    """A time whose str() is the event's own Python code: the handler must not call it."""
+    calls = 0
+
+    def __str__(self):
+        NoisyNumber.calls += 1
+        return "1704067299"
+
+
+def test_versions_from_int_float_and_decimal_times_and_never_an_objects_str(servers, configure):
+    opensearch, _ = servers
+    configure(TABLE_KEYS="times=pk")
+    arn = "arn:aws:dynamodb:us-east-1:000000000000:table/times/stream/2024-01-01T00:00:00.000"
+
+    def rec(i, when):
+        return {"eventID": f"t{i}", "eventName": "INSERT", "eventSourceARN": arn,
+                "dynamodb": {"ApproximateCreationDateTime": when, "Keys": {"pk": {"S": f"k{i}"}},
+                             "NewImage": {"pk": {"S": f"k{i}"}}, "SequenceNumber": str(i), "StreamViewType": "NEW_IMAGE"}}
+
+    NoisyNumber.calls = 0
+    event = {"Records": [rec(1, 1704067200), rec(2, 1704067200.5), rec(3, Decimal("1704067200.000001")),
+                         rec(4, NoisyNumber())]}
+    answer, log = run_handler(event)
+    assert answer == {"batchItemFailures": []} and log["Failed"] == 0 and log["Indexed"] == 4
+    assert NoisyNumber.calls == 0
+    versions = {}
+    for i in range(1, 5):
+        status, doc = http("GET", f"{opensearch.url}/times/_doc/k{i}")
+        assert status == 200, doc
+        versions[i] = int(doc["_version"])
+    # Microseconds of the record's time; the object without a readable time is indexed unversioned.
+    assert versions == {1: 1704067200000000, 2: 1704067200500000, 3: 1704067200000001, 4: 1}
+
+
 @pytest.mark.parametrize("service", ["es", "aoss"])
 def test_sigv4_end_to_end_through_a_verifying_proxy(servers, configure, service):
     opensearch, dynamodb = servers

@@ -2,12 +2,13 @@
 // module reads a Lambda event dict in place: no json.dumps/json.loads round trip, no copy.
 //
 //   dict -> object   list, tuple -> array   str -> string   bool -> boolean   None -> null
-//   int, float (and any other object) -> number   bytes, bytearray -> binary (B values from boto3)
+//   int, float, Decimal (and any other object) -> number   bytes, bytearray -> binary (B values)
 //
 // Every function needs the GIL. Values are borrowed references that live as long as the event.
-// No function here runs Python code (no __eq__, __hash__ or __str__ of the event's objects), so
-// nothing can change or free the event while a component holds its values: keys are compared by
-// their text, and only an exact int or float has its str() read as a number's text.
+// No function here runs the event's own Python code (no __eq__, __hash__ or __str__ of its
+// objects), so nothing can change or free the event while a component holds its values: keys
+// are compared by their text, and only an exact int, float or decimal.Decimal has its str()
+// read as a number.
 #pragma once
 
 #include <Python.h>
@@ -31,7 +32,7 @@ struct python_adapter {
         if (PyBool_Check(v)) return value_kind::boolean;  // before int: bool is an int
         if (v == Py_None) return value_kind::null;
         if (PyBytes_Check(v) || PyByteArray_Check(v)) return value_kind::binary;
-        return value_kind::number;  // int, float; any other object is a number without text (invalid)
+        return value_kind::number;  // int, float, Decimal; any other object is a number without text
     }
 
     // A str that is not valid Unicode (a lone surrogate) reads as one invalid UTF-8 byte, so the
@@ -50,10 +51,11 @@ struct python_adapter {
         return {std::string_view(p, static_cast<std::size_t>(n)), false};
     }
 
-    // The text of an exact int or float (their str() is C code); empty, so an invalid number, for
-    // anything else: a subclass's or another object's str() could be Python code.
+    // The text of an exact int, float or decimal.Decimal (the standard library's str()); empty, so
+    // an invalid number, for anything else: a subclass's or another object's str() is the event's
+    // own code, which could change the event.
     static std::string_view number_text(value v, std::string& scratch) {
-        if (!PyLong_CheckExact(v) && !PyFloat_CheckExact(v)) {
+        if (!PyLong_CheckExact(v) && !PyFloat_CheckExact(v) && Py_TYPE(v) != decimal_type()) {
             scratch.clear();
             return scratch;
         }
@@ -185,6 +187,23 @@ private:
     // A member's key: a key that is not a str reads as one invalid UTF-8 byte (reported with its path).
     static string_ref key_string(PyObject* k) noexcept {
         return PyUnicode_Check(k) ? string(k) : string_ref{std::string_view("\xff", 1), false};
+    }
+
+    // decimal.Decimal, once the decimal module has been imported (no Decimal exists before that);
+    // looked up in sys.modules, never imported from here.
+    static PyTypeObject* decimal_type() noexcept {
+        static PyTypeObject* type = nullptr;  // kept for the process, as the module keeps it
+        if (type == nullptr) {
+            PyObject* name = PyUnicode_FromString("decimal");
+            PyObject* module = name == nullptr ? nullptr : PyImport_GetModule(name);
+            PyObject* t = module == nullptr ? nullptr : PyObject_GetAttrString(module, "Decimal");
+            if (t != nullptr && PyType_Check(t)) type = reinterpret_cast<PyTypeObject*>(t);
+            else Py_XDECREF(t);
+            Py_XDECREF(module);
+            Py_XDECREF(name);
+            PyErr_Clear();
+        }
+        return type;
     }
 
     static void prefetch(const void* p) noexcept {
