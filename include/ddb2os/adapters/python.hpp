@@ -193,13 +193,10 @@ private:
     static PyTypeObject* decimal_type() noexcept {
         static PyTypeObject* type = nullptr;  // kept for the process, as the module keeps it
         if (type == nullptr) {
-            PyObject* name = PyUnicode_FromString("decimal");
-            PyObject* module = name == nullptr ? nullptr : PyImport_GetModule(name);
+            PyObject* module = PyDict_GetItemString(PyImport_GetModuleDict(), "decimal");  // borrowed
             PyObject* t = module == nullptr ? nullptr : PyObject_GetAttrString(module, "Decimal");
             if (t != nullptr && PyType_Check(t)) type = reinterpret_cast<PyTypeObject*>(t);
             else Py_XDECREF(t);
-            Py_XDECREF(module);
-            Py_XDECREF(name);
             PyErr_Clear();
         }
         return type;

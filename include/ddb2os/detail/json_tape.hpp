@@ -135,20 +135,31 @@ private:
         return i;
     }
 
+#if defined(__SSE2__)
+    // The 16 bytes at p as bit masks: quotes, and what else stops a plain string (backslashes and
+    // control characters).
+    struct block_marks {
+        unsigned quotes, others;
+    };
+    static DDB2OS_ALWAYS_INLINE block_marks marks(const char* p) noexcept {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i ctrl = _mm_set1_epi8(0x1F);
+        const __m128i other = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
+                                           _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));
+        return {static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')))),
+                static_cast<unsigned>(_mm_movemask_epi8(other))};
+    }
+#endif
+
     // At the opening quote. Most strings close within a few 16-byte blocks with no backslash or
     // control character on the way: that path is inlined into run(); the rest is string_rest().
     DDB2OS_ALWAYS_INLINE void string() {
         ++p_;
         const char* start = p_;
 #if defined(__SSE2__)
-        const __m128i quote = _mm_set1_epi8('"');
-        const __m128i slash = _mm_set1_epi8('\\');
-        const __m128i ctrl = _mm_set1_epi8(0x1F);
         while (end_ - p_ >= 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
-            const auto q = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)));
-            const auto other = static_cast<unsigned>(_mm_movemask_epi8(
-                _mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl))));
+            const block_marks m = marks(p_);
+            const unsigned q = m.quotes, other = m.others;
             if ((q | other) != 0) {
                 // The closing quote comes before any backslash or control character: done,
                 // without reading the byte again (that load would wait for the block's mask).
@@ -173,16 +184,10 @@ private:
         std::uint8_t flags = 0;
         for (;;) {
 #if defined(__SSE2__)
-            const __m128i quote = _mm_set1_epi8('"');
-            const __m128i slash = _mm_set1_epi8('\\');
-            const __m128i ctrl = _mm_set1_epi8(0x1F);
             while (end_ - p_ >= 16) {
-                const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
-                __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash));
-                hit = _mm_or_si128(hit, _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));
-                const int mask = _mm_movemask_epi8(hit);
-                if (mask != 0) {
-                    p_ += __builtin_ctz(static_cast<unsigned>(mask));
+                const block_marks m = marks(p_);
+                if ((m.quotes | m.others) != 0) {
+                    p_ += __builtin_ctz(m.quotes | m.others);
                     break;
                 }
                 p_ += 16;
