@@ -254,6 +254,41 @@ TEST_CASE("sigv4: a reused signer signs each request as sign() does, across seco
           "[ddb2os.sigv4.bad_option] a signer signs in headers; presign with sign() and signature_location::query_string");
 }
 
+TEST_CASE("sigv4: a signer keeps the last URL split, and signs a changed or new one as sign() does") {
+    // The cache compares the URL's text: the same buffer changed in place, another URL, a bad URL
+    // (rejected, the cache kept), a Host header given for the cached URL and not, an origin-form
+    // target after an absolute one.
+    const std::int64_t t = 1440938160;
+    const sigv4::signing_params params{"eu-west-1", "es", at(t)};
+    sigv4::signer s(example_creds, "eu-west-1", "es");
+    const auto same = [&](const sigv4::request& req) {
+        const sigv4::signing_result want = sigv4::sign(req, example_creds, params);
+        const std::string got(s.sign(req, at(t)).authorization);
+        CHECK(s.last_canonical_request().text == want.canonical_request);
+        return got == want.headers.back().value;
+    };
+    std::string url = "https://search-x.eu-west-1.es.amazonaws.com:8443/a/b?z=1";
+    CHECK(same({"GET", url, {}, {}}));
+    CHECK(same({"GET", url, {}, {}}));
+    url[15] = 'y';  // search-y: the same size, at the same address
+    CHECK(same({"GET", url, {}, {}}));
+    CHECK(s.last_canonical_request().text.find("host:search-y.eu-west-1.es.amazonaws.com:8443\n") != std::string::npos);
+    url[url.size() - 1] = '2';  // the query
+    CHECK(same({"GET", url, {}, {}}));
+    url[url.find("/a/b") + 3] = 'c';  // the path
+    CHECK(same({"GET", url, {}, {}}));
+    CHECK(error_of([&] { s.sign({"GET", "https://:80/", {}, {}}, at(t)); }) == "[ddb2os.sigv4.bad_url] URL has an empty host");
+    CHECK(same({"GET", url, {}, {}}));
+    CHECK(same({"GET", url, {{"Host", "given.example"}}, {}}));
+    CHECK(s.last_canonical_request().text.find("host:given.example\n") != std::string::npos);
+    CHECK(same({"GET", url, {}, {}}));
+    CHECK(same({"GET", "/a/c?z=2", {{"Host", "search-y.eu-west-1.es.amazonaws.com:8443"}}, {}}));
+    CHECK(error_of([&] { s.sign({"GET", "/a/c?z=2", {}, {}}, at(t)); }) ==
+          "[ddb2os.sigv4.no_host] request has no Host header and its URL has no host");
+    CHECK(same({"GET", "HTTPS://User@Search-Z.example:443#frag", {}, {}}));
+    CHECK(s.last_canonical_request().text.find("host:search-z.example\n") != std::string::npos);
+}
+
 TEST_CASE("sigv4: the signing key of the AWS documentation's example") {
     const sigv4::signing_key k =
         sigv4::derive_signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
@@ -436,6 +471,59 @@ TEST_CASE("sigv4: header values are trimmed, folds joined, repeated names merged
     CHECK(cr.payload_hash == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
     CHECK(cr.amz_date == "20150830T123600Z");
     CHECK(cr.scope == "20150830/us-east-1/dynamodb/aws4_request");
+}
+
+TEST_CASE("sigv4: trimming takes a value without space or control bytes whole, any other byte by byte") {
+    // append_trimmed looks for a byte at most 0x20 16 bytes at a time (the last block overlapping),
+    // then trims as the reference below does: one such byte at every position of values 0-70 long,
+    // beside bytes that are neither (0x7f, 0x80, 0xff), and values of random bytes from both kinds.
+    const auto reference = [](std::string_view v) {
+        std::string out;
+        std::size_t i = 0;
+        while (i < v.size()) {
+            while (i < v.size() && sigv4::detail::is_header_space(v[i])) ++i;
+            const std::size_t word = i;
+            while (i < v.size() && !sigv4::detail::is_header_space(v[i])) ++i;
+            if (i == word) break;
+            if (!out.empty()) out.push_back(' ');
+            out.append(v.substr(word, i - word));
+        }
+        return out;
+    };
+    const std::string others = "aZ~\x7f\x80\xff";
+    const std::string lows = std::string(" \t\r\n\v\f\x01\x1f", 8) + std::string(1, '\0');
+    std::size_t mismatches = 0, whole = 0, trimmed = 0;
+    const auto check = [&](const std::string& v) {
+        std::string out = "x:";  // appended after what is there
+        sigv4::detail::append_trimmed(out, v);
+        const std::string want = "x:" + reference(v);
+        mismatches += out != want;
+        (sigv4::detail::has_no_space_or_control(v) ? whole : trimmed) += 1;
+        if (sigv4::detail::has_no_space_or_control(v)) mismatches += out != "x:" + v;
+    };
+    for (std::size_t n = 0; n <= 70; ++n) {
+        std::string v(n, 'q');
+        for (std::size_t k = 0; k < n; ++k) v[k] = others[k % others.size()];
+        check(v);
+        for (std::size_t at = 0; at < n; ++at)
+            for (const char low : lows) {
+                std::string w = v;
+                w[at] = low;
+                check(w);
+                mismatches += sigv4::detail::has_no_space_or_control(w);  // every such byte is seen
+            }
+    }
+    std::uint32_t seed = 12345;
+    const auto next = [&seed] { return seed = seed * 1664525u + 1013904223u; };
+    const std::string pool = others + lows;
+    for (int round = 0; round < 20000; ++round) {
+        std::string v(next() % 60, ' ');
+        for (char& c : v) c = pool[(next() >> 8) % pool.size()];
+        check(v);
+    }
+    CHECK(mismatches == 0);
+    CHECK(whole > 100);  // both paths are reached
+    CHECK(trimmed > 10000);
 }
 
 TEST_CASE("sigv4: headers clients change, and headers the signer sets, are not signed from the input") {
