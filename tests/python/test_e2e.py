@@ -12,6 +12,7 @@ import json
 import pathlib
 import random
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -357,6 +358,49 @@ def test_versions_from_int_float_and_decimal_times_and_never_an_objects_str(serv
         versions[i] = int(doc["_version"])
     # Microseconds of the record's time; the object without a readable time is indexed unversioned.
     assert versions == {1: 1704067200000000, 2: 1704067200500000, 3: 1704067200000001, 4: 1}
+
+
+def test_records_stay_alive_while_another_thread_empties_the_event(servers, configure):
+    """The handler lets other threads run while it waits for OpenSearch (the GIL released), then
+    copies a rejected record into its dead letter. A thread that empties the event meanwhile, freeing
+    the records and reusing their memory, changes nothing: the engine holds the records itself."""
+    opensearch, _ = servers
+    with FaultProxy(opensearch.url) as faults:
+        configure(OPENSEARCH_ENDPOINT=faults.url, TABLE_KEYS="pinned=pk")
+        arn = "arn:aws:dynamodb:us-east-1:000000000000:table/pinned/stream/2024-01-01T00:00:00.000"
+
+        def rec(i, n):
+            return {"eventID": f"p{i}", "eventName": "INSERT", "eventSourceARN": arn,
+                    "dynamodb": {"Keys": {"pk": {"S": f"k{i}"}}, "NewImage": {"pk": {"S": f"k{i}"}, "n": {"N": n}},
+                                 "SequenceNumber": str(i), "StreamViewType": "NEW_IMAGE"}}
+
+        event = {"Records": [rec(1, "1"), rec(2, "not a number"), rec(3, "3")]}
+        rejected = json.loads(json.dumps(event["Records"][1]))
+        faults.delay_next(1, seconds=1.0, path="_bulk")
+        junk, returned, meddled_while_waiting = [], threading.Event(), []
+
+        def meddle():
+            deadline = time.monotonic() + 30
+            while faults.requests == 0 and time.monotonic() < deadline:
+                time.sleep(0.002)
+            event["Records"].clear()  # the records' last references, but for the engine's own
+            junk.extend({"eventID": "junk", "dynamodb": {"n": i}} for i in range(20000))  # their memory reused
+            meddled_while_waiting.append(not returned.is_set())
+
+        thread = threading.Thread(target=meddle)
+        thread.start()
+        try:
+            answer, log = run_handler(event)
+        finally:
+            returned.set()
+            thread.join()
+        assert meddled_while_waiting == [True] and event["Records"] == []
+        assert answer == {"batchItemFailures": []}
+        assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (2, 1, 0)
+        assert sorted(index_docs(opensearch.url, "pinned")) == ["k1", "k3"]
+        (letter,) = index_docs(opensearch.url, "pinned-dlq").values()
+        assert letter["error"]["type"] == "ddb2os.number.invalid"
+        assert json.loads(letter["record"]) == rejected
 
 
 @pytest.mark.parametrize("service", ["es", "aoss"])

@@ -523,6 +523,16 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
     return nullptr;
 }
 
+// A new list of the event's records (from {"Records": [...]} or a list or tuple of records), or
+// nothing for any other event (the engine then reports what is wrong with it). Runs no Python code.
+py::object pinned_records(PyObject* event) {
+    PyObject* list = event;
+    if (PyDict_Check(event) && !python_adapter::find(event, "Records", list)) return {};
+    if (PyList_Check(list)) return steal(PyList_GetSlice(list, 0, PyList_GET_SIZE(list)));
+    if (PyTuple_Check(list)) return py::reinterpret_borrow<py::object>(list);  // its items cannot change
+    return {};
+}
+
 // The engine behind ddb2os.handler: built once per container from the checked configuration
 // (ddb2os/_handler.py), holding its connections and credentials across invocations.
 class py_sync_engine {
@@ -595,7 +605,13 @@ public:
                 py::gil_scoped_release release;
                 return engine_->process(raw, deadline);
             }
-            return engine_->process<python_adapter, py::gil_scoped_release>(e, deadline);
+            // The engine releases the GIL around network waits (a DescribeTable, the last POST, the
+            // dead letters' POST) and reads the records again afterwards: another thread could change
+            // the event meanwhile and free records still in use. It gets a list of its own, the
+            // records pinned in it (the array form of an event); nested values are only read with
+            // the GIL held.
+            const py::object records = pinned_records(e);
+            return engine_->process<python_adapter, py::gil_scoped_release>(records ? records.ptr() : e, deadline);
         });
         py::dict out;
         py::list failures, items;
