@@ -251,6 +251,37 @@ def test_reading_an_event_runs_no_python_code():
     assert ddb2os.document_id(keys, ["id"]) == "v" and NoisyKey.calls == 0
 
 
+def test_unmarshal_holds_what_it_reads_while_collected_garbage_runs_code():
+    """unmarshal creates objects (dicts, Decimals), and any allocation can start the garbage collector,
+    which runs Python code (here a gc callback). That code empties the image and reuses the freed
+    memory: the value being read stays the one read, so the result is the members read before."""
+    import gc
+
+    # Each member makes a set (sets come from no free list, so every one counts toward a collection).
+    image = {f"a{i}": {"M": {"x": {"N": str(i)}, "t": {"SS": ["s", "t"]}, "y": {"L": [{"S": "s"}, {"N": "1.5"}]}}}
+             for i in range(40)}
+    expected = ddb2os.unmarshal(json.loads(json.dumps(image)))
+    junk, collections = [], [0]
+
+    def meddle(phase, info):
+        collections[0] += 1
+        if phase == "start" and collections[0] == 11:  # the 6th collection, well into the image
+            image.clear()  # the last references to the attribute values being read
+            junk.extend({"S": "junk"} for _ in range(5000))  # their memory reused
+
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(meddle)
+    gc.set_threshold(1)
+    try:
+        got = ddb2os.unmarshal(image)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(meddle)
+    assert image == {} and junk  # the callback ran during the call
+    assert 0 < len(got) < len(expected)
+    assert got == {k: expected[k] for k in got}
+
+
 def test_many_key_names_in_one_process():
     """Key attributes are found by their own name, whatever was looked up before."""
     for i in range(2000):

@@ -93,6 +93,9 @@ private:
         PyObject* p = nullptr;
         const errc e = ddb2os::detail::classify<python_adapter>(v, t, p, message_, scratch_);
         if (e != errc::ok) fail(e, message_);
+        // Held while it is read: making objects can run Python code (the garbage collector's
+        // finalizers and callbacks), which could change the input and free it.
+        const py::object held = py::reinterpret_borrow<py::object>(p);
         path_.push_type(t);
         py::object r = payload(t, p, depth);
         path_.pop();
@@ -139,7 +142,8 @@ private:
         Py_ssize_t pos = 0;
         PyObject *k = nullptr, *v = nullptr;
         while (PyDict_Next(m, &pos, &k, &v)) {
-            path_.push_name(python_adapter::string(k));
+            const py::object key = py::reinterpret_borrow<py::object>(k), held = py::reinterpret_borrow<py::object>(v);
+            path_.push_name(python_adapter::string(k));  // a view into `key`'s text
             if (!PyUnicode_Check(k)) fail(errc::attr_not_object, "attribute names must be strings");
             str(k);
             py::object val = attribute(v, depth);
