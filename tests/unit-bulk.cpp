@@ -301,6 +301,57 @@ TEST_CASE("bulk: one bad record never stops the others") {
     }
 }
 
+TEST_CASE("bulk: record_text keeps up to 48 bytes in itself, more on the heap, and copies and moves both") {
+    using ddb2os::record_text;
+    for (std::size_t n : {0, 1, 15, 16, 47, 48, 49, 64, 300}) {
+        CAPTURE(n);
+        std::string text(n, 'x');
+        for (std::size_t i = 0; i < n; ++i) text[i] = static_cast<char>('a' + i % 26);
+        const record_text a(text);
+        CHECK(a == text);
+        CHECK(text == a);
+        CHECK(a.size() == n);
+        CHECK(a.empty() == (n == 0));
+        CHECK(std::string(a) == text);
+        const bool inline_kept = a.data() >= reinterpret_cast<const char*>(&a) &&
+                                 a.data() < reinterpret_cast<const char*>(&a) + sizeof a;
+        CHECK(inline_kept == (n <= record_text::inline_capacity));
+        record_text b(a);  // copy
+        CHECK(b == a);
+        CHECK((n == 0 || b.data() != a.data()));
+        record_text c(std::move(b));  // move: the source is left empty
+        CHECK(c == text);
+        CHECK(b.empty());
+        record_text d;
+        d = c;
+        record_text& same = d;
+        d = std::move(same);  // self-move keeps the text
+        CHECK(d == text);
+        d = d.view().substr(n / 3);  // a view into itself, inline and on the heap
+        CHECK(d == std::string_view(text).substr(n / 3));
+        d = std::string_view(text);
+        c = std::move(d);
+        CHECK(c == text);
+        c = "short";  // heap to inline
+        CHECK(c == "short");
+        CHECK(c != a);
+        CHECK(c != std::string_view("shorter"));
+    }
+    // Long texts through a whole result: an eventID, a sequence number and an _id on the heap.
+    const std::string long_key(120, 'k');
+    std::string e = event({rec(7, "INSERT", book_keys(long_key, "b"), R"({"x":{"S":"y"}})")});
+    const std::string long_event_id(100, 'e');
+    e.replace(e.find("\"ev7\""), 5, "\"" + long_event_id + "\"");
+    const auto r = ddb2os::build_bulk(e, books_options());
+    REQUIRE(r.records.size() == 1);
+    CHECK(r.records[0].event_id == long_event_id);
+    CHECK(r.records[0].id == long_key + "|b");
+    CHECK(r.records[0].index == "books");
+    const ddb2os::bulk_result copy = r;
+    CHECK(copy.records[0].id == r.records[0].id);
+    CHECK(copy.records[0].id.data() != r.records[0].id.data());
+}
+
 TEST_CASE("bulk: errors carry the SequenceNumber and eventID, and print as JSON") {
     const auto r = ddb2os::build_bulk(event({rec(42, "INSERT", book_keys("a", "b"), R"({"x":{"Q":1}})")}), books_options());
     REQUIRE(r.errors.size() == 1);

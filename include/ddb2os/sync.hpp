@@ -590,7 +590,7 @@ private:
             body.records.push_back(d.record);
             out.put(std::string_view("{\"index\":{\"_index\":"));
             detail::write_string(out, dlq_name(info.index));
-            const std::string& id = info.event_id.empty() ? info.sequence_number : info.event_id;
+            const record_text& id = info.event_id.empty() ? info.sequence_number : info.event_id;
             if (!id.empty()) {
                 out.put(std::string_view(",\"_id\":"));
                 detail::write_string(out, id);
