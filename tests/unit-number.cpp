@@ -105,3 +105,47 @@ TEST_CASE("numbers: parse_number in isolation") {
     CHECK(ddb2os::detail::parse_number("+1", q) == number_status::ok);
     CHECK_FALSE(q.json_grammar);
 }
+
+TEST_CASE("numbers: the short plain number's one pass agrees with the general rules") {
+    // parse_number takes JSON-grammar numbers without an exponent, up to 38 characters, in one pass
+    // and everything else by the general rules: every outcome and every part must be the same as the
+    // general rules give. Generated texts around the limits: lengths 0-45, signs, points, leading
+    // zeros, exponents, other bytes.
+    using ddb2os::detail::number_parts;
+    using ddb2os::detail::number_status;
+    const std::string alphabet = "0000111999-+..eE5x ";
+    std::uint32_t seed = 7;
+    const auto next = [&seed] {  // the high bits: an LCG's low bits repeat with short periods
+        seed = seed * 1664525u + 1013904223u;
+        return seed >> 12;
+    };
+    std::size_t mismatches = 0, fast = 0, general = 0;
+    std::vector<std::string> texts = {"0", "-0", "00", "0.", ".5", "5.", "-", "", "1e5", "0.0", "-0.000",
+                                      std::string(38, '9'), std::string(39, '9'), "0." + std::string(36, '0'),
+                                      "0." + std::string(35, '0') + "1", "-" + std::string(37, '1'),
+                                      "1." + std::string(36, '0'), "1." + std::string(37, '0')};
+    for (int k = 0; k < 200000; ++k) {
+        std::string t(next() % 46, '0');
+        const bool plain = next() % 2 == 0;  // mostly digits, a sign and a point: the fast path's inputs
+        for (char& c : t) c = plain ? static_cast<char>('0' + next() % 10) : alphabet[next() % alphabet.size()];
+        if (plain && !t.empty() && next() % 2 == 0) t[0] = static_cast<char>('1' + next() % 9);
+        if (plain && !t.empty() && next() % 3 == 0) t[next() % t.size()] = '.';
+        if (plain && next() % 4 == 0) t.insert(0, "-");
+        texts.push_back(t);
+    }
+    for (const std::string& t : texts) {
+        number_parts a, b;
+        const number_status sa = ddb2os::detail::parse_number(t, a);
+        const number_status sb = ddb2os::detail::parse_number_general(t, b);
+        const bool same = sa == sb && (sa != number_status::ok ||
+                                       (a.negative == b.negative && a.int_digits == b.int_digits &&
+                                        a.frac_digits == b.frac_digits && a.exponent == b.exponent &&
+                                        a.json_grammar == b.json_grammar));
+        mismatches += !same;
+        if (!same) MESSAGE("differs on \"" << t << "\"");
+        (sa == number_status::ok && a.json_grammar && a.exponent.empty() && t.size() <= 38 ? fast : general) += 1;
+    }
+    CHECK(mismatches == 0);
+    CHECK(fast > 20000);  // both kinds are reached
+    CHECK(general > 20000);
+}

@@ -33,7 +33,8 @@ struct number_parts {
 
 inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-inline number_status parse_number(std::string_view s, number_parts& out) noexcept {
+// Every number, by the general rules below.
+inline number_status parse_number_general(std::string_view s, number_parts& out) noexcept {
     std::size_t i = 0;
     const std::size_t n = s.size();
     bool plus = false;
@@ -88,6 +89,38 @@ inline number_status parse_number(std::string_view s, number_parts& out) noexcep
     if (adjusted > number_max_exponent) return number_status::too_large;
     if (adjusted < number_min_exponent) return number_status::too_small;
     return number_status::ok;
+}
+
+// The usual number first: JSON's grammar without an exponent ("-12.5", "0.25", "1700000000") in at
+// most 38 characters. It has at most 38 digits and a magnitude between 1E-36 and 1E38, inside
+// DynamoDB's range, so its grammar is all there is to check (one pass, where the general rules take
+// three). Anything else takes the general rules, with the same result.
+inline number_status parse_number(std::string_view s, number_parts& out) noexcept {
+    const std::size_t n = s.size();
+    if (n <= static_cast<std::size_t>(number_max_digits)) {
+        const bool negative = n != 0 && s[0] == '-';
+        std::size_t i = negative ? 1 : 0;
+        const std::size_t int_begin = i;
+        while (i < n && is_digit(s[i])) ++i;
+        const std::size_t int_end = i;
+        std::size_t frac_begin = i;
+        bool point = false;
+        if (i < n && s[i] == '.') {
+            point = true;
+            frac_begin = ++i;
+            while (i < n && is_digit(s[i])) ++i;
+        }
+        const bool leading_zero = int_end - int_begin > 1 && s[int_begin] == '0';
+        if (i == n && int_end > int_begin && !leading_zero && !(point && i == frac_begin)) {
+            out.negative = negative;
+            out.int_digits = s.substr(int_begin, int_end - int_begin);
+            out.frac_digits = point ? s.substr(frac_begin, i - frac_begin) : std::string_view();
+            out.exponent = std::string_view();
+            out.json_grammar = true;
+            return number_status::ok;
+        }
+    }
+    return parse_number_general(s, out);
 }
 
 // Writes the JSON number with exactly the value of `parts` (the parts of an ok number).
