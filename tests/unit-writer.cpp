@@ -21,6 +21,41 @@ std::pair<std::string, std::size_t> general(const std::string& s) {
     return {text, bad};
 }
 
+// A byte-by-byte writer from the rules alone (written for the tests, independent of the library's
+// runs): the general writer must match it.
+std::pair<std::string, std::size_t> reference(const std::string& s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "\"";
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    for (std::size_t i = 0; i < s.size();) {
+        const unsigned char c = p[i];
+        if (c >= 0x80) {
+            const std::size_t len = ddb2os::detail::utf8_sequence_length(p + i, p + s.size());
+            if (len == 0) return {out, i};
+            if (len == 3 && c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9))
+                out += p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029";
+            else
+                out.append(s, i, len);
+            i += len;
+            continue;
+        }
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            default:
+                if (c < 0x20) out += std::string("\\u00") + hex[c >> 4] + hex[c & 15];
+                else out += static_cast<char>(c);
+        }
+        ++i;
+    }
+    return {out + "\"", std::string::npos};
+}
+
 std::pair<std::string, std::size_t> fast(const std::string& s, const std::string& before = "") {
     out_buffer out;
     out.put(before);
@@ -47,6 +82,9 @@ TEST_CASE("writer: out_buffer's write_string equals the general writer on every 
                 s += plain ? std::string(1, static_cast<char>('a' + rng() % 26)) : pieces[rng() % std::size(pieces)];
             }
             const auto want = general(s);
+            const auto ref = reference(s);
+            CHECK(want.second == ref.second);
+            if (ref.second == std::string::npos) CHECK(want.first == ref.first);
             const auto got = fast(s, std::string(rng() % 3, 'x'));
             CHECK_MESSAGE(got.second == want.second, "input length " << s.size());
             if (want.second == std::string::npos) CHECK(got.first == want.first);
@@ -70,6 +108,9 @@ TEST_CASE("writer: one piece at every position of short and long strings") {
                 s.insert(at, piece);
                 const auto want = general(s);
                 const auto got = fast(s);
+                const auto ref = reference(s);
+                CHECK(want.second == ref.second);
+                if (ref.second == std::string::npos) CHECK(want.first == ref.first);
                 CHECK(got.second == want.second);
                 CHECK(got.first == want.first);
             }
