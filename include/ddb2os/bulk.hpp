@@ -10,11 +10,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
-#include <cstring>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,7 +83,6 @@ public:
 
     // `s` may be a view into this text itself.
     void assign(std::string_view s) {
-        if (s.size() > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("record_text: text over 4 GiB");
         if (s.size() <= inline_capacity) {
             char* const old = heap_ ? u_.ptr : nullptr;  // the buffer's first bytes overlay the pointer
             std::memmove(u_.buf, s.data(), s.size());
@@ -97,7 +95,7 @@ public:
             u_.ptr = p;
             heap_ = true;
         }
-        size_ = static_cast<std::uint32_t>(s.size());
+        size_ = s.size();
     }
 
     const char* data() const noexcept { return heap_ ? u_.ptr : u_.buf; }
@@ -136,7 +134,7 @@ private:
         char buf[inline_capacity];
         char* ptr;
     } u_;
-    std::uint32_t size_;
+    std::size_t size_;
     bool heap_;
 };
 

@@ -93,8 +93,9 @@ inline number_status parse_number_general(std::string_view s, number_parts& out)
 
 // The usual number first: JSON's grammar without an exponent ("-12.5", "0.25", "1700000000") in at
 // most 38 characters. It has at most 38 digits and a magnitude between 1E-36 and 1E38, inside
-// DynamoDB's range, so its grammar is all there is to check (one pass, where the general rules take
-// three). Anything else takes the general rules, with the same result.
+// DynamoDB's range, so its grammar is all there is to check, in one pass (the general rules also
+// find its significant digits and its exponent). Anything else takes the general rules, with the
+// same result.
 inline number_status parse_number(std::string_view s, number_parts& out) noexcept {
     const std::size_t n = s.size();
     if (n <= static_cast<std::size_t>(number_max_digits)) {
