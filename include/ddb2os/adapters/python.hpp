@@ -89,8 +89,8 @@ struct python_adapter {
     // dict's entry, the value object, a value dict's key table, ...). Members are taken in batches:
     // every value object is prefetched, then the key table of every value that is a dict, so that
     // the misses of a batch overlap instead of following one another. A batch holds references:
-    // the caller's F may run Python code (the module's unmarshaller makes objects, and making one
-    // can run the garbage collector's finalizers), which could change the dict meanwhile.
+    // a caller's F that made any object could run Python code (the garbage collector's finalizers),
+    // which could change the dict meanwhile. No caller in the library does: a guard for one that will.
     template <class F>
     static bool each_member(value v, F&& f) {
         constexpr int batch = 16;
