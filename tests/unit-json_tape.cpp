@@ -109,6 +109,59 @@ TEST_CASE("tape: long strings cross the 16-byte fast path at every alignment") {
     }
 }
 
+TEST_CASE("tape: strings end where they end, across the reader's 64-byte windows") {
+    // Random arrays of strings (plain, with escapes, with spaces between), so strings start and end
+    // at every offset of a window, span several, and end the input: every span and escape flag
+    // is checked against where the generator put it.
+    std::mt19937 rng(2026);
+    const std::string escapes[] = {"\\\"", "\\\\", "\\n", "\\u00e9", "\\/"};
+    for (int doc_no = 0; doc_no < 3000; ++doc_no) {
+        std::string doc(rng() % 70, ' ');
+        doc += '[';
+        struct span {
+            std::size_t offset, length;
+            bool escaped;
+        };
+        std::vector<span> want;
+        const std::size_t count = 1 + rng() % 12;
+        for (std::size_t i = 0; i < count; ++i) {
+            if (i != 0) doc += std::string(rng() % 3, ' ') + ',' + std::string(rng() % 2, '\n');
+            doc += '"';
+            const std::size_t start = doc.size();
+            const std::size_t length = rng() % 4 == 0 ? rng() % 200 : rng() % 20;
+            bool escaped = false;
+            while (doc.size() - start < length) {
+                if (rng() % 40 == 0) {
+                    doc += escapes[rng() % 5];
+                    escaped = true;
+                } else {
+                    doc += static_cast<char>(rng() % 3 == 0 ? "\xc3\xa9"[rng() % 2] : 'a' + static_cast<char>(rng() % 26));
+                }
+            }
+            want.push_back({start, doc.size() - start, escaped});
+            doc += '"';
+        }
+        doc += ']';
+        json_tape t;
+        t.parse(doc);
+        REQUIRE(t.nodes.size() == count + 1);
+        CHECK(t.nodes[0].length == count);
+        for (std::size_t i = 0; i < count; ++i) {
+            const auto& n = t.nodes[i + 1];
+            CHECK_MESSAGE(n.offset == want[i].offset, doc);
+            CHECK_MESSAGE(n.length == want[i].length, doc);
+            CHECK_MESSAGE((n.flags == 1) == want[i].escaped, doc);
+        }
+        // Cut inside the last string (before any escape in it): the reader runs off the input's end.
+        const span& last = want.back();
+        if (!last.escaped) {
+            const std::string cut = doc.substr(0, last.offset + rng() % (last.length + 1));
+            CHECK(syntax_error(cut) == "[ddb2os.json.syntax] byte " + std::to_string(cut.size()) +
+                                           ": unexpected end of input, expected '\"' to close a string");
+        }
+    }
+}
+
 TEST_CASE("tape: agrees with nlohmann::json::accept on random inputs") {
     // Mutations of valid JSON: every verdict must match nlohmann's strict parser.
     const std::string seeds[] = {

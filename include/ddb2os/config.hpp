@@ -17,9 +17,11 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define DDB2OS_ALWAYS_INLINE inline __attribute__((always_inline))
 #define DDB2OS_NOINLINE __attribute__((noinline))
+#define DDB2OS_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))  // after a lambda's parameter list
 #else
 #define DDB2OS_ALWAYS_INLINE inline
 #define DDB2OS_NOINLINE
+#define DDB2OS_ALWAYS_INLINE_LAMBDA
 #endif
 
 DDB2OS_BEGIN_NAMESPACE

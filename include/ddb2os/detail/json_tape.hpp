@@ -73,16 +73,30 @@ public:
         data_ = std::move(bigger);
         capacity_ = n;
     }
+    // The reader writes nodes through data() and sets the size when it is done (or must grow).
+    tape_node* data() noexcept { return data_.get(); }
+    std::size_t capacity() const noexcept { return capacity_; }
+    void set_size(std::size_t n) noexcept { size_ = n; }
+    DDB2OS_NOINLINE void grow() { reserve(capacity_ < 64 ? 64 : capacity_ * 2); }
     DDB2OS_ALWAYS_INLINE tape_node& append() {
         if (size_ == capacity_) grow();
         return data_[size_++];
     }
 
 private:
-    DDB2OS_NOINLINE void grow() { reserve(capacity_ < 64 ? 64 : capacity_ * 2); }
     std::unique_ptr<tape_node[]> data_;
     std::size_t size_ = 0, capacity_ = 0;
 };
+
+inline unsigned trailing_zeros(std::uint64_t x) noexcept {  // x != 0
+#if defined(__GNUC__) || defined(__clang__)
+    return static_cast<unsigned>(__builtin_ctzll(x));
+#else
+    unsigned n = 0;
+    for (; (x & 1) == 0; x >>= 1) ++n;
+    return n;
+#endif
+}
 
 class json_tape {
 public:
@@ -97,246 +111,296 @@ public:
         // DynamoDB JSON has a node every 7-11 bytes. Reserving for one every 6 bytes avoids the vector's
         // reallocation (a copy and, for a moment, both buffers resident); pages never written stay unmapped.
         nodes.reserve(in.size() / 6 + 16);
-        stack_.clear();
-        p_ = in.data();
-        end_ = in.data() + in.size();
         run();
     }
 
 private:
-    std::vector<std::uint32_t> stack_;
-    const char* p_ = nullptr;
-    const char* end_ = nullptr;
+    // An open container: its node, its children so far, whether it is an object.
+    struct frame {
+        std::uint32_t node, count;
+        bool object;
+    };
+    std::vector<frame> frames_;  // the open containers around the innermost one
 
-    [[noreturn]] void fail(const char* what) const {
-        const auto at = static_cast<std::size_t>(p_ - input.data());
-        if (p_ >= end_) throw error(errc::json_syntax, "byte " + std::to_string(at) + ": unexpected end of input, " + what);
+    DDB2OS_NOINLINE void grow_frames() { frames_.resize(frames_.size() < 16 ? 16 : frames_.size() * 2); }
+
+    [[noreturn]] DDB2OS_NOINLINE void fail(const char* at_ptr, const char* what) const {
+        const auto at = static_cast<std::size_t>(at_ptr - input.data());
+        if (at >= input.size()) throw error(errc::json_syntax, "byte " + std::to_string(at) + ": unexpected end of input, " + what);
         throw error(errc::json_syntax, "byte " + std::to_string(at) + ": " + what);
     }
 
-    void skip_ws() noexcept {
-        // Every token starts above ' ', and compact JSON (what Lambda delivers) has no spaces.
-        if (p_ < end_ && static_cast<unsigned char>(*p_) > ' ') return;
-        while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    // Every token starts above ' ', and compact JSON (what Lambda delivers) has no spaces.
+    static DDB2OS_ALWAYS_INLINE const char* skip_ws(const char* p, const char* end) noexcept {
+        if (p < end && static_cast<unsigned char>(*p) > ' ') return p;
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+        return p;
     }
 
-    std::uint32_t offset() const noexcept { return static_cast<std::uint32_t>(p_ - input.data()); }
-
-    DDB2OS_ALWAYS_INLINE std::uint32_t push(value_kind k, std::uint32_t off, std::uint32_t len, std::uint8_t flags) {
-        const auto i = static_cast<std::uint32_t>(nodes.size());
-        // Field by field into the buffer: a node built on the stack and copied as one 16-byte
-        // load after four narrow stores stalls store-to-load forwarding (it was 60% of run()).
-        tape_node& n = nodes.append();
-        n.offset = off;
-        n.length = len;
-        n.next = i + 1;
-        n.kind = k;
-        n.flags = flags;
-        return i;
-    }
-
-#if defined(__SSE2__)
     // The 16 bytes at p as bit masks: quotes, and what else stops a plain string (backslashes and
     // control characters).
     struct block_marks {
         unsigned quotes, others;
     };
     static DDB2OS_ALWAYS_INLINE block_marks marks(const char* p) noexcept {
+#if defined(__SSE2__)
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
         const __m128i ctrl = _mm_set1_epi8(0x1F);
         const __m128i other = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
                                            _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));
         return {static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')))),
                 static_cast<unsigned>(_mm_movemask_epi8(other))};
-    }
-#endif
-
-    // At the opening quote. Most strings close within a few 16-byte blocks with no backslash or
-    // control character on the way: that path is inlined into run(); the rest is string_rest().
-    DDB2OS_ALWAYS_INLINE void string() {
-        ++p_;
-        const char* start = p_;
-#if defined(__SSE2__)
-        while (end_ - p_ >= 16) {
-            const block_marks m = marks(p_);
-            const unsigned q = m.quotes, other = m.others;
-            if ((q | other) != 0) {
-                // The closing quote comes before any backslash or control character: done,
-                // without reading the byte again (that load would wait for the block's mask).
-                if (q != 0 && (q & (0u - q)) <= (other & (0u - other)) - 1u) {
-                    p_ += __builtin_ctz(q);
-                    push(value_kind::string, static_cast<std::uint32_t>(start - input.data()),
-                         static_cast<std::uint32_t>(p_ - start), 0);
-                    ++p_;
-                    return;
-                }
-                break;
-            }
-            p_ += 16;
+#else
+        block_marks m{0, 0};
+        for (unsigned i = 0; i < 16; ++i) {
+            const auto c = static_cast<unsigned char>(p[i]);
+            m.quotes |= unsigned{c == '"'} << i;
+            m.others |= unsigned{c == '\\' || c < 0x20} << i;
         }
+        return m;
 #endif
-        string_rest(start);
     }
 
-    // From p_ (all before it plain text) to the closing quote: escapes, control characters, and
-    // the input's last 15 bytes.
-    DDB2OS_NOINLINE void string_rest(const char* start) {
-        std::uint8_t flags = 0;
+    // From p (all from start to p plain text) to the closing quote: escapes, control characters,
+    // and the input's last 15 bytes. Returns the closing quote's address; flags 1 if escaped.
+    DDB2OS_NOINLINE const char* string_rest(const char* p, const char* end, std::uint8_t& flags) const {
         for (;;) {
 #if defined(__SSE2__)
-            while (end_ - p_ >= 16) {
-                const block_marks m = marks(p_);
+            while (end - p >= 16) {
+                const block_marks m = marks(p);
                 if ((m.quotes | m.others) != 0) {
-                    p_ += __builtin_ctz(m.quotes | m.others);
+                    p += __builtin_ctz(m.quotes | m.others);
                     break;
                 }
-                p_ += 16;
+                p += 16;
             }
 #endif
-            while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
-            if (p_ >= end_) fail("expected '\"' to close a string");
-            const char c = *p_;
-            if (c == '"') break;
+            while (p < end && *p != '"' && *p != '\\' && static_cast<unsigned char>(*p) >= 0x20) ++p;
+            if (p >= end) fail(p, "expected '\"' to close a string");
+            const char c = *p;
+            if (c == '"') return p;
             if (c == '\\') {
                 flags = 1;
-                if (end_ - p_ < 2) { p_ = end_; fail("expected an escape sequence"); }
-                const char e = p_[1];
+                if (end - p < 2) fail(end, "expected an escape sequence");
+                const char e = p[1];
                 if (e == 'u') {
-                    if (end_ - p_ < 6) { p_ = end_; fail("expected 4 hex digits after \\u"); }
+                    if (end - p < 6) fail(end, "expected 4 hex digits after \\u");
                     for (int k = 2; k < 6; ++k)
-                        if (hex_value(p_[k]) < 0) { p_ += k; fail("expected 4 hex digits after \\u"); }
-                    p_ += 6;
+                        if (hex_value(p[k]) < 0) fail(p + k, "expected 4 hex digits after \\u");
+                    p += 6;
                 } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
-                    p_ += 2;
+                    p += 2;
                 } else {
-                    ++p_;
-                    fail("invalid escape sequence in a string");
+                    fail(p + 1, "invalid escape sequence in a string");
                 }
                 continue;
             }
-            fail("control character in a string (it must be escaped)");
+            fail(p, "control character in a string (it must be escaped)");
         }
-        const auto off = static_cast<std::uint32_t>(start - input.data());
-        push(value_kind::string, off, static_cast<std::uint32_t>(p_ - start), flags);
-        ++p_;  // closing quote
-    }
-
-    void number() {
-        const char* start = p_;
-        if (*p_ == '-') ++p_;
-        if (p_ < end_ && *p_ == '0') {
-            ++p_;
-        } else if (p_ < end_ && *p_ >= '1' && *p_ <= '9') {
-            while (p_ < end_ && is_digit(*p_)) ++p_;
-        } else {
-            fail("expected a digit in a number");
-        }
-        if (p_ < end_ && *p_ == '.') {
-            ++p_;
-            if (p_ >= end_ || !is_digit(*p_)) fail("expected a digit after '.' in a number");
-            while (p_ < end_ && is_digit(*p_)) ++p_;
-        }
-        if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-            ++p_;
-            if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-            if (p_ >= end_ || !is_digit(*p_)) fail("expected a digit in a number's exponent");
-            while (p_ < end_ && is_digit(*p_)) ++p_;
-        }
-        push(value_kind::number, static_cast<std::uint32_t>(start - input.data()),
-             static_cast<std::uint32_t>(p_ - start), 0);
     }
 
     static bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-    void literal(std::string_view word, value_kind k, std::uint8_t flags) {
-        if (static_cast<std::size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word)
-            fail("expected a JSON value");
-        push(k, offset(), static_cast<std::uint32_t>(word.size()), flags);
-        p_ += word.size();
-    }
-
-    // At '{' or '[': its node. True when a member or element follows (the container is then open
-    // on the stack), false when `close` follows at once.
-    DDB2OS_ALWAYS_INLINE bool open(value_kind k, char close) {
-        const std::uint32_t i = push(k, offset(), 0, 0);
-        ++p_;
-        skip_ws();
-        if (p_ < end_ && *p_ == close) {
-            ++p_;
-            return false;
+    // At a number's first byte: the byte after it.
+    const char* number_end(const char* p, const char* end) const {
+        if (*p == '-') ++p;
+        if (p < end && *p == '0') {
+            ++p;
+        } else if (p < end && *p >= '1' && *p <= '9') {
+            while (p < end && is_digit(*p)) ++p;
+        } else {
+            fail(p, "expected a digit in a number");
         }
-        stack_.push_back(i);
-        ++nodes[i].length;
-        return true;
-    }
-
-    void close_top() {
-        const std::uint32_t i = stack_.back();
-        stack_.pop_back();
-        nodes[i].next = static_cast<std::uint32_t>(nodes.size());
-        ++p_;
+        if (p < end && *p == '.') {
+            ++p;
+            if (p >= end || !is_digit(*p)) fail(p, "expected a digit after '.' in a number");
+            while (p < end && is_digit(*p)) ++p;
+        }
+        if (p < end && (*p == 'e' || *p == 'E')) {
+            ++p;
+            if (p < end && (*p == '+' || *p == '-')) ++p;
+            if (p >= end || !is_digit(*p)) fail(p, "expected a digit in a number's exponent");
+            while (p < end && is_digit(*p)) ++p;
+        }
+        return p;
     }
 
     // The grammar as a state machine whose every transition is its own jump (as simdjson's stage
     // 2): each branch site sees one context, so the predictor learns DynamoDB JSON's regular shape
-    // (a loop over a state variable shares one site for all of them).
+    // (a loop over a state variable shares one site for all of them). Its state lives in locals:
+    // as members, every node store (char-typed fields alias anything) made the compiler write
+    // the input position back and read the buffer's pointers again.
     void run() {
+        const char* const base = input.data();
+        const char* const end = base + input.size();
+        const char* p = base;
+        tape_node* nd = nodes.data();
+        std::uint32_t n = 0;
+        std::uint32_t cap = static_cast<std::uint32_t>(nodes.capacity());
+        frame* fr = frames_.data();
+        std::size_t depth = 0;
+        std::uint32_t cur = 0, count = 0;  // the innermost open container and its children so far
+        bool in_object = false;
+
+        const auto push = [&](value_kind k, const char* at, std::uint32_t len, std::uint8_t flags) DDB2OS_ALWAYS_INLINE_LAMBDA {
+            if (n == cap) {
+                nodes.set_size(n);
+                nodes.grow();
+                nd = nodes.data();
+                cap = static_cast<std::uint32_t>(nodes.capacity());
+            }
+            tape_node& x = nd[n];
+            x.offset = static_cast<std::uint32_t>(at - base);
+            x.length = len;
+            x.next = n + 1;
+            x.kind = k;
+            x.flags = flags;
+            ++n;
+        };
+        // The 64-byte window of the input (at a multiple of 64 from its start) that the last string
+        // ended in, as bit masks: its quotes, and its backslashes and control characters. A short
+        // string then ends in a shift and a count of trailing zeros, instead of a load, compares
+        // and a mask extraction on the path from one string to the next.
+        const char* wbase = base;
+        std::uint64_t wq = 0, wo = 0;
+        const auto window = [&](const char* w) DDB2OS_ALWAYS_INLINE_LAMBDA {
+            wbase = w;
+            const char* src = w;
+            alignas(16) char tail[64];
+            if (end - w < 64) {
+                std::memset(tail, ' ', sizeof tail);
+                if (end > w) std::memcpy(tail, w, static_cast<std::size_t>(end - w));
+                src = tail;
+            }
+            const block_marks m0 = marks(src), m1 = marks(src + 16), m2 = marks(src + 32), m3 = marks(src + 48);
+            wq = std::uint64_t{m0.quotes} | std::uint64_t{m1.quotes} << 16 | std::uint64_t{m2.quotes} << 32 |
+                 std::uint64_t{m3.quotes} << 48;
+            wo = std::uint64_t{m0.others} | std::uint64_t{m1.others} << 16 | std::uint64_t{m2.others} << 32 |
+                 std::uint64_t{m3.others} << 48;
+        };
+        window(base);
+        // At the opening quote: the string's node; p after the closing quote.
+        const auto string = [&]() DDB2OS_ALWAYS_INLINE_LAMBDA {
+            const char* const start = ++p;
+            std::size_t off = static_cast<std::size_t>(start - wbase);
+            if (off >= 64) {
+                window(base + ((static_cast<std::size_t>(start - base)) & ~std::size_t{63}));
+                off = static_cast<std::size_t>(start - wbase);
+            }
+            for (;;) {
+                const std::uint64_t q = wq >> off, o = wo >> off;
+                if ((q | o) != 0) {
+                    if (q != 0 && (q & (0 - q)) <= (o & (0 - o)) - 1) {
+                        p = wbase + off + trailing_zeros(q);
+                        push(value_kind::string, start, static_cast<std::uint32_t>(p - start), 0);
+                        ++p;
+                        return;
+                    }
+                    break;
+                }
+                if (end - wbase <= 64) break;
+                window(wbase + 64);
+                off = 0;
+            }
+            std::uint8_t flags = 0;
+            p = string_rest(start, end, flags);
+            push(value_kind::string, start, static_cast<std::uint32_t>(p - start), flags);
+            ++p;
+        };
+        // At '{' or '[': its node; true when a member or element follows (the container is then
+        // the innermost open one), false when `close` follows at once.
+        const auto open = [&](value_kind k, char close) DDB2OS_ALWAYS_INLINE_LAMBDA {
+            const std::uint32_t i = n;
+            push(k, p, 0, 0);
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == close) {
+                ++p;
+                return false;
+            }
+            if (depth == frames_.size()) {
+                grow_frames();
+                fr = frames_.data();
+            }
+            fr[depth++] = frame{cur, count, in_object};
+            cur = i;
+            count = 1;
+            in_object = k == value_kind::object;
+            return true;
+        };
+        const auto literal = [&](std::string_view word, value_kind k, std::uint8_t flags) DDB2OS_ALWAYS_INLINE_LAMBDA {
+            if (static_cast<std::size_t>(end - p) < word.size() || std::memcmp(p, word.data(), word.size()) != 0)
+                fail(p, "expected a JSON value");
+            push(k, p, static_cast<std::uint32_t>(word.size()), flags);
+            p += word.size();
+        };
+
     value:
-        skip_ws();
-        if (p_ >= end_) fail("expected a JSON value");
-        if (*p_ == '"') {
+        p = skip_ws(p, end);
+        if (p >= end) fail(p, "expected a JSON value");
+        if (*p == '"') {
             string();
             goto after;
         }
-        if (*p_ == '{') {
+        if (*p == '{') {
             if (open(value_kind::object, '}')) goto key;
             goto after;
         }
-        if (*p_ == '[') {
+        if (*p == '[') {
             if (open(value_kind::array, ']')) goto value;
             goto after;
         }
-        switch (*p_) {
+        switch (*p) {
             case 't': literal("true", value_kind::boolean, 1); break;
             case 'f': literal("false", value_kind::boolean, 0); break;
             case 'n': literal("null", value_kind::null, 0); break;
             default:
-                if (*p_ == '-' || is_digit(*p_)) number();
-                else fail("expected a JSON value");
+                if (*p == '-' || is_digit(*p)) {
+                    const char* e = number_end(p, end);
+                    push(value_kind::number, p, static_cast<std::uint32_t>(e - p), 0);
+                    p = e;
+                } else {
+                    fail(p, "expected a JSON value");
+                }
         }
         goto after;
 
     key:
-        skip_ws();
-        if (p_ >= end_ || *p_ != '"') fail("expected a string key in an object");
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"') fail(p, "expected a string key in an object");
         string();
-        skip_ws();
-        if (p_ >= end_ || *p_ != ':') fail("expected ':' after an object key");
-        ++p_;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') fail(p, "expected ':' after an object key");
+        ++p;
         goto value;
 
     after:
-        skip_ws();
-        if (stack_.empty()) {
-            if (p_ != end_) fail("unexpected characters after the JSON value");
+        p = skip_ws(p, end);
+        if (depth == 0) {
+            if (p != end) fail(p, "unexpected characters after the JSON value");
+            nodes.set_size(n);
             return;
         }
-        if (p_ >= end_) fail("expected ',' or the end of an array or object");
+        if (p >= end) fail(p, "expected ',' or the end of an array or object");
         {
-            tape_node& top = nodes[stack_.back()];
-            const char c = *p_;
+            const char c = *p;
             if (c == ',') {
-                ++p_;
-                ++top.length;
-                if (top.kind == value_kind::object) goto key;
+                ++p;
+                ++count;
+                if (in_object) goto key;
                 goto value;
             }
-            if ((c == '}' && top.kind == value_kind::object) || (c == ']' && top.kind == value_kind::array)) {
-                close_top();
+            if (c == (in_object ? '}' : ']')) {
+                ++p;
+                nd[cur].length = count;
+                nd[cur].next = n;
+                const frame& f = fr[--depth];
+                cur = f.node;
+                count = f.count;
+                in_object = f.object;
                 goto after;
             }
-            fail(top.kind == value_kind::object ? "expected ',' or '}' after an object member"
-                                                : "expected ',' or ']' after an array element");
+            fail(p, in_object ? "expected ',' or '}' after an object member"
+                              : "expected ',' or ']' after an array element");
         }
     }
 };
