@@ -162,6 +162,82 @@ TEST_CASE("tape: strings end where they end, across the reader's 64-byte windows
     }
 }
 
+namespace {
+// A random DynamoDB-style attribute value, compact, with odd ones among them (two type keys, a
+// number or an object under S, a two-byte key, escapes, spaces before the closing brace).
+void attribute_value(std::mt19937& rng, std::string& out, int depth) {
+    const char* const texts[] = {"", "a", "x y", "caf\xc3\xa9", "q\\\"uote", "back\\\\slash", "\\u00e9t\\u00e9", "12.5"};
+    const auto text = [&] { return std::string(texts[rng() % 8]); };
+    switch (rng() % (depth > 3 ? 9 : 12)) {
+        case 0: out += "{\"S\":\"" + text() + "\"}"; break;
+        case 1: out += "{\"N\":\"" + std::to_string(rng() % 100000) + "\"}"; break;
+        case 2: out += "{\"B\":\"AAEC\"}"; break;
+        case 3: out += rng() % 2 ? "{\"BOOL\":true}" : "{\"NULL\":true}"; break;
+        case 4: out += "{\"SS\":[\"a\",\"b\"]}"; break;
+        case 5: out += "{\"S\":\"" + text() + "\",\"N\":\"1\"}"; break;
+        case 6: out += rng() % 2 ? "{\"S\":1}" : "{\"S\":\"" + text() + "\" }"; break;
+        case 7: out += rng() % 2 ? "{\"\xc3\xa9\":\"y\"}" : "{\"X\":null}"; break;
+        case 8: out += "{\"S\":[]}"; break;
+        case 9:
+        case 10: {
+            out += rng() % 2 ? "{\"M\":{" : "{\"L\":[";
+            const bool map = out.back() == '{';
+            const std::size_t n = rng() % 4;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (i != 0) out += ',';
+                if (map) out += "\"k" + std::to_string(i) + "\":";
+                attribute_value(rng, out, depth + 1);
+            }
+            out += map ? "}}" : "]}";
+            break;
+        }
+        default: out += "{\"S\":{\"S\":\"" + text() + "\"}}"; break;
+    }
+}
+}  // namespace
+
+TEST_CASE("tape: attribute values read as a whole give the nodes they give read token by token") {
+    // The reader takes a compact {"S":... (any one-byte key) in one step. The same document with a
+    // space after every '{' reads token by token: node for node, both tapes must agree (kind,
+    // count, extent, flags and text), and the two must fail alike.
+    std::mt19937 rng(99);
+    int read = 0;
+    for (int i = 0; i < 4000; ++i) {
+        std::string doc = "{\"Item\":";
+        attribute_value(rng, doc, 0);
+        doc += "}";
+        if (i % 7 == 0) doc.pop_back();  // cut: both must fail at the end of the input
+        std::string spaced;
+        for (char c : doc) {
+            spaced += c;
+            if (c == '{') spaced += ' ';
+        }
+        json_tape a, b;
+        std::string ea, eb;
+        try { a.parse(doc); } catch (const ddb2os::error& e) { ea = e.what(); }
+        try { b.parse(spaced); } catch (const ddb2os::error& e) { eb = e.what(); }
+        REQUIRE_MESSAGE(ea.empty() == eb.empty(), doc);
+        if (!ea.empty()) {
+            CHECK_MESSAGE(ea.find("unexpected end of input") != std::string::npos, doc);
+            CHECK_MESSAGE(eb.find("unexpected end of input") != std::string::npos, doc);
+            continue;
+        }
+        ++read;
+        REQUIRE_MESSAGE(a.nodes.size() == b.nodes.size(), doc);
+        for (std::size_t k = 0; k < a.nodes.size(); ++k) {
+            const auto &x = a.nodes[k], &y = b.nodes[k];
+            CHECK_MESSAGE(x.kind == y.kind, doc);
+            CHECK_MESSAGE(x.next == y.next, doc);
+            CHECK_MESSAGE(x.flags == y.flags, doc);
+            if (x.kind == ddb2os::value_kind::object || x.kind == ddb2os::value_kind::array)
+                CHECK_MESSAGE(x.length == y.length, doc);
+            else
+                CHECK_MESSAGE(a.input.substr(x.offset, x.length) == b.input.substr(y.offset, y.length), doc);
+        }
+    }
+    CHECK(read > 3000);
+}
+
 TEST_CASE("tape: agrees with nlohmann::json::accept on random inputs") {
     // Mutations of valid JSON: every verdict must match nlohmann's strict parser.
     const std::string seeds[] = {
