@@ -120,3 +120,74 @@ TEST_CASE("writer: one piece at every position of short and long strings") {
     CHECK(fast("0123456789abcdef\xff").second == 16);
     CHECK(fast("\xed\xa0\x80xxxxxxxxxxxxxxxx").second == 0);
 }
+
+namespace {
+// utf8_invalid_at against its byte-by-byte loop: the same verdict, offset and separator flag.
+// Where SSSE3 is there (chosen at run time), also the 16-byte check alone, at every length.
+int utf8_mismatches(const std::string& s) {
+    using namespace ddb2os::detail;
+    bool sep_a = false, sep_b = false;
+    const std::size_t a = utf8_invalid_at(s.data(), s.size(), &sep_a);
+    const std::size_t b = utf8_invalid_at_bytewise(s.data(), s.size(), &sep_b);
+    int bad = (a != b) + (a == std::string::npos && sep_a != sep_b);
+#if DDB2OS_UTF8_SSSE3
+    if (cpu_has_ssse3())
+        bad += utf8_valid_ssse3(reinterpret_cast<const unsigned char*>(s.data()), s.size()) != (b == std::string::npos);
+#endif
+    return bad;
+}
+}  // namespace
+
+TEST_CASE("utf8: the 16-byte check agrees with the byte-by-byte one") {
+    int mismatches = 0, invalid = 0, valid = 0;
+    const auto check = [&](const std::string& s) {
+        const int m = utf8_mismatches(s);
+        if (m != 0 && mismatches < 5) FAIL_CHECK("disagree on " << doctest::toString(s.size()) << " bytes");
+        mismatches += m;
+        (ddb2os::detail::utf8_invalid_at_bytewise(s.data(), s.size()) == std::string::npos ? valid : invalid)++;
+    };
+    const std::string ascii(40, 'a');
+    // Every pair of bytes with a high first byte, and every lead of three and four bytes with
+    // the boundary continuation values, at offsets across the 16-byte blocks and cut at the end.
+    const unsigned char edges[] = {0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xA8, 0xA9, 0xBF, 0xC0, 0xFF};
+    for (unsigned lead = 0x80; lead <= 0xFF; ++lead) {
+        for (unsigned second = 0; second <= 0xFF; ++second) {
+            const std::string seq{static_cast<char>(lead), static_cast<char>(second)};
+            for (std::size_t at : {0u, 13u, 14u, 15u, 16u, 31u, 38u}) check(ascii.substr(0, at) + seq + ascii.substr(at));
+            check(ascii + seq);
+            if (lead < 0xE0) continue;
+            for (unsigned char third : edges) {
+                const std::string three = seq + static_cast<char>(third);
+                for (std::size_t at : {0u, 14u, 15u, 29u}) check(ascii.substr(0, at) + three + ascii.substr(at));
+                check(ascii + three);
+                if (lead < 0xF0) continue;
+                for (unsigned char fourth : edges) {
+                    check(ascii.substr(0, 15) + three + static_cast<char>(fourth) + ascii);
+                    check(ascii + three + static_cast<char>(fourth));
+                }
+            }
+        }
+    }
+    // Random text of valid characters (separators among them), then mutated: any length 0-120.
+    const char* const chars[] = {"a", "z", " ", "\x7f", "\xc3\xa9", "\xdf\xbf", "\xe0\xa0\x80", "\xe2\x80\xa8",
+                                 "\xe2\x80\xa9", "\xe2\x80\x94", "\xed\x9f\xbf", "\xef\xbf\xbd", "\xf0\x90\x80\x80",
+                                 "\xf0\x9f\x9a\x80", "\xf4\x8f\xbf\xbf"};
+    std::mt19937 rng(8);
+    for (int i = 0; i < 60000; ++i) {
+        std::string s;
+        const std::size_t len = rng() % 121;
+        while (s.size() < len) s += chars[rng() % 15];
+        for (int m = static_cast<int>(rng() % 3); m > 0 && !s.empty(); --m) {
+            const std::size_t at = rng() % s.size();
+            switch (rng() % 3) {
+                case 0: s[at] = static_cast<char>(rng() % 256); break;
+                case 1: s.erase(at, 1); break;
+                default: s.resize(at); break;
+            }
+        }
+        check(s);
+    }
+    CHECK(mismatches == 0);
+    CHECK(valid > 50000);
+    CHECK(invalid > 50000);
+}
