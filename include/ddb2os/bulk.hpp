@@ -299,7 +299,7 @@ public:
             const plan_t& p = plans_[r];
             if (p.action == op::none) continue;
             const std::size_t start = body_.size();
-            write_action(body_, p);
+            write_action(body_, p, result_.records[r]);
             if (p.action == op::index) {
                 emitter_.reset_path("dynamodb.NewImage");
                 if (!emitter_.image(body_, p.image)) {
@@ -346,10 +346,6 @@ public:
 
     // Stage 3: the result, with the bodies run() collected (next_body's callers keep their own).
     bulk_result finish() {
-        for (std::size_t i = 0; i < plans_.size(); ++i) {  // moved, not copied: the plans are done with them
-            result_.records[i].index = std::move(plans_[i].index);
-            result_.records[i].id = std::move(plans_[i].id);
-        }
         std::stable_sort(result_.errors.begin(), result_.errors.end(),
                          [](const record_error& a, const record_error& b) { return a.record < b.record; });
         return std::move(result_);
@@ -357,11 +353,10 @@ public:
 
 private:
     enum class op : unsigned char { none, index, remove };
+    // A record's action (its index and _id are in its record_info).
     struct plan_t {
         op action = op::none;
         value image{};
-        record_text index;
-        record_text id;
         std::int64_t version = -1;
     };
 
@@ -506,14 +501,14 @@ private:
                 arn_cached_ = true;
             }
         }
-        p.index = cached_index_;
+        info.index = cached_index_;
 
         if (!f_keys.found)
             return fail(r, errc::record_missing_field, "dynamodb.Keys", "the record has no dynamodb.Keys");
         path_error err;
         if (!document_id<A>(f_keys.v, cached_schema_, cached_table_, id_scratch_, err, "dynamodb.Keys"))
             return fail(r, err.code, std::move(err.path), std::move(err.message));
-        p.id = id_scratch_;
+        info.id = id_scratch_;
 
         if (opt_.external_versions) {
             const value t = f_time.v;
@@ -583,7 +578,8 @@ private:
         for (std::uint32_t r = 0; r < plans_.size(); ++r) {
             plan_t& p = plans_[r];
             if (p.action == op::none) continue;
-            std::size_t h = hash(p.id) ^ (hash(p.index) * 0x9E3779B97F4A7C15ull);
+            const record_info& info = result_.records[r];
+            std::size_t h = hash(info.id) ^ (hash(info.index) * 0x9E3779B97F4A7C15ull);
             for (;; ++h) {
                 std::uint32_t& slot = slots[h & (cap - 1)];
                 if (slot == 0) {
@@ -591,7 +587,7 @@ private:
                     break;
                 }
                 const std::uint32_t earlier = slot - 1;
-                if (plans_[earlier].id == p.id && plans_[earlier].index == p.index) {
+                if (result_.records[earlier].id == info.id && result_.records[earlier].index == info.index) {
                     plans_[earlier].action = op::none;
                     result_.records[earlier].status = record_status::superseded;
                     ++result_.superseded;
@@ -602,11 +598,11 @@ private:
         }
     }
 
-    void write_action(out_buffer& out, const plan_t& p) {
+    void write_action(out_buffer& out, const plan_t& p, const record_info& info) {
         out.put(p.action == op::index ? std::string_view("{\"index\":{\"_index\":") : std::string_view("{\"delete\":{\"_index\":"));
-        write_string(out, p.index);
+        write_string(out, info.index);
         out.put(std::string_view(",\"_id\":"));
-        write_string(out, p.id);
+        write_string(out, info.id);
         if (p.version >= 0) {
             out.put(std::string_view(",\"version\":"));
             out.put(std::to_string(p.version));
