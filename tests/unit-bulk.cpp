@@ -1,6 +1,7 @@
 // Bulk bodies (bulk.hpp): events in, NDJSON bodies out, every record accounted for.
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -174,6 +175,54 @@ TEST_CASE("bulk: each record's table, index and key schema follow its own ARN") 
     CHECK(r.errors[0].message.find("the record has no eventSourceARN") != std::string::npos);
     CHECK(r.errors[1].record == 6);
     CHECK(r.errors[1].message.find("names no table") != std::string::npos);
+}
+
+TEST_CASE("bulk: records of many tables interleaved each get their own table's index and key schema") {
+    // The builder remembers up to eight streams (ARN -> table, index, key schema); with twelve
+    // tables in random order entries are replaced all the time. Tables with a composite key, with
+    // one key attribute and no schema, and one whose index name is invalid (never remembered).
+    ddb2os::bulk_options o;
+    std::vector<std::string> tables;
+    for (int t = 0; t < 12; ++t) {
+        tables.push_back("T" + std::to_string(t));
+        if (t % 2 == 0) o.key_schemas[tables.back()] = {"a" + std::to_string(t), "b"};
+    }
+    tables.push_back("_Bad");
+    std::mt19937 rng(5);
+    std::vector<std::string> records;
+    std::vector<std::size_t> table_of;
+    for (int i = 0; i < 3000; ++i) {
+        const std::size_t t = rng() % tables.size();
+        const std::string n = std::to_string(i);
+        const std::string keys = t % 2 == 0 && t < 12
+                                     ? R"({"b":{"S":"x)" + n + R"("},"a)" + std::to_string(t) + R"(":{"N":")" + n + R"("}})"
+                                     : R"({"k":{"S":"id)" + n + R"("}})";
+        records.push_back(rec(i + 1, "REMOVE", keys, "", tables[t]));
+        table_of.push_back(t);
+    }
+    const auto r = ddb2os::build_bulk(event(records), o);
+    REQUIRE(r.records.size() == 3000);
+    std::size_t bad = 0, mismatches = 0;
+    for (std::size_t i = 0; i < 3000; ++i) {
+        const std::size_t t = table_of[i];
+        const std::string n = std::to_string(i);
+        if (t == 12) {
+            mismatches += r.records[i].status != ddb2os::record_status::failed || !r.records[i].index.empty();
+            ++bad;
+            continue;
+        }
+        const std::string want_index = "t" + std::to_string(t);
+        const std::string want_id = t % 2 == 0 ? ddb2os::compose_document_id({n, "x" + n}) : "id" + n;
+        mismatches += r.records[i].index != want_index || r.records[i].id != want_id ||
+                      r.records[i].status != ddb2os::record_status::emitted;
+    }
+    CHECK(mismatches == 0);
+    REQUIRE(r.errors.size() == bad);
+    CHECK(bad > 100);
+    for (const auto& e : r.errors) {
+        CHECK(table_of[e.record] == 12);
+        CHECK(e.code == ddb2os::errc::index_invalid);
+    }
 }
 
 TEST_CASE("bulk: index option, fixed or template") {

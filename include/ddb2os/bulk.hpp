@@ -374,12 +374,21 @@ private:
     bulk_result result_;
     std::vector<plan_t> plans_;
     std::string scratch_, name_scratch_, arn_scratch_, id_scratch_;
-    // The last table seen and its index: a batch almost always holds one table. The last ARN
-    // (when it was an unescaped string naming a table with a valid index) led to it, and to
-    // cached_schema_ (null: the table has no key schema in the options).
-    std::string cached_table_, cached_index_, cached_problem_, cached_arn_;
+    // The last table seen and its index, and its key schema (null: none in the options).
+    std::string cached_table_, cached_index_, cached_problem_;
     const key_schema* cached_schema_ = nullptr;
-    bool cached_ok_ = false, cached_valid_ = false, arn_cached_ = false;
+    bool cached_ok_ = false, cached_valid_ = false;
+    // The streams seen (up to max_streams, then the oldest is replaced): an unescaped ARN naming a
+    // table with a valid index, and what it led to. A Lambda batch holds one stream; a Kinesis one
+    // can hold several tables, interleaved (with one ARN remembered, a third of the records of a
+    // two-table batch parsed their ARN and looked their table up again).
+    struct stream {
+        std::string arn, table, index;
+        const key_schema* schema;
+    };
+    static constexpr std::size_t max_streams = 8;
+    std::vector<stream> streams_;
+    std::size_t next_stream_ = 0;
 
     void fail(std::uint32_t r, errc code, std::string path, std::string message) {
         record_info& info = result_.records[r];
@@ -481,14 +490,28 @@ private:
             return fail(r, errc::record_event_name, "eventName", m + " is not INSERT, MODIFY or REMOVE");
         }
 
-        // A batch almost always comes from one stream: the same ARN bytes mean the same table,
-        // index and key schema as the record before (no UTF-8 check, parse or lookup again).
+        // The same ARN bytes as a stream seen before mean the same table, index and key schema
+        // (no UTF-8 check, parse or lookup again).
         const bool plain_arn = f_arn.found && A::kind(f_arn.v) == value_kind::string && !A::string(f_arn.v).escaped;
-        if (!(plain_arn && arn_cached_ && A::string(f_arn.v).text == cached_arn_)) {
-            arn_cached_ = false;
+        const stream* seen = nullptr;
+        if (plain_arn) {
+            const std::string_view text = A::string(f_arn.v).text;
+            for (const stream& s : streams_)
+                if (s.arn == text) {
+                    seen = &s;
+                    break;
+                }
+        }
+        std::string_view table, index;
+        const key_schema* schema = nullptr;
+        if (seen != nullptr) {
+            table = seen->table;
+            index = seen->index;
+            schema = seen->schema;
+        } else {
             std::string_view arn;
             string_field(f_arn, arn, arn_scratch_, missing, wrong);
-            const std::string_view table = table_from_arn(arn);
+            table = table_from_arn(arn);
             if (namer_.uses_table() && table.empty())
                 return fail(r, errc::record_missing_field, "eventSourceARN",
                             missing ? "the record has no eventSourceARN, so its table (and index) is unknown"
@@ -496,17 +519,21 @@ private:
             if (!index_for(table)) return fail(r, errc::index_invalid, "eventSourceARN", cached_problem_);
             const auto it = opt_.key_schemas.find(table);
             cached_schema_ = it == opt_.key_schemas.end() ? nullptr : &it->second;
+            table = cached_table_;
+            index = cached_index_;
+            schema = cached_schema_;
             if (plain_arn) {
-                cached_arn_.assign(arn.data(), arn.size());
-                arn_cached_ = true;
+                stream s{std::string(arn), cached_table_, cached_index_, cached_schema_};
+                if (streams_.size() < max_streams) streams_.push_back(std::move(s));
+                else streams_[next_stream_++ % max_streams] = std::move(s);
             }
         }
-        info.index = cached_index_;
+        info.index = index;
 
         if (!f_keys.found)
             return fail(r, errc::record_missing_field, "dynamodb.Keys", "the record has no dynamodb.Keys");
         path_error err;
-        if (!document_id<A>(f_keys.v, cached_schema_, cached_table_, id_scratch_, err, "dynamodb.Keys"))
+        if (!document_id<A>(f_keys.v, schema, table, id_scratch_, err, "dynamodb.Keys"))
             return fail(r, err.code, std::move(err.path), std::move(err.message));
         info.id = id_scratch_;
 
