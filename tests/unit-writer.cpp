@@ -191,3 +191,26 @@ TEST_CASE("utf8: the 16-byte check agrees with the byte-by-byte one") {
     CHECK(valid > 50000);
     CHECK(invalid > 50000);
 }
+
+TEST_CASE("writer: write_valid_string writes what write_string writes, for valid text") {
+    // Pieces that need escaping or a look (quotes, backslashes, control characters, U+2028/9 and
+    // other E2-led characters), between runs of ASCII and multi-byte text, across 16-byte blocks.
+    const char* const pieces[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xe2\x80\xa8", "\xe2\x80\xa9",
+                                  "\xe2\x80\x94", "\xe2\x82\xac", "\xc3\xa9", "\xf0\x9f\x9a\x80", "a", "bcdefgh",
+                                  "\xe4\xb8\xad\xe6\x96\x87", " "};
+    std::mt19937 rng(31);
+    int differ = 0;
+    for (int i = 0; i < 30000; ++i) {
+        std::string s;
+        const std::size_t len = rng() % 90;
+        while (s.size() < len) s += pieces[rng() % 16];
+        std::string a, b;
+        string_sink sa{a}, sb{b};
+        REQUIRE(ddb2os::detail::write_string(sa, s) == std::string::npos);
+        ddb2os::detail::write_valid_string(sb, s);
+        out_buffer ob;
+        ddb2os::detail::write_valid_string(ob, s);
+        differ += (a != b) + (a != ob.view());
+    }
+    CHECK(differ == 0);
+}

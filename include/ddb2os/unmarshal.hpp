@@ -388,7 +388,7 @@ private:
         const errc e = decoded_text(key, scratch_, text, message_);
         if (e != errc::ok) return fail(e, "attribute name: " + message_);
         if (top && opt_.rename_metadata_fields && rename_metadata_field(text, rename_)) text = rename_;
-        write_string(out, text);
+        write_valid_string(out, text);
         return true;
     }
 
@@ -404,7 +404,7 @@ private:
         std::string_view text;
         const errc e = decoded_text(s, scratch_, text, message_);
         if (e != errc::ok) return fail(e, std::move(message_));
-        write_string(out, text);
+        write_valid_string(out, text);
         return true;
     }
 
@@ -482,7 +482,7 @@ private:
                 // Inside a mixed array an object becomes its compact JSON text.
                 out_buffer inner;
                 if (!object(inner, p, depth + 1, false)) return false;
-                write_string(out, inner.view());
+                write_valid_string(out, inner.view());  // ddb2os's own output
                 return true;
             }
             case ddb_type::L: {

@@ -142,6 +142,60 @@ std::size_t write_string_body(Out& out, std::string_view s) {
     return std::string::npos;
 }
 
+// Length of the leading run of text known to be valid UTF-8 that needs no escaping: all but '"',
+// '\\', control characters and E2 (the lead byte of U+2028 and U+2029, which are escaped).
+inline std::size_t plain_valid_prefix(const char* p, std::size_t n) noexcept {
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i slash = _mm_set1_epi8('\\');
+    const __m128i ctrl = _mm_set1_epi8(0x1F);
+    const __m128i e2 = _mm_set1_epi8(static_cast<char>(0xE2));
+    for (; i + 16 <= n; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash));
+        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));  // v <= 0x1F
+        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(v, e2));
+        const int mask = _mm_movemask_epi8(stop);
+        if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+#endif
+    for (; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(p[i]);
+        if (c < 0x20 || c == '"' || c == '\\' || c == 0xE2) return i;
+    }
+    return n;
+}
+
+// write_string for text known to be valid UTF-8 (decoded from JSON, or written by ddb2os): the
+// same output without checking every sequence again (a decoded string with an escape went
+// sequence by sequence through write_string_body).
+template <class Out>
+void write_valid_string(Out& out, std::string_view s) {
+    const char* p = s.data();
+    const std::size_t n = s.size();
+    out.put('"');
+    std::size_t i = 0;
+    while (i < n) {
+        const std::size_t run = plain_valid_prefix(p + i, n - i);
+        out.put(std::string_view(p + i, run));
+        i += run;
+        if (i >= n) break;
+        const auto c = static_cast<unsigned char>(p[i]);
+        if (c != 0xE2) {
+            write_escaped_code_point(out, c);
+            ++i;
+            continue;
+        }
+        // E2 leads three bytes (the text is valid): U+2028 and U+2029 are escaped, the rest copied.
+        const auto b1 = static_cast<unsigned char>(p[i + 1]), b2 = static_cast<unsigned char>(p[i + 2]);
+        if (b1 == 0x80 && (b2 == 0xA8 || b2 == 0xA9)) write_escaped_code_point(out, b2 == 0xA8 ? 0x2028u : 0x2029u);
+        else out.put(std::string_view(p + i, 3));
+        i += 3;
+    }
+    out.put('"');
+}
+
 template <class Out>
 std::size_t write_string(Out& out, std::string_view s) {
     out.put('"');
