@@ -66,9 +66,11 @@ struct string_sink {
     void put(std::string_view v) { s.append(v.data(), v.size()); }
 };
 
-// Length of the leading run that can be copied without escaping or checking:
-// printable ASCII other than '"' and '\'.
-inline std::size_t plain_ascii_prefix(const char* p, std::size_t n) noexcept {
+// Length of the leading run that can be copied without escaping or checking: printable ASCII
+// other than '"' and '\\'. For text known to be valid UTF-8 (KnownValid), every byte from 0x80 on
+// too, except E2: the lead byte of U+2028 and U+2029, which JSON writers escape.
+template <bool KnownValid = false>
+inline std::size_t plain_prefix(const char* p, std::size_t n) noexcept {
     std::size_t i = 0;
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"');
@@ -78,13 +80,15 @@ inline std::size_t plain_ascii_prefix(const char* p, std::size_t n) noexcept {
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
         __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash));
         bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));  // v <= 0x1F
-        const int mask = _mm_movemask_epi8(bad) | _mm_movemask_epi8(v);       // | non-ASCII
+        const int high = KnownValid ? _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(static_cast<char>(0xE2))))
+                                    : _mm_movemask_epi8(v);  // non-ASCII
+        const int mask = _mm_movemask_epi8(bad) | high;
         if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
     }
 #endif
     for (; i < n; ++i) {
         const auto c = static_cast<unsigned char>(p[i]);
-        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return i;
+        if (c < 0x20 || c == '"' || c == '\\' || (KnownValid ? c == 0xE2 : c >= 0x80)) return i;
     }
     return n;
 }
@@ -119,7 +123,7 @@ std::size_t write_string_body(Out& out, std::string_view s) {
     const char* p = s.data();
     std::size_t n = s.size(), i = 0;
     while (i < n) {
-        const std::size_t run = plain_ascii_prefix(p + i, n - i);
+        const std::size_t run = plain_prefix(p + i, n - i);
         out.put(std::string_view(p + i, run));
         i += run;
         if (i >= n) break;
@@ -142,31 +146,6 @@ std::size_t write_string_body(Out& out, std::string_view s) {
     return std::string::npos;
 }
 
-// Length of the leading run of text known to be valid UTF-8 that needs no escaping: all but '"',
-// '\\', control characters and E2 (the lead byte of U+2028 and U+2029, which are escaped).
-inline std::size_t plain_valid_prefix(const char* p, std::size_t n) noexcept {
-    std::size_t i = 0;
-#if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i slash = _mm_set1_epi8('\\');
-    const __m128i ctrl = _mm_set1_epi8(0x1F);
-    const __m128i e2 = _mm_set1_epi8(static_cast<char>(0xE2));
-    for (; i + 16 <= n; i += 16) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-        __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash));
-        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl));  // v <= 0x1F
-        stop = _mm_or_si128(stop, _mm_cmpeq_epi8(v, e2));
-        const int mask = _mm_movemask_epi8(stop);
-        if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-    }
-#endif
-    for (; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(p[i]);
-        if (c < 0x20 || c == '"' || c == '\\' || c == 0xE2) return i;
-    }
-    return n;
-}
-
 // write_string for text known to be valid UTF-8 (decoded from JSON, or written by ddb2os): the
 // same output without checking every sequence again (a decoded string with an escape went
 // sequence by sequence through write_string_body).
@@ -177,7 +156,7 @@ void write_valid_string(Out& out, std::string_view s) {
     out.put('"');
     std::size_t i = 0;
     while (i < n) {
-        const std::size_t run = plain_valid_prefix(p + i, n - i);
+        const std::size_t run = plain_prefix<true>(p + i, n - i);
         out.put(std::string_view(p + i, run));
         i += run;
         if (i >= n) break;
@@ -244,7 +223,7 @@ inline std::size_t write_string(out_buffer& out, std::string_view s) {
                 out.commit(n + 2);
                 return std::string::npos;
             }
-        } else if (plain_ascii_prefix(p, n) == n) {
+        } else if (plain_prefix(p, n) == n) {
             for (std::size_t i = 0; i < n; ++i) d[1 + i] = p[i];
             d[n + 1] = '"';
             out.commit(n + 2);
