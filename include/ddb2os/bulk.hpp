@@ -374,9 +374,8 @@ private:
     bulk_result result_;
     std::vector<plan_t> plans_;
     std::string scratch_, name_scratch_, arn_scratch_, id_scratch_;
-    // The last table seen and its index, and its key schema (null: none in the options).
+    // The last table seen and its index (index_for).
     std::string cached_table_, cached_index_, cached_problem_;
-    const key_schema* cached_schema_ = nullptr;
     bool cached_ok_ = false, cached_valid_ = false;
     // The streams seen (up to max_streams, then the oldest is replaced): an unescaped ARN naming a
     // table with a valid index, and what it led to. A Lambda batch holds one stream; a Kinesis one
@@ -518,12 +517,11 @@ private:
                                     : "eventSourceARN names no table, so the record's index is unknown");
             if (!index_for(table)) return fail(r, errc::index_invalid, "eventSourceARN", cached_problem_);
             const auto it = opt_.key_schemas.find(table);
-            cached_schema_ = it == opt_.key_schemas.end() ? nullptr : &it->second;
+            schema = it == opt_.key_schemas.end() ? nullptr : &it->second;  // null: none in the options
             table = cached_table_;
             index = cached_index_;
-            schema = cached_schema_;
             if (plain_arn) {
-                stream s{std::string(arn), cached_table_, cached_index_, cached_schema_};
+                stream s{std::string(arn), cached_table_, cached_index_, schema};
                 if (streams_.size() < max_streams) streams_.push_back(std::move(s));
                 else streams_[next_stream_++ % max_streams] = std::move(s);
             }

@@ -165,16 +165,14 @@ private:
     // and the input's last 15 bytes. Returns the closing quote's address; flags 1 if escaped.
     DDB2OS_NOINLINE const char* string_rest(const char* p, const char* end, std::uint8_t& flags) const {
         for (;;) {
-#if defined(__SSE2__)
             while (end - p >= 16) {
                 const block_marks m = marks(p);
                 if ((m.quotes | m.others) != 0) {
-                    p += __builtin_ctz(m.quotes | m.others);
+                    p += trailing_zeros(m.quotes | m.others);
                     break;
                 }
                 p += 16;
             }
-#endif
             while (p < end && *p != '"' && *p != '\\' && static_cast<unsigned char>(*p) >= 0x20) ++p;
             if (p >= end) fail(p, "expected '\"' to close a string");
             const char c = *p;

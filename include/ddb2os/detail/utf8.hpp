@@ -41,8 +41,14 @@ inline std::size_t utf8_sequence_length(const unsigned char* p, const unsigned c
     return 0;
 }
 
+// U+2028 or U+2029 (E2 80 A8 / E2 80 A9) at p, which JSON writers escape; p has two bytes after it.
+inline bool is_line_separator(const unsigned char* p) noexcept {
+    return p[0] == 0xE2 && p[1] == 0x80 && (p[2] & 0xFE) == 0xA8;
+}
+
 #if DDB2OS_UTF8_SSSE3
-// The 16-byte UTF-8 check (utf8_valid_ssse3 below): its error bits, by the paper's names.
+// The 16-byte UTF-8 check (utf8_valid_ssse3 below): its error bits, by the paper's names
+// (overlong_4 and too_large_1000 share a bit, as there: no pair of bytes can be both).
 namespace utf8_bits {
 constexpr char too_short = 1 << 0, too_long = 1 << 1, overlong_3 = 1 << 2, too_large = 1 << 3, surrogate = 1 << 4,
                overlong_2 = 1 << 5, too_large_1000 = 1 << 6, overlong_4 = 1 << 6, two_conts = static_cast<char>(1 << 7),
@@ -140,7 +146,7 @@ inline std::size_t utf8_invalid_at_bytewise(const char* data, std::size_t n, boo
         if (*q < 0x80) { ++q; continue; }
         const std::size_t len = utf8_sequence_length(q, end);
         if (len == 0) return static_cast<std::size_t>(q - p);
-        if (separator != nullptr && len == 3 && q[0] == 0xE2 && q[1] == 0x80 && (q[2] & 0xFE) == 0xA8) *separator = true;
+        if (separator != nullptr && len == 3 && is_line_separator(q)) *separator = true;
         q += len;
     }
     return std::string::npos;
@@ -154,11 +160,11 @@ inline std::size_t utf8_invalid_at(const char* data, std::size_t n, bool* separa
     // text is read again byte by byte, for where it goes wrong.
     if (n >= 32 && cpu_has_ssse3() && utf8_valid_ssse3(reinterpret_cast<const unsigned char*>(data), n)) {
         if (separator != nullptr) {
-            // E2 80 A8 / E2 80 A9. The text is valid: two bytes follow every E2.
+            // The text is valid: two bytes follow every E2.
             const char* e = data;
             const char* const end = data + n;
             while ((e = static_cast<const char*>(std::memchr(e, 0xE2, static_cast<std::size_t>(end - e)))) != nullptr) {
-                if (static_cast<unsigned char>(e[1]) == 0x80 && (static_cast<unsigned char>(e[2]) & 0xFE) == 0xA8) {
+                if (is_line_separator(reinterpret_cast<const unsigned char*>(e))) {
                     *separator = true;
                     break;
                 }

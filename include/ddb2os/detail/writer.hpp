@@ -136,7 +136,7 @@ std::size_t write_string_body(Out& out, std::string_view s) {
         const auto* u = reinterpret_cast<const unsigned char*>(p + i);
         const std::size_t len = utf8_sequence_length(u, reinterpret_cast<const unsigned char*>(p + n));
         if (len == 0) return i;
-        if (len == 3 && c == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9)) {
+        if (len == 3 && is_line_separator(u)) {
             write_escaped_code_point(out, u[2] == 0xA8 ? 0x2028u : 0x2029u);
         } else {
             out.put(std::string_view(p + i, len));
@@ -167,8 +167,8 @@ void write_valid_string(Out& out, std::string_view s) {
             continue;
         }
         // E2 leads three bytes (the text is valid): U+2028 and U+2029 are escaped, the rest copied.
-        const auto b1 = static_cast<unsigned char>(p[i + 1]), b2 = static_cast<unsigned char>(p[i + 2]);
-        if (b1 == 0x80 && (b2 == 0xA8 || b2 == 0xA9)) write_escaped_code_point(out, b2 == 0xA8 ? 0x2028u : 0x2029u);
+        const auto* u = reinterpret_cast<const unsigned char*>(p + i);
+        if (is_line_separator(u)) write_escaped_code_point(out, u[2] == 0xA8 ? 0x2028u : 0x2029u);
         else out.put(std::string_view(p + i, 3));
         i += 3;
     }
