@@ -83,7 +83,7 @@ TEST_CASE("sync: a clean batch is one request, versioned, and nothing fails") {
     const auto rep = engine.process(event({rec(1, "INSERT", "a", img), rec(2, "REMOVE", "b")}), soon());
     REQUIRE(t.sent.size() == 1);
     CHECK(t.sent[0].method == "POST");
-    CHECK(t.sent[0].target == "/_bulk?refresh=wait_for");
+    CHECK(t.sent[0].target == "/_bulk?filter_path=errors,items.*.status,items.*.error&refresh=wait_for");
     CHECK(t.sent[0].headers[0].value == "application/x-ndjson");
     CHECK(t.sent[0].body.find(R"("version":1700000000250000,"version_type":"external_gte")") != std::string::npos);
     CHECK(rep.failures.empty());
@@ -106,11 +106,14 @@ TEST_CASE("sync: per-item outcomes; only the retriable items are sent again") {
         if (n == 1) return ok(items({item("index", 201), item("index", 201)}));  // the two retried
         return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");      // the dead letter
     };
-    ddb2os::sync_engine engine(fast_options(), t);
+    auto o = fast_options();
+    o.refresh = "true";
+    ddb2os::sync_engine engine(o, t);
     const auto rep = engine.process(event({rec(1, "INSERT", "a", img), rec(2, "INSERT", "b", img), rec(3, "REMOVE", "c"),
                                            rec(4, "INSERT", "d", img), rec(5, "INSERT", "e", img), rec(6, "INSERT", "f", img)}),
                                     soon());
     REQUIRE(t.sent.size() == 3);
+    CHECK(t.sent[1].target == "/_bulk?filter_path=errors,items.*.status,items.*.error&refresh=true");
     // The retry holds exactly the actions of records 2 and 5.
     const std::string& retry = t.sent[1].body;
     CHECK(test::check_ndjson(retry) == 4);
@@ -119,7 +122,7 @@ TEST_CASE("sync: per-item outcomes; only the retriable items are sent again") {
     CHECK(retry.find(R"("_id":"a")") == std::string::npos);
     // The dead letter: raw record, error, into books-dlq, keyed by eventID.
     const std::string& dlq = t.sent[2].body;
-    CHECK(t.sent[2].target == "/_bulk");
+    CHECK(t.sent[2].target == "/_bulk?filter_path=errors,items.*.status,items.*.error");  // dead letters: no refresh
     REQUIRE(test::check_ndjson(dlq) == 2);
     const auto action = nlohmann::json::parse(dlq.substr(0, dlq.find('\n')));
     CHECK(action["index"]["_index"] == "books-dlq");
@@ -139,6 +142,35 @@ TEST_CASE("sync: per-item outcomes; only the retriable items are sent again") {
     CHECK(rep.dead_lettered == 1);
     CHECK(rep.deleted == 1);
     CHECK(rep.indexed == 3);
+}
+
+TEST_CASE("sync: a filtered _bulk response as OpenSearch 2.19 writes it") {
+    // Captured from OpenSearch 2.19.6 for bulk_request_target(): created, a delete of a missing
+    // document, an older external version, a value the mapping refuses.
+    const std::string answer =
+        R"({"errors":true,"items":[{"index":{"status":201}},{"delete":{"status":404}},{"index":{"status":409,"error":)"
+        R"({"type":"version_conflict_engine_exception","reason":"[c]: version conflict, current version [5] is higher )"
+        R"(than the one provided [3]","index":"books","shard":"0","index_uuid":"B7mzis_ORHW8ohyxrhY2rA"}}},{"index":)"
+        R"({"status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [n] of type [long] )"
+        R"(in document with id 'd'. Preview of field's value: 'x'","caused_by":{"type":"illegal_argument_exception",)"
+        R"("reason":"For input string: \"x\""}}}}]})";
+    scripted_transport t;
+    t.answer = [&](const ddb2os::http::request&, std::size_t n) {
+        return ok(n == 0 ? answer : R"({"errors":false,"items":[{"index":{"status":201}}]})");
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(
+        event({rec(1, "INSERT", "a", img), rec(2, "REMOVE", "b"), rec(3, "MODIFY", "c", img), rec(4, "INSERT", "d", img)}), soon());
+    REQUIRE(t.sent.size() == 2);
+    CHECK((rep.indexed == 1 && rep.deleted == 1 && rep.version_conflicts == 1 && rep.dead_lettered == 1));
+    CHECK((rep.retries == 0 && rep.failures.empty()));
+    const std::string& dlq = t.sent[1].body;
+    const auto doc = nlohmann::json::parse(dlq.substr(dlq.find('\n') + 1));
+    CHECK(doc["id"] == "d");
+    CHECK(doc["error"]["type"] == "mapper_parsing_exception");
+    CHECK(doc["error"]["reason"] ==
+          "failed to parse field [n] of type [long] in document with id 'd'. Preview of field's value: 'x'");
+    CHECK(doc["error"]["status"] == 400);
 }
 
 TEST_CASE("sync: whole-request failures are retried until the deadline, then reported") {

@@ -5,7 +5,8 @@
 //               [--first-body-bytes N]   (cut each event's first body at N bytes, as sync_engine does)
 //
 // EVENTS.jsonl holds one DynamoDB Streams event per line. Each event is turned into bodies with
-// ddb2os::build_bulk (not timed), and the bodies are POSTed to URL/_bulk (timed: wall clock around the POSTs only)
+// ddb2os::build_bulk (not timed), and the bodies are POSTed to URL + ddb2os::bulk_request_target() (as the sync
+// engine does: responses filtered to what it reads; timed: wall clock around the POSTs only)
 // over one kept-alive connection, as tight a loop as an HTTP client gets. Prints one JSON line: events, bodies,
 // actions, the POST seconds, the build seconds, and how many responses were not 200 or had "errors":true.
 #include <cstdio>
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
                      argv[0]);
         return 2;
     }
-    const std::string url = std::string(argv[1]) + "/_bulk";
+    const std::string url = std::string(argv[1]) + ddb2os::bulk_request_target();  // the sync engine's target
     const char* events_path = argv[2];
     ddb2os::bulk_options options;
     std::size_t limit_events = 0;
