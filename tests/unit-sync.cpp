@@ -145,8 +145,9 @@ TEST_CASE("sync: per-item outcomes; only the retriable items are sent again") {
 }
 
 TEST_CASE("sync: a filtered _bulk response as OpenSearch 2.19 writes it") {
-    // Captured from OpenSearch 2.19.6 for bulk_request_target(): created, a delete of a missing
-    // document, an older external version, a value the mapping refuses.
+    // OpenSearch 2.19.6's answer to bulk_request_target() (index, ids and field renamed to this
+    // test's): created, a delete of a missing document, an older external version, a value the
+    // mapping refuses.
     const std::string answer =
         R"({"errors":true,"items":[{"index":{"status":201}},{"delete":{"status":404}},{"index":{"status":409,"error":)"
         R"({"type":"version_conflict_engine_exception","reason":"[c]: version conflict, current version [5] is higher )"

@@ -386,7 +386,6 @@ private:
         }
     }
 
-
     // Full jitter: a random wait in [0, min(cap, base * 2^attempt)].
     std::chrono::milliseconds backoff(unsigned attempt) {
         const std::int64_t base = opt_.retry.base.count(), cap = opt_.retry.cap.count();
