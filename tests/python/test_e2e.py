@@ -418,7 +418,9 @@ def test_sigv4_end_to_end_through_a_verifying_proxy(servers, configure, service)
             assert answer == {"batchItemFailures": []}
         assert proxy.rejected == 0, proxy.rejections
         assert proxy.accepted >= 2
-        assert any("refresh=wait_for" in seen.target for seen in proxy.log), "the _bulk query was not signed and sent"
+        # The engine's whole query (filter_path's "," and "*" are encoded in the canonical request) verified.
+        assert any(seen.target.endswith("?filter_path=errors,items.*.status,items.*.error&refresh=wait_for")
+                   for seen in proxy.log), "the _bulk query was not signed and sent"
         assert_index_equals_table(opensearch.url, table)
 
         # A wrong secret is refused by the proxy, and the handler reports the records as failed.
