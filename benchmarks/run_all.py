@@ -547,20 +547,25 @@ def section_e2e(args, build_bench: str) -> Dict[str, Any]:
             for table in gen_events.KEY_SCHEMA:
                 os_.call("PUT", f"/{prefix}{table.lower()}")
 
+        def post(prefix: str, *extra: str) -> Dict[str, Any]:
+            """ddb2os's bodies as the handler cuts them (external versions, FIRST_BODY_BYTES first body per event)
+            into fresh indices `prefix{table}`, POSTed by one libcurl handle as ddb2os's transport sends them (the
+            engine's filtered `_bulk` target, compressed answers accepted)."""
+            create(prefix)
+            return run_json([os.path.join(build_bench, "ddb2os_post"), server.url, events, "--index-template",
+                             prefix + "{table}", "--external-versions", "--first-body-bytes", str(FIRST_BODY_BYTES),
+                             "--accept-encoding", *keys, *extra], cpu=client_cpu, timeout=7200)
+
         # Warm the JVM up (JIT, caches, merges) so that no competitor pays for it: the same first 50 events into
         # fresh indices, at least 8 times (400,000 changes) and until a round is less than 5% faster than the
-        # fastest before it (at most 16). Measured, OpenSearch pinned to one core, the first 100 events of the stream posted again
-        # and again (other clients' runs between the last three): 45, 31, 18, 16, 17, 13 and 12 s; 4 rounds of 50
-        # events (9.7, 5.8, 4.9, 4.6 s) left the first 20,000-change handler run at 4,619 changes/s, its third at
-        # 7,785.
+        # fastest before it (at most 16). Measured, OpenSearch pinned to one core, the first 100 events of the
+        # stream posted again and again (other clients' runs between the last three): 45, 31, 18, 16, 17, 13 and
+        # 12 s; 4 rounds of 50 events (9.7, 5.8, 4.9, 4.6 s) left the first 20,000-change handler run at 4,619
+        # changes/s, its third at 7,785.
         warm_s: List[float] = []
         while len(warm_s) < 16 and (len(warm_s) < 8 or warm_s[-1] < 0.95 * min(warm_s[:-1])):
-            create("bench-warmup-")
-            w = run_json([os.path.join(build_bench, "ddb2os_post"), server.url, events, "--index-template",
-                          "bench-warmup-{table}", "--external-versions", "--accept-encoding", "--limit-events", "50",
-                          *keys], cpu=client_cpu, timeout=3600)
+            warm_s.append(post("bench-warmup-", "--limit-events", "50")["post_seconds"])
             os_.call("DELETE", "/bench-warmup-*")
-            warm_s.append(w["post_seconds"])
         out["warmup_seconds"] = warm_s
         log(f"   warmed OpenSearch up: {len(warm_s)} rounds of 50 events, {', '.join(f'{x:.1f}' for x in warm_s)} s")
 
@@ -589,15 +594,9 @@ def section_e2e(args, build_bench: str) -> Dict[str, Any]:
                 return json.load(f)
 
         def ceiling(label: str) -> Dict[str, Any]:
-            """ddb2os's bodies as the handler cuts them (external versions, FIRST_BODY_BYTES first body per event)
-            POSTed by one libcurl handle as its transport sends them (the engine's filtered `_bulk` target,
-            compressed responses accepted)."""
+            """The handler's requests with no client work: post() of every event."""
             log(f"   ceiling {label} (libcurl POST of prebuilt bodies) ...")
-            create("bench-ceiling-")
-            c = run_json([os.path.join(build_bench, "ddb2os_post"), server.url, events, "--index-template",
-                          "bench-ceiling-{table}", "--external-versions", "--first-body-bytes", str(FIRST_BODY_BYTES),
-                          "--accept-encoding", *keys],
-                         cpu=client_cpu, timeout=7200)
+            c = post("bench-ceiling-")
             c["changes"] = args.changes
             c["wall_seconds"] = c["post_seconds"]
             c["changes_per_s"] = args.changes / c["post_seconds"]
