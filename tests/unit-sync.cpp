@@ -341,6 +341,138 @@ TEST_CASE("sync: key schemas are resolved once per table and engine") {
     CHECK(t.sent.back().body.find(R"("_id":"p|2")") != std::string::npos);
 }
 
+TEST_CASE("sync: records whose key schema could not be asked for are reported, not dead-lettered") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) {
+        return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
+    };
+    auto o = fast_options();
+    int asked = 0;
+    bool throttled = true;
+    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& s, std::string& reason, clock::time_point) {
+        ++asked;
+        if (throttled) {
+            reason = "DescribeTable " + table + ": HTTP 400 ThrottlingException";
+            return false;
+        }
+        s = {"pk", "sk"};
+        return true;
+    };
+    ddb2os::sync_engine engine(o, t);
+    auto pair = [](int seq, const char* table) {
+        return R"({"eventID":"e)" + std::to_string(seq) + R"(","eventName":"INSERT","eventSourceARN":")" + arn(table) +
+               R"(","dynamodb":{"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},"NewImage":{"pk":{"S":"p"}},"SequenceNumber":")" +
+               std::to_string(seq) + "\"}}";
+    };
+    // Pairs twice (asked once), and a one-attribute key of the same table that needs no schema.
+    auto rep = engine.process(event({pair(1, "Pairs"), rec(2, "INSERT", "a", img, "Pairs"), pair(3, "Pairs")}), soon());
+    CHECK(asked == 1);
+    CHECK(rep.dead_lettered == 0);
+    REQUIRE(rep.batch_item_failures() == std::vector<std::string>{"1", "3"});
+    CHECK(rep.failures[0].reason ==
+          "dynamodb.Keys: table 'Pairs' has a composite key (Keys holds 2 attributes) and no key schema is known "
+          "for it; DescribeTable Pairs: HTTP 400 ThrottlingException");
+    REQUIRE(t.sent.size() == 1);  // the one record that needs no schema; no dead letters
+    CHECK(t.sent[0].body.find("dlq") == std::string::npos);
+    // The next batch asks again, and gets it.
+    throttled = false;
+    rep = engine.process(event({pair(1, "Pairs")}), soon());
+    CHECK(asked == 2);
+    CHECK(rep.failures.empty());
+    CHECK(t.sent.back().body.find(R"("_id":"p|2")") != std::string::npos);
+    // Without a resolver, a missing schema is the record's (the options'): a dead letter, as before.
+    ddb2os::sync_engine plain(fast_options(), t);
+    rep = plain.process(event({pair(1, "Pairs")}), soon());
+    CHECK(rep.failures.empty());
+    CHECK(rep.dead_lettered == 1);
+}
+
+TEST_CASE("sync: a request the cluster finds too large (413) is split in halves, in order") {
+    // Five records; the cluster takes at most two actions a request; a record marked "big" never fits.
+    const std::string big = R"({"id":{"S":"big"},"n":{"N":"1"}})";
+    std::vector<std::string> recs;
+    for (int i = 1; i <= 5; ++i) recs.push_back(rec(i, "INSERT", "k" + std::to_string(i), i == 4 ? big : img));
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) {
+        std::size_t lines = 0;
+        for (char c : req.body) lines += c == '\n';
+        if (req.body.find("-dlq\"") == std::string::npos && req.body.find("\"big\"") != std::string::npos)
+            return ok("<html><h1>413 Request Entity Too Large</h1></html>", 413);
+        if (lines > 4) return ok("<html><h1>413 Request Entity Too Large</h1></html>", 413);
+        std::string s = R"({"errors":false,"items":[)";
+        for (std::size_t i = 0; i < lines / 2; ++i) s += std::string(i ? "," : "") + R"({"index":{"status":201}})";
+        return ok(s + "]}");
+    };
+    auto o = fast_options();
+    o.bulk.first_max_bytes = 0;
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event(recs), soon());
+    // 5 (413) -> 2 (ok) + 3 (413) -> 1 (ok) + 2 (413) -> 1 (big alone: 413) + 1 (ok); then the dead letter.
+    std::vector<std::string> ids;
+    for (const auto& req : t.sent) {
+        std::string s;
+        for (std::size_t at = 0; (at = req.body.find("\"_id\":\"", at)) != std::string::npos; at += 7)
+            s += req.body.substr(at + 7, req.body.find('"', at + 7) - at - 7) + " ";
+        ids.push_back(s);
+    }
+    CHECK(ids == std::vector<std::string>{"k1 k2 k3 k4 k5 ", "k1 k2 ", "k3 k4 k5 ", "k3 ", "k4 k5 ", "k4 ", "k5 ", "ev4 "});
+    CHECK(rep.indexed == 4);
+    CHECK(rep.dead_lettered == 1);
+    CHECK(rep.failures.empty());
+    const auto doc = nlohmann::json::parse(t.sent.back().body.substr(t.sent.back().body.find('\n') + 1));
+    CHECK(doc["error"]["type"] == "request_entity_too_large");
+    CHECK(doc["error"]["status"] == 413);
+}
+
+TEST_CASE("sync: dead letters are cut into bodies as the batch is") {
+    std::vector<std::string> recs;
+    for (int i = 1; i <= 7; ++i) recs.push_back(rec(i, "INSERT", "k" + std::to_string(i), R"({"n":{"N":"x"}})"));
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) {
+        std::size_t lines = 0;
+        for (char c : req.body) lines += c == '\n';
+        std::string s = R"({"errors":false,"items":[)";
+        for (std::size_t i = 0; i < lines / 2; ++i) s += std::string(i ? "," : "") + R"({"index":{"status":201}})";
+        return ok(s + "]}");
+    };
+    auto o = fast_options();
+    o.bulk.max_actions = 3;
+    ddb2os::sync_engine engine(o, t);
+    auto rep = engine.process(event(recs), soon());
+    REQUIRE(t.sent.size() == 3);  // 3 + 3 + 1, nothing else to send
+    CHECK(rep.dead_lettered == 7);
+    std::string all;
+    for (const auto& req : t.sent) {
+        CHECK(req.target == ddb2os::bulk_request_target());
+        all += req.body;
+    }
+    for (int i = 1; i <= 7; ++i) CHECK(all.find("\"_id\":\"ev" + std::to_string(i) + "\"") != std::string::npos);
+    CHECK(all.find("\"_id\":\"ev1\"") < all.find("\"_id\":\"ev7\""));
+
+    // By bytes: each dead letter alone is larger than max_bytes, so each goes in a request of its own.
+    o = fast_options();
+    o.bulk.max_bytes = 256;
+    t.sent.clear();
+    ddb2os::sync_engine small(o, t);
+    rep = small.process(event(recs), soon());
+    CHECK(t.sent.size() == 7);
+    CHECK(rep.dead_lettered == 7);
+}
+
+TEST_CASE("sync: a write block (cluster_block_exception) is waited out, not dead-lettered") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t n) {
+        return n < 2 ? ok(items({item("index", 403, "cluster_block_exception")}))
+                     : ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(t.sent.size() == 3);
+    CHECK(rep.indexed == 1);
+    CHECK(rep.dead_lettered == 0);
+    CHECK(rep.failures.empty());
+}
+
 TEST_CASE("sync: DescribeTable's answer gives the ordered key schema") {
     scripted_transport t;
     t.answer = [](const ddb2os::http::request& req, std::size_t) {

@@ -3,11 +3,15 @@
 //
 //   records -> bulk bodies (bulk.hpp, with external versions) -> POST /_bulk through a transport
 //   per item:  2xx ok | 404 on delete ok (already gone) | 409 version conflict ok (a newer write
-//              is there) | 429, 5xx, es_rejected_execution_exception: retried, those items only,
-//              exponential backoff with full jitter, until the deadline | anything else: dead letter
+//              is there) | 429, 5xx, (es_)rejected_execution_exception, cluster_block_exception:
+//              retried, those items only, exponential backoff with full jitter, until the deadline
+//              | anything else: dead letter
+//   per request: 429, 5xx, no answer: retried as above | 413: split in halves (one action alone:
+//              a dead letter) | any other status: its records reported as failed
 //   dead letters go to "<index>-dlq" with the raw record, the error and the time; if that fails
 //   too, or dead letters are off, the record is reported as failed. So is every record whose
-//   retries were still failing at the deadline.
+//   retries were still failing at the deadline, and every record of a composite-key table whose
+//   key schema the resolver (DescribeTable) could not give in this batch.
 //
 // A batch's bodies are POSTed by a thread of their own while the next body is written (the first
 // body is cut small so OpenSearch starts early). The engine itself is not thread-safe: one engine per
@@ -324,9 +328,19 @@ public:
         rep.ttl_deletes = bulk.ttl_deletes;
 
         std::vector<dead_letter> dead;
-        for (const auto& e : bulk.errors)
-            dead.push_back({static_cast<std::uint32_t>(e.record), "ddb2os." + e.id(),
-                            (e.path.empty() ? "" : e.path + ": ") + e.message, 0});
+        for (const auto& e : bulk.errors) {
+            const auto r = static_cast<std::uint32_t>(e.record);
+            std::string_view unresolved;
+            if (e.code == errc::key_no_schema && unresolved_reason<A>(records[r], unresolved)) {
+                // Not the record's fault: the key schema could not be asked for (a throttled or
+                // refused DescribeTable, no endpoint). Reported, so Lambda retries it, not moved
+                // past in the dead-letter index.
+                failed.push_back({r, bulk.records[r].sequence_number,
+                                  e.path + ": " + e.message + "; " + std::string(unresolved)});
+                continue;
+            }
+            dead.push_back({r, "ddb2os." + e.id(), (e.path.empty() ? "" : e.path + ": ") + e.message, 0});
+        }
         dead.insert(dead.end(), std::make_move_iterator(sent_dead.begin()), std::make_move_iterator(sent_dead.end()));
         dead_letters<A, Unlock>(records, bulk, dead, rep, failed, deadline);
 
@@ -354,6 +368,8 @@ private:
     http::transport& os_;
     std::mt19937_64 rng_;
     std::map<std::string, key_schema, std::less<>> resolved_;
+    // This batch's tables whose key schema the resolver could not give, and why.
+    std::map<std::string, std::string, std::less<>> unresolved_;
 
     bulk_options effective_bulk_options() const {
         bulk_options b = opt_.bulk;
@@ -361,18 +377,35 @@ private:
         return b;
     }
 
+    // The table a record's eventSourceARN names ("" when none).
+    template <class A>
+    static std::string_view table_of(typename A::value r) {
+        typename A::value arn{};
+        if (A::kind(r) != value_kind::object || !A::find(r, "eventSourceARN", arn) || A::kind(arn) != value_kind::string)
+            return {};
+        return table_from_arn(A::string(arn).text);
+    }
+
+    template <class A>
+    bool unresolved_reason(typename A::value r, std::string_view& reason) const {
+        if (unresolved_.empty()) return false;
+        const auto it = unresolved_.find(table_of<A>(r));
+        if (it == unresolved_.end()) return false;
+        reason = it->second;
+        return true;
+    }
+
     template <class A, class Unlock>
     void resolve_schemas(const std::vector<typename A::value>& records, http::clock::time_point deadline) {
+        unresolved_.clear();
         if (!opt_.resolve_key_schema) return;
         std::string last;
         for (const auto& r : records) {
-            typename A::value arn{};
-            if (A::kind(r) != value_kind::object || !A::find(r, "eventSourceARN", arn) || A::kind(arn) != value_kind::string)
-                continue;
-            const std::string table(table_from_arn(A::string(arn).text));
+            const std::string table(table_of<A>(r));
             if (table.empty() || table == last) continue;
             last = table;
-            if (opt_.bulk.key_schemas.count(table) != 0 || resolved_.count(table) != 0) continue;
+            if (opt_.bulk.key_schemas.count(table) != 0 || resolved_.count(table) != 0 || unresolved_.count(table) != 0)
+                continue;
             key_schema schema;
             std::string reason;
             bool ok;
@@ -381,8 +414,10 @@ private:
                 (void)unlocked;
                 ok = opt_.resolve_key_schema(table, schema, reason, deadline);
             }
-            // Unresolved: records of a composite-key table then fail as key.no_schema, not a guess.
+            // Unresolved: records of a composite-key table then fail as key.no_schema, not a guess,
+            // and are reported (asked again in the next batch).
             if (ok) resolved_[table] = std::move(schema);
+            else unresolved_[table] = reason.empty() ? "the key schema could not be asked for" : std::move(reason);
         }
     }
 
@@ -451,7 +486,8 @@ private:
                     o.state = item_state::ok;  // a newer write is already there
                     ++conflicts;
                 } else if (s == 429 || s >= 500 || o.type == "es_rejected_execution_exception" ||
-                           o.type == "rejected_execution_exception") {  // OpenSearch 2.x names it so
+                           o.type == "rejected_execution_exception" ||  // OpenSearch 2.x names it so
+                           o.type == "cluster_block_exception") {  // a write block: lifted, not the record's fault
                     o.state = item_state::retry;
                 } else {
                     o.state = item_state::dead;
@@ -486,6 +522,15 @@ private:
                    http::clock::time_point deadline) {
         std::vector<std::size_t> pending(b.records.size());
         for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+        send_actions<Unlock>(target, b, std::move(pending), true, bulk, rep, dead, failed, deadline);
+    }
+
+    // The actions `pending` of b, in order (whole: all of them, so the body itself is sent), retried
+    // until each has an outcome or the deadline comes.
+    template <class Unlock>
+    void send_actions(const std::string& target, bulk_body& b, std::vector<std::size_t> pending, bool whole,
+                      const bulk_result& bulk, sync_report& rep, std::vector<dead_letter>& dead,
+                      std::vector<record_failure>& failed, http::clock::time_point deadline) {
         std::string last_reason;
         for (unsigned attempt = 0; !pending.empty(); ++attempt) {
             http::request req;
@@ -494,7 +539,8 @@ private:
             req.headers = {{"Content-Type", "application/x-ndjson"}};
             // The first attempt borrows the whole body (up to max_bytes: no copy) and gives it back,
             // since retries cut their actions out of it; retries hold only the failed actions.
-            if (attempt == 0) req.body.swap(b.data);
+            const bool borrow = attempt == 0 && whole;
+            if (borrow) req.body.swap(b.data);
             else
                 for (std::size_t i : pending) req.body.append(b.action(i));
             const std::size_t sent = req.body.size();
@@ -507,7 +553,7 @@ private:
                     ~give_back() {
                         if (armed) from.swap(to);
                     }
-                } back{req.body, b.data, attempt == 0};
+                } back{req.body, b.data, borrow};
                 Unlock unlocked;
                 (void)unlocked;
                 res = os_.send(req, deadline);
@@ -521,6 +567,24 @@ private:
             } else if (res.res.status == 429 || res.res.status >= 500) {
                 last_reason = "HTTP " + std::to_string(res.res.status) + " for the whole request";
                 retry = pending;
+            } else if (res.res.status == 413) {
+                // Larger than the cluster takes (http.max_content_length; 10 MiB on the smallest
+                // Amazon OpenSearch Service instances): the same request would fail again at every
+                // retry of the batch. Halves go out one after the other, in order; an action that
+                // is too large alone is the record's fault: a dead letter.
+                if (pending.size() == 1) {
+                    dead.push_back({b.records[pending[0]], "request_entity_too_large",
+                                    "HTTP 413: the record's action alone (" + std::to_string(sent) +
+                                        " bytes) is larger than the cluster accepts in a request",
+                                    413});
+                    return;
+                }
+                const auto half = pending.begin() + static_cast<std::ptrdiff_t>(pending.size() / 2);
+                std::vector<std::size_t> second(half, pending.end());
+                pending.erase(half, pending.end());
+                send_actions<Unlock>(target, b, std::move(pending), false, bulk, rep, dead, failed, deadline);
+                send_actions<Unlock>(target, b, std::move(second), false, bulk, rep, dead, failed, deadline);
+                return;
             } else if (res.res.status != 200) {
                 // Auth, a malformed request, a closed index: not something a retry here fixes, and
                 // not the record's fault either. Lambda retries the batch.
@@ -587,14 +651,15 @@ private:
                 failed.push_back({d.record, bulk.records[d.record].sequence_number, d.type + ": " + d.reason});
             return;
         }
-        // One body of dead letters, idempotent: the _id is the record's eventID (or sequence number).
-        bulk_body body;
+        // Dead letters, idempotent (the _id is the record's eventID, or its sequence number), in
+        // bodies cut as the batch's are (max_bytes, max_actions): each holds its whole raw record,
+        // so they are larger than the actions they stand for.
+        std::vector<bulk_body> bodies(1);
         const std::string now = iso8601(std::chrono::system_clock::now());
         detail::out_buffer out;
         for (const auto& d : dead) {
             const record_info& info = bulk.records[d.record];
-            body.offsets.push_back(static_cast<std::uint32_t>(out.size()));
-            body.records.push_back(d.record);
+            const std::size_t start = out.size();
             out.put(std::string_view("{\"index\":{\"_index\":"));
             detail::write_string(out, dlq_name(info.index));
             const record_text& id = info.event_id.empty() ? info.sequence_number : info.event_id;
@@ -621,13 +686,27 @@ private:
             detail::write_json_copy<A>(raw, records[d.record]);
             field(",\"record\":", raw.view());
             out.put(std::string_view("}\n"));
+            std::size_t at = start;
+            if (!bodies.back().records.empty() &&
+                (bodies.back().records.size() == opt_.bulk.max_actions || out.size() > opt_.bulk.max_bytes)) {
+                const std::string letter(out.view(start));  // opens the next body
+                out.truncate(start);
+                bodies.back().data = out.take();
+                out = detail::out_buffer();
+                out.put(letter);
+                bodies.emplace_back();
+                at = 0;
+            }
+            bodies.back().offsets.push_back(static_cast<std::uint32_t>(at));
+            bodies.back().records.push_back(d.record);
         }
-        body.data = out.take();
+        bodies.back().data = out.take();
 
         std::vector<dead_letter> dlq_dead;
         std::vector<record_failure> dlq_failed;
         sync_report dlq_rep;
-        send_body<Unlock>(bulk_request_target(), body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
+        for (bulk_body& body : bodies)
+            send_body<Unlock>(bulk_request_target(), body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
         rep.requests += dlq_rep.requests;
         rep.bytes += dlq_rep.bytes;
         rep.retries += dlq_rep.retries;
