@@ -460,6 +460,10 @@ TEST_CASE("bulk: options are checked") {
     CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] the key schema of table 't' must name 1 or 2 attributes",
                          ddb2os::error);
     o = {};
+    o.key_schemas["t"] = {"a", "a"};
+    CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] the key schema of table 't' names 'a' twice",
+                         ddb2os::error);
+    o = {};
     o.first_max_bytes = 63;
     CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] first_max_bytes must be 0 or at least 64",
                          ddb2os::error);

@@ -28,7 +28,6 @@ TEST_CASE("document id: one key attribute is the id itself") {
     CHECK(id_of(R"({"id":{"N":"1.50"}})", nullptr) == "1.50");  // N as its text
     CHECK(id_of(R"({"id":{"B":"AAEC"}})", nullptr) == "AAEC");  // B as its base64 text
     CHECK(id_of(R"({"id":{"S":"a|b\\c"}})", nullptr) == "a|b\\c");  // no escaping with one key
-    CHECK(id_of(R"({"id":{"S":""}})", nullptr) == "");
     CHECK(id_of(R"({"id":{"S":"caf\u00e9"}})", nullptr) == "caf\xc3\xa9");
 }
 
@@ -62,6 +61,15 @@ TEST_CASE("document id: longer than 512 bytes becomes sha256-<hex>") {
     const std::string pk(2048, 'p'), sk(1024, 's');
     const std::string id = id_of("{\"author\":{\"S\":\"" + pk + "\"},\"bookTitle\":{\"S\":\"" + sk + "\"}}", &books);
     CHECK(id == "sha256-" + ddb2os::detail::hex(ddb2os::detail::sha256(pk + "|" + sk)));
+    // A key that already reads "sha256-<64 hex>" is hashed as well: it cannot take a long key's _id.
+    const std::string lookalike = id_of("{\"id\":{\"S\":\"" + hashed + "\"}}", nullptr);
+    CHECK(lookalike == "sha256-" + ddb2os::detail::hex(ddb2os::detail::sha256(hashed)));
+    CHECK(lookalike != hashed);
+    CHECK(ddb2os::compose_document_id({hashed}) == lookalike);
+    // Near misses of that form stay as they are.
+    const std::string upper = "sha256-" + std::string(64, 'A'), short_hex = "sha256-" + std::string(63, 'a');
+    CHECK(id_of("{\"id\":{\"S\":\"" + upper + "\"}}", nullptr) == upper);
+    CHECK(id_of("{\"id\":{\"S\":\"" + short_hex + "\"}}", nullptr) == short_hex);
     CHECK(ddb2os::detail::hex(ddb2os::detail::sha256("abc")) ==
           "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
@@ -76,6 +84,12 @@ TEST_CASE("document id: errors name the table and the attribute") {
     CHECK(id_of(R"({"id":{"S":"x"},"extra":{"S":"y"}})", &single) ==
           "[ddb2os.key.unexpected] dynamodb.Keys.extra: table 'books': Keys holds 'extra', which is not in the key schema (id)");
     CHECK(id_of(R"({})", &single) == "[ddb2os.key.empty] dynamodb.Keys: Keys is empty");
+    // OpenSearch refuses an empty _id; DynamoDB never sends an empty key value, but a hand-made record may.
+    CHECK(id_of(R"({"id":{"S":""}})", nullptr) ==
+          "[ddb2os.key.empty] dynamodb.Keys.id: table 'books': key attribute 'id' is empty (an _id cannot be)");
+    CHECK(id_of(R"({"id":{"B":""}})", &single) ==
+          "[ddb2os.key.empty] dynamodb.Keys.id: table 'books': key attribute 'id' is empty (an _id cannot be)");
+    CHECK(id_of(R"({"author":{"S":""},"bookTitle":{"S":""}})", &books) == "|");  // never empty when composite
     CHECK(id_of(R"([])", &single) == "[ddb2os.record.bad_field] dynamodb.Keys: Keys must be an object, not an array");
     CHECK(id_of(R"({"id":{"BOOL":true}})", &single) == "[ddb2os.key.bad_type] dynamodb.Keys.id: a key attribute is S, N or B, not BOOL");
     CHECK(id_of(R"({"id":{"N":"x"}})", &single) == "[ddb2os.number.invalid] dynamodb.Keys.id: \"x\" is not a number");
@@ -98,7 +112,7 @@ TEST_CASE("document id: TABLE=PK[,SK] key schema specs") {
     CHECK(schema == ddb2os::key_schema{"author", "bookTitle"});
     CHECK(ddb2os::parse_key_schema_spec("users=id", table, schema));
     CHECK((table == "users" && schema == ddb2os::key_schema{"id"}));
-    for (const char* bad : {"books", "=id", "books=", "t=a,", "t=,b", "t=a,b,c", ""}) {
+    for (const char* bad : {"books", "=id", "books=", "t=a,", "t=,b", "t=a,b,c", "", "t=a,a"}) {
         CAPTURE(bad);
         CHECK_FALSE(ddb2os::parse_key_schema_spec(bad, table, schema));
     }

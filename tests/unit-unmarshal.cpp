@@ -181,6 +181,9 @@ TEST_CASE("unmarshal: OpenSearch metadata field names are renamed at the top lev
     CHECK(ddb2os::rename_metadata_field("_seq_no", out));
     CHECK(out == "__seq_no");
     CHECK_FALSE(ddb2os::rename_metadata_field("seq_no", out));
+    // _doc_count is read by OpenSearch as the document's weight in aggregations, not as a field.
+    CHECK(ddb2os::rename_metadata_field("_doc_count", out));
+    CHECK(out == "__doc_count");
 }
 
 TEST_CASE("unmarshal: attribute names must be valid UTF-8") {

@@ -239,6 +239,8 @@ inline void validate(const bulk_options& o) {
             throw error(errc::option_invalid, "the key schema of table '" + table + "' must name 1 or 2 attributes");
         for (const std::string& k : schema)
             if (k.empty()) throw error(errc::option_invalid, "the key schema of table '" + table + "' names an empty attribute");
+        if (schema.size() == 2 && schema[0] == schema[1])  // Keys' second attribute would be ignored: items merged
+            throw error(errc::option_invalid, "the key schema of table '" + table + "' names '" + schema[0] + "' twice");
     }
     index_namer check(o.index);
 }

@@ -5,7 +5,9 @@
 //   one key attribute:  _id = its value             (GET /books/_doc/<id> works as expected)
 //   two key attributes: _id = <partition>|<sort>    with `\` -> `\\` and `|` -> `\|` in each
 // S is used as is, N as its text, B as its base64 text. An _id longer than 512 bytes (the
-// OpenSearch limit) becomes "sha256-" + the 64 hex digits of the SHA-256 of the full _id.
+// OpenSearch limit) becomes "sha256-" + the 64 hex digits of the SHA-256 of the full _id; so does
+// an _id that already has that form, so that no key can take a long key's _id. An empty key
+// value (DynamoDB allows none) is an error: OpenSearch refuses an empty _id.
 #pragma once
 
 #include <string>
@@ -43,8 +45,16 @@ inline void append_id_part(std::string& id, std::string_view part, bool composit
     id.append(part.data() + from, part.size() - from);
 }
 
+// "sha256-" and 64 lowercase hex digits: the form of a long key's _id.
+inline bool has_hashed_id_form(std::string_view id) noexcept {
+    if (id.size() != 71 || id.compare(0, 7, "sha256-") != 0) return false;
+    for (std::size_t i = 7; i < 71; ++i)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) return false;
+    return true;
+}
+
 inline void finish_id(std::string& id) {
-    if (id.size() > max_id_bytes) id = "sha256-" + hex(sha256(id));
+    if (id.size() > max_id_bytes || has_hashed_id_form(id)) id = "sha256-" + hex(sha256(id));
 }
 
 }  // namespace detail
@@ -71,6 +81,7 @@ inline bool parse_key_schema_spec(std::string_view spec, std::string& table, key
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
     }
+    if (names.size() == 2 && names[0] == names[1]) return false;  // the sort key would never be read
     table.assign(spec.data(), eq);
     schema = std::move(names);
     return true;
@@ -177,6 +188,9 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
         });
         const errc e = detail::key_value_text<A>(only, text, message, scratch);
         if (e != errc::ok) return fail(e, join(name), message);
+        if (text.empty())
+            return fail(errc::key_empty, join(name),
+                        detail::table_label(table) + ": key attribute '" + name + "' is empty (an _id cannot be)");
         detail::append_id_part(id, text, false, true);
     } else {
         const bool composite = schema->size() > 1;
@@ -187,6 +201,9 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
                             detail::table_label(table) + ": key attribute '" + name + "' is missing from Keys");
             const errc e = detail::key_value_text<A>(v, text, message, scratch);
             if (e != errc::ok) return fail(e, join(name), message);
+            if (text.empty() && !composite)
+                return fail(errc::key_empty, join(name),
+                            detail::table_label(table) + ": key attribute '" + name + "' is empty (an _id cannot be)");
             detail::append_id_part(id, text, composite, &name == &schema->front());
         }
         if (n > schema->size()) {

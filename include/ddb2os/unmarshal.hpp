@@ -94,7 +94,7 @@ inline bool is_metadata_field_family(std::string_view name) noexcept {
     const std::string_view base = name.substr(u);
     for (std::string_view m : {"id", "index", "source", "routing", "version", "type", "seq_no", "primary_term",
                                "field_names", "ignored", "nested_path", "data_stream_timestamp", "meta", "size",
-                               "tier"})
+                               "tier", "doc_count"})
         if (base == m) return true;
     return false;
 }
