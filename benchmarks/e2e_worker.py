@@ -84,7 +84,7 @@ def main() -> int:
             cpu += time.process_time() - c0
             lines = log.getvalue().splitlines()
             if lines:
-                last_log = lines[-1]
+                last_log = lines[0]  # the batch's line (ddb2os.handler adds one per failed record after it)
             log = io.StringIO()
             if isinstance(result, dict):
                 failures += len(result.get("batchItemFailures", [])) + len(result.get("errors", []))

@@ -120,12 +120,14 @@ def main() -> int:
         for n, event in enumerate(streams.batches(records, 3), 1):
             print(f"  invocation {n}: {len(event['Records'])} records", flush=True)
             log = io.StringIO()
-            with contextlib.redirect_stdout(log):  # the handler's one log line per batch (EMF)
+            with contextlib.redirect_stdout(log):  # the handler's log line per batch (EMF), then one per failed record
                 result = ddb2os.handler(event, streams.FakeContext(30_000))
-            line = json.loads(log.getvalue())
+            line, *failures = (json.loads(x) for x in log.getvalue().splitlines())
             counts = ", ".join(f"{k} {line[k]}" for k in ("Actions", "Superseded", "Indexed", "Deleted",
                                                           "DeadLettered", "Failed", "Milliseconds"))
             print(f"    log: {counts}")
+            for f in failures:
+                print(f"    log: {f['message']}: {f.get('sequence_number', '')} {f.get('reason', '')}")
             print(f"    returns {json.dumps(result)}")
 
         http("POST", f"{opensearch.url}/books/_refresh")

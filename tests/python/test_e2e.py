@@ -81,11 +81,15 @@ def http(method: str, url: str, body=None):
 
 
 def run_handler(event, milliseconds=60_000):
-    """ddb2os.handler as Lambda calls it; returns (its answer, its log line)."""
+    """ddb2os.handler as Lambda calls it; returns (its answer, its log line). The lines it writes for failed
+    records, after the batch's, are in the log line's "failure_lines" (added here)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         result = ddb2os.handler(event, streams.FakeContext(milliseconds))
-    return result, json.loads(out.getvalue())
+    log, *failure_lines = (json.loads(line) for line in out.getvalue().splitlines())
+    assert "failure_lines" not in log
+    log["failure_lines"] = failure_lines
+    return result, log
 
 
 class Table:
@@ -279,6 +283,30 @@ def test_a_record_opensearch_rejects_goes_to_the_dead_letter_index(servers, conf
     assert raw["dynamodb"]["SequenceNumber"] == letter["sequence_number"]
 
 
+def test_records_whose_key_schema_describetable_refuses_are_reported_not_dead_lettered(servers, configure):
+    """DescribeTable refused (here: a table DynamoDB Local does not have, as a missing IAM permission or a throttle
+    would refuse it): the composite-key records are reported to Lambda with DynamoDB's answer in the log, and go
+    nowhere else; once DescribeTable answers, the same records sync."""
+    opensearch, dynamodb = servers
+    configure(DYNAMODB_ENDPOINT=dynamodb.endpoint_url)
+    table = Table(dynamodb, "described")
+    for sk in (1, 2):
+        table.ddb.put_item(TableName="described", Item={"pk": {"S": "a"}, "sk": {"N": str(sk)}})
+    records = table.new_records()
+    ghost = [json.loads(json.dumps(r).replace("table/described/", "table/nosuchtable/")) for r in records]
+    answer, log = run_handler({"Records": ghost})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in records]}
+    assert (log["Failed"], log["DeadLettered"], log["Requests"]) == (2, 0, 0)
+    (first, second) = log["failure_lines"]
+    assert first["sequence_number"] == records[0]["dynamodb"]["SequenceNumber"]
+    assert "no key schema is known for it; DescribeTable nosuchtable: HTTP 400" in first["reason"]
+    assert "ResourceNotFoundException" in first["reason"]
+    assert http("GET", f"{opensearch.url}/nosuchtable-dlq/_count")[0] == 404
+    answer, log = run_handler({"Records": records})
+    assert answer == {"batchItemFailures": []} and log["Indexed"] == 2 and log["failure_lines"] == []
+    assert_index_equals_table(opensearch.url, table)
+
+
 def test_opensearch_down_reports_failures_within_the_deadline_then_converges(servers, configure):
     opensearch, dynamodb = servers
     configure()
@@ -296,6 +324,14 @@ def test_opensearch_down_reports_failures_within_the_deadline_then_converges(ser
     assert elapsed < 5.0
     failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
     assert failed and log["Failed"] == len(failed) and log["Retries"] > 0
+    # Why, in the log: a line per failed record, the first 20, then how many more.
+    lines = log["failure_lines"]
+    shown = [x for x in lines if x["message"] == "ddb2os record failed"]
+    assert len(shown) == min(len(failed), 20) and {x["sequence_number"] for x in shown} <= failed
+    assert all(x["reason"].startswith("still failing at the deadline after ") for x in shown)
+    assert all("request failed" in x["reason"] for x in shown)
+    if len(failed) > 20:
+        assert lines[-1] == {"Service": "ddb2os", "message": "ddb2os records failed", "not_shown": len(failed) - 20}
     # Lambda retries from the lowest failed record: here, the whole batch.
     lowest = min(failed, key=int)
     retry = {"Records": [r for r in records if int(r["dynamodb"]["SequenceNumber"]) >= int(lowest)]}

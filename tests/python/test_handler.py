@@ -64,7 +64,15 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, LISTS="merge") == "LISTS must be stringify or keep, not 'merge'"
     assert error(**BASE, MAX_BULK_BYTES="5MB") == "MAX_BULK_BYTES must be a whole number, not '5MB'"
     assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
-    assert error(**BASE, FIRST_BULK_BYTES="-1") == "FIRST_BULK_BYTES must be positive, not '-1'"
+    assert error(**BASE, FIRST_BULK_BYTES="-1") == "FIRST_BULK_BYTES must be at least 64, not '-1'"
+    # The engine's own lower bounds, named by the variable (not the engine's option name).
+    assert error(**BASE, MAX_BULK_BYTES="10") == "MAX_BULK_BYTES must be at least 64, not '10'"
+    assert error(**BASE, FIRST_BULK_BYTES="10") == "FIRST_BULK_BYTES must be at least 64, not '10'"
+    # A path would be dropped (requests go to /_bulk at the root), not used.
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://proxy.example.com/opensearch"}) == (
+        "OPENSEARCH_ENDPOINT 'https://proxy.example.com/opensearch' must be a scheme, host and port only, "
+        "without a path or query")
+    assert config(OPENSEARCH_ENDPOINT="https://os.example.com:9200/")["endpoint"] == "https://os.example.com:9200"
     assert error(**BASE, OPENSEARCH_CA_FILE="/nonexistent/ca.pem") == "OPENSEARCH_CA_FILE '/nonexistent/ca.pem' is not a readable file"
 
 
@@ -84,3 +92,20 @@ def test_switches_and_secrets():
     assert (c["refresh"], c["dlq_index"], c["skip_ttl_deletes"], c["auth"]) == ("wait_for", "", True, "basic")
     assert "hunter2-secret" not in repr(c)
     assert config(REFRESH="true")["refresh"] == "true"
+
+
+def test_a_password_in_the_endpoint_is_refused_and_never_quoted():
+    for url in ("https://admin:S3cr3tPass@search.example.com", "ftp://admin:S3cr3tPass@search.example.com",
+                "admin:S3cr3tPass@search.example.com:9200"):
+        message = error(**{**BASE, "OPENSEARCH_ENDPOINT": url})
+        assert "S3cr3tPass" not in message
+        assert message.startswith("OPENSEARCH_ENDPOINT must not hold a user name or password")
+
+
+def test_the_engine_never_quotes_its_arguments():
+    from ddb2os import _core
+    env = {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-SECRET"}
+    for args in ((None, env), (config(OPENSEARCH_AUTH="none"), list(env.items()))):
+        with pytest.raises(ddb2os.OptionError) as e:
+            _core.SyncEngine(*args)
+        assert "SECRET" not in str(e.value) and "SECRET" not in repr(e.value)

@@ -131,6 +131,17 @@ def test_signer_arguments_repr_and_errors():
     assert e.value.id == "credentials.incomplete"
     with pytest.raises(TypeError):
         ddb2os.Signer("us-east-1", "es", "A", "very-secret")  # keyword-only: no secret passed by position
+    # A wrong type names the argument and quotes none (pybind11's own error would quote them all, an unset
+    # AWS_REGION read as None is enough).
+    for bad in ("region", "service", "access_key", "secret_key", "session_token"):
+        kw = dict(region="us-east-1", service="es", access_key="AKID", secret_key="very-secret",
+                  session_token="tok-secret")
+        kw[bad] = None if bad != "session_token" else 5
+        for make in (lambda: ddb2os.Signer(**kw),
+                     lambda: ddb2os.sign("GET", "https://example.com/", None, None, **kw)):
+            with pytest.raises(ddb2os.SigningError) as e:
+                make()
+            assert str(e.value) == f"[ddb2os.sigv4.bad_argument] {bad} must be str, not {type(kw[bad]).__name__}"
     with pytest.raises(TypeError, match="__init__ did not make"):
         ddb2os.Signer.__new__(ddb2os.Signer).sign("GET", "https://example.com/")
 
@@ -178,3 +189,30 @@ def test_signer_reentrant_and_bytearray_bodies():
                                               service="es", access_key="AKID", secret_key="very-secret",
                                               timestamp=plain)):
         assert signer_call(bytearray(body)) == signer_call(body)
+
+
+def test_a_large_body_signs_while_another_thread_replaces_the_headers():
+    """A body of 64 KiB or more is hashed without the GIL: the headers read before (views into a dict's str
+    objects) must stay alive meanwhile, though another thread replaces the dict's entries (freeing the strs it
+    held). Failed 58-92 times in 100 before the entries were held."""
+    import threading
+    when = datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.timezone.utc)
+    body = b"x" * (4 << 20)
+    kw = dict(region="us-east-1", service="es", access_key="AKID", secret_key="SECRET", timestamp=when)
+    want = ddb2os.sign("POST", "https://h/_bulk", {"X-Long": "a" * 2000}, body, **kw)["Authorization"]
+    headers = {"X-Long": "".join(["a"] * 2000)}  # a str of its own, held only by the dict
+    stop = False
+
+    def meddle():
+        while not stop:
+            headers["X-Long"] = "".join(["a"] * 2000)  # frees the one before
+            _ = ["".join(["z"] * 2000) for _ in range(4)]  # reuses the freed memory
+
+    t = threading.Thread(target=meddle)
+    t.start()
+    try:
+        got = [ddb2os.sign("POST", "https://h/_bulk", headers, body, **kw)["Authorization"] for _ in range(100)]
+    finally:
+        stop = True
+        t.join()
+    assert got == [want] * 100

@@ -47,7 +47,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raise _fail(f"{name} must be true or false, not {env[name]!r}")
 
 
-def _size(env: Mapping[str, str], name: str, default: int) -> int:
+def _size(env: Mapping[str, str], name: str, default: int, least: int = 1) -> int:
     v = env.get(name)
     if v is None or v.strip() == "":
         return default
@@ -55,8 +55,8 @@ def _size(env: Mapping[str, str], name: str, default: int) -> int:
         n = int(v.strip())
     except ValueError:
         raise _fail(f"{name} must be a whole number, not {v!r}") from None
-    if n <= 0:
-        raise _fail(f"{name} must be positive, not {v!r}")
+    if n < least:
+        raise _fail(f"{name} must be {'positive' if least == 1 else f'at least {least}'}, not {v!r}")
     return n
 
 
@@ -71,6 +71,8 @@ def parse_table_keys(text: str) -> Dict[str, List[str]]:
         names = [k.strip() for k in keys.split(",")]
         if not eq or not table.strip() or not 1 <= len(names) <= 2 or not all(names):
             raise _fail(f"TABLE_KEYS entry {part!r} must look like table=partitionKey[,sortKey]")
+        if len(names) == 2 and names[0] == names[1]:
+            raise _fail(f"TABLE_KEYS entry {part!r} names {names[0]!r} twice")
         out[table.strip()] = names
     return out
 
@@ -91,8 +93,15 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     if "://" not in endpoint:
         endpoint = "https://" + endpoint
     parts = urlsplit(endpoint)
+    # Never quoted back whole: a URL can carry a password (user:password@host).
+    if parts.username is not None or parts.password is not None:
+        raise _fail("OPENSEARCH_ENDPOINT must not hold a user name or password (user:password@host): "
+                    "set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _fail(f"OPENSEARCH_ENDPOINT {endpoint!r} is not an http(s) URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        # The requests go to /_bulk at the host's root; a path here would be dropped, not used.
+        raise _fail(f"OPENSEARCH_ENDPOINT {endpoint!r} must be a scheme, host and port only, without a path or query")
     endpoint = f"{parts.scheme}://{parts.netloc}"
 
     c = Config()
@@ -147,10 +156,10 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail(f"NUMBERS must be exact, string or double, not {c['numbers']!r}")
     if c["lists"] not in ("stringify", "keep"):
         raise _fail(f"LISTS must be stringify or keep, not {c['lists']!r}")
-    c["max_bytes"] = _size(env, "MAX_BULK_BYTES", 5 * 2**20)
+    c["max_bytes"] = _size(env, "MAX_BULK_BYTES", 5 * 2**20, least=64)
     c["max_actions"] = _size(env, "MAX_BULK_ACTIONS", 1000)
     # The first body of a batch is cut here so OpenSearch starts on it while the rest is written; 0: off.
-    c["first_body_bytes"] = 0 if env.get("FIRST_BULK_BYTES", "").strip() == "0" else _size(env, "FIRST_BULK_BYTES", 256 * 2**10)
+    c["first_body_bytes"] = 0 if env.get("FIRST_BULK_BYTES", "").strip() == "0" else _size(env, "FIRST_BULK_BYTES", 256 * 2**10, least=64)
     c["gzip"] = _flag(env, "OPENSEARCH_GZIP")
     c["ca_file"] = env.get("OPENSEARCH_CA_FILE", "").strip()
     if c["ca_file"] and not os.path.isfile(c["ca_file"]):
@@ -175,14 +184,37 @@ def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dic
     """Syncs one DynamoDB Streams batch into OpenSearch and tells Lambda which records to retry:
     ``{"batchItemFailures": [{"itemIdentifier": "<SequenceNumber>"}, ...]}``.
 
-    Writes one JSON log line per batch (counts and milliseconds, CloudWatch Embedded Metric Format);
-    never document bodies or secrets."""
+    Writes one JSON log line per batch (counts and milliseconds, CloudWatch Embedded Metric Format),
+    and one per record reported failed (its sequence number and why, the first 20); never document
+    bodies or secrets."""
     engine = _get_engine()
     remaining = context.get_remaining_time_in_millis() if context is not None else 60_000
     budget = max(remaining - min(_MARGIN_MS, remaining // 5), 100)
     report = engine.process(event, budget / 1000.0)
     print(report["log_line"], file=sys.stdout, flush=True)
+    _log_failures(report["failures"])
     return {"batchItemFailures": [{"itemIdentifier": s} for s in report["batch_item_failures"]]}
+
+
+_FAILURES_LOGGED = 20
+_REASON_CHARS = 500
+
+
+def _log_failures(failures: List[Dict[str, Any]]) -> None:
+    """Why records go back to Lambda: a refused request (403, 413), a deadline, a key schema that
+    could not be asked for. Without it a stuck shard shows only its Failed count."""
+    import json  # only when something failed: not part of the cold start
+    for f in failures[:_FAILURES_LOGGED]:
+        reason = f["reason"]
+        if len(reason) > _REASON_CHARS:
+            reason = reason[:_REASON_CHARS] + "..."
+        print(json.dumps({"Service": "ddb2os", "message": "ddb2os record failed",
+                          "sequence_number": f["sequence_number"], "reason": reason}), file=sys.stdout)
+    if len(failures) > _FAILURES_LOGGED:
+        print(json.dumps({"Service": "ddb2os", "message": "ddb2os records failed",
+                          "not_shown": len(failures) - _FAILURES_LOGGED}), file=sys.stdout)
+    if failures:
+        sys.stdout.flush()
 
 
 def _reset_for_tests() -> None:

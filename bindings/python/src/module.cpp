@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -143,8 +144,8 @@ private:
         PyObject *k = nullptr, *v = nullptr;
         while (PyDict_Next(m, &pos, &k, &v)) {
             const py::object key = py::reinterpret_borrow<py::object>(k), held = py::reinterpret_borrow<py::object>(v);
-            path_.push_name(python_adapter::string(k));  // a view into `key`'s text
             if (!PyUnicode_Check(k)) fail(errc::attr_not_object, "attribute names must be strings");
+            path_.push_name(python_adapter::string(k));  // a view into `key`'s text
             str(k);
             py::object val = attribute(v, depth);
             if (PyDict_SetItem(d.ptr(), k, val.ptr()) != 0) throw py::error_already_set();
@@ -325,6 +326,26 @@ std::string_view bytes_view(PyObject* o, const char* what) {
     throw ddb2os::error("sigv4.bad_argument", std::string(what) + " must be bytes or str, not " + Py_TYPE(o)->tp_name);
 }
 
+// As bytes_view, for a view that must outlive a GIL release: a bytearray (which another thread
+// could resize meanwhile) is copied into bytes, and the object viewed is held in `keep` (a dict's
+// entry could be replaced meanwhile, freeing it).
+std::string_view held_view(PyObject* o, const char* what, std::vector<py::object>& keep) {
+    if (PyByteArray_Check(o)) {
+        keep.push_back(steal(PyBytes_FromStringAndSize(PyByteArray_AS_STRING(o), PyByteArray_GET_SIZE(o))));
+        return bytes_view(keep.back().ptr(), what);
+    }
+    keep.push_back(py::reinterpret_borrow<py::object>(o));
+    return bytes_view(o, what);
+}
+
+// A str argument, read without pybind11's conversion: its error for a wrong type quotes every
+// argument of the call, secret key and session token included.
+std::string str_arg(py::handle h, const char* name) {
+    if (!PyUnicode_Check(h.ptr()))
+        throw ddb2os::error("sigv4.bad_argument", std::string(name) + " must be str, not " + Py_TYPE(h.ptr())->tp_name);
+    return std::string(utf8(h.ptr()));
+}
+
 // One cache for the process: Lambda signs with the same key, date, region and service all day.
 ddb2os::sigv4::signing_key_cache& key_cache() {
     static ddb2os::sigv4::signing_key_cache cache(16);
@@ -338,20 +359,20 @@ void read_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* 
     namespace sigv4 = ddb2os::sigv4;
     if (!PyUnicode_Check(method))
         throw ddb2os::error("sigv4.bad_argument", std::string("method must be str, not ") + Py_TYPE(method)->tp_name);
-    req.method = utf8(method);
-    req.url = bytes_view(url, "url");
+    req.method = utf8(method);  // the call holds method, url and body for its whole length
+    req.url = held_view(url, "url", keep);
     req.headers.clear();
-    if (PyDict_Check(headers)) {  // read in place: the dict is not changed while we hold the GIL
+    if (PyDict_Check(headers)) {  // the GIL is released later (a large body's hash): every entry is held
         Py_ssize_t pos = 0;
         PyObject *k = nullptr, *v = nullptr;
         while (PyDict_Next(headers, &pos, &k, &v))
-            req.headers.push_back({bytes_view(k, "a header name"), bytes_view(v, "a header value")});
+            req.headers.push_back({held_view(k, "a header name", keep), held_view(v, "a header value", keep)});
     } else if (headers != Py_None) {
         for (py::handle pair : py::reinterpret_borrow<py::iterable>(headers)) {
             py::tuple t = py::cast<py::tuple>(pair);
             if (t.size() != 2) throw ddb2os::error("sigv4.bad_argument", "headers must be a mapping or (name, value) pairs");
             keep.emplace_back(t);
-            req.headers.push_back({bytes_view(t[0].ptr(), "a header name"), bytes_view(t[1].ptr(), "a header value")});
+            req.headers.push_back({held_view(t[0].ptr(), "a header name", keep), held_view(t[1].ptr(), "a header value", keep)});
         }
     }
     req.body = body != Py_None ? sigv4::payload::bytes(bytes_view(body, "body")) : sigv4::payload();
@@ -440,17 +461,19 @@ py::dict headers_dict(std::string_view token, std::string_view amz_date, std::st
     return out;
 }
 
-// Throws credentials.incomplete for an empty key id or secret.
-ddb2os::credentials credentials_of(const std::string& access_key, const std::string& secret_key,
-                                   py::handle session_token) {
-    return {access_key, secret_key, session_token.is_none() ? std::string() : py::cast<std::string>(session_token)};
+// Throws credentials.incomplete for an empty key id or secret, sigv4.bad_argument for a value that
+// is not a str (naming the argument, never quoting one).
+ddb2os::credentials credentials_of(py::handle access_key, py::handle secret_key, py::handle session_token) {
+    return {str_arg(access_key, "access_key"), str_arg(secret_key, "secret_key"),
+            session_token.is_none() ? std::string() : str_arg(session_token, "session_token")};
 }
 
-py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle body, const std::string& region,
-              const std::string& service, const std::string& access_key, const std::string& secret_key,
-              py::handle session_token, py::handle timestamp) {
+py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle body, py::handle region_arg,
+              py::handle service_arg, py::handle access_key, py::handle secret_key, py::handle session_token,
+              py::handle timestamp) {
     namespace sigv4 = ddb2os::sigv4;
     return guarded([&] {
+        const std::string region = str_arg(region_arg, "region"), service = str_arg(service_arg, "service");
         const ddb2os::credentials creds = credentials_of(access_key, secret_key, session_token);
         const call_request call(method.ptr(), url.ptr(), headers.ptr(), body.ptr(), timestamp.ptr());
         const sigv4::signing_params params{region, service, call.when, sigv4::options::for_service(service)};
@@ -541,8 +564,14 @@ py::object pinned_records(PyObject* event) {
 // (ddb2os/_handler.py), holding its connections and credentials across invocations.
 class py_sync_engine {
 public:
-    py_sync_engine(py::dict cfg, py::dict env_dict) {
+    // Handles, not py::dict: pybind11's error for a wrong type would quote the environment (secret
+    // keys) and the configuration.
+    py_sync_engine(py::handle cfg_arg, py::handle env_arg) {
         guarded([&] {
+            if (!PyDict_Check(cfg_arg.ptr()) || !PyDict_Check(env_arg.ptr()))
+                throw ddb2os::error(errc::option_invalid, "SyncEngine(config, environment) takes two dicts");
+            const auto cfg = py::reinterpret_borrow<py::dict>(cfg_arg);
+            const auto env_dict = py::reinterpret_borrow<py::dict>(env_arg);
             std::map<std::string, std::string> env;
             for (auto kv : env_dict) env[py::cast<std::string>(kv.first)] = py::cast<std::string>(kv.second);
             const ddb2os::environment environment = ddb2os::environment_from(env);
@@ -600,6 +629,13 @@ public:
     }
 
     py::dict process(py::handle event, double seconds) {
+        // One batch at a time (the engine is not thread-safe, and it releases the GIL): another
+        // thread's call waits here, without the GIL, which the running call needs back.
+        std::unique_lock<std::mutex> busy(mutex_, std::defer_lock);
+        {
+            py::gil_scoped_release release;
+            busy.lock();
+        }
         ddb2os::sync_report rep = guarded([&] {
             const auto deadline = ddb2os::http::clock::now() +
                                   std::chrono::duration_cast<ddb2os::http::clock::duration>(std::chrono::duration<double>(seconds));
@@ -648,6 +684,7 @@ private:
     std::unique_ptr<ddb2os::curl_transport> os_, ddb_;
     std::unique_ptr<ddb2os::sync_engine> engine_;
     ddb2os::key_schema default_keys_;
+    std::mutex mutex_;
 };
 
 }  // namespace
@@ -701,11 +738,11 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<py_signer> signer(m, "Signer");
     signer
-        .def(py::init([](const std::string& region, const std::string& service, const std::string& access_key,
-                         const std::string& secret_key, py::handle session_token) {
+        .def(py::init([](py::handle region, py::handle service, py::handle access_key, py::handle secret_key,
+                         py::handle session_token) {
                  return guarded([&] {
                      return py_signer{ddb2os::sigv4::signer(credentials_of(access_key, secret_key, session_token),
-                                                            region, service),
+                                                            str_arg(region, "region"), str_arg(service, "service")),
                                       {}};
                  });
              }),
@@ -727,7 +764,7 @@ PYBIND11_MODULE(_core, m) {
                 steal(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(signer.ptr()), &signer_sign_def)));
 
     py::class_<py_sync_engine>(m, "SyncEngine")
-        .def(py::init<py::dict, py::dict>(), py::arg("config"), py::arg("environment"))
+        .def(py::init<py::handle, py::handle>(), py::arg("config"), py::arg("environment"))
         .def("process", &py_sync_engine::process, py::arg("event"), py::arg("seconds"));
 
     m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
