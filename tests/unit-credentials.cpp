@@ -232,6 +232,64 @@ TEST_CASE("credentials: the file format: case, spacing, continuations, CRLF, BOM
     CHECK_FALSE(c.has_session_token());
 }
 
+TEST_CASE("credentials: sections that are not profiles are skipped whole; an indented first key is a key") {
+    temp_home home;
+    home.write(".aws/config",
+               "[services local]\n"
+               "s3 =\n"
+               "  endpoint_url = http://localhost:4566\n"
+               "  addressing_style = path\n"
+               "[sso-session corp]\n"
+               "sso_region = us-east-1\n"
+               "[profile dev]\n"
+               "  aws_access_key_id = AKIAINDENTED\n"
+               "  aws_secret_access_key = s\n"
+               "services = local\n");
+    const credentials c = load_profile(home.env({{"AWS_PROFILE", "dev"}}));
+    CHECK(c.access_key_id() == "AKIAINDENTED");
+    CHECK(c.secret_access_key() == "s");
+}
+
+TEST_CASE("credentials: roles, SSO, web identity and credential_process are refused, not skipped") {
+    temp_home home;
+    const std::string config = home.path(".aws/config"), creds = home.path(".aws/credentials");
+    const auto err = [&](const std::string& config_text, env_map extra = {}) {
+        home.write(".aws/config", config_text);
+        return error_of([&] { ddb2os::default_credentials_chain(ddb2os::environment_from(home.env(std::move(extra)))).load(); });
+    };
+    const std::string tail = "), which ddb2os does not do: give it static keys, or use the environment variables, "
+                             "the container endpoint or instance metadata";
+    // The SDKs assume the role even though the credentials file has static keys for the profile.
+    home.write(".aws/credentials", "[dev]\naws_access_key_id = AKIASOURCE\naws_secret_access_key = s\n");
+    CHECK(err("[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/search\nsource_profile = base\n",
+              {{"AWS_PROFILE", "dev"}}) ==
+          "[ddb2os.credentials.unsupported] profile \"dev\" in config file \"" + config +
+              "\" gets its credentials by assuming a role (role_arn" + tail);
+    CHECK(err("[default]\nsso_session = corp\nsso_account_id = 123456789012\n") ==
+          "[ddb2os.credentials.unsupported] profile \"default\" in config file \"" + config +
+              "\" gets its credentials by IAM Identity Center (SSO) (sso_session" + tail);
+    home.write(".aws/credentials", "[default]\nweb_identity_token_file = /var/run/token\nrole_arn = r\n");
+    CHECK(err("").find("[ddb2os.credentials.unsupported] profile \"default\" in shared credentials file \"" + creds +
+                       "\" gets its credentials by assuming a role (role_arn") == 0);
+    // credential_process comes after static keys.
+    home.write(".aws/credentials", "");
+    CHECK(err("[default]\ncredential_process = /usr/bin/get-creds\n") ==
+          "[ddb2os.credentials.unsupported] profile \"default\" in config file \"" + config +
+              "\" gets its credentials by running a process (credential_process" + tail);
+    home.write(".aws/config", "[default]\ncredential_process = /usr/bin/get-creds\naws_access_key_id = AKIAKEYS\n"
+                              "aws_secret_access_key = s\n");
+    CHECK(load_profile(home.env()).access_key_id() == "AKIAKEYS");
+    // EKS service-account roles: before any profile, after the environment's own keys.
+    const env_map irsa{{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"}, {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}};
+    CHECK(error_of([&] { ddb2os::default_credentials_chain(ddb2os::environment_from(home.env(irsa))).load(); }) ==
+          "[ddb2os.credentials.unsupported] environment sets AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (a web identity "
+          "role), which ddb2os does not assume: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use EKS Pod Identity "
+          "(the container endpoint) or instance metadata");
+    env_map with_keys = irsa;
+    with_keys.insert({{"AWS_ACCESS_KEY_ID", "AKIAENV"}, {"AWS_SECRET_ACCESS_KEY", "e"}});
+    CHECK(ddb2os::default_credentials_chain(ddb2os::environment_from(home.env(with_keys))).load().access_key_id() == "AKIAENV");
+}
+
 TEST_CASE("credentials: a malformed file is an error citing the line, never its text") {
     temp_home home;
     const std::string path = home.path(".aws/credentials");
@@ -247,8 +305,6 @@ TEST_CASE("credentials: a malformed file is an error citing the line, never its 
     CHECK(err("[default] x\n") == "[ddb2os.credentials.bad_file] line 1" + at + "has text after its [section]");
     CHECK(err("[ ]\n") == "[ddb2os.credentials.bad_file] line 1" + at + "has an empty [section] name");
     CHECK(err("[default]\n= AKID\n") == "[ddb2os.credentials.bad_file] line 2" + at + "has an empty key");
-    CHECK(err("[default]\n  indented = 1\n") ==
-          "[ddb2os.credentials.bad_file] line 2" + at + "is indented but continues no key = value");
     CHECK(err("[default]\naws_secret_access_key " + std::string(secret) + "\n").find(secret) == std::string::npos);
 }
 

@@ -3,7 +3,9 @@
 // Sources, in the AWS SDKs' order: the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN, as Lambda sets them), then the shared credentials and config files with
 // profiles. The container endpoint and EC2 instance metadata come later, with the transport,
-// as more credentials_provider implementations added to the same chain.
+// as more credentials_provider implementations added to the same chain. Sources that need a call
+// to STS, SSO or a process (role_arn, web identity, sso_*, credential_process) are refused with
+// credentials.unsupported rather than skipped: the next source would sign as someone else.
 //
 // The secret key and session token never leave: no error message and no printed form holds them.
 #pragma once
@@ -171,14 +173,17 @@ using profile_map = std::map<std::string, profile_properties, std::less<>>;
 
 // Parses the AWS shared file format (INI-like, as botocore reads it): full-line comments start
 // with '#' or ';'; "key = value" with keys case-insensitive and values taken as written (no
-// inline comments: values never are cut); an indented line continues the previous value.
-// Repeated sections merge and the last value of a key wins. `what` names the file in errors,
+// inline comments: values never are cut); a line indented deeper than the last key's line
+// continues its value (the nested "s3 =\n  max_concurrent_requests = 20" form), any other line is
+// a key of its own, however indented; and sections that are not profiles ([services x], [sso-session x])
+// are skipped whole. Repeated sections merge and the last value of a key wins. `what` names the file in errors,
 // which cite line numbers and never line contents (those may hold secrets).
 inline profile_map parse_profile_file(std::string_view text, profile_file_kind kind, const std::string& what) {
     profile_map profiles;
     profile_properties* section = nullptr;  // null: before any section, or in a non-profile one
     bool in_section = false;
-    std::string* last_value = nullptr;
+    std::size_t key_indent = std::string_view::npos;  // the last key line's indent; npos: none yet
+    std::string* last_value = nullptr;  // null after a key of a non-profile section
     if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 byte order mark
     std::size_t line_no = 0;
     std::size_t start = 0;
@@ -202,6 +207,7 @@ inline profile_map parse_profile_file(std::string_view text, profile_file_kind k
             const std::string_view name = trim(line.substr(1, close - 1));
             if (name.empty()) throw bad("has an empty [section] name");
             in_section = true;
+            key_indent = std::string_view::npos;
             last_value = nullptr;
             section = nullptr;
             if (kind == profile_file_kind::credentials || name == "default") {
@@ -212,8 +218,9 @@ inline profile_map parse_profile_file(std::string_view text, profile_file_kind k
             }
             continue;
         }
-        if (raw.front() == ' ' || raw.front() == '\t') {  // continuation of the previous value
-            if (last_value == nullptr) throw bad("is indented but continues no key = value");
+        const std::size_t indent = raw.find_first_not_of(" \t");
+        if (key_indent != std::string_view::npos && indent > key_indent) {  // continues the last value
+            if (last_value == nullptr) continue;  // of a section that is not a profile
             if (!last_value->empty()) last_value->push_back('\n');
             last_value->append(line);
             continue;
@@ -224,6 +231,7 @@ inline profile_map parse_profile_file(std::string_view text, profile_file_kind k
         std::string key(trim(line.substr(0, eq)));
         if (key.empty()) throw bad("has an empty key");
         for (char& c : key) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+        key_indent = indent;
         if (section == nullptr) {  // a property of a section that is not a profile
             last_value = nullptr;
             continue;
@@ -233,6 +241,34 @@ inline profile_map parse_profile_file(std::string_view text, profile_file_kind k
         last_value = &value;
     }
     return profiles;
+}
+
+// The profile settings by which the SDKs get credentials that ddb2os cannot (it signs, it does not
+// call STS, SSO or a process). `before_static_keys`: the settings the SDKs prefer to static keys
+// (roles, web identity, SSO), else the one they try after them (credential_process).
+inline void refuse_unsupported_profile(const std::string& where, const profile_properties& p, bool before_static_keys) {
+    struct setting {
+        const char* key;
+        const char* means;
+    };
+    static constexpr setting preferred[] = {
+        {"role_arn", "assuming a role"},
+        {"web_identity_token_file", "a web identity token"},
+        {"sso_session", "IAM Identity Center (SSO)"},
+        {"sso_start_url", "IAM Identity Center (SSO)"},
+        {"sso_account_id", "IAM Identity Center (SSO)"},
+    };
+    static constexpr setting after[] = {{"credential_process", "running a process"}};
+    const setting* first = before_static_keys ? std::begin(preferred) : std::begin(after);
+    const setting* last = before_static_keys ? std::end(preferred) : std::end(after);
+    for (const setting* s = first; s != last; ++s) {
+        const auto it = p.find(s->key);
+        if (it == p.end() || it->second.empty()) continue;
+        throw error("credentials.unsupported",
+                    where + " gets its credentials by " + s->means + " (" + s->key +
+                        "), which ddb2os does not do: give it static keys, or use the environment variables, "
+                        "the container endpoint or instance metadata");
+    }
 }
 
 // The file's text; nullopt if it does not exist. credentials.unreadable if it exists but cannot be read.
@@ -280,7 +316,15 @@ public:
             "environment", "AWS_ACCESS_KEY_ID", detail::env_value(env_, "AWS_ACCESS_KEY_ID"),
             "AWS_SECRET_ACCESS_KEY", detail::env_value(env_, "AWS_SECRET_ACCESS_KEY"), "AWS_SESSION_TOKEN",
             detail::env_value(env_, "AWS_SESSION_TOKEN"));
-        if (!r.found) r.tried = "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (not set)";
+        if (r.found) return r;
+        // EKS service accounts (IRSA): the SDKs take this before any profile, so falling through to
+        // a profile or the instance's role would sign as someone else.
+        if (detail::env_value(env_, "AWS_WEB_IDENTITY_TOKEN_FILE") && detail::env_value(env_, "AWS_ROLE_ARN"))
+            throw error("credentials.unsupported",
+                        "environment sets AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (a web identity role), which "
+                        "ddb2os does not assume: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use EKS Pod "
+                        "Identity (the container endpoint) or instance metadata");
+        r.tried = "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (not set)";
         return r;
     }
 
@@ -318,11 +362,15 @@ public:
             {"AWS_SHARED_CREDENTIALS_FILE", "credentials", "shared credentials file", detail::profile_file_kind::credentials},
             {"AWS_CONFIG_FILE", "config", "config file", detail::profile_file_kind::config},
         };
+        const std::string quoted_profile = "profile \"" + profile + "\"";
+        struct in_file {
+            std::string what;
+            detail::profile_properties properties;
+        };
         credentials_lookup r;
         std::vector<std::string> where;
-        bool profile_seen = false;
+        std::vector<in_file> found;  // the profile, in the files that have it, in order
         for (const file& f : files) {
-            const std::string quoted_profile = "profile \"" + profile + "\"";
             const std::optional<std::string> path = detail::aws_file_path(env_, f.variable, f.name);
             if (!r.tried.empty()) r.tried += "; ";
             if (!path) {
@@ -337,19 +385,25 @@ public:
                 r.tried += " (no such file)";
                 continue;
             }
-            const detail::profile_map profiles = detail::parse_profile_file(*text, f.kind, what);
+            detail::profile_map profiles = detail::parse_profile_file(*text, f.kind, what);
             const auto it = profiles.find(profile);
             if (it == profiles.end()) {
                 r.tried += " (no such profile)";
                 continue;
             }
-            profile_seen = true;
+            r.tried += " (no aws_access_key_id)";
+            found.push_back({what, std::move(it->second)});
+        }
+        // A role, SSO or web identity in either file is how the SDKs get this profile's credentials,
+        // even where static keys are there too: using those instead would act as someone else.
+        for (const in_file& in : found) detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, true);
+        for (const in_file& in : found) {
             const auto get = [&](const char* key) -> std::optional<std::string> {
-                const auto p = it->second.find(key);
-                if (p == it->second.end() || p->second.empty()) return std::nullopt;
+                const auto p = in.properties.find(key);
+                if (p == in.properties.end() || p->second.empty()) return std::nullopt;
                 return p->second;
             };
-            r.found = detail::complete_or_throw(quoted_profile + " in " + what, "aws_access_key_id",
+            r.found = detail::complete_or_throw(quoted_profile + " in " + in.what, "aws_access_key_id",
                                                 get("aws_access_key_id"), "aws_secret_access_key",
                                                 get("aws_secret_access_key"), "aws_session_token",
                                                 get("aws_session_token"));
@@ -357,9 +411,10 @@ public:
                 r.tried.clear();
                 return r;
             }
-            r.tried += " (no aws_access_key_id)";
         }
-        if (!profile_seen && !named_by.empty()) {
+        // credential_process comes after static keys in the SDKs' order.
+        for (const in_file& in : found) detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, false);
+        if (found.empty() && !named_by.empty()) {
             std::string msg = "profile \"" + profile + "\" (named by " + named_by + ") is ";
             if (where.empty())
                 msg += "in no file (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE and HOME are not set)";
