@@ -106,6 +106,47 @@ TEST_CASE("bulk: index, delete and composite ids in stream order") {
     CHECK(r.records[0].status == ddb2os::record_status::superseded);
 }
 
+TEST_CASE("bulk: when a document's last change cannot be written, the change it superseded is sent") {
+    const std::string k = book_keys("a", "t"), bad = R"({"author":{"S":"a"},"bookTitle":{"S":"t"},"year":{"N":"x"}})";
+    // Good image, then one with an invalid number: the good one is sent, the bad one is an error.
+    auto r = ddb2os::build_bulk(event({rec(1, "INSERT", k, book_image("a", "t", 2001)),
+                                       rec(2, "INSERT", book_keys("b", "u"), book_image("b", "u", 1)),
+                                       rec(3, "MODIFY", k, bad)}),
+                                books_options());
+    CHECK(all_bodies(r) ==
+          "{\"index\":{\"_index\":\"books\",\"_id\":\"b|u\"}}\n{\"author\":\"b\",\"bookTitle\":\"u\",\"year\":1}\n"
+          "{\"index\":{\"_index\":\"books\",\"_id\":\"a|t\"}}\n{\"author\":\"a\",\"bookTitle\":\"t\",\"year\":2001}\n");
+    CHECK(r.bodies[0].records == std::vector<std::uint32_t>{1, 0});
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].record == 2);
+    CHECK(r.records[0].status == ddb2os::record_status::emitted);
+    CHECK(r.records[2].status == ddb2os::record_status::failed);
+    CHECK(r.superseded == 0);
+    CHECK(r.actions == 2);
+    // Down the chain: two bad changes after a REMOVE; the REMOVE is sent.
+    r = ddb2os::build_bulk(event({rec(1, "INSERT", k, book_image("a", "t", 1)), rec(2, "REMOVE", k),
+                                  rec(3, "INSERT", k, bad), rec(4, "MODIFY", k, bad)}),
+                           books_options());
+    CHECK(all_bodies(r) == "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|t\"}}\n");
+    CHECK(r.errors.size() == 2);
+    CHECK(r.superseded == 1);  // the first INSERT only
+    CHECK(r.records[0].status == ddb2os::record_status::superseded);
+    CHECK(r.records[1].status == ddb2os::record_status::emitted);
+    // Every change bad: each is its error, nothing is sent.
+    r = ddb2os::build_bulk(event({rec(1, "INSERT", k, bad), rec(2, "MODIFY", k, bad)}), books_options());
+    CHECK(r.bodies.empty());
+    CHECK(r.errors.size() == 2);
+    CHECK(r.superseded == 0);
+    // Too large counts as cannot be written, too.
+    auto o = books_options();
+    o.max_bytes = 200;
+    const std::string big = R"({"author":{"S":"a"},"bookTitle":{"S":"t"},"s":{"S":")" + std::string(300, 'x') + "\"}}";
+    r = ddb2os::build_bulk(event({rec(1, "INSERT", k, book_image("a", "t", 7)), rec(2, "MODIFY", k, big)}), o);
+    CHECK(all_bodies(r).find("\"year\":7") != std::string::npos);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].code == ddb2os::errc::record_too_large);
+}
+
 TEST_CASE("bulk: the same _id in two indexes is two documents") {
     ddb2os::bulk_options o;
     const std::string k = R"({"id":{"S":"1"}})", img = R"({"id":{"S":"1"}})";

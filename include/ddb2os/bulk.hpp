@@ -2,7 +2,8 @@
 //
 // INSERT and MODIFY become `index` with the unmarshalled NewImage; REMOVE becomes `delete`.
 // Within one call only the last change per (index, _id) is emitted, so no body holds two
-// actions for one document. Bodies are cut at max_bytes / max_actions, never inside a record.
+// actions for one document (when the last cannot be written, the one it superseded is emitted
+// instead). Bodies are cut at max_bytes / max_actions, never inside a record.
 // One bad record never stops the others: it is reported with its SequenceNumber, eventID, the
 // path inside the record and the reason. Every action maps back to the record it came from.
 #pragma once
@@ -297,29 +298,22 @@ public:
     // that is set (a sender can start on it while the rest is written).
     bool next_body(bulk_body& out) {
         while (next_ < plans_.size()) {
-            const std::uint32_t r = next_++;
-            const plan_t& p = plans_[r];
-            if (p.action == op::none) continue;
+            std::uint32_t r = next_++;
+            if (plans_[r].action == op::none) continue;
             const std::size_t start = body_.size();
-            write_action(body_, p, result_.records[r]);
-            if (p.action == op::index) {
-                emitter_.reset_path("dynamodb.NewImage");
-                if (!emitter_.image(body_, p.image)) {
-                    body_.truncate(start);
-                    fail(r, err_.code, std::move(err_.path), std::move(err_.message));
-                    err_ = path_error{};
-                    continue;
-                }
-                body_.put('\n');
+            bool written = write_one(r, start);
+            while (!written && plans_[r].replaced != no_record) {
+                // The document's last change could not be written: the change it superseded is
+                // sent instead (after the records between them: they are other documents), so the
+                // index is not left older than the batch's last good image. Failing too, the one
+                // before, and so on.
+                r = plans_[r].replaced;
+                plans_[r].action = plans_[r].held;
+                result_.records[r].status = record_status::emitted;
+                --result_.superseded;
+                written = write_one(r, start);
             }
-            const std::size_t size = body_.size() - start;
-            if (size > opt_.max_bytes) {
-                body_.truncate(start);
-                fail(r, errc::record_too_large, "",
-                     "the record's action and document take " + std::to_string(size) +
-                         " bytes, more than max_bytes (" + std::to_string(opt_.max_bytes) + ")");
-                continue;
-            }
+            if (!written) continue;
             ++result_.actions;
             const std::size_t limit = bodies_ == 0 && opt_.first_max_bytes != 0 && opt_.first_max_bytes < opt_.max_bytes
                                           ? opt_.first_max_bytes
@@ -343,6 +337,32 @@ public:
         return true;
     }
 
+    // Writes record r's action (and document) at the end of the body, or fails the record (an
+    // error in its image, or too large) and leaves the body as it was.
+    bool write_one(std::uint32_t r, std::size_t start) {
+        const plan_t& p = plans_[r];
+        write_action(body_, p, result_.records[r]);
+        if (p.action == op::index) {
+            emitter_.reset_path("dynamodb.NewImage");
+            if (!emitter_.image(body_, p.image)) {
+                body_.truncate(start);
+                fail(r, err_.code, std::move(err_.path), std::move(err_.message));
+                err_ = path_error{};
+                return false;
+            }
+            body_.put('\n');
+        }
+        const std::size_t size = body_.size() - start;
+        if (size > opt_.max_bytes) {
+            body_.truncate(start);
+            fail(r, errc::record_too_large, "",
+                 "the record's action and document take " + std::to_string(size) + " bytes, more than max_bytes (" +
+                     std::to_string(opt_.max_bytes) + ")");
+            return false;
+        }
+        return true;
+    }
+
     // What prepare() found (records, counts) and what next_body() has added (errors) so far.
     const bulk_result& result() const noexcept { return result_; }
 
@@ -356,8 +376,11 @@ public:
 private:
     enum class op : unsigned char { none, index, remove };
     // A record's action (its index and _id are in its record_info).
+    static constexpr std::uint32_t no_record = ~std::uint32_t{0};
     struct plan_t {
         op action = op::none;
+        op held = op::none;                  // a superseded record's action, kept to revive it
+        std::uint32_t replaced = no_record;  // the change to the same document this one superseded
         value image{};
         std::int64_t version = -1;
     };
@@ -615,7 +638,9 @@ private:
                 }
                 const std::uint32_t earlier = slot - 1;
                 if (result_.records[earlier].id == info.id && result_.records[earlier].index == info.index) {
+                    plans_[earlier].held = plans_[earlier].action;
                     plans_[earlier].action = op::none;
+                    p.replaced = earlier;
                     result_.records[earlier].status = record_status::superseded;
                     ++result_.superseded;
                     slot = r + 1;
