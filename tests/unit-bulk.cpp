@@ -561,6 +561,19 @@ TEST_CASE("bulk: external versions from ApproximateCreationDateTime, in microsec
     CHECK_FALSE(ddb2os::epoch_microseconds("-1", v));
     CHECK_FALSE(ddb2os::epoch_microseconds("abc", v));
     CHECK_FALSE(ddb2os::epoch_microseconds("1E20", v));
+    // Through Kinesis Data Streams: milliseconds or microseconds, told apart from seconds by size.
+    CHECK(ddb2os::epoch_microseconds("1657893922873", v));
+    CHECK(v == 1657893922873000);
+    CHECK(ddb2os::epoch_microseconds("1657893922873123", v));
+    CHECK(v == 1657893922873123);
+    CHECK(ddb2os::epoch_microseconds("99999999999", v));  // the largest in seconds
+    CHECK(v == 99999999999000000);
+    CHECK(ddb2os::epoch_microseconds("100000000000", v));  // the smallest in milliseconds
+    CHECK(v == 100000000000000);
+    CHECK(ddb2os::epoch_microseconds("1.657893922873E12", v));
+    CHECK(v == 1657893922873000);
+    CHECK(ddb2os::epoch_microseconds("999999999999999999", v));  // microseconds, in the year 33658
+    CHECK(v == 999999999999999999);
 
     auto o = books_options();
     o.external_versions = true;

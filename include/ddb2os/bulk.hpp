@@ -200,7 +200,10 @@ struct bulk_result {
 };
 
 // "1700000000", "1700000000.123456", "1.7E9" (seconds) -> microseconds since the epoch, exactly
-// (finer digits are dropped). False for anything negative, non-numeric or out of range.
+// (finer digits are dropped). DynamoDB Streams give seconds; the same records delivered through
+// Kinesis Data Streams give milliseconds or microseconds (ApproximateCreationDateTimePrecision),
+// told apart by size: 1e11 seconds is the year 5138, 1e11 milliseconds 1973, 1e14 microseconds
+// 1973. False for anything negative, non-numeric or out of range.
 inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcept {
     detail::number_parts p;
     if (detail::parse_number(text, p) != detail::number_status::ok || p.negative) return false;
@@ -215,18 +218,24 @@ inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcep
         }
         if (neg) exp = -exp;
     }
-    const long point = static_cast<long>(p.int_digits.size()) + exp + 6;  // digits before the point, in µs
-    std::int64_t v = 0;
-    const long total = static_cast<long>(p.int_digits.size() + p.frac_digits.size());
-    for (long k = 0; k < point; ++k) {
-        const char d = k < total ? (k < static_cast<long>(p.int_digits.size()) ? p.int_digits[static_cast<std::size_t>(k)]
-                                                                             : p.frac_digits[static_cast<std::size_t>(k) - p.int_digits.size()])
-                                 : '0';
-        if (v > (std::numeric_limits<std::int64_t>::max() - 9) / 10) return false;
-        v = v * 10 + (d - '0');
-    }
-    out = v;
-    return true;
+    // The value times 10^shift, its fraction dropped.
+    const auto scaled = [&](long shift, std::int64_t& v) {
+        const long point = static_cast<long>(p.int_digits.size()) + exp + shift;  // digits before the point
+        const long total = static_cast<long>(p.int_digits.size() + p.frac_digits.size());
+        v = 0;
+        for (long k = 0; k < point; ++k) {
+            const char d = k < total ? (k < static_cast<long>(p.int_digits.size())
+                                            ? p.int_digits[static_cast<std::size_t>(k)]
+                                            : p.frac_digits[static_cast<std::size_t>(k) - p.int_digits.size()])
+                                     : '0';
+            if (v > (std::numeric_limits<std::int64_t>::max() - 9) / 10) return false;
+            v = v * 10 + (d - '0');
+        }
+        return true;
+    };
+    std::int64_t whole = 0;
+    if (!scaled(0, whole)) return false;
+    return scaled(whole >= 100000000000000 ? 0 : whole >= 100000000000 ? 3 : 6, out);
 }
 
 // Throws error(option.invalid) for options that cannot work.
