@@ -380,6 +380,21 @@ TEST_CASE("sync: records whose key schema could not be asked for are reported, n
     CHECK(asked == 2);
     CHECK(rep.failures.empty());
     CHECK(t.sent.back().body.find(R"("_id":"p|2")") != std::string::npos);
+    // A schema the resolver gives that cannot be used (one name twice) is not kept: reported, asked again.
+    auto broken = o;
+    int broken_asked = 0;
+    broken.resolve_key_schema = [&](const std::string&, ddb2os::key_schema& s, std::string&, clock::time_point) {
+        ++broken_asked;
+        s = {"pk", "pk"};
+        return true;
+    };
+    ddb2os::sync_engine misled(broken, t);
+    for (int i = 1; i <= 2; ++i) {
+        rep = misled.process(event({pair(1, "Pairs")}), soon());
+        CHECK(broken_asked == i);
+        REQUIRE(rep.batch_item_failures() == std::vector<std::string>{"1"});
+        CHECK(rep.failures[0].reason.find("; the key schema given for table 'Pairs' names 'pk' twice") != std::string::npos);
+    }
     // Without a resolver, a missing schema is the record's (the options'): a dead letter, as before.
     ddb2os::sync_engine plain(fast_options(), t);
     rep = plain.process(event({pair(1, "Pairs")}), soon());
@@ -422,6 +437,38 @@ TEST_CASE("sync: a request the cluster finds too large (413) is split in halves,
     const auto doc = nlohmann::json::parse(t.sent.back().body.substr(t.sent.back().body.find('\n') + 1));
     CHECK(doc["error"]["type"] == "request_entity_too_large");
     CHECK(doc["error"]["status"] == 413);
+}
+
+TEST_CASE("sync: a dead letter too large for the cluster is written without its record") {
+    // The cluster takes 700 bytes a request; a record with 1,200 bytes of text: its action is refused
+    // alone, and so is its letter with the record.
+    const std::string text(1200, 'x');
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) {
+        if (req.body.size() > 700) return ok("", 413);
+        return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "k1", R"({"s":{"S":")" + text + R"("}})")}), soon());
+    CHECK(rep.failures.empty());
+    CHECK(rep.dead_lettered == 1);
+    REQUIRE(t.sent.size() == 3);  // the action, the letter with the record, the letter without it
+    CHECK(t.sent[1].body.find("\"record\":") != std::string::npos);
+    const std::string& last = t.sent[2].body;
+    const auto doc = nlohmann::json::parse(last.substr(last.find('\n') + 1));
+    CHECK(doc["error"]["type"] == "request_entity_too_large");
+    CHECK(doc["error"]["reason"].get<std::string>().find("HTTP 413: a single action (") == 0);
+    CHECK(doc.count("record") == 0);
+    CHECK(doc["record_omitted"].get<std::string>().find("is larger than the cluster accepts in a request") != std::string::npos);
+    CHECK(doc["sequence_number"] == "1");
+
+    // Refused even without the record: reported, with why.
+    t.sent.clear();
+    t.answer = [](const ddb2os::http::request&, std::size_t) { return ok("", 413); };
+    const auto rep2 = engine.process(event({rec(2, "INSERT", "k2", R"({"s":{"S":")" + text + R"("}})")}), soon());
+    CHECK(rep2.dead_lettered == 0);
+    CHECK(rep2.batch_item_failures() == std::vector<std::string>{"2"});
+    CHECK(rep2.failures[0].reason.find("dead letter refused: request_entity_too_large: HTTP 413") == 0);
 }
 
 TEST_CASE("sync: dead letters are cut into bodies as the batch is") {

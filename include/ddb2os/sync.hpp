@@ -7,7 +7,8 @@
 //              retried, those items only, exponential backoff with full jitter, until the deadline
 //              | anything else: dead letter
 //   per request: 429, 5xx, no answer: retried as above | 413: split in halves (one action alone:
-//              a dead letter) | any other status: its records reported as failed
+//              a dead letter, written without the raw record if that is too large as well) | any
+//              other status: its records reported as failed
 //   dead letters go to "<index>-dlq" with the raw record, the error and the time; if that fails
 //   too, or dead letters are off, the record is reported as failed. So is every record whose
 //   retries were still failing at the deadline, and every record of a composite-key table whose
@@ -415,8 +416,11 @@ private:
                 ok = opt_.resolve_key_schema(table, schema, reason, deadline);
             }
             // Unresolved: records of a composite-key table then fail as key.no_schema, not a guess,
-            // and are reported (asked again in the next batch).
-            if (ok) resolved_[table] = std::move(schema);
+            // and are reported (asked again in the next batch). A schema that cannot be used is
+            // unresolved too: kept, it would make every later batch throw.
+            std::string problem = ok ? key_schema_problem(schema) : std::string();
+            if (ok && problem.empty()) resolved_[table] = std::move(schema);
+            else if (ok) unresolved_[table] = "the key schema given for table '" + table + "' " + problem;
             else unresolved_[table] = reason.empty() ? "the key schema could not be asked for" : std::move(reason);
         }
     }
@@ -574,7 +578,7 @@ private:
                 // is too large alone is the record's fault: a dead letter.
                 if (pending.size() == 1) {
                     dead.push_back({b.records[pending[0]], "request_entity_too_large",
-                                    "HTTP 413: the record's action alone (" + std::to_string(sent) +
+                                    "HTTP 413: a single action (" + std::to_string(sent) +
                                         " bytes) is larger than the cluster accepts in a request",
                                     413});
                     return;
@@ -651,11 +655,54 @@ private:
                 failed.push_back({d.record, bulk.records[d.record].sequence_number, d.type + ": " + d.reason});
             return;
         }
-        // Dead letters, idempotent (the _id is the record's eventID, or its sequence number), in
-        // bodies cut as the batch's are (max_bytes, max_actions): each holds its whole raw record,
-        // so they are larger than the actions they stand for.
-        std::vector<bulk_body> bodies(1);
         const std::string now = iso8601(std::chrono::system_clock::now());
+        std::vector<dead_letter> dlq_dead;
+        std::vector<record_failure> dlq_failed;
+        sync_report dlq_rep;
+        for (bulk_body& body : letter_bodies<A>(records, bulk, dead, now, false))
+            send_body<Unlock>(bulk_request_target(), body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
+        // A letter the cluster refuses as too large alone (413) holds a record larger than any request
+        // it takes: written again without the record (its sequence number and event ID lead back to
+        // it), or it would be refused at every retry of the batch and hold up the shard.
+        std::vector<dead_letter> slim, refused;
+        for (auto& d : dlq_dead) {
+            if (d.status != 413) {
+                refused.push_back(std::move(d));
+                continue;
+            }
+            for (const auto& original : dead)
+                if (original.record == d.record) slim.push_back(original);
+        }
+        dlq_dead = std::move(refused);
+        for (bulk_body& body : letter_bodies<A>(records, bulk, slim, now, true))
+            send_body<Unlock>(bulk_request_target(), body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
+        rep.requests += dlq_rep.requests;
+        rep.bytes += dlq_rep.bytes;
+        rep.retries += dlq_rep.retries;
+        std::vector<bool> lost(bulk.records.size(), false);
+        for (const auto& f : dlq_failed) {
+            lost[f.record] = true;
+            failed.push_back(f);
+        }
+        for (const auto& d : dlq_dead) {
+            lost[d.record] = true;
+            failed.push_back({d.record, bulk.records[d.record].sequence_number,
+                              "dead letter refused: " + d.type + ": " + d.reason});
+        }
+        for (const auto& d : dead)
+            if (!lost[d.record]) ++rep.dead_lettered;
+    }
+
+    // Dead letters, idempotent (the _id is the record's eventID, or its sequence number), in bodies
+    // cut as the batch's are (max_bytes, max_actions): each holds its whole raw record (unless
+    // `without_record`), so they are larger than the actions they stand for.
+    template <class A>
+    std::vector<bulk_body> letter_bodies(const std::vector<typename A::value>& records, const bulk_result& bulk,
+                                         const std::vector<dead_letter>& dead, const std::string& now,
+                                         bool without_record) const {
+        std::vector<bulk_body> bodies;
+        if (dead.empty()) return bodies;
+        bodies.emplace_back();
         detail::out_buffer out;
         for (const auto& d : dead) {
             const record_info& info = bulk.records[d.record];
@@ -684,7 +731,11 @@ private:
             // conflicts of its own.
             detail::out_buffer raw;
             detail::write_json_copy<A>(raw, records[d.record]);
-            field(",\"record\":", raw.view());
+            if (without_record)
+                field(",\"record_omitted\":", "the record (" + std::to_string(raw.size()) +
+                                                    " bytes) is larger than the cluster accepts in a request");
+            else
+                field(",\"record\":", raw.view());
             out.put(std::string_view("}\n"));
             std::size_t at = start;
             if (!bodies.back().records.empty() &&
@@ -701,27 +752,7 @@ private:
             bodies.back().records.push_back(d.record);
         }
         bodies.back().data = out.take();
-
-        std::vector<dead_letter> dlq_dead;
-        std::vector<record_failure> dlq_failed;
-        sync_report dlq_rep;
-        for (bulk_body& body : bodies)
-            send_body<Unlock>(bulk_request_target(), body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
-        rep.requests += dlq_rep.requests;
-        rep.bytes += dlq_rep.bytes;
-        rep.retries += dlq_rep.retries;
-        std::vector<bool> lost(bulk.records.size(), false);
-        for (const auto& f : dlq_failed) {
-            lost[f.record] = true;
-            failed.push_back(f);
-        }
-        for (const auto& d : dlq_dead) {
-            lost[d.record] = true;
-            failed.push_back({d.record, bulk.records[d.record].sequence_number,
-                              "dead letter refused: " + d.type + ": " + d.reason});
-        }
-        for (const auto& d : dead)
-            if (!lost[d.record]) ++rep.dead_lettered;
+        return bodies;
     }
 };
 

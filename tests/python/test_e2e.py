@@ -307,11 +307,11 @@ def test_records_whose_key_schema_describetable_refuses_are_reported_not_dead_le
     assert_index_equals_table(opensearch.url, table)
 
 
-def test_requests_larger_than_the_cluster_takes_are_split_and_a_record_too_large_alone_is_reported(servers, configure):
+def test_requests_larger_than_the_cluster_takes_are_split_and_a_record_too_large_alone_is_a_dead_letter(servers, configure):
     """A cluster whose http.max_content_length (100kb here; 10 MiB on the smallest AWS instances) is below
     MAX_BULK_BYTES answers 413 and closes the connection: the engine splits the request until each part is
-    taken, and a record whose action alone is too large is reported (its dead letter, larger still, is refused
-    too), never retried until the deadline and never dropped."""
+    taken. A record whose action alone is too large is a dead letter, written without the raw record (larger
+    still, and refused with it), so it neither blocks the shard nor vanishes."""
     _, dynamodb = servers
     with stack.opensearch(settings={"http.max_content_length": "100kb"}) as small:
         configure(OPENSEARCH_ENDPOINT=small.url, TABLE_KEYS="split=pk,sk")
@@ -321,16 +321,18 @@ def test_requests_larger_than_the_cluster_takes_are_split_and_a_record_too_large
         table.ddb.put_item(TableName="split", Item={"pk": {"S": "p"}, "sk": {"N": "1000"}, "text": {"S": "x" * 150_000}})
         (answer, log), = table.sync(batch_size=100, milliseconds=30_000)
         records = streams.read_stream(table.streams, table.stream_arn)
-        assert answer == {"batchItemFailures": [{"itemIdentifier": records[-1]["dynamodb"]["SequenceNumber"]}]}
-        assert (log["Indexed"], log["DeadLettered"], log["Failed"], log["Retries"]) == (60, 0, 1, 0)
+        assert answer == {"batchItemFailures": []}
+        assert (log["Indexed"], log["DeadLettered"], log["Failed"], log["Retries"]) == (60, 1, 0, 0)
         assert log["Requests"] >= 4  # ~300 KB of actions in parts of at most 100 KB, and the halving on the way
-        (line,) = log["failure_lines"]
-        assert "request_entity_too_large" in line["reason"] and "HTTP 413" in line["reason"], line
         expected = expected_docs(table)
         del expected["p|1000"]
         actual = index_docs(small.url, "split")
         assert sorted(actual) == sorted(expected)
         assert all(actual[k] == v for k, v in expected.items())
+        (letter,) = index_docs(small.url, "split-dlq").values()
+        assert letter["id"] == "p|1000" and letter["sequence_number"] == records[-1]["dynamodb"]["SequenceNumber"]
+        assert letter["error"]["type"] == "request_entity_too_large" and letter["error"]["status"] == 413
+        assert "record" not in letter and "larger than the cluster accepts" in letter["record_omitted"]
 
 
 def test_opensearch_down_reports_failures_within_the_deadline_then_converges(servers, configure):
