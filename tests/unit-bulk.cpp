@@ -572,8 +572,9 @@ TEST_CASE("bulk: external versions from ApproximateCreationDateTime, in microsec
     CHECK(v == 100000000000000);
     CHECK(ddb2os::epoch_microseconds("1.657893922873E12", v));
     CHECK(v == 1657893922873000);
-    CHECK(ddb2os::epoch_microseconds("999999999999999999", v));  // microseconds, in the year 33658
-    CHECK(v == 999999999999999999);
+    CHECK(ddb2os::epoch_microseconds("99999999999999999", v));  // microseconds, the largest
+    CHECK(v == 99999999999999999);
+    CHECK_FALSE(ddb2os::epoch_microseconds("1700000000000000000", v));  // nanoseconds: no
 
     auto o = books_options();
     o.external_versions = true;

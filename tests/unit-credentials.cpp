@@ -267,18 +267,24 @@ TEST_CASE("credentials: roles, SSO, web identity and credential_process are refu
               "\" gets its credentials by assuming a role (role_arn" + tail);
     CHECK(err("[default]\nsso_session = corp\nsso_account_id = 123456789012\n") ==
           "[ddb2os.credentials.unsupported] profile \"default\" in config file \"" + config +
-              "\" gets its credentials by IAM Identity Center (SSO) (sso_session" + tail);
+              "\" gets its credentials by IAM Identity Center (SSO) (sso_account_id" + tail);
+    // As botocore: an empty role_arn is still a role; an sso_session alone is not SSO credentials.
+    CHECK(err("[profile dev]\nrole_arn =\n", {{"AWS_PROFILE", "dev"}}).find("by assuming a role (role_arn") != std::string::npos);
+    CHECK(err("[profile dev]\nsso_session = corp\nsso_start_url = https://x\n", {{"AWS_PROFILE", "dev"}}) == "no error");  // the keys
     home.write(".aws/credentials", "[default]\nweb_identity_token_file = /var/run/token\nrole_arn = r\n");
     CHECK(err("").find("[ddb2os.credentials.unsupported] profile \"default\" in shared credentials file \"" + creds +
                        "\" gets its credentials by assuming a role (role_arn") == 0);
-    // credential_process comes after static keys.
+    // credential_process comes after the credentials file's keys and before the config file's.
     home.write(".aws/credentials", "");
     CHECK(err("[default]\ncredential_process = /usr/bin/get-creds\n") ==
           "[ddb2os.credentials.unsupported] profile \"default\" in config file \"" + config +
               "\" gets its credentials by running a process (credential_process" + tail);
-    home.write(".aws/config", "[default]\ncredential_process = /usr/bin/get-creds\naws_access_key_id = AKIAKEYS\n"
-                              "aws_secret_access_key = s\n");
-    CHECK(load_profile(home.env()).access_key_id() == "AKIAKEYS");
+    CHECK(err("[default]\ncredential_process = /usr/bin/get-creds\naws_access_key_id = AKIAKEYS\n"
+              "aws_secret_access_key = s\n")
+              .find("by running a process (credential_process") != std::string::npos);
+    home.write(".aws/credentials", "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n");
+    home.write(".aws/config", "[default]\ncredential_process = /usr/bin/get-creds\n");
+    CHECK(load_profile(home.env()).access_key_id() == "AKIAFILE");
     // EKS service-account roles: before any profile, after the environment's own keys.
     const env_map irsa{{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"}, {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}};
     CHECK(error_of([&] { ddb2os::default_credentials_chain(ddb2os::environment_from(home.env(irsa))).load(); }) ==

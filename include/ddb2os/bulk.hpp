@@ -203,7 +203,8 @@ struct bulk_result {
 // (finer digits are dropped). DynamoDB Streams give seconds; the same records delivered through
 // Kinesis Data Streams give milliseconds or microseconds (ApproximateCreationDateTimePrecision),
 // told apart by size: 1e11 seconds is the year 5138, 1e11 milliseconds 1973, 1e14 microseconds
-// 1973. False for anything negative, non-numeric or out of range.
+// 1973. False for anything negative, non-numeric or out of range (1e17 and above: no unit gives a
+// time before the year 5138, and a nanosecond time read as microseconds would freeze the document).
 inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcept {
     detail::number_parts p;
     if (detail::parse_number(text, p) != detail::number_status::ok || p.negative) return false;
@@ -234,8 +235,18 @@ inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcep
         return true;
     };
     std::int64_t whole = 0;
-    if (!scaled(0, whole)) return false;
+    if (!scaled(0, whole) || whole >= 100000000000000000) return false;  // 1e17 µs: 5138 again (no unit fits)
     return scaled(whole >= 100000000000000 ? 0 : whole >= 100000000000 ? 3 : 6, out);
+}
+
+// What is wrong with a key schema ("must name 1 or 2 attributes", ...), or "" when nothing is.
+inline std::string key_schema_problem(const key_schema& schema) {
+    if (schema.empty() || schema.size() > 2) return "must name 1 or 2 attributes";
+    for (const std::string& k : schema)
+        if (k.empty()) return "names an empty attribute";
+    if (schema.size() == 2 && schema[0] == schema[1])  // Keys' second attribute would be ignored: items merged
+        return "names '" + schema[0] + "' twice";
+    return {};
 }
 
 // Throws error(option.invalid) for options that cannot work.
@@ -245,12 +256,8 @@ inline void validate(const bulk_options& o) {
     if (o.first_max_bytes != 0 && o.first_max_bytes < 64)
         throw error(errc::option_invalid, "first_max_bytes must be 0 or at least 64");
     for (const auto& [table, schema] : o.key_schemas) {
-        if (schema.empty() || schema.size() > 2)
-            throw error(errc::option_invalid, "the key schema of table '" + table + "' must name 1 or 2 attributes");
-        for (const std::string& k : schema)
-            if (k.empty()) throw error(errc::option_invalid, "the key schema of table '" + table + "' names an empty attribute");
-        if (schema.size() == 2 && schema[0] == schema[1])  // Keys' second attribute would be ignored: items merged
-            throw error(errc::option_invalid, "the key schema of table '" + table + "' names '" + schema[0] + "' twice");
+        const std::string problem = key_schema_problem(schema);
+        if (!problem.empty()) throw error(errc::option_invalid, "the key schema of table '" + table + "' " + problem);
     }
     index_namer check(o.index);
 }

@@ -244,26 +244,28 @@ inline profile_map parse_profile_file(std::string_view text, profile_file_kind k
 }
 
 // The profile settings by which the SDKs get credentials that ddb2os cannot (it signs, it does not
-// call STS, SSO or a process). `before_static_keys`: the settings the SDKs prefer to static keys
-// (roles, web identity, SSO), else the one they try after them (credential_process).
+// call STS, SSO or a process), as botocore detects them: by the key's presence, a web identity by a
+// non-empty token file. `before_static_keys`: the settings botocore takes before any static keys
+// (roles, web identity, SSO), else the one it takes after the credentials file's keys and before
+// the config file's (credential_process).
 inline void refuse_unsupported_profile(const std::string& where, const profile_properties& p, bool before_static_keys) {
     struct setting {
         const char* key;
         const char* means;
+        bool when_empty;
     };
     static constexpr setting preferred[] = {
-        {"role_arn", "assuming a role"},
-        {"web_identity_token_file", "a web identity token"},
-        {"sso_session", "IAM Identity Center (SSO)"},
-        {"sso_start_url", "IAM Identity Center (SSO)"},
-        {"sso_account_id", "IAM Identity Center (SSO)"},
+        {"role_arn", "assuming a role", true},
+        {"web_identity_token_file", "a web identity token", false},
+        {"sso_role_name", "IAM Identity Center (SSO)", true},
+        {"sso_account_id", "IAM Identity Center (SSO)", true},
     };
-    static constexpr setting after[] = {{"credential_process", "running a process"}};
+    static constexpr setting after[] = {{"credential_process", "running a process", true}};
     const setting* first = before_static_keys ? std::begin(preferred) : std::begin(after);
     const setting* last = before_static_keys ? std::end(preferred) : std::end(after);
     for (const setting* s = first; s != last; ++s) {
         const auto it = p.find(s->key);
-        if (it == p.end() || it->second.empty()) continue;
+        if (it == p.end() || (it->second.empty() && !s->when_empty)) continue;
         throw error("credentials.unsupported",
                     where + " gets its credentials by " + s->means + " (" + s->key +
                         "), which ddb2os does not do: give it static keys, or use the environment variables, "
@@ -365,6 +367,7 @@ public:
         const std::string quoted_profile = "profile \"" + profile + "\"";
         struct in_file {
             std::string what;
+            detail::profile_file_kind kind;
             detail::profile_properties properties;
         };
         credentials_lookup r;
@@ -392,28 +395,32 @@ public:
                 continue;
             }
             r.tried += " (no aws_access_key_id)";
-            found.push_back({what, std::move(it->second)});
+            found.push_back({what, f.kind, std::move(it->second)});
         }
         // A role, SSO or web identity in either file is how the SDKs get this profile's credentials,
         // even where static keys are there too: using those instead would act as someone else.
         for (const in_file& in : found) detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, true);
-        for (const in_file& in : found) {
-            const auto get = [&](const char* key) -> std::optional<std::string> {
-                const auto p = in.properties.find(key);
-                if (p == in.properties.end() || p->second.empty()) return std::nullopt;
-                return p->second;
-            };
-            r.found = detail::complete_or_throw(quoted_profile + " in " + in.what, "aws_access_key_id",
-                                                get("aws_access_key_id"), "aws_secret_access_key",
-                                                get("aws_secret_access_key"), "aws_session_token",
-                                                get("aws_session_token"));
-            if (r.found) {
-                r.tried.clear();
-                return r;
+        const auto keys_in = [&](detail::profile_file_kind kind) {
+            for (const in_file& in : found) {
+                if (in.kind != kind) continue;
+                const auto get = [&](const char* key) -> std::optional<std::string> {
+                    const auto p = in.properties.find(key);
+                    if (p == in.properties.end() || p->second.empty()) return std::nullopt;
+                    return p->second;
+                };
+                r.found = detail::complete_or_throw(quoted_profile + " in " + in.what, "aws_access_key_id",
+                                                    get("aws_access_key_id"), "aws_secret_access_key",
+                                                    get("aws_secret_access_key"), "aws_session_token",
+                                                    get("aws_session_token"));
             }
-        }
-        // credential_process comes after static keys in the SDKs' order.
+            if (r.found) r.tried.clear();
+            return r.found.has_value();
+        };
+        // botocore's order: the credentials file's keys, a credential_process (either file), the
+        // config file's keys.
+        if (keys_in(detail::profile_file_kind::credentials)) return r;
         for (const in_file& in : found) detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, false);
+        if (keys_in(detail::profile_file_kind::config)) return r;
         if (found.empty() && !named_by.empty()) {
             std::string msg = "profile \"" + profile + "\" (named by " + named_by + ") is ";
             if (where.empty())

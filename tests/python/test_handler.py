@@ -53,6 +53,8 @@ def test_every_invalid_setting_is_named():
     assert error(OPENSEARCH_ENDPOINT="ftp://x") == "OPENSEARCH_ENDPOINT 'ftp://x' is not an http(s) URL"
     assert error(**BASE, INDEX_TEMPLATE="books") == "INDEX_TEMPLATE must contain {table}"
     assert error(**BASE, DB_SORT_KEY="s") == "DB_SORT_KEY is set but DB_HASH_KEY is not"
+    assert error(**BASE, DB_HASH_KEY="id", DB_SORT_KEY="id") == "DB_HASH_KEY and DB_SORT_KEY name the same attribute 'id'"
+    assert error(**BASE, TABLE_KEYS="books=author,bookTitle;t=a,a") == "TABLE_KEYS entry 't=a,a' names 'a' twice"
     assert error(**BASE, OPENSEARCH_USERNAME="u") == (
         "OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
     assert error(**BASE, OPENSEARCH_AUTH="kerberos") == "OPENSEARCH_AUTH must be sigv4, basic or none, not 'kerberos'"

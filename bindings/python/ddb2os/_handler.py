@@ -115,6 +115,8 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     hash_key, sort_key = env.get("DB_HASH_KEY", "").strip(), env.get("DB_SORT_KEY", "").strip()
     if sort_key and not hash_key:
         raise _fail("DB_SORT_KEY is set but DB_HASH_KEY is not")
+    if sort_key and sort_key == hash_key:
+        raise _fail(f"DB_HASH_KEY and DB_SORT_KEY name the same attribute {hash_key!r}")
     c["table_keys"] = keys
     c["default_keys"] = [k for k in (hash_key, sort_key) if k]
 

@@ -631,14 +631,15 @@ public:
     py::dict process(py::handle event, double seconds) {
         // One batch at a time (the engine is not thread-safe, and it releases the GIL): another
         // thread's call waits here, without the GIL, which the running call needs back.
+        // The budget counts from the call: time spent waiting for another call's batch is part of it.
+        const auto deadline = ddb2os::http::clock::now() +
+                              std::chrono::duration_cast<ddb2os::http::clock::duration>(std::chrono::duration<double>(seconds));
         std::unique_lock<std::mutex> busy(mutex_, std::defer_lock);
         {
             py::gil_scoped_release release;
             busy.lock();
         }
         ddb2os::sync_report rep = guarded([&] {
-            const auto deadline = ddb2os::http::clock::now() +
-                                  std::chrono::duration_cast<ddb2os::http::clock::duration>(std::chrono::duration<double>(seconds));
             PyObject* e = event.ptr();
             std::string_view raw;
             if (raw_json_view(e, raw)) {
