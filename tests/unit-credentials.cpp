@@ -225,7 +225,7 @@ TEST_CASE("credentials: the file format: case, spacing, continuations, CRLF, BOM
                "[other]\r\n"
                "aws_access_key_id = AKIAOTHER\r\n"
                "[default]\r\n"
-               "aws_access_key_id = AKIALAST\r\n");
+               "aws_access_key_id: AKIALAST\r\n");  // ':' as configparser reads it
     const credentials c = load_profile(home.env());
     CHECK(c.access_key_id() == "AKIALAST");
     CHECK(c.secret_access_key() == "with spaces inside");

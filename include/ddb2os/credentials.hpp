@@ -172,7 +172,7 @@ using profile_properties = std::map<std::string, std::string>;
 using profile_map = std::map<std::string, profile_properties, std::less<>>;
 
 // Parses the AWS shared file format (INI-like, as botocore reads it): full-line comments start
-// with '#' or ';'; "key = value" with keys case-insensitive and values taken as written (no
+// with '#' or ';'; "key = value" (or "key: value") with keys case-insensitive and values taken as written (no
 // inline comments: values never are cut); a line indented deeper than the last key's line
 // continues its value (the nested "s3 =\n  max_concurrent_requests = 20" form), any other line is
 // a key of its own, however indented; and sections that are not profiles ([services x], [sso-session x])
@@ -225,7 +225,7 @@ inline profile_map parse_profile_file(std::string_view text, profile_file_kind k
             last_value->append(line);
             continue;
         }
-        const std::size_t eq = line.find('=');
+        const std::size_t eq = line.find_first_of("=:");  // configparser takes either
         if (eq == std::string_view::npos) throw bad("is not a [section], a key = value, or a comment");
         if (!in_section) throw bad("is outside any [section]");
         std::string key(trim(line.substr(0, eq)));
