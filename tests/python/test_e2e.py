@@ -424,6 +424,55 @@ def test_versions_from_int_float_and_decimal_times_and_never_an_objects_str(serv
     assert versions == {1: 1704067200000000, 2: 1704067200500000, 3: 1704067200000001, 4: 1}
 
 
+def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(servers, configure):
+    """python -m ddb2os.backfill: a table's items (written before anything read its stream) into the index, by
+    parallel Scan pages; then the stream's later changes win over the backfill, and an older change does not."""
+    from ddb2os.backfill import backfill, main
+
+    opensearch, dynamodb = servers
+    configure()  # no TABLE_KEYS: the backfill gives the engine the table's key schema
+    table = Table(dynamodb, "backfilled")
+    rng = random.Random(11)
+    random_workload(table, rng, keys=50, ops=200)
+    table.new_records()  # never handed to the handler: the backfill alone must bring the index up to date
+    before = time.time()
+    lines = []
+    result = backfill("backfilled", dynamodb=table.ddb, segments=2, page_size=7, margin_seconds=120, log=lines.append)
+    after = time.time()
+    items = len(table.items())
+    assert result["failed"] == [] and result["dead_lettered"] == 0
+    assert result["items"] == result["indexed"] == items > 20
+    assert result["pages"] == len(lines) >= items // 7
+    assert before - 121 <= result["version"] <= after - 119
+    assert_index_equals_table(opensearch.url, table)
+
+    # Later changes through the stream (their times are after the scan started) win over the backfill.
+    random_workload(table, rng, keys=50, ops=120)
+    for answer, log in table.sync(batch_size=50):
+        assert answer == {"batchItemFailures": []} and log["Failed"] == 0
+    assert_index_equals_table(opensearch.url, table)
+
+    # A change older than the backfill's version, delivered late, does not overwrite it.
+    remaining = table.items()
+    key = {"pk": remaining[0]["pk"], "sk": remaining[0]["sk"]}
+    stale = {"Records": [{"eventID": "stale", "eventName": "MODIFY", "eventSourceARN": "arn:aws:dynamodb:ddblocal:000000000000:"
+                          "table/backfilled/stream/2024-01-01T00:00:00.000",
+                          "dynamodb": {"ApproximateCreationDateTime": result["version"] - 3600, "Keys": key,
+                                       "NewImage": {**key, "title": {"S": "an image from an hour before the backfill"}},
+                                       "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES"}}]}
+    answer, log = run_handler(stale)
+    assert answer == {"batchItemFailures": []} and log["VersionConflicts"] == 1 and log["Indexed"] == 0
+    assert_index_equals_table(opensearch.url, table)
+
+    # The command line: same environment, exit status 0, a summary line.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["backfilled", "--margin-seconds", "120"]) == 0
+    summary = json.loads(out.getvalue().splitlines()[-1])
+    assert summary["message"] == "ddb2os backfill done" and summary["items"] == len(remaining) and summary["failed"] == 0
+    assert_index_equals_table(opensearch.url, table)
+
+
 def test_records_stay_alive_while_another_thread_empties_the_event(servers, configure):
     """The handler lets other threads run while it waits for OpenSearch (the GIL released), then
     copies a rejected record into its dead letter. A thread that empties the event meanwhile, freeing
