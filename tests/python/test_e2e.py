@@ -9,6 +9,7 @@ import base64
 import contextlib
 import io
 import json
+import os
 import pathlib
 import random
 import sys
@@ -463,6 +464,15 @@ def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(server
     answer, log = run_handler(stale)
     assert answer == {"batchItemFailures": []} and log["VersionConflicts"] == 1 and log["Indexed"] == 0
     assert_index_equals_table(opensearch.url, table)
+
+    # OpenSearch unreachable: the items of the pages being written are listed with the reason, the scan stops.
+    unreachable = {**os.environ, "OPENSEARCH_ENDPOINT": f"http://127.0.0.1:{stack.free_port()}"}
+    down = backfill("backfilled", dynamodb=table.ddb, page_size=5, environment=unreachable, attempts=2,
+                    attempt_seconds=0.5)
+    assert down["stopped"] and down["indexed"] == 0 and down["items"] == len(down["failed"]) == 5
+    assert {json.dumps(f["key"], sort_keys=True) for f in down["failed"]} <= {
+        json.dumps(json.loads(ddb2os.to_json({"pk": i["pk"], "sk": i["sk"]})), sort_keys=True) for i in remaining}
+    assert "HTTP" in down["failed"][0]["reason"] or "connect" in down["failed"][0]["reason"].lower(), down["failed"][0]
 
     # The command line: same environment, exit status 0, a summary line.
     out = io.StringIO()

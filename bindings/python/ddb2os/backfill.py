@@ -14,8 +14,10 @@ OpenSearch first, and the backfill wins over older changes. Enable the stream an
 first; the margin covers the clock difference between this host and DynamoDB (60 s by default;
 DynamoDB Local rounds its times to the minute).
 
-Nothing is lost: an item OpenSearch refuses goes to the dead-letter index as a stream record would;
-items still failing after the retries are listed in the result (and the command exits with 1).
+Nothing is lost: an item OpenSearch refuses goes to the dead-letter index as a stream record would.
+Items still failing after the retries (OpenSearch unreachable, a refused request) stop the backfill
+after the pages being written: they are listed in the result (and the command exits with 1), and a
+second run writes everything again (the writes are idempotent).
 """
 from __future__ import annotations
 
@@ -34,8 +36,6 @@ from ._handler import config_from_environment
 
 __all__ = ["backfill", "main"]
 
-_ATTEMPTS = 5            # engine.process calls for one page's failed items
-_PAGE_BUDGET_S = 300.0   # the engine's deadline for one page (it retries within it)
 
 
 def _key_names(description: Mapping[str, Any]) -> List[str]:
@@ -45,15 +45,18 @@ def _key_names(description: Mapping[str, Any]) -> List[str]:
 
 def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: Optional[int] = None,
              margin_seconds: float = 60.0, environment: Optional[Mapping[str, str]] = None,
-             log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+             log: Optional[Callable[[str], None]] = None, attempts: int = 3,
+             attempt_seconds: float = 60.0) -> Dict[str, Any]:
     """Writes every item of ``table`` into OpenSearch; returns the counts and the failures:
-    ``{"items", "indexed", "dead_lettered", "failed": [{"key", "reason"}], "pages", "seconds", "version"}``.
+    ``{"items", "indexed", "dead_lettered", "failed": [{"key", "reason"}], "stopped", "pages", "seconds",
+    "version"}`` ("stopped": items failed, and the scan was not finished).
 
     ``dynamodb``: a boto3 DynamoDB client (default: one for ``DYNAMODB_ENDPOINT`` / ``AWS_REGION``).
     ``segments``: parallel Scan segments (the Scans overlap; OpenSearch gets one page at a time).
-    ``environment``: the handler's variables (default ``os.environ``). ``log``: one JSON line per page."""
-    if segments < 1:
-        raise ValueError("segments must be at least 1")
+    ``environment``: the handler's variables (default ``os.environ``). ``log``: one JSON line per page.
+    ``attempts`` engine calls per page, each retrying failed items until ``attempt_seconds`` have passed."""
+    if segments < 1 or attempts < 1:
+        raise ValueError("segments and attempts must be at least 1")
     if margin_seconds < 0:
         raise ValueError("margin_seconds must not be negative")
     env = dict(os.environ if environment is None else environment)
@@ -72,7 +75,9 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     version = math.floor(started - margin_seconds)
 
     lock = threading.Lock()
-    totals: Dict[str, Any] = {"items": 0, "indexed": 0, "dead_lettered": 0, "failed": [], "pages": 0}
+    totals: Dict[str, Any] = {"items": 0, "indexed": 0, "dead_lettered": 0, "failed": [], "stopped": False,
+                              "pages": 0}
+    stop = threading.Event()
 
     def write_page(segment: int, page: int, items: List[Dict[str, Any]]) -> None:
         records = {}
@@ -86,13 +91,13 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
         pending = list(records)
         indexed = dead = 0
         reasons: Dict[str, str] = {}
-        for attempt in range(_ATTEMPTS):
-            report = engine.process({"Records": [records[s] for s in pending]}, _PAGE_BUDGET_S)
+        for attempt in range(attempts):
+            report = engine.process({"Records": [records[s] for s in pending]}, attempt_seconds)
             indexed += report["indexed"]
             dead += report["dead_lettered"]
             reasons = {f["sequence_number"]: f["reason"] for f in report["failures"]}
             pending = [s for s in pending if s in reasons]
-            if not pending:
+            if not pending or attempt + 1 == attempts:
                 break
             time.sleep(min(2 ** attempt, 30))
         failed = [{"key": json.loads(_core.to_json(records[s]["dynamodb"]["Keys"])), "reason": reasons[s]}
@@ -103,6 +108,8 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             totals["dead_lettered"] += dead
             totals["failed"].extend(failed)
             totals["pages"] += 1
+        if failed:
+            stop.set()
         if log is not None:
             log(json.dumps({"message": "ddb2os backfill page", "table": table, "segment": segment, "page": page,
                             "items": len(items), "indexed": indexed, "dead_lettered": dead, "failed": len(failed)}))
@@ -114,7 +121,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
         if page_size:
             kwargs["Limit"] = page_size
         page = 0
-        while True:
+        while not stop.is_set():
             answer = dynamodb.scan(**kwargs)
             if answer.get("Items"):
                 write_page(segment, page, answer["Items"])
@@ -122,6 +129,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             if "LastEvaluatedKey" not in answer:
                 return
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        totals["stopped"] = True
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=segments) as pool:
         for f in [pool.submit(scan, s) for s in range(segments)]:
