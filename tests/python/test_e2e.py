@@ -441,7 +441,7 @@ def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(server
     result = backfill("backfilled", dynamodb=table.ddb, segments=2, page_size=7, margin_seconds=120, log=lines.append)
     after = time.time()
     items = len(table.items())
-    assert result["failed"] == [] and result["dead_lettered"] == 0
+    assert result["failed"] == [] and result["dead_lettered"] == 0 and result["version_conflicts"] == 0
     assert result["items"] == result["indexed"] == items > 20
     assert result["pages"] == len(lines) >= items // 7
     assert before - 121 <= result["version"] <= after - 119
@@ -467,8 +467,7 @@ def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(server
 
     # OpenSearch unreachable: the items of the pages being written are listed with the reason, the scan stops.
     unreachable = {**os.environ, "OPENSEARCH_ENDPOINT": f"http://127.0.0.1:{stack.free_port()}"}
-    down = backfill("backfilled", dynamodb=table.ddb, page_size=5, environment=unreachable, attempts=2,
-                    attempt_seconds=0.5)
+    down = backfill("backfilled", dynamodb=table.ddb, page_size=5, environment=unreachable, page_seconds=1)
     assert down["stopped"] and down["indexed"] == 0 and down["items"] == len(down["failed"]) == 5
     assert {json.dumps(f["key"], sort_keys=True) for f in down["failed"]} <= {
         json.dumps(json.loads(ddb2os.to_json({"pk": i["pk"], "sk": i["sk"]})), sort_keys=True) for i in remaining}
@@ -480,6 +479,7 @@ def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(server
         assert main(["backfilled", "--margin-seconds", "120"]) == 0
     summary = json.loads(out.getvalue().splitlines()[-1])
     assert summary["message"] == "ddb2os backfill done" and summary["items"] == len(remaining) and summary["failed"] == 0
+    assert summary["indexed"] + summary["version_conflicts"] == len(remaining)
     assert_index_equals_table(opensearch.url, table)
 
 

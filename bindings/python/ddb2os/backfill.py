@@ -1,23 +1,26 @@
 """Backfill: the items a table already holds, written into OpenSearch the way the handler writes stream
 changes, so that an index can start from a table that existed before its stream did.
 
-    python -m ddb2os.backfill TABLE [--segments N] [--page-size N] [--margin-seconds S]
+    python -m ddb2os.backfill TABLE [--segments N] [--page-size N] [--margin-seconds S] [--page-seconds S]
 
 The OpenSearch side is configured by the handler's environment variables (``OPENSEARCH_ENDPOINT``,
-``INDEX_NAME``, ``TABLE_KEYS``, ... see the README); the table is read with boto3's ``Scan``
-(``DYNAMODB_ENDPOINT``, ``AWS_REGION`` and the usual AWS credentials).
+``INDEX_NAME``, ``TABLE_KEYS``, ... see the README; ``REFRESH`` is ignored); the table is read with
+boto3's ``Scan`` (``DYNAMODB_ENDPOINT``, ``AWS_REGION`` and the usual AWS credentials).
 
 Order with the stream. Every item is written with the version a stream change made
 ``margin_seconds`` before the scan started would carry, so a change made after the scan started
 (its ``ApproximateCreationDateTime`` is later) always wins over the backfill, whichever reaches
 OpenSearch first, and the backfill wins over older changes. Enable the stream and its handler
 first; the margin covers the clock difference between this host and DynamoDB (60 s by default;
-DynamoDB Local rounds its times to the minute).
+DynamoDB Local rounds its times to the minute). A page is written within ``page_seconds`` (30) of
+being read, or not at all: OpenSearch remembers a deleted document's version for
+``index.gc_deletes`` (60 s), and a page written later than that after one of its items was deleted
+would bring the document back.
 
 Nothing is lost: an item OpenSearch refuses goes to the dead-letter index as a stream record would.
-Items still failing after the retries (OpenSearch unreachable, a refused request) stop the backfill
-after the pages being written: they are listed in the result (and the command exits with 1), and a
-second run writes everything again (the writes are idempotent).
+Items that could not be written in time (OpenSearch unreachable, a refused request) stop the
+backfill after the pages being written: they are listed in the result (and the command exits with
+1), and a second run writes everything again (the writes are idempotent).
 """
 from __future__ import annotations
 
@@ -32,10 +35,12 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import _core
+from ._errors import Error
 from ._handler import config_from_environment
 
 __all__ = ["backfill", "main"]
 
+_REASON_CHARS = 500
 
 
 def _key_names(description: Mapping[str, Any]) -> List[str]:
@@ -43,97 +48,141 @@ def _key_names(description: Mapping[str, Any]) -> List[str]:
     return [k["AttributeName"] for kind in ("HASH", "RANGE") for k in schema if k["KeyType"] == kind]
 
 
+def _handler_keys(config: Mapping[str, Any], table: str, described: List[str]) -> List[str]:
+    """The key schema the handler uses for the table (so both write the same _ids): TABLE_KEYS, then
+    DB_HASH_KEY/DB_SORT_KEY, then DescribeTable's. One naming other attributes than the table's
+    key is an error: the handler's records would fail with it."""
+    keys = config["table_keys"].get(table) or config["default_keys"] or described
+    if sorted(keys) != sorted(described):
+        raise ValueError(f"the key schema configured for table {table!r} ({','.join(keys)}) is not the table's "
+                         f"key ({','.join(described)})")
+    return list(keys)
+
+
+def _check_clock(answer: Mapping[str, Any], margin_seconds: float) -> None:
+    """Refuses a host clock ahead of DynamoDB's by more than the margin (read from the Date of an
+    answer, to the second): the backfill's versions would then beat changes made after it started."""
+    date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if not date:
+        return
+    import email.utils
+    try:
+        server = email.utils.parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError):
+        return
+    ahead = time.time() - server
+    if ahead > margin_seconds:
+        raise ValueError(f"this host's clock is {ahead:.0f} s ahead of DynamoDB's (the Date of its answer), more than "
+                         f"margin_seconds ({margin_seconds:g}): fix the clock or raise the margin")
+
+
 def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: Optional[int] = None,
-             margin_seconds: float = 60.0, environment: Optional[Mapping[str, str]] = None,
-             log: Optional[Callable[[str], None]] = None, attempts: int = 3,
-             attempt_seconds: float = 60.0) -> Dict[str, Any]:
+             margin_seconds: float = 60.0, page_seconds: float = 30.0,
+             environment: Optional[Mapping[str, str]] = None,
+             log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Writes every item of ``table`` into OpenSearch; returns the counts and the failures:
-    ``{"items", "indexed", "dead_lettered", "failed": [{"key", "reason"}], "stopped", "pages", "seconds",
-    "version"}`` ("stopped": items failed, and the scan was not finished).
+    ``{"items", "indexed", "version_conflicts", "dead_lettered", "failed": [{"key", "reason"}],
+    "stopped", "pages", "seconds", "version"}``. ``version_conflicts``: items a newer stream change
+    had already written; ``stopped``: items failed, and the scan was not finished.
 
     ``dynamodb``: a boto3 DynamoDB client (default: one for ``DYNAMODB_ENDPOINT`` / ``AWS_REGION``).
-    ``segments``: parallel Scan segments (the Scans overlap; OpenSearch gets one page at a time).
-    ``environment``: the handler's variables (default ``os.environ``). ``log``: one JSON line per page.
-    ``attempts`` engine calls per page, each retrying failed items until ``attempt_seconds`` have passed."""
-    if segments < 1 or attempts < 1:
-        raise ValueError("segments and attempts must be at least 1")
-    if margin_seconds < 0:
-        raise ValueError("margin_seconds must not be negative")
+    ``segments``: parallel Scan segments, each with its own connection to OpenSearch.
+    ``page_seconds``: the time from a page's Scan to the end of its writes (retries included); keep
+    it below the index's ``index.gc_deletes``. ``environment``: the handler's variables (default
+    ``os.environ``). ``log``: one JSON line per page."""
+    if not (isinstance(segments, int) and segments >= 1):
+        raise ValueError("segments must be a whole number, at least 1")
+    if page_size is not None and not (isinstance(page_size, int) and page_size >= 1):
+        raise ValueError("page_size must be a whole number, at least 1")
+    if not (math.isfinite(margin_seconds) and margin_seconds >= 1):
+        raise ValueError("margin_seconds must be at least 1 (ApproximateCreationDateTime is in whole seconds)")
+    if not (math.isfinite(page_seconds) and page_seconds > 0):
+        raise ValueError("page_seconds must be a positive number")
     env = dict(os.environ if environment is None else environment)
     config = config_from_environment(env)
+    config["refresh"] = ""  # a refresh per page only slows the backfill down
     if dynamodb is None:
         import boto3  # only here: not part of the handler's cold start
         dynamodb = boto3.client("dynamodb", endpoint_url=env.get("DYNAMODB_ENDPOINT") or None,
                                 region_name=config["region"] or None)
-    description = dynamodb.describe_table(TableName=table)["Table"]
-    keys = _key_names(description)
-    config["table_keys"] = {**config["table_keys"], table: keys}  # no DescribeTable through the engine
-    engine = _core.SyncEngine(config, env)
+    answer = dynamodb.describe_table(TableName=table)
+    description = answer["Table"]
+    name = description["TableName"]  # `table` may be an ARN
+    _check_clock(answer, margin_seconds)
+    keys = _handler_keys(config, name, _key_names(description))
+    config["table_keys"] = {**config["table_keys"], name: keys}  # no DescribeTable through the engine
     # The table's ARN in the stream-ARN form the engine reads the table name from.
     source_arn = description["TableArn"] + "/stream/backfill"
     started = time.time()
     version = math.floor(started - margin_seconds)
 
     lock = threading.Lock()
-    totals: Dict[str, Any] = {"items": 0, "indexed": 0, "dead_lettered": 0, "failed": [], "stopped": False,
-                              "pages": 0}
     stop = threading.Event()
+    totals: Dict[str, Any] = {"items": 0, "indexed": 0, "version_conflicts": 0, "dead_lettered": 0, "failed": [],
+                              "stopped": False, "pages": 0}
 
-    def write_page(segment: int, page: int, items: List[Dict[str, Any]]) -> None:
-        records = {}
+    def write_page(engine: Any, segment: int, page: int, items: List[Dict[str, Any]], read_at: float) -> None:
+        records = []
         for n, item in enumerate(items):
-            sequence = f"backfill-{segment}-{page}-{n}"
-            records[sequence] = {
+            # Unique per table and run: a dead letter's _id is its record's eventID.
+            sequence = f"backfill-{name}-{version}-{segment}-{page}-{n}"
+            records.append({
                 "eventID": sequence, "eventName": "INSERT", "eventSourceARN": source_arn,
                 "dynamodb": {"ApproximateCreationDateTime": version, "Keys": {k: item[k] for k in keys},
                              "NewImage": item, "SequenceNumber": sequence, "StreamViewType": "NEW_IMAGE"},
-            }
-        pending = list(records)
-        indexed = dead = 0
-        reasons: Dict[str, str] = {}
-        for attempt in range(attempts):
-            report = engine.process({"Records": [records[s] for s in pending]}, attempt_seconds)
-            indexed += report["indexed"]
-            dead += report["dead_lettered"]
-            reasons = {f["sequence_number"]: f["reason"] for f in report["failures"]}
-            pending = [s for s in pending if s in reasons]
-            if not pending or attempt + 1 == attempts:
-                break
-            time.sleep(min(2 ** attempt, 30))
-        failed = [{"key": json.loads(_core.to_json(records[s]["dynamodb"]["Keys"])), "reason": reasons[s]}
-                  for s in pending]
+            })
+        # The engine retries until the page's time is up, counted from the Scan.
+        report = engine.process({"Records": records}, max(read_at + page_seconds - time.time(), 0.001))
+        failed = []
+        for f in report["failures"]:
+            reason = f["reason"]
+            failed.append({"key": json.loads(_core.to_json(records[f["record"]]["dynamodb"]["Keys"])),
+                           "reason": reason[:_REASON_CHARS] + ("..." if len(reason) > _REASON_CHARS else "")})
         with lock:
             totals["items"] += len(items)
-            totals["indexed"] += indexed
-            totals["dead_lettered"] += dead
+            for k in ("indexed", "version_conflicts", "dead_lettered"):
+                totals[k] += report[k]
             totals["failed"].extend(failed)
             totals["pages"] += 1
+            if log is not None:
+                log(json.dumps({"message": "ddb2os backfill page", "table": name, "segment": segment, "page": page,
+                                "items": len(items), "indexed": report["indexed"],
+                                "version_conflicts": report["version_conflicts"],
+                                "dead_lettered": report["dead_lettered"], "failed": len(failed)}))
         if failed:
             stop.set()
-        if log is not None:
-            log(json.dumps({"message": "ddb2os backfill page", "table": table, "segment": segment, "page": page,
-                            "items": len(items), "indexed": indexed, "dead_lettered": dead, "failed": len(failed)}))
 
     def scan(segment: int) -> None:
-        kwargs: Dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+        engine = _core.SyncEngine(config, env)  # one per segment: a segment never waits for another's page
+        kwargs: Dict[str, Any] = {"TableName": name, "ConsistentRead": True}
         if segments > 1:
             kwargs.update(Segment=segment, TotalSegments=segments)
         if page_size:
             kwargs["Limit"] = page_size
         page = 0
-        while not stop.is_set():
-            answer = dynamodb.scan(**kwargs)
-            if answer.get("Items"):
-                write_page(segment, page, answer["Items"])
-                page += 1
-            if "LastEvaluatedKey" not in answer:
-                return
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        totals["stopped"] = True
+        try:
+            while not stop.is_set():
+                answer = dynamodb.scan(**kwargs)
+                read_at = time.time()
+                if answer.get("Items"):
+                    write_page(engine, segment, page, answer["Items"], read_at)
+                    page += 1
+                if "LastEvaluatedKey" not in answer:
+                    return
+                kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            totals["stopped"] = True
+        except BaseException:
+            stop.set()  # the other segments end after their page
+            raise
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=segments) as pool:
-        for f in [pool.submit(scan, s) for s in range(segments)]:
-            f.result()
+        futures = [pool.submit(scan, s) for s in range(segments)]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:  # an error in a segment, or Ctrl-C: the others stop after their page
+            stop.set()
+            raise
     totals["seconds"] = round(time.time() - started, 3)
     totals["version"] = version
     return totals
@@ -141,18 +190,28 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ddb2os.backfill", description=__doc__.split("\n\n")[0])
-    p.add_argument("table", help="the DynamoDB table to read")
+    p.add_argument("table", help="the DynamoDB table to read (name or ARN)")
     p.add_argument("--segments", type=int, default=1, help="parallel Scan segments (1)")
     p.add_argument("--page-size", type=int, default=None, help="items per Scan page (DynamoDB's 1 MB pages by default)")
     p.add_argument("--margin-seconds", type=float, default=60.0,
                    help="how long before the scan started the items' version is set (60): stream changes after it win")
+    p.add_argument("--page-seconds", type=float, default=30.0,
+                   help="a page is written within this time of its Scan, or reported (30; below index.gc_deletes)")
     a = p.parse_args(argv)
-    result = backfill(a.table, segments=a.segments, page_size=a.page_size, margin_seconds=a.margin_seconds,
-                      log=lambda line: print(line, flush=True))
+    try:
+        result = backfill(a.table, segments=a.segments, page_size=a.page_size, margin_seconds=a.margin_seconds,
+                          page_seconds=a.page_seconds, log=lambda line: print(line, flush=True))
+    except (Error, ValueError) as e:
+        p.error(str(e))
+    except Exception as e:  # botocore's (no region, no table, throttled): one line, not a traceback
+        print(f"{p.prog}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     failed = result.pop("failed")
     print(json.dumps({"message": "ddb2os backfill done", "table": a.table, **result, "failed": len(failed)}), flush=True)
     for f in failed[:20]:
         print(json.dumps({"message": "ddb2os backfill item failed", **f}, default=str), flush=True)
+    if len(failed) > 20:
+        print(json.dumps({"message": "ddb2os backfill items failed", "not_shown": len(failed) - 20}), flush=True)
     return 1 if failed else 0
 
 
