@@ -391,8 +391,8 @@ public:
 
 private:
     enum class op : unsigned char { none, index, remove };
-    // A record's action (its index and _id are in its record_info).
     static constexpr std::uint32_t no_record = ~std::uint32_t{0};
+    // A record's action (its index and _id are in its record_info).
     struct plan_t {
         op action = op::none;
         op held = op::none;                  // a superseded record's action, kept to revive it

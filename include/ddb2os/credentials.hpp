@@ -4,7 +4,7 @@
 // AWS_SESSION_TOKEN, as Lambda sets them), then the shared credentials and config files with
 // profiles. The container endpoint and EC2 instance metadata come later, with the transport,
 // as more credentials_provider implementations added to the same chain. Sources that need a call
-// to STS, SSO or a process (role_arn, web identity, sso_*, credential_process) are refused with
+// to STS, SSO or a process (role_arn, web identity, SSO, credential_process) are refused with
 // credentials.unsupported rather than skipped: the next source would sign as someone else.
 //
 // The secret key and session token never leave: no error message and no printed form holds them.
@@ -171,13 +171,14 @@ enum class profile_file_kind : unsigned char {
 using profile_properties = std::map<std::string, std::string>;
 using profile_map = std::map<std::string, profile_properties, std::less<>>;
 
-// Parses the AWS shared file format (INI-like, as botocore reads it): full-line comments start
-// with '#' or ';'; "key = value" (or "key: value") with keys case-insensitive and values taken as written (no
-// inline comments: values never are cut); a line indented deeper than the last key's line
-// continues its value (the nested "s3 =\n  max_concurrent_requests = 20" form), any other line is
-// a key of its own, however indented; and sections that are not profiles ([services x], [sso-session x])
-// are skipped whole. Repeated sections merge and the last value of a key wins. `what` names the file in errors,
-// which cite line numbers and never line contents (those may hold secrets).
+// Parses the AWS shared file format (INI-like, as botocore's configparser reads it): full-line
+// comments start with '#' or ';'; "key = value" (or "key: value") with keys case-insensitive and
+// values taken as written (no inline comments: values never are cut); a line indented deeper than
+// the last key's line continues its value (the nested "s3 =\n  max_concurrent_requests = 20"
+// form), any other line is a key of its own, however indented; sections that are not profiles
+// ([services x], [sso-session x]) are skipped whole. Repeated sections merge and the last value of
+// a key wins. `what` names the file in errors, which cite line numbers and never line contents
+// (those may hold secrets).
 inline profile_map parse_profile_file(std::string_view text, profile_file_kind kind, const std::string& what) {
     profile_map profiles;
     profile_properties* section = nullptr;  // null: before any section, or in a non-profile one
@@ -399,8 +400,9 @@ public:
         }
         // A role, SSO or web identity in either file is how the SDKs get this profile's credentials,
         // even where static keys are there too: using those instead would act as someone else.
-        for (const in_file& in : found) detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, true);
-        const auto keys_in = [&](detail::profile_file_kind kind) {
+        for (const in_file& in : found)
+            detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, true);
+        const auto keys_in = [&](detail::profile_file_kind kind) -> std::optional<credentials> {
             for (const in_file& in : found) {
                 if (in.kind != kind) continue;
                 const auto get = [&](const char* key) -> std::optional<std::string> {
@@ -408,19 +410,25 @@ public:
                     if (p == in.properties.end() || p->second.empty()) return std::nullopt;
                     return p->second;
                 };
-                r.found = detail::complete_or_throw(quoted_profile + " in " + in.what, "aws_access_key_id",
-                                                    get("aws_access_key_id"), "aws_secret_access_key",
-                                                    get("aws_secret_access_key"), "aws_session_token",
-                                                    get("aws_session_token"));
+                return detail::complete_or_throw(quoted_profile + " in " + in.what, "aws_access_key_id",
+                                                 get("aws_access_key_id"), "aws_secret_access_key",
+                                                 get("aws_secret_access_key"), "aws_session_token",
+                                                 get("aws_session_token"));
             }
-            if (r.found) r.tried.clear();
-            return r.found.has_value();
+            return std::nullopt;
         };
         // botocore's order: the credentials file's keys, a credential_process (either file), the
         // config file's keys.
-        if (keys_in(detail::profile_file_kind::credentials)) return r;
-        for (const in_file& in : found) detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, false);
-        if (keys_in(detail::profile_file_kind::config)) return r;
+        r.found = keys_in(detail::profile_file_kind::credentials);
+        if (!r.found) {
+            for (const in_file& in : found)
+                detail::refuse_unsupported_profile(quoted_profile + " in " + in.what, in.properties, false);
+            r.found = keys_in(detail::profile_file_kind::config);
+        }
+        if (r.found) {
+            r.tried.clear();
+            return r;
+        }
         if (found.empty() && !named_by.empty()) {
             std::string msg = "profile \"" + profile + "\" (named by " + named_by + ") is ";
             if (where.empty())

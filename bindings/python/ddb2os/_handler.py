@@ -202,16 +202,19 @@ _FAILURES_LOGGED = 20
 _REASON_CHARS = 500
 
 
+def shorten_reason(reason: str) -> str:
+    """A failure's reason as logged: at most 500 characters (OpenSearch's can quote a whole value)."""
+    return reason if len(reason) <= _REASON_CHARS else reason[:_REASON_CHARS] + "..."
+
+
 def _log_failures(failures: List[Dict[str, Any]]) -> None:
     """Why records go back to Lambda: a refused request (403, 413), a deadline, a key schema that
     could not be asked for. Without it a stuck shard shows only its Failed count."""
     import json  # only when something failed: not part of the cold start
     for f in failures[:_FAILURES_LOGGED]:
-        reason = f["reason"]
-        if len(reason) > _REASON_CHARS:
-            reason = reason[:_REASON_CHARS] + "..."
         print(json.dumps({"Service": "ddb2os", "message": "ddb2os record failed",
-                          "sequence_number": f["sequence_number"], "reason": reason}), file=sys.stdout)
+                          "sequence_number": f["sequence_number"], "reason": shorten_reason(f["reason"])}),
+              file=sys.stdout)
     if len(failures) > _FAILURES_LOGGED:
         print(json.dumps({"Service": "ddb2os", "message": "ddb2os records failed",
                           "not_shown": len(failures) - _FAILURES_LOGGED}), file=sys.stdout)

@@ -36,12 +36,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import _core
 from ._errors import Error
-from ._handler import config_from_environment
+from ._handler import config_from_environment, shorten_reason
 
 __all__ = ["backfill", "main"]
-
-_REASON_CHARS = 500
-
 
 def _key_names(description: Mapping[str, Any]) -> List[str]:
     schema = description["KeySchema"]
@@ -133,11 +130,8 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             })
         # The engine retries until the page's time is up, counted from the Scan.
         report = engine.process({"Records": records}, max(read_at + page_seconds - time.time(), 0.001))
-        failed = []
-        for f in report["failures"]:
-            reason = f["reason"]
-            failed.append({"key": json.loads(_core.to_json(records[f["record"]]["dynamodb"]["Keys"])),
-                           "reason": reason[:_REASON_CHARS] + ("..." if len(reason) > _REASON_CHARS else "")})
+        failed = [{"key": json.loads(_core.to_json(records[f["record"]]["dynamodb"]["Keys"])),
+                   "reason": shorten_reason(f["reason"])} for f in report["failures"]]
         with lock:
             totals["items"] += len(items)
             for k in ("indexed", "version_conflicts", "dead_lettered"):
