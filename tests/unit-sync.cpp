@@ -30,6 +30,15 @@ ddb2os::http::result ok(std::string body, long status = 200) {
     return r;
 }
 
+// The answer of a cluster that creates every document of an index-only body (two lines an action).
+ddb2os::http::result all_created(const ddb2os::http::request& req) {
+    std::size_t lines = 0;
+    for (char c : req.body) lines += c == '\n';
+    std::string s = R"({"errors":false,"items":[)";
+    for (std::size_t i = 0; i < lines / 2; ++i) s += std::string(i ? "," : "") + R"({"index":{"status":201}})";
+    return ok(s + "]}");
+}
+
 std::string arn(std::string_view table) {
     return "arn:aws:dynamodb:us-east-1:123456789012:table/" + std::string(table) + "/stream/2024-01-01T00:00:00.000";
 }
@@ -343,9 +352,7 @@ TEST_CASE("sync: key schemas are resolved once per table and engine") {
 
 TEST_CASE("sync: records whose key schema could not be asked for are reported, not dead-lettered") {
     scripted_transport t;
-    t.answer = [](const ddb2os::http::request&, std::size_t) {
-        return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
-    };
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
     auto o = fast_options();
     int asked = 0;
     bool throttled = true;
@@ -414,9 +421,7 @@ TEST_CASE("sync: a request the cluster finds too large (413) is split in halves,
         if (req.body.find("-dlq\"") == std::string::npos && req.body.find("\"big\"") != std::string::npos)
             return ok("<html><h1>413 Request Entity Too Large</h1></html>", 413);
         if (lines > 4) return ok("<html><h1>413 Request Entity Too Large</h1></html>", 413);
-        std::string s = R"({"errors":false,"items":[)";
-        for (std::size_t i = 0; i < lines / 2; ++i) s += std::string(i ? "," : "") + R"({"index":{"status":201}})";
-        return ok(s + "]}");
+        return all_created(req);
     };
     auto o = fast_options();
     o.bulk.first_max_bytes = 0;
@@ -445,8 +450,7 @@ TEST_CASE("sync: a dead letter too large for the cluster is written without its 
     const std::string text(1200, 'x');
     scripted_transport t;
     t.answer = [](const ddb2os::http::request& req, std::size_t) {
-        if (req.body.size() > 700) return ok("", 413);
-        return ok(R"({"errors":false,"items":[{"index":{"status":201}}]})");
+        return req.body.size() > 700 ? ok("", 413) : all_created(req);
     };
     ddb2os::sync_engine engine(fast_options(), t);
     const auto rep = engine.process(event({rec(1, "INSERT", "k1", R"({"s":{"S":")" + text + R"("}})")}), soon());
@@ -475,13 +479,7 @@ TEST_CASE("sync: dead letters are cut into bodies as the batch is") {
     std::vector<std::string> recs;
     for (int i = 1; i <= 7; ++i) recs.push_back(rec(i, "INSERT", "k" + std::to_string(i), R"({"n":{"N":"x"}})"));
     scripted_transport t;
-    t.answer = [](const ddb2os::http::request& req, std::size_t) {
-        std::size_t lines = 0;
-        for (char c : req.body) lines += c == '\n';
-        std::string s = R"({"errors":false,"items":[)";
-        for (std::size_t i = 0; i < lines / 2; ++i) s += std::string(i ? "," : "") + R"({"index":{"status":201}})";
-        return ok(s + "]}");
-    };
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
     auto o = fast_options();
     o.bulk.max_actions = 3;
     ddb2os::sync_engine engine(o, t);

@@ -415,13 +415,18 @@ private:
                 (void)unlocked;
                 ok = opt_.resolve_key_schema(table, schema, reason, deadline);
             }
+            if (ok) {
+                const std::string problem = key_schema_problem(schema);
+                if (problem.empty()) {
+                    resolved_[table] = std::move(schema);
+                    continue;
+                }
+                // Kept, a schema that cannot be used would make every later batch throw.
+                reason = "the key schema given for table '" + table + "' " + problem;
+            }
             // Unresolved: records of a composite-key table then fail as key.no_schema, not a guess,
-            // and are reported (asked again in the next batch). A schema that cannot be used is
-            // unresolved too: kept, it would make every later batch throw.
-            std::string problem = ok ? key_schema_problem(schema) : std::string();
-            if (ok && problem.empty()) resolved_[table] = std::move(schema);
-            else if (ok) unresolved_[table] = "the key schema given for table '" + table + "' " + problem;
-            else unresolved_[table] = reason.empty() ? "the key schema could not be asked for" : std::move(reason);
+            // and are reported (asked again in the next batch).
+            unresolved_[table] = reason.empty() ? "the key schema could not be asked for" : std::move(reason);
         }
     }
 
