@@ -14,6 +14,7 @@ import io
 import json
 import os
 import pathlib
+import signal
 import sys
 import time
 import urllib.request
@@ -171,4 +172,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # SIGTERM (a CI runner's stop, `kill`) as Ctrl-C: the servers' context managers then stop them
+    # and remove their temporary directories, instead of leaving them for the next `reap`.
+    def _interrupt(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())

@@ -30,10 +30,11 @@ JSON
 echo "== ddb2os convert --keys books=author,bookTitle   (5 stream records in)"
 echo "-- stdout: the _bulk body"
 set +e
-printf '%s' "$event" | "$cli" convert --keys books=author,bookTitle 2>/tmp/ddb2os-demo-errors.ndjson
+errors=$(mktemp)
+printf '%s' "$event" | "$cli" convert --keys books=author,bookTitle 2>"$errors"
 status=$?
 set -e
 echo "-- stderr: records that could not be converted"
-cat /tmp/ddb2os-demo-errors.ndjson
-rm -f /tmp/ddb2os-demo-errors.ndjson
+cat "$errors"
+rm -f "$errors"
 echo "-- exit status $status (1: some records failed, and were reported)"

@@ -596,6 +596,7 @@ class OpenSearch(_Server):
         jvm = re.sub(r"(?m)^-Xmx\S+$", f"-Xmx{self.heap}", jvm)
         jvm = jvm.replace("HeapDumpPath=data", f"HeapDumpPath={self.tmpdir / 'data'}")
         jvm = jvm.replace("=logs/", f"={self.tmpdir / 'logs'}/")
+        jvm += "\n-XX:-UsePerfData\n"  # no /tmp/hsperfdata_<user> left behind
         (conf / "jvm.options").write_text(jvm)
         if self.user is not None:
             os.chmod(self.tmpdir, 0o755)
@@ -716,7 +717,7 @@ class DynamoDBLocal(_Server):
             self.port = free_port()
         lib = dynamodb_local_dir(self.version) / "lib"
         for attempt in range(3):
-            cmd = [str(_java_home() / "bin" / "java"), f"-Xmx{self.heap}", "-XX:+UseSerialGC",
+            cmd = [str(_java_home() / "bin" / "java"), f"-Xmx{self.heap}", "-XX:+UseSerialGC", "-XX:-UsePerfData",
                    f"-Djava.library.path={lib}", f"-Dsqlite4java.library.path={lib}",
                    f"-Djava.io.tmpdir={self.tmpdir}", f"-Dddb2os.stack={self.tmpdir}",
                    "-cp", f"{lib}/*", DYNAMODB_LOCAL_MAIN,

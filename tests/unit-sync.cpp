@@ -289,6 +289,62 @@ TEST_CASE("sync: a refused request that no retry fixes is reported at once") {
     CHECK(rep.failures[0].reason == R"(HTTP 403: {"message":"forbidden"})");
 }
 
+TEST_CASE("sync: a failure that waiting seldom fixes (TLS, credentials) is tried three times, not until the deadline") {
+    for (auto kind : {ddb2os::http::error_kind::tls, ddb2os::http::error_kind::credentials, ddb2os::http::error_kind::other}) {
+        scripted_transport t;
+        t.answer = [&](const ddb2os::http::request&, std::size_t) {
+            ddb2os::http::result r;
+            r.error = kind;
+            r.message = "SSL certificate problem: unable to get local issuer certificate";
+            return r;
+        };
+        ddb2os::sync_engine engine(fast_options(), t);
+        const auto start = clock::now();
+        const auto rep = engine.process(event({rec(1, "INSERT", "a", img), rec(2, "INSERT", "b", img)}), soon());
+        CHECK(clock::now() - start < std::chrono::seconds(2));
+        CHECK(t.sent.size() == 3);
+        REQUIRE(rep.batch_item_failures() == std::vector<std::string>{"1", "2"});
+        CHECK(rep.failures[0].reason ==
+              "failed 3 times: request failed: SSL certificate problem: unable to get local issuer certificate");
+    }
+    // A connection refused or reset is waited out: retried until it answers.
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        if (n < 5) {
+            ddb2os::http::result r;
+            r.error = n % 2 ? ddb2os::http::error_kind::connect : ddb2os::http::error_kind::tls;
+            r.message = "refused";
+            return r;
+        }
+        return all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(rep.failures.empty());
+    CHECK(t.sent.size() == 6);
+}
+
+TEST_CASE("sync: a refused request's reason quotes its answer as valid UTF-8, cut before a character") {
+    // 299 ASCII bytes, then "é" (2 bytes) across the 300-byte cut, and a byte that is not UTF-8 at all.
+    const std::string body = std::string(298, 'x') + "\xFF" + "\xC3\xA9" + "tail";
+    scripted_transport t;
+    t.answer = [&](const ddb2os::http::request&, std::size_t) { return ok(body, 400); };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    REQUIRE(rep.failures.size() == 1);
+    CHECK(rep.failures[0].reason == "HTTP 400: " + std::string(298, 'x') + "\xEF\xBF\xBD");
+    CHECK(ddb2os::detail::is_valid_utf8(rep.failures[0].reason.data(), rep.failures[0].reason.size()));
+
+    t.answer = [&](const ddb2os::http::request&, std::size_t) { return ok(std::string(299, 'y') + "\xC3\xA9", 400); };
+    ddb2os::key_schema s;
+    std::string reason;
+    CHECK_FALSE(ddb2os::describe_table_key_schema(t, "books", s, reason, soon()));
+    CHECK(reason == "DescribeTable books: HTTP 400 " + std::string(299, 'y'));
+    std::string all;
+    ddb2os::detail::append_sanitized_utf8(all, "a\xC3\xA9\xED\xA0\x80z");  // a UTF-16 surrogate's 3 bytes
+    CHECK(all == "a\xC3\xA9\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz");
+}
+
 TEST_CASE("sync: records that cannot be converted become dead letters; without a dead-letter index they fail") {
     const std::string ev = event({rec(1, "INSERT", "a", img), rec(2, "INSERT", "b", R"({"n":{"N":"x"}})")});
     scripted_transport t;

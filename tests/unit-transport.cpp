@@ -633,6 +633,21 @@ TEST_CASE("curl_transport: requests and responses as sent and received") {
     CHECK(srv.connections() == 1);
 }
 
+TEST_CASE("curl_transport: bytes a URL may not hold raw are sent as the signer signed them") {
+    // "ä" and a space in a document id: %C3%A4 and %20, upper case, as the canonical request has them
+    // (libcurl would otherwise encode them after signing, in lower case).
+    std::vector<std::string> targets;
+    http_server srv([&](const received_request& r) {
+        targets.push_back(r.target);
+        return respond(200, "ok");
+    });
+    ddb2os::curl_transport t(srv.url(), sigv4_options(std::make_shared<fixed_credentials>(credentials(key_id, secret))));
+    REQUIRE(t.send({"GET", "/idx/_doc/\xC3\xA4 b?q=\xC3\xA4", {}, {}}, in(5s)));
+    REQUIRE(targets.size() == 1);
+    CHECK(targets[0] == "/idx/_doc/%C3%A4%20b?q=%C3%A4");
+    CHECK(ddb2os::detail::encode_unsafe_url_bytes("/a%2Fb/\x7F\t~") == "/a%2Fb/%7F%09~");
+}
+
 TEST_CASE("curl_transport: keep-alive reuses one connection across requests") {
     scoped_env env;
     http_server srv([](const received_request&) { return respond(200, "ok"); });
@@ -934,6 +949,14 @@ TEST_CASE("curl_transport: proxies from the environment") {
         }
         CHECK(proxy.lines().empty());
     }
+    SUBCASE("never for the credential endpoints (this host's own; a proxy would see the container's token)") {
+        scoped_env env({{"http_proxy", proxy.url()}, {"HTTP_PROXY", proxy.url()}, {"ALL_PROXY", proxy.url()}});
+        const auto t = ddb2os::make_metadata_transport();
+        const http::result r = t->send({"GET", target, {{"Authorization", "container-token"}}, {}}, in(5s));
+        REQUIRE(r);
+        CHECK(r.res.body == "direct");
+        CHECK(proxy.lines().empty());
+    }
     SUBCASE("HTTPS_PROXY tunnels TLS with CONNECT") {
         tls_files files;
         tls_server tls(files);
@@ -972,6 +995,25 @@ TEST_CASE("curl_transport: no credentials is error_kind::credentials, and nothin
     ddb2os::curl_transport t2(srv.url(), o);
     REQUIRE(t2.send({"GET", "/", {}, {}}, in(5s)));
     CHECK(have.calls == 1);
+}
+
+TEST_CASE("curl_transport: the deadline counts the time credentials take to load") {
+    // A container or instance-metadata call can take seconds; the request gets only what is left.
+    struct slow_credentials final : ddb2os::credentials_provider {
+        ddb2os::credentials_lookup lookup() override {
+            std::this_thread::sleep_for(700ms);
+            return {credentials(key_id, secret), ""};
+        }
+    };
+    scoped_env env;
+    http_server srv([](const received_request&) { return respond(200, "ok"); });
+    ddb2os::curl_transport t(srv.url(), sigv4_options(std::make_shared<slow_credentials>()));
+    const auto start = std::chrono::steady_clock::now();
+    const http::result r = t.send({"GET", "/", {}, {}}, in(300ms));
+    CHECK(r.error == http::error_kind::timeout);
+    CHECK(r.message == "GET " + srv.url() + "/: the deadline passed while credentials were loaded");
+    CHECK(std::chrono::steady_clock::now() - start < 1500ms);
+    CHECK(srv.connections() == 0);
 }
 
 TEST_CASE("curl_transport: no message holds a secret") {

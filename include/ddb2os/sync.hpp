@@ -223,7 +223,8 @@ inline bool describe_table_key_schema(http::transport& dynamodb, const std::stri
         return false;
     }
     if (r.res.status != 200) {
-        reason = "DescribeTable " + table + ": HTTP " + std::to_string(r.res.status) + " " + r.res.body.substr(0, 300);
+        reason = "DescribeTable " + table + ": HTTP " + std::to_string(r.res.status) + " ";
+        detail::append_sanitized_utf8(reason, r.res.body, 300);
         return false;
     }
     try {
@@ -541,6 +542,7 @@ private:
                       const bulk_result& bulk, sync_report& rep, std::vector<dead_letter>& dead,
                       std::vector<record_failure>& failed, http::clock::time_point deadline) {
         std::string last_reason;
+        unsigned lasting = 0;  // failures in a row that waiting seldom fixes
         for (unsigned attempt = 0; !pending.empty(); ++attempt) {
             http::request req;
             req.method = "POST";
@@ -570,8 +572,21 @@ private:
             ++rep.requests;
             rep.bytes += sent;
             std::vector<std::size_t> retry;
+            if (res) lasting = 0;
             if (!res) {
                 last_reason = "request failed: " + res.message;
+                // A certificate that fails verification, no credentials, a request libcurl refuses:
+                // tried three times (a handshake cut by a reset is a tls error too), then reported,
+                // rather than retried until the deadline uses up the invocation.
+                const bool lasts = res.error == http::error_kind::tls || res.error == http::error_kind::credentials ||
+                                   res.error == http::error_kind::other;
+                lasting = lasts ? lasting + 1 : 0;
+                if (lasting >= 3) {
+                    for (std::size_t i : pending)
+                        failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number,
+                                          "failed " + std::to_string(lasting) + " times: " + last_reason});
+                    return;
+                }
                 retry = pending;
             } else if (res.res.status == 429 || res.res.status >= 500) {
                 last_reason = "HTTP " + std::to_string(res.res.status) + " for the whole request";
@@ -597,9 +612,10 @@ private:
             } else if (res.res.status != 200) {
                 // Auth, a malformed request, a closed index: not something a retry here fixes, and
                 // not the record's fault either. Lambda retries the batch.
+                std::string reason = "HTTP " + std::to_string(res.res.status) + ": ";
+                detail::append_sanitized_utf8(reason, res.res.body, 300);  // a reason is valid UTF-8
                 for (std::size_t i : pending)
-                    failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number,
-                                      "HTTP " + std::to_string(res.res.status) + ": " + res.res.body.substr(0, 300)});
+                    failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number, reason});
                 return;
             } else {
                 std::vector<item_outcome> items;

@@ -173,28 +173,12 @@ public:
             }
             const std::string_view text(g.data, g.size);
             if (g.kind == tag::escaped_name && unescape_json(text, scratch)) s += scratch;
-            else append_sanitized(s, text);
+            else append_sanitized_utf8(s, text);  // a path is always valid UTF-8
         }
         return s;
     }
 
 private:
-    // A path is always valid UTF-8: an invalid byte in a name shows as U+FFFD.
-    static void append_sanitized(std::string& s, std::string_view text) {
-        const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-        const auto* end = p + text.size();
-        while (p < end) {
-            const std::size_t len = *p < 0x80 ? 1 : utf8_sequence_length(p, end);
-            if (len == 0) {
-                s += "\xEF\xBF\xBD";
-                ++p;
-                continue;
-            }
-            s.append(reinterpret_cast<const char*>(p), len);
-            p += len;
-        }
-    }
-
     enum class tag : unsigned char { name, escaped_name, type, index };
     struct segment {
         const char* data;  // a name's bytes

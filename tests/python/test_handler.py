@@ -78,6 +78,26 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, OPENSEARCH_CA_FILE="/nonexistent/ca.pem") == "OPENSEARCH_CA_FILE '/nonexistent/ca.pem' is not a readable file"
 
 
+def test_endpoints_ports_and_sizes_are_checked_at_cold_start():
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://h:abc"}) == (
+        "OPENSEARCH_ENDPOINT 'https://h:abc' has a port that is not a number from 1 to 65535")
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://h:99999"}) == (
+        "OPENSEARCH_ENDPOINT 'https://h:99999' has a port that is not a number from 1 to 65535")
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://h:0"}) == "OPENSEARCH_ENDPOINT 'https://h:0' is not an http(s) URL"
+    assert error(**BASE, DYNAMODB_ENDPOINT="dynamodb.local:abc") == (
+        "DYNAMODB_ENDPOINT 'https://dynamodb.local:abc' has a port that is not a number from 1 to 65535")
+    assert error(**BASE, DYNAMODB_ENDPOINT="http://localhost:8000/ddb") == (
+        "DYNAMODB_ENDPOINT 'http://localhost:8000/ddb' must be a scheme, host and port only, without a path or query")
+    message = error(**BASE, DYNAMODB_ENDPOINT="http://u:Pa55word@localhost:8000")
+    assert message == "DYNAMODB_ENDPOINT must not hold a user name or password (user:password@host)"
+    assert config(DYNAMODB_ENDPOINT="http://localhost:8000/")["dynamodb_endpoint"] == "http://localhost:8000"
+    assert config(DYNAMODB_ENDPOINT="localhost:8000")["dynamodb_endpoint"] == "https://localhost:8000"
+    assert error(**BASE, MAX_BULK_BYTES="99999999999999999999999") == (
+        "MAX_BULK_BYTES must be at most 1099511627776, not '99999999999999999999999'")
+    assert error(**BASE, OPENSEARCH_CONNECT_TIMEOUT_MS="1000000") == (
+        "OPENSEARCH_CONNECT_TIMEOUT_MS must be at most 900000, not '1000000'")
+
+
 def test_options_the_engine_checks_fail_at_cold_start_too(monkeypatch):
     from ddb2os import _core
     c = config(OPENSEARCH_AUTH="none", DLQ_INDEX="Bad Name")
@@ -111,3 +131,22 @@ def test_the_engine_never_quotes_its_arguments():
         with pytest.raises(ddb2os.OptionError) as e:
             _core.SyncEngine(*args)
         assert "SECRET" not in str(e.value) and "SECRET" not in repr(e.value)
+
+
+def test_records_from_another_source_fail_the_invocation(monkeypatch):
+    """A Kinesis data stream's records would each become a dead letter and the batch be acknowledged."""
+    from ddb2os import _handler
+    monkeypatch.setattr(_handler.os, "environ", {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "OPENSEARCH_AUTH": "none"})
+    _handler._reset_for_tests()
+    try:
+        kinesis = {"Records": [{"eventSource": "aws:kinesis", "eventID": "shardId-000:1",
+                                "kinesis": {"sequenceNumber": "1", "data": "e30="}}]}
+        with pytest.raises(ddb2os.EventError) as e:
+            ddb2os.handler(kinesis, None)
+        assert str(e.value) == ("[ddb2os.event.shape] Records[0].eventSource: ddb2os.handler reads DynamoDB Streams "
+                                "records; this one comes from 'aws:kinesis' (a Kinesis data stream: map the table's "
+                                "DynamoDB stream to this function instead)")
+        with pytest.raises(ddb2os.EventError, match=r"Records\[1\].eventSource: .* comes from 'aws:sqs'$"):
+            ddb2os.handler({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]}, None)
+    finally:
+        _handler._reset_for_tests()

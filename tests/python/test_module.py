@@ -282,6 +282,94 @@ def test_unmarshal_holds_what_it_reads_while_collected_garbage_runs_code():
     assert got == {k: expected[k] for k in got}
 
 
+def test_unmarshal_survives_a_list_changed_while_it_is_read():
+    """Storing a key in the result can run a str subclass's __hash__, and allocating can run the garbage
+    collector's callbacks: Python code that grows or empties the list being read. The result is built by
+    appending (it was sized from the list before, and written past its end), and holds no str subclass."""
+
+    class Growing(str):
+        armed = False
+
+        def __hash__(self):
+            if Growing.armed:
+                victim.extend({"S": "more"} for _ in range(100))
+            return str.__hash__(self)
+
+    victim = [{"M": {Growing("a"): {"S": "x"}}}, {"S": "y"}]
+    Growing.armed = True
+    got = ddb2os.unmarshal({"l": {"L": victim}})["l"]
+    assert got[0] == {"a": "x"} and got[1] == "y" and len(got) == len(victim)
+    assert all(v is not None for v in got)
+    assert [type(k) for k in got[0]] == [str]  # an exact str: stored without its __hash__
+    import gc
+
+    shrink = [{"SS": [str(i)]} for i in range(200)]  # sets: each counts toward a collection
+    calls = [0]
+
+    def meddle(phase, info):
+        calls[0] += 1
+        if phase == "start" and calls[0] == 3:
+            del shrink[5:]
+
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(meddle)
+    gc.set_threshold(1)
+    try:
+        got = ddb2os.unmarshal({"l": {"L": shrink}})["l"]
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(meddle)
+    assert calls[0] >= 3 and len(shrink) == 5
+    assert got == [{str(i)} for i in range(len(got))] and len(got) >= 5
+
+
+def test_key_schemas_must_be_ordered():
+    """A set has no order: the _id's parts would change with PYTHONHASHSEED, so it is refused."""
+    keys = {"author": {"S": "Dan Brown"}, "bookTitle": {"S": "Inferno"}}
+    assert ddb2os.document_id(keys, ("author", "bookTitle")) == "Dan Brown|Inferno"
+    for bad in ({"author", "bookTitle"}, frozenset(["author"]), {"author": 1}):
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.document_id(keys, bad)
+        assert e.value.message == (f"key_schema must be a list or tuple of attribute names, in order, "
+                                   f"not {type(bad).__name__}")
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.bulk_bodies({"Records": []}, key_schemas={"books": bad})
+        assert e.value.message.startswith("the key schema of table 'books' must be a list or tuple")
+    with pytest.raises(ddb2os.OptionError, match="must hold str attribute names, not int"):
+        ddb2os.bulk_bodies({"Records": []}, key_schemas={"books": ["author", 7]})
+
+
+def test_bad_options_name_the_option_and_never_quote_the_event():
+    """pybind11's own TypeError for a wrong type quotes every argument: here, the whole event."""
+    event = {"Records": [record(1, {"ssn": {"S": "123-45-6789"}})]}
+    cases = [(dict(max_bytes=2**64), "max_bytes must be from 0 to 2**64-1, not 18446744073709551616"),
+             (dict(max_bytes=-1), "max_bytes must be from 0 to 2**64-1, not -1"),
+             (dict(max_actions="10"), "max_actions must be an int, not str"),
+             (dict(numbers=None), "numbers must be a str, not NoneType"),
+             (dict(lists=1), "lists must be a str, not int"),
+             (dict(index=3), "index must be a str, not int"),
+             (dict(skip_ttl_deletes=1), "skip_ttl_deletes must be True or False, not int")]
+    for kwargs, message in cases:
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.bulk_bodies(event, **kwargs)
+        assert e.value.message == message and "123-45-6789" not in str(e.value)
+    with pytest.raises(ddb2os.OptionError) as e:
+        ddb2os.to_json({"ssn": {"S": "123-45-6789"}}, numbers=None)
+    assert e.value.message == "numbers must be a str, not NoneType"
+
+
+def test_errors_pickle_and_copy():
+    import copy
+    import pickle
+
+    with pytest.raises(ddb2os.UnmarshalError) as e:
+        ddb2os.to_json({"n": {"N": "x"}})
+    for again in (pickle.loads(pickle.dumps(e.value)), copy.copy(e.value)):
+        assert type(again) is ddb2os.UnmarshalError
+        assert (again.id, again.path, again.message, str(again)) == (e.value.id, e.value.path, e.value.message,
+                                                                      str(e.value))
+
+
 def test_many_key_names_in_one_process():
     """Key attributes are found by their own name, whatever was looked up before."""
     for i in range(2000):

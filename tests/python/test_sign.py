@@ -146,6 +146,43 @@ def test_signer_arguments_repr_and_errors():
         ddb2os.Signer.__new__(ddb2os.Signer).sign("GET", "https://example.com/")
 
 
+def test_signer_argument_errors_never_quote_the_secrets():
+    """A misspelt, missing or positional argument: pybind11's own error would print every argument."""
+    kw = dict(region="us-east-1", service="es", access_key="AKID", secret_key="very-secret", session_token="tok-secret")
+    calls = [(lambda: ddb2os.Signer(**{**kw, "token": kw["session_token"]}),
+              "Signer() got an unexpected keyword argument 'token'"),
+             (lambda: ddb2os.Signer(**{k: v for k, v in kw.items() if k != "service"}),
+              "Signer() missing required keyword argument 'service'"),
+             (lambda: ddb2os.Signer("us-east-1", **{k: v for k, v in kw.items() if k != "region"}),
+              "Signer() takes keyword arguments only")]
+    for make, message in calls:
+        with pytest.raises(TypeError) as e:
+            make()
+        assert str(e.value).startswith(message)
+        assert "very-secret" not in str(e.value) and "tok-secret" not in str(e.value)
+
+
+def test_any_mapping_of_headers_signs_as_its_dict():
+    """A mapping that is not a dict is read through its items; iterated, it would give its keys, and a
+    two-character name would have been read as a (name, value) pair of its letters."""
+    import collections
+    import types
+
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    s = ddb2os.Signer(region="us-east-1", service="es", access_key="AKID", secret_key="very-secret")
+    headers = {"TE": "trailers", "ab": "cd", "X-Custom": "1"}
+    want = s.sign("GET", "https://example.com/", headers, timestamp=when)
+    assert "SignedHeaders=ab;host;x-amz-date;x-custom," in want["Authorization"]  # as botocore: no TE
+    for mapping in (types.MappingProxyType(headers), collections.UserDict(headers),
+                    collections.OrderedDict(headers), list(headers.items()), [list(p) for p in headers.items()]):
+        assert s.sign("GET", "https://example.com/", mapping, timestamp=when) == want
+        assert ddb2os.sign("GET", "https://example.com/", mapping, None, region="us-east-1", service="es",
+                           access_key="AKID", secret_key="very-secret", timestamp=when) == want
+    for bad in (["TE", "ab"], "ab", [("a", "b", "c")]):
+        with pytest.raises(ddb2os.SigningError, match="headers must be a mapping or a sequence of"):
+            s.sign("GET", "https://example.com/", bad, timestamp=when)
+
+
 def test_signer_across_seconds_days_and_non_ascii_key_ids():
     """One Signer keeps the day's key and the second's date text: signing back and forth across midnight, and with
     a key id that is not ASCII (its Authorization str is made by the UTF-8 path), gives what sign() gives."""

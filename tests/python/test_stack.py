@@ -206,6 +206,8 @@ def test_opensearch_restart_keeps_data(opensearch):
 # ---------------------------------------------------------------------------------------------
 
 def test_second_fetch_downloads_nothing(monkeypatch):
+    stack.fetch()  # the first, if no test before this one has fetched (a fresh clone, a test run alone)
+
     def no_maven():
         raise AssertionError("Maven must not run when the cache is complete")
     monkeypatch.setattr(stack, "_mvn", no_maven)

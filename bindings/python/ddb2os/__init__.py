@@ -88,7 +88,9 @@ def document_id(keys: Mapping[str, Any], key_schema: Sequence[str]) -> str:
         keys = dict(keys)
     if isinstance(key_schema, str):
         raise TypeError("key_schema must be a sequence of attribute names, not a str")
-    return _core.document_id(keys, list(key_schema))
+    # Passed as it is: a set (no order) is refused there rather than turned into a list whose
+    # order, and so the _id, would change from process to process.
+    return _core.document_id(keys, key_schema)
 
 
 def bulk_bodies(

@@ -13,6 +13,9 @@ class Error(Exception):
         self.message = message
         super().__init__(f"[ddb2os.{id}] {path + ': ' if path else ''}{message}")
 
+    def __reduce__(self):  # pickled and copied with its three parts (multiprocessing, copy)
+        return (type(self), (self.id, self.path, self.message))
+
 
 class EventError(Error, ValueError):
     """The input is not JSON, or not a DynamoDB Streams event (ids ``json.*``, ``event.*``)."""

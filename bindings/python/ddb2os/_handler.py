@@ -11,7 +11,7 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ._errors import OptionError
+from ._errors import EventError, OptionError
 from . import _core
 
 __all__ = ["handler", "Config", "config_from_environment"]
@@ -47,7 +47,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raise _fail(f"{name} must be true or false, not {env[name]!r}")
 
 
-def _size(env: Mapping[str, str], name: str, default: int, least: int = 1) -> int:
+def _size(env: Mapping[str, str], name: str, default: int, least: int = 1, most: int = 2**40) -> int:
     v = env.get(name)
     if v is None or v.strip() == "":
         return default
@@ -57,7 +57,31 @@ def _size(env: Mapping[str, str], name: str, default: int, least: int = 1) -> in
         raise _fail(f"{name} must be a whole number, not {v!r}") from None
     if n < least:
         raise _fail(f"{name} must be {'positive' if least == 1 else f'at least {least}'}, not {v!r}")
+    if n > most:
+        raise _fail(f"{name} must be at most {most}, not {v!r}")
     return n
+
+
+def _endpoint(name: str, value: str) -> Tuple[str, str]:
+    """A URL variable checked and reduced to ``scheme://host[:port]`` (``https://`` assumed without a
+    scheme); returns it and its host name."""
+    if "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    # Never quoted back whole: a URL can carry a password (user:password@host).
+    if parts.username is not None or parts.password is not None:
+        hint = ": set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead" if name == "OPENSEARCH_ENDPOINT" else ""
+        raise _fail(f"{name} must not hold a user name or password (user:password@host){hint}")
+    try:
+        parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise _fail(f"{name} {value!r} has a port that is not a number from 1 to 65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
+        raise _fail(f"{name} {value!r} is not an http(s) URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        # The requests go to the host's root (/_bulk, DynamoDB's /); a path here would be dropped, not used.
+        raise _fail(f"{name} {value!r} must be a scheme, host and port only, without a path or query")
+    return f"{parts.scheme}://{parts.netloc}", parts.hostname
 
 
 def parse_table_keys(text: str) -> Dict[str, List[str]]:
@@ -90,19 +114,7 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     _, endpoint = _first(env, "OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST")
     if endpoint is None:
         raise _fail("OPENSEARCH_ENDPOINT is not set (also read as ES_ENDPOINT or HOST): the OpenSearch URL to write to")
-    if "://" not in endpoint:
-        endpoint = "https://" + endpoint
-    parts = urlsplit(endpoint)
-    # Never quoted back whole: a URL can carry a password (user:password@host).
-    if parts.username is not None or parts.password is not None:
-        raise _fail("OPENSEARCH_ENDPOINT must not hold a user name or password (user:password@host): "
-                    "set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(f"OPENSEARCH_ENDPOINT {endpoint!r} is not an http(s) URL")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        # The requests go to /_bulk at the host's root; a path here would be dropped, not used.
-        raise _fail(f"OPENSEARCH_ENDPOINT {endpoint!r} must be a scheme, host and port only, without a path or query")
-    endpoint = f"{parts.scheme}://{parts.netloc}"
+    endpoint, host = _endpoint("OPENSEARCH_ENDPOINT", endpoint)
 
     c = Config()
     c["endpoint"] = endpoint
@@ -126,14 +138,13 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail("OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
     auth = env.get("OPENSEARCH_AUTH", "").strip().lower()
     if not auth:
-        host = parts.hostname or ""
         auth = "basic" if username else ("sigv4" if host.endswith(".amazonaws.com") else "none")
     if auth not in ("sigv4", "basic", "none"):
         raise _fail(f"OPENSEARCH_AUTH must be sigv4, basic or none, not {auth!r}")
     if auth == "basic" and not username:
         raise _fail("OPENSEARCH_AUTH=basic needs OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD")
     service = env.get("OPENSEARCH_SERVICE", "").strip() or (
-        "aoss" if (parts.hostname or "").endswith(".aoss.amazonaws.com") else "es")
+        "aoss" if host.endswith(".aoss.amazonaws.com") else "es")
     if service not in ("es", "aoss"):
         raise _fail(f"OPENSEARCH_SERVICE must be es or aoss, not {service!r}")
     if auth == "sigv4" and not c["region"]:
@@ -166,8 +177,9 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     c["ca_file"] = env.get("OPENSEARCH_CA_FILE", "").strip()
     if c["ca_file"] and not os.path.isfile(c["ca_file"]):
         raise _fail(f"OPENSEARCH_CA_FILE {c['ca_file']!r} is not a readable file")
-    c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000)
-    c["dynamodb_endpoint"] = env.get("DYNAMODB_ENDPOINT", "").strip() or (
+    c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000, most=900_000)
+    ddb_endpoint = env.get("DYNAMODB_ENDPOINT", "").strip()
+    c["dynamodb_endpoint"] = _endpoint("DYNAMODB_ENDPOINT", ddb_endpoint)[0] if ddb_endpoint else (
         f"https://dynamodb.{c['region']}.amazonaws.com" if c["region"] else "")
     return c
 
@@ -190,12 +202,28 @@ def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dic
     and one per record reported failed (its sequence number and why, the first 20); never document
     bodies or secrets."""
     engine = _get_engine()
+    _check_source(event)
     remaining = context.get_remaining_time_in_millis() if context is not None else 60_000
     budget = max(remaining - min(_MARGIN_MS, remaining // 5), 100)
     report = engine.process(event, budget / 1000.0)
     print(report["log_line"], file=sys.stdout, flush=True)
     _log_failures(report["failures"])
     return {"batchItemFailures": [{"itemIdentifier": s} for s in report["batch_item_failures"]]}
+
+
+def _check_source(event: Any) -> None:
+    """Records from another source (a Kinesis data stream, SQS) would each become a dead letter and
+    the batch be acknowledged: the whole invocation fails instead, naming the source."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, (list, tuple)):
+        return  # the engine reports what is wrong with the event
+    for i, r in enumerate(records):
+        source = r.get("eventSource", "aws:dynamodb") if isinstance(r, dict) else "aws:dynamodb"
+        if source != "aws:dynamodb":
+            hint = (" (a Kinesis data stream: map the table's DynamoDB stream to this function instead)"
+                    if source == "aws:kinesis" else "")
+            raise EventError("event.shape", f"Records[{i}].eventSource",
+                             f"ddb2os.handler reads DynamoDB Streams records; this one comes from {source!r}{hint}")
 
 
 _FAILURES_LOGGED = 20

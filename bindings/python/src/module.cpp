@@ -103,12 +103,14 @@ private:
         return r;
     }
 
+    // An exact str: a str subclass's __hash__ (Python code, which could change the input while
+    // it is read) never runs when the value goes into a dict or set.
     py::object str(PyObject* p) {
         if (PyUnicode_AsUTF8AndSize(p, nullptr) == nullptr) {
             PyErr_Clear();
             fail(errc::utf8_invalid, "string is not valid Unicode (a lone surrogate)");
         }
-        return py::reinterpret_borrow<py::object>(p);
+        return PyUnicode_CheckExact(p) ? py::reinterpret_borrow<py::object>(p) : steal(PyUnicode_FromObject(p));
     }
 
     py::object number(PyObject* p) {
@@ -146,9 +148,9 @@ private:
             const py::object key = py::reinterpret_borrow<py::object>(k), held = py::reinterpret_borrow<py::object>(v);
             if (!PyUnicode_Check(k)) fail(errc::attr_not_object, "attribute names must be strings");
             path_.push_name(python_adapter::string(k));  // a view into `key`'s text
-            str(k);
+            const py::object name = str(k);
             py::object val = attribute(v, depth);
-            if (PyDict_SetItem(d.ptr(), k, val.ptr()) != 0) throw py::error_already_set();
+            if (PyDict_SetItem(d.ptr(), name.ptr(), val.ptr()) != 0) throw py::error_already_set();
             path_.pop();
         }
         return d;
@@ -167,12 +169,14 @@ private:
                 return map(p, depth + 1);
             case ddb_type::L: {
                 if (depth + 2 > ddb2os::max_nesting) too_deep();
-                const std::size_t n = python_adapter::size(p);
-                py::object list = steal(PyList_New(static_cast<Py_ssize_t>(n)));
+                // Appended, not sized from the input first: making values can run Python code (the
+                // garbage collector's callbacks), which could resize the input list meanwhile.
+                py::object list = steal(PyList_New(0));
                 std::size_t i = 0;
                 python_adapter::each_element(p, [&](PyObject* e) {
                     path_.push_index(i);
-                    PyList_SET_ITEM(list.ptr(), static_cast<Py_ssize_t>(i), attribute(e, depth + 1).release().ptr());
+                    const py::object item = attribute(e, depth + 1);
+                    if (PyList_Append(list.ptr(), item.ptr()) != 0) throw py::error_already_set();
                     path_.pop();
                     ++i;
                     return true;
@@ -211,6 +215,54 @@ private:
     }
 };
 
+// Options read here, not by pybind11: its error for an argument of the wrong type quotes every
+// argument of the call (a whole event, a secret key), and is a TypeError, not an OptionError.
+std::string option_str(py::handle h, const char* name) {
+    if (!PyUnicode_Check(h.ptr()))
+        throw ddb2os::error(errc::option_invalid, std::string(name) + " must be a str, not " + Py_TYPE(h.ptr())->tp_name);
+    return std::string(utf8(h.ptr()));
+}
+std::size_t option_size(py::handle h, const char* name) {
+    if (!PyLong_Check(h.ptr()) || PyBool_Check(h.ptr()))
+        throw ddb2os::error(errc::option_invalid, std::string(name) + " must be an int, not " + Py_TYPE(h.ptr())->tp_name);
+    const unsigned long long v = PyLong_AsUnsignedLongLong(h.ptr());
+    if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        throw ddb2os::error(errc::option_invalid, std::string(name) + " must be from 0 to 2**64-1, not " +
+                                                      py::repr(h).cast<std::string>());
+    }
+    return static_cast<std::size_t>(v);
+}
+bool option_bool(py::handle h, const char* name) {
+    if (!PyBool_Check(h.ptr()))
+        throw ddb2os::error(errc::option_invalid, std::string(name) + " must be True or False, not " + Py_TYPE(h.ptr())->tp_name);
+    return h.ptr() == Py_True;
+}
+// A key schema: a list or tuple of one or two attribute names (a set has no order: the _id's
+// parts would change from process to process), or their text "partitionKey,sortKey".
+ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
+    ddb2os::key_schema schema;
+    PyObject* o = names.ptr();
+    const std::string what = table.empty() ? "key_schema" : "the key schema of table '" + table + "'";
+    if (PyUnicode_Check(o)) {  // "author,bookTitle", with the CLI's rule
+        std::string ignored;
+        const std::string text(utf8(o));
+        if (!ddb2os::parse_key_schema_spec(table + "=" + text, ignored, schema))
+            throw ddb2os::error(errc::option_invalid, what + " must name 1 or 2 attributes, not \"" + text + "\"");
+        return schema;
+    }
+    if (!PyList_Check(o) && !PyTuple_Check(o))
+        throw ddb2os::error(errc::option_invalid,
+                            what + " must be a list or tuple of attribute names, in order, not " + Py_TYPE(o)->tp_name);
+    const py::object items = steal(PySequence_Tuple(o));  // its own copy: a list could change while read
+    for (py::handle name : items) {
+        if (!PyUnicode_Check(name.ptr()))
+            throw ddb2os::error(errc::option_invalid, what + " must hold str attribute names, not " + Py_TYPE(name.ptr())->tp_name);
+        schema.emplace_back(utf8(name.ptr()));
+    }
+    return schema;
+}
+
 ddb2os::number_mode number_mode_of(const std::string& s) {
     ddb2os::number_mode m;
     if (!ddb2os::parse_number_mode(s, m))
@@ -224,11 +276,11 @@ ddb2os::list_policy list_policy_of(const std::string& s) {
     return p;
 }
 
-py::bytes to_json(py::handle image, const std::string& numbers, const std::string& lists) {
+py::bytes to_json(py::handle image, py::handle numbers, py::handle lists) {
     return guarded([&] {
         ddb2os::unmarshal_options opt;
-        opt.numbers = number_mode_of(numbers);
-        opt.lists = list_policy_of(lists);
+        opt.numbers = number_mode_of(option_str(numbers, "numbers"));
+        opt.lists = list_policy_of(option_str(lists, "lists"));
         ddb2os::detail::out_buffer out;
         ddb2os::path_error err;
         if (!ddb2os::write_document<python_adapter>(out, image.ptr(), opt, err)) throw path_failure{std::string(ddb2os::error_id(err.code)), err.path, err.message};
@@ -237,9 +289,10 @@ py::bytes to_json(py::handle image, const std::string& numbers, const std::strin
     });
 }
 
-std::string document_id(py::handle keys, const std::vector<std::string>& schema) {
+std::string document_id(py::handle keys, py::handle key_schema) {
     return guarded([&] {
         if (!PyDict_Check(keys.ptr())) throw ddb2os::error(errc::record_bad_field, "keys must be a dict of attribute values");
+        const ddb2os::key_schema schema = key_schema_of("", key_schema);
         std::string id;
         ddb2os::path_error err;
         if (!ddb2os::document_id<python_adapter>(keys.ptr(), schema.empty() ? nullptr : &schema, "", id, err))
@@ -262,34 +315,26 @@ struct record_error_py {
     std::string sequence_number, event_id, id, path, message;
 };
 
-bulk_result_py bulk_bodies(py::handle event, py::object index, py::object key_schemas, const std::string& numbers,
-                           const std::string& lists, std::size_t max_bytes, std::size_t max_actions,
-                           bool skip_ttl_deletes) {
+bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_schemas, py::handle numbers,
+                           py::handle lists, py::handle max_bytes, py::handle max_actions, py::handle skip_ttl_deletes) {
     ddb2os::bulk_result r = guarded([&] {
         ddb2os::bulk_options opt;
-        if (!index.is_none()) opt.index = py::cast<std::string>(index);
+        if (!index.is_none()) opt.index = option_str(index, "index");
         if (!key_schemas.is_none()) {
-            for (auto item : py::cast<py::dict>(key_schemas)) {
-                const auto table = py::cast<std::string>(item.first);
-                ddb2os::key_schema schema;
-                if (PyUnicode_Check(item.second.ptr())) {
-                    // "author,bookTitle" is accepted as well as ["author", "bookTitle"], with the CLI's rule.
-                    std::string ignored;
-                    const std::string names = py::cast<std::string>(item.second);
-                    if (!ddb2os::parse_key_schema_spec(table + "=" + names, ignored, schema))
-                        throw ddb2os::error(errc::option_invalid, "the key schema of table '" + table +
-                                                                      "' must name 1 or 2 attributes, not \"" + names + "\"");
-                } else {
-                    schema = py::cast<ddb2os::key_schema>(item.second);
-                }
-                opt.key_schemas[table] = std::move(schema);
+            if (!PyDict_Check(key_schemas.ptr()))
+                throw ddb2os::error(errc::option_invalid, std::string("key_schemas must be a dict of table name -> key "
+                                                                      "attribute names, not ") + Py_TYPE(key_schemas.ptr())->tp_name);
+            const py::object items = steal(PyDict_Items(key_schemas.ptr()));  // its own copy
+            for (py::handle item : items) {
+                const std::string table = option_str(PyTuple_GET_ITEM(item.ptr(), 0), "a key_schemas table name");
+                opt.key_schemas[table] = key_schema_of(table, PyTuple_GET_ITEM(item.ptr(), 1));
             }
         }
-        opt.numbers = number_mode_of(numbers);
-        opt.lists = list_policy_of(lists);
-        opt.max_bytes = max_bytes;
-        opt.max_actions = max_actions;
-        opt.skip_ttl_deletes = skip_ttl_deletes;
+        opt.numbers = number_mode_of(option_str(numbers, "numbers"));
+        opt.lists = list_policy_of(option_str(lists, "lists"));
+        opt.max_bytes = option_size(max_bytes, "max_bytes");
+        opt.max_actions = option_size(max_actions, "max_actions");
+        opt.skip_ttl_deletes = option_bool(skip_ttl_deletes, "skip_ttl_deletes");
         ddb2os::validate(opt);
         PyObject* e = event.ptr();
         std::string_view raw;
@@ -362,15 +407,27 @@ void read_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* 
     req.method = utf8(method);  // the call holds method, url and body for its whole length
     req.url = held_view(url, "url", keep);
     req.headers.clear();
+    if (!PyDict_Check(headers) && headers != Py_None && PyObject_HasAttrString(headers, "keys")) {
+        // Any other mapping (requests' CaseInsensitiveDict, MappingProxyType) as a dict of its
+        // items: iterated, a mapping gives its keys, which are not (name, value) pairs.
+        keep.push_back(steal(PyDict_New()));
+        if (PyDict_Merge(keep.back().ptr(), headers, 1) != 0) throw py::error_already_set();
+        headers = keep.back().ptr();
+    }
     if (PyDict_Check(headers)) {  // the GIL is released later (a large body's hash): every entry is held
         Py_ssize_t pos = 0;
         PyObject *k = nullptr, *v = nullptr;
         while (PyDict_Next(headers, &pos, &k, &v))
             req.headers.push_back({held_view(k, "a header name", keep), held_view(v, "a header value", keep)});
     } else if (headers != Py_None) {
+        const char* const wrong = "headers must be a mapping or a sequence of (name, value) pairs";
+        if (!PyObject_HasAttrString(headers, "__iter__") || PyUnicode_Check(headers) || PyBytes_Check(headers))
+            throw ddb2os::error("sigv4.bad_argument", wrong);
         for (py::handle pair : py::reinterpret_borrow<py::iterable>(headers)) {
-            py::tuple t = py::cast<py::tuple>(pair);
-            if (t.size() != 2) throw ddb2os::error("sigv4.bad_argument", "headers must be a mapping or (name, value) pairs");
+            // A tuple or list of two; a 2-character str would read as a pair of its characters.
+            if (!PyTuple_Check(pair.ptr()) && !PyList_Check(pair.ptr())) throw ddb2os::error("sigv4.bad_argument", wrong);
+            py::tuple t = steal(PySequence_Tuple(pair.ptr()));
+            if (t.size() != 2) throw ddb2os::error("sigv4.bad_argument", wrong);
             keep.emplace_back(t);
             req.headers.push_back({held_view(t[0].ptr(), "a header name", keep), held_view(t[1].ptr(), "a header value", keep)});
         }
@@ -494,6 +551,31 @@ struct py_signer {
     ddb2os::sigv4::signer signer;
     py::object amz_date;  // the last X-Amz-Date value as a str: the same for a second
 };
+
+// Signer(*, region, service, access_key, secret_key, session_token=None). The arguments are read
+// here: pybind11's error for a call that matches no signature (a misspelt or missing keyword)
+// quotes every argument, the secret key and the session token included.
+py_signer make_signer(const py::args& args, const py::kwargs& kwargs) {
+    static const char* const names[] = {"region", "service", "access_key", "secret_key", "session_token"};
+    if (!args.empty())
+        throw py::type_error("Signer() takes keyword arguments only: region, service, access_key, secret_key, session_token");
+    py::handle a[5] = {nullptr, nullptr, nullptr, nullptr, Py_None};
+    for (auto kv : kwargs) {
+        const std::string name = py::str(kv.first).cast<std::string>();
+        int slot = -1;
+        for (int j = 0; j < 5 && slot < 0; ++j)
+            if (name == names[j]) slot = j;
+        if (slot < 0) throw py::type_error("Signer() got an unexpected keyword argument '" + name + "'");
+        a[slot] = kv.second;
+    }
+    for (int j = 0; j < 4; ++j)
+        if (!a[j]) throw py::type_error(std::string("Signer() missing required keyword argument '") + names[j] + "'");
+    return guarded([&] {
+        return py_signer{ddb2os::sigv4::signer(credentials_of(a[2], a[3], a[4]), str_arg(a[0], "region"),
+                                               str_arg(a[1], "service")),
+                         {}};
+    });
+}
 
 // Signer.sign(method, url, headers=None, body=None, *, timestamp=None), as a METH_FASTCALL
 // function: pybind11's general argument dispatch cost more than the signature itself.
@@ -657,13 +739,14 @@ public:
         py::dict out;
         py::list failures, items;
         for (const auto& f : rep.failures) {
-            failures.append(py::dict(py::arg("record") = f.record, py::arg("sequence_number") = f.sequence_number,
-                                     py::arg("reason") = f.reason));
-            items.append(py::str(f.sequence_number));
+            const py::object seq = text(f.sequence_number);
+            failures.append(py::dict(py::arg("record") = f.record, py::arg("sequence_number") = seq,
+                                     py::arg("reason") = text(f.reason)));
+            items.append(seq);
         }
         out["batch_item_failures"] = items;
         out["failures"] = failures;
-        out["log_line"] = rep.log_line();
+        out["log_line"] = text(rep.log_line());
         out["records"] = rep.records;
         out["actions"] = rep.actions;
         out["superseded"] = rep.superseded;
@@ -680,6 +763,12 @@ public:
     }
 
 private:
+    // A str of the engine's text, any invalid UTF-8 replaced (a reason can quote a server's
+    // answer): a decoding error here would lose the whole batch's report.
+    static py::object text(const std::string& s) {
+        return steal(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
+    }
+
     std::shared_ptr<ddb2os::http::transport> metadata_;
     std::shared_ptr<ddb2os::credentials_provider> creds_;
     std::unique_ptr<ddb2os::curl_transport> os_, ddb_;
@@ -739,16 +828,7 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<py_signer> signer(m, "Signer");
     signer
-        .def(py::init([](py::handle region, py::handle service, py::handle access_key, py::handle secret_key,
-                         py::handle session_token) {
-                 return guarded([&] {
-                     return py_signer{ddb2os::sigv4::signer(credentials_of(access_key, secret_key, session_token),
-                                                            str_arg(region, "region"), str_arg(service, "service")),
-                                      {}};
-                 });
-             }),
-             py::kw_only(), py::arg("region"), py::arg("service"), py::arg("access_key"), py::arg("secret_key"),
-             py::arg("session_token") = py::none())
+        .def(py::init(&make_signer))
         .def_property_readonly("region", [](const py_signer& s) { return s.signer.region(); })
         .def_property_readonly("service", [](const py_signer& s) { return s.signer.service(); })
         .def_property_readonly("access_key", [](const py_signer& s) { return s.signer.creds().access_key_id(); })

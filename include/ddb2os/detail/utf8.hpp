@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "../config.hpp"
 
@@ -179,6 +180,25 @@ inline std::size_t utf8_invalid_at(const char* data, std::size_t n, bool* separa
 
 inline bool is_valid_utf8(const char* data, std::size_t n) noexcept {
     return utf8_invalid_at(data, n) == std::string::npos;
+}
+
+// `text` appended as valid UTF-8: each invalid byte as U+FFFD, and at most `max` bytes of it,
+// cut before a character, never inside one (an excerpt of a server's answer for a message).
+inline void append_sanitized_utf8(std::string& out, std::string_view text, std::size_t max = std::string::npos) {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const auto* end = p + (text.size() < max ? text.size() : max);
+    const auto* stop = reinterpret_cast<const unsigned char*>(text.data()) + text.size();
+    while (p < end) {
+        const std::size_t len = *p < 0x80 ? 1 : utf8_sequence_length(p, stop);
+        if (len == 0) {
+            out += "\xEF\xBF\xBD";
+            ++p;
+            continue;
+        }
+        if (len > static_cast<std::size_t>(end - p)) break;  // a character the limit would cut
+        out.append(reinterpret_cast<const char*>(p), len);
+        p += len;
+    }
 }
 
 inline void append_utf8(std::string& out, std::uint32_t cp) {

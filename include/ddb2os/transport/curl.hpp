@@ -5,11 +5,13 @@
 //   easy handles (one per concurrent send), and each handle keeps its own connections. Keep the
 //   transport for the life of the process (across Lambda invocations) to reuse them.
 // - send() may be called from several threads at once.
-// - TLS peers are verified unless `insecure` says otherwise; `ca_file` replaces the system CAs.
+// - TLS peers are verified unless `insecure` says otherwise; `ca_file` replaces the system CAs
+//   (both the CA file and the CA directory libcurl was built with).
 // - Proxies come from the environment, as libcurl reads them (http_proxy, HTTPS_PROXY,
 //   https_proxy, ALL_PROXY, NO_PROXY, no_proxy), plus upper-case HTTP_PROXY, which libcurl
 //   ignores on purpose (CGI "httpoxy") and the AWS SDKs honour: it is used here unless
-//   REQUEST_METHOD says this is a CGI program.
+//   REQUEST_METHOD says this is a CGI program. The credential endpoints' transport
+//   (make_metadata_transport) uses none.
 // - Failures come back as http::result values whose messages never hold a password, a secret
 //   key, a session token or an Authorization header.
 #pragma once
@@ -95,6 +97,8 @@ struct curl_options {
     std::chrono::milliseconds timeout{60000};
     // PEM file of the CAs to trust instead of the system's.
     std::string ca_file;
+    // Proxies from the environment (see the top of this file); off: every request goes direct.
+    bool environment_proxies = true;
     // Skips certificate and host name verification. For tests against self-signed clusters only.
     bool insecure = false;
     // Compresses request bodies of at least gzip_min_bytes (Content-Encoding: gzip); SigV4 then
@@ -199,6 +203,25 @@ inline http::error_kind curl_error_kind(CURLcode rc) noexcept {
     }
 }
 
+// A URL with every byte that may not appear in one raw (non-ASCII, controls, space) written as
+// %XX in upper case, as the signer's canonical form has it; left raw, libcurl would encode them
+// itself after signing, in lower case, and the signature would not match the request sent.
+inline std::string encode_unsafe_url_bytes(std::string url) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::size_t i = 0;
+    while (i < url.size()) {
+        const auto c = static_cast<unsigned char>(url[i]);
+        if (c > 0x20 && c < 0x7F) {
+            ++i;
+            continue;
+        }
+        const char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        url.replace(i, 1, enc, 3);
+        i += 3;
+    }
+    return url;
+}
+
 inline bool starts_with_icase(std::string_view s, std::string_view prefix) noexcept {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
@@ -257,7 +280,6 @@ public:
         http::result out;
         const http::clock::time_point now = http::clock::now();
         if (deadline <= now) return fail(out, http::error_kind::timeout, "the deadline passed before sending");
-        const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
 
         if (!detail::valid_header({req.method, {}}))
             return fail(out, http::error_kind::other, "the method is not an HTTP token");
@@ -274,6 +296,7 @@ public:
         } else {
             return fail(out, http::error_kind::other, "target is neither a path starting with '/' nor an http(s) URL");
         }
+        url = detail::encode_unsafe_url_bytes(std::move(url));
         detail::url_parts parts;
         try {
             parts = detail::split_url(url);
@@ -368,6 +391,11 @@ public:
         curl_easy_reset(c);  // keeps the live connections, drops every option
         char errbuf[CURL_ERROR_SIZE] = {};
         receiver rx{out.res};
+        // Read again here: loading credentials (a container or instance-metadata call) takes time.
+        const http::clock::time_point before = http::clock::now();
+        if (deadline <= before)
+            return fail(out, http::error_kind::timeout, what + "the deadline passed while credentials were loaded");
+        const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - before);
         const long total_ms = static_cast<long>(std::max<long long>(
             1, std::min<long long>(opts_.timeout.count(), static_cast<long long>(remaining.count()))));
         const long connect_ms = std::min<long>(static_cast<long>(opts_.connect_timeout.count()), total_ms);
@@ -380,15 +408,18 @@ public:
                   set(c, CURLOPT_ACCEPT_ENCODING, "") && allow_http_only(c);
         if (ok && !opts_.user_agent.empty()) ok = set(c, CURLOPT_USERAGENT, opts_.user_agent.c_str());
         if (ok && opts_.insecure) ok = set(c, CURLOPT_SSL_VERIFYPEER, 0L) && set(c, CURLOPT_SSL_VERIFYHOST, 0L);
-        if (ok && !opts_.ca_file.empty()) ok = set(c, CURLOPT_CAINFO, opts_.ca_file.c_str());
+        // Instead of the system's CAs, so also without the CA directory a distribution's libcurl
+        // is built with (Debian's: /etc/ssl/certs), which CAINFO alone leaves trusted.
+        if (ok && !opts_.ca_file.empty())
+            ok = set(c, CURLOPT_CAINFO, opts_.ca_file.c_str()) && set(c, CURLOPT_CAPATH, static_cast<char*>(nullptr));
         if (ok && opts_.auth.kind_ == authentication::kind::basic && same_origin)
             ok = set(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC)) &&
                  set(c, CURLOPT_USERNAME, opts_.auth.username_.c_str()) &&
                  set(c, CURLOPT_PASSWORD, opts_.auth.password_.c_str());
-        const std::string proxy = scheme == "http" ? upper_case_http_proxy() : std::string();
-        if (ok && !proxy.empty()) {
-            ok = set(c, CURLOPT_PROXY, proxy.c_str());
-        }
+        const std::string proxy =
+            scheme == "http" && opts_.environment_proxies ? upper_case_http_proxy() : std::string();
+        if (ok && !proxy.empty()) ok = set(c, CURLOPT_PROXY, proxy.c_str());
+        if (ok && !opts_.environment_proxies) ok = set(c, CURLOPT_NOPROXY, "*");
         if (ok) {
             if (req.method == "HEAD") {
                 ok = set(c, CURLOPT_NOBODY, 1L);
@@ -557,9 +588,12 @@ private:
 };
 
 // A transport for the credential endpoints (container, EC2 instance metadata): no endpoint,
-// no authentication, short connect timeout.
+// no authentication, short connect timeout, and no proxy: the endpoints are this host's own
+// (loopback, link-local), and a proxy would be sent the container's authorization token, or
+// answer with its own host's credentials.
 inline std::shared_ptr<http::transport> make_metadata_transport() {
     curl_options o;
+    o.environment_proxies = false;
     o.connect_timeout = std::chrono::milliseconds(1000);
     o.timeout = std::chrono::milliseconds(5000);
     return std::make_shared<curl_transport>(std::string(), std::move(o));
