@@ -32,6 +32,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # Python packages for the tests (and later the module and benchmarks), at the versions
-# tests/requirements.txt allows: pip does nothing (and asks no index) when they are already there.
+# tests/requirements.txt allows; pip runs only when one is missing or out of range (Debian's own
+# python3 refuses pip installs, PEP 668: a C++-only `make build` must not depend on pip).
 py=${PYTHON:-python3}
-"$py" -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$here/tests/requirements.txt"
+if ! "$py" - "$here/tests/requirements.txt" <<'PY' >/dev/null 2>&1
+import sys, importlib.metadata as md
+from pip._vendor.packaging.requirements import Requirement
+for line in open(sys.argv[1]):
+    line = line.split('#')[0].strip()
+    if line:
+        r = Requirement(line)
+        if not r.specifier.contains(md.version(r.name), prereleases=True):
+            sys.exit(1)
+PY
+then
+  echo "install-deps: pip install -r tests/requirements.txt"
+  PIP_ROOT_USER_ACTION=ignore "$py" -m pip install -q --disable-pip-version-check -r "$here/tests/requirements.txt"
+fi

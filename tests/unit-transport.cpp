@@ -865,6 +865,11 @@ TEST_CASE("curl_transport: refused, and closed mid-response") {
     r = t.send({"POST", "/nothing", {}, "x"}, in(5s));
     CHECK(r.error == http::error_kind::send_receive);
     CHECK(r.message.find("Server returned nothing") != std::string::npos);
+    // A TLS handshake the peer cuts (CURLE_SSL_CONNECT_ERROR): a broken connection, retried as one.
+    server closer([](connection&) {});  // accepts, then closes at once
+    r = t.send({"GET", "https://127.0.0.1:" + std::to_string(closer.port()) + "/", {}, {}}, in(5s));
+    CHECK(r.error == http::error_kind::send_receive);
+    CHECK(r.message.find("SSL connect error") != std::string::npos);
 }
 
 TEST_CASE("curl_transport: TLS verified with a CA file, refused without it") {

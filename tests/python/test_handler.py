@@ -52,6 +52,8 @@ def test_every_invalid_setting_is_named():
     assert error() == "OPENSEARCH_ENDPOINT is not set (also read as ES_ENDPOINT or HOST): the OpenSearch URL to write to"
     assert error(OPENSEARCH_ENDPOINT="ftp://x") == "OPENSEARCH_ENDPOINT 'ftp://x' is not an http(s) URL"
     assert error(**BASE, INDEX_TEMPLATE="books") == "INDEX_TEMPLATE must contain {table}"
+    assert error(**BASE, INDEX_NAME="books", INDEX_TEMPLATE="search-{table}") == (
+        "INDEX_NAME and INDEX_TEMPLATE are both set: set one (a fixed index, or a template with {table})")
     assert error(**BASE, DB_SORT_KEY="s") == "DB_SORT_KEY is set but DB_HASH_KEY is not"
     assert error(**BASE, DB_HASH_KEY="id", DB_SORT_KEY="id") == "DB_HASH_KEY and DB_SORT_KEY name the same attribute 'id'"
     assert error(**BASE, TABLE_KEYS="books=author,bookTitle;t=a,a") == "TABLE_KEYS entry 't=a,a' names 'a' twice"
@@ -84,6 +86,8 @@ def test_endpoints_ports_and_sizes_are_checked_at_cold_start():
     assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://h:99999"}) == (
         "OPENSEARCH_ENDPOINT 'https://h:99999' has a port that is not a number from 1 to 65535")
     assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://h:0"}) == "OPENSEARCH_ENDPOINT 'https://h:0' is not an http(s) URL"
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://h:"}) == (
+        "OPENSEARCH_ENDPOINT 'https://h:' has a port that is not a number from 1 to 65535")
     assert error(**BASE, DYNAMODB_ENDPOINT="dynamodb.local:abc") == (
         "DYNAMODB_ENDPOINT 'https://dynamodb.local:abc' has a port that is not a number from 1 to 65535")
     assert error(**BASE, DYNAMODB_ENDPOINT="http://localhost:8000/ddb") == (
@@ -131,6 +135,21 @@ def test_the_engine_never_quotes_its_arguments():
         with pytest.raises(ddb2os.OptionError) as e:
             _core.SyncEngine(*args)
         assert "SECRET" not in str(e.value) and "SECRET" not in repr(e.value)
+    # A call that matches no signature: pybind11's own TypeError would quote every argument.
+    for make, message in ((lambda: _core.SyncEngine(config(OPENSEARCH_AUTH="none"), env, extra=1),
+                           "SyncEngine() got an unexpected keyword argument 'extra'"),
+                          (lambda: _core.SyncEngine(env), "SyncEngine() missing required argument 'environment'")):
+        with pytest.raises(TypeError) as e:
+            make()
+        assert str(e.value) == message
+    engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT="http://127.0.0.1:9"), {})
+    event = {"Records": [{"dynamodb": {"NewImage": {"ssn": {"S": "123-45-6789"}}}}]}
+    with pytest.raises(ddb2os.OptionError) as e:
+        engine.process(event, "5")
+    assert str(e.value) == "[ddb2os.option.invalid] seconds must be a number, not str"
+    with pytest.raises(TypeError) as e:
+        engine.process(event)
+    assert str(e.value) == "process() missing required argument 'seconds'"
 
 
 def test_records_from_another_source_fail_the_invocation(monkeypatch):

@@ -325,8 +325,12 @@ def test_unmarshal_survives_a_list_changed_while_it_is_read():
 
 def test_key_schemas_must_be_ordered():
     """A set has no order: the _id's parts would change with PYTHONHASHSEED, so it is refused."""
+    import collections
+
     keys = {"author": {"S": "Dan Brown"}, "bookTitle": {"S": "Inferno"}}
-    assert ddb2os.document_id(keys, ("author", "bookTitle")) == "Dan Brown|Inferno"
+    for ordered in (("author", "bookTitle"), collections.UserList(["author", "bookTitle"]),
+                    collections.deque(["author", "bookTitle"]), (n for n in ["author", "bookTitle"])):
+        assert ddb2os.document_id(keys, ordered) == "Dan Brown|Inferno"
     for bad in ({"author", "bookTitle"}, frozenset(["author"]), {"author": 1}):
         with pytest.raises(ddb2os.OptionError) as e:
             ddb2os.document_id(keys, bad)
@@ -348,7 +352,9 @@ def test_bad_options_name_the_option_and_never_quote_the_event():
              (dict(numbers=None), "numbers must be a str, not NoneType"),
              (dict(lists=1), "lists must be a str, not int"),
              (dict(index=3), "index must be a str, not int"),
-             (dict(skip_ttl_deletes=1), "skip_ttl_deletes must be True or False, not int")]
+             (dict(max_bytes=True), "max_bytes must be an int, not bool"),
+             (dict(max_bytes=1e6), "max_bytes must be an int, not float"),
+             (dict(skip_ttl_deletes=None), "skip_ttl_deletes must be True or False, not NoneType")]
     for kwargs, message in cases:
         with pytest.raises(ddb2os.OptionError) as e:
             ddb2os.bulk_bodies(event, **kwargs)
@@ -357,6 +363,12 @@ def test_bad_options_name_the_option_and_never_quote_the_event():
         ddb2os.to_json({"ssn": {"S": "123-45-6789"}}, numbers=None)
     assert e.value.message == "numbers must be a str, not NoneType"
 
+    class Index:  # an integer type of another library (numpy's int64): read through __index__
+        def __index__(self):
+            return 1 << 20
+
+    assert ddb2os.bulk_bodies(event, max_bytes=Index(), skip_ttl_deletes=0).actions == 1
+
 
 def test_errors_pickle_and_copy():
     import copy
@@ -364,8 +376,10 @@ def test_errors_pickle_and_copy():
 
     with pytest.raises(ddb2os.UnmarshalError) as e:
         ddb2os.to_json({"n": {"N": "x"}})
+    e.value.add_note("while reading batch 7")
     for again in (pickle.loads(pickle.dumps(e.value)), copy.copy(e.value)):
         assert type(again) is ddb2os.UnmarshalError
+        assert again.__notes__ == ["while reading batch 7"]
         assert (again.id, again.path, again.message, str(again)) == (e.value.id, e.value.path, e.value.message,
                                                                       str(e.value))
 

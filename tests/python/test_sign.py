@@ -152,7 +152,7 @@ def test_signer_argument_errors_never_quote_the_secrets():
     calls = [(lambda: ddb2os.Signer(**{**kw, "token": kw["session_token"]}),
               "Signer() got an unexpected keyword argument 'token'"),
              (lambda: ddb2os.Signer(**{k: v for k, v in kw.items() if k != "service"}),
-              "Signer() missing required keyword argument 'service'"),
+              "Signer() missing required argument 'service'"),
              (lambda: ddb2os.Signer("us-east-1", **{k: v for k, v in kw.items() if k != "region"}),
               "Signer() takes keyword arguments only")]
     for make, message in calls:

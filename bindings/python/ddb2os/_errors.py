@@ -13,8 +13,8 @@ class Error(Exception):
         self.message = message
         super().__init__(f"[ddb2os.{id}] {path + ': ' if path else ''}{message}")
 
-    def __reduce__(self):  # pickled and copied with its three parts (multiprocessing, copy)
-        return (type(self), (self.id, self.path, self.message))
+    def __reduce__(self):  # pickled and copied with its three parts and any other attribute (notes)
+        return (type(self), (self.id, self.path, self.message), self.__dict__)
 
 
 class EventError(Error, ValueError):

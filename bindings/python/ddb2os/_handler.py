@@ -76,6 +76,8 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
         parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError:
         raise _fail(f"{name} {value!r} has a port that is not a number from 1 to 65535") from None
+    if parts.netloc.endswith(":"):
+        raise _fail(f"{name} {value!r} has a port that is not a number from 1 to 65535")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
         raise _fail(f"{name} {value!r} is not an http(s) URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -118,6 +120,8 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
 
     c = Config()
     c["endpoint"] = endpoint
+    if _first(env, "INDEX_NAME")[1] is not None and _first(env, "INDEX_TEMPLATE")[1] is not None:
+        raise _fail("INDEX_NAME and INDEX_TEMPLATE are both set: set one (a fixed index, or a template with {table})")
     index_var, index = _first(env, "INDEX_NAME", "INDEX_TEMPLATE", "ES_INDEX")
     c["index"] = index or ""
     if index_var == "INDEX_TEMPLATE" and "{table}" not in index:

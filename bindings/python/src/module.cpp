@@ -222,24 +222,30 @@ std::string option_str(py::handle h, const char* name) {
         throw ddb2os::error(errc::option_invalid, std::string(name) + " must be a str, not " + Py_TYPE(h.ptr())->tp_name);
     return std::string(utf8(h.ptr()));
 }
+// An integer (an int, or anything with __index__, as numpy's), never a bool or a float.
 std::size_t option_size(py::handle h, const char* name) {
-    if (!PyLong_Check(h.ptr()) || PyBool_Check(h.ptr()))
+    const py::object i = PyBool_Check(h.ptr()) ? py::object() : py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr()));
+    if (!i) {
+        PyErr_Clear();
         throw ddb2os::error(errc::option_invalid, std::string(name) + " must be an int, not " + Py_TYPE(h.ptr())->tp_name);
-    const unsigned long long v = PyLong_AsUnsignedLongLong(h.ptr());
+    }
+    const unsigned long long v = PyLong_AsUnsignedLongLong(i.ptr());
     if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
         PyErr_Clear();
         throw ddb2os::error(errc::option_invalid, std::string(name) + " must be from 0 to 2**64-1, not " +
-                                                      py::repr(h).cast<std::string>());
+                                                      py::repr(i).cast<std::string>());
     }
     return static_cast<std::size_t>(v);
 }
+// A bool, or an int read as one (0, 1).
 bool option_bool(py::handle h, const char* name) {
-    if (!PyBool_Check(h.ptr()))
+    if (!PyBool_Check(h.ptr()) && !PyLong_Check(h.ptr()))
         throw ddb2os::error(errc::option_invalid, std::string(name) + " must be True or False, not " + Py_TYPE(h.ptr())->tp_name);
-    return h.ptr() == Py_True;
+    return PyObject_IsTrue(h.ptr()) == 1;
 }
-// A key schema: a list or tuple of one or two attribute names (a set has no order: the _id's
-// parts would change from process to process), or their text "partitionKey,sortKey".
+// A key schema: attribute names in key order (partition, sort) from a list, tuple or any other
+// ordered iterable, or their text "partitionKey,sortKey". A set or a mapping is refused: a set has
+// no order, so the _id's parts would change from process to process.
 ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
     ddb2os::key_schema schema;
     PyObject* o = names.ptr();
@@ -251,7 +257,8 @@ ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
             throw ddb2os::error(errc::option_invalid, what + " must name 1 or 2 attributes, not \"" + text + "\"");
         return schema;
     }
-    if (!PyList_Check(o) && !PyTuple_Check(o))
+    if (PyAnySet_Check(o) || PyDict_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) ||
+        PyObject_HasAttrString(o, "keys") || !PyObject_HasAttrString(o, "__iter__"))
         throw ddb2os::error(errc::option_invalid,
                             what + " must be a list or tuple of attribute names, in order, not " + Py_TYPE(o)->tp_name);
     const py::object items = steal(PySequence_Tuple(o));  // its own copy: a list could change while read
@@ -552,24 +559,41 @@ struct py_signer {
     py::object amz_date;  // the last X-Amz-Date value as a str: the same for a second
 };
 
-// Signer(*, region, service, access_key, secret_key, session_token=None). The arguments are read
-// here: pybind11's error for a call that matches no signature (a misspelt or missing keyword)
-// quotes every argument, the secret key and the session token included.
-py_signer make_signer(const py::args& args, const py::kwargs& kwargs) {
-    static const char* const names[] = {"region", "service", "access_key", "secret_key", "session_token"};
-    if (!args.empty())
-        throw py::type_error("Signer() takes keyword arguments only: region, service, access_key, secret_key, session_token");
-    py::handle a[5] = {nullptr, nullptr, nullptr, nullptr, Py_None};
+// A call's arguments read by name or position here, not by pybind11: its error for a call that
+// matches no signature (a misspelt or missing keyword, one too many) quotes every argument, a
+// secret key, a session token or a whole event included. `positional`: how many of `names` may
+// come by position; `out` holds the defaults (an empty handle: required).
+template <std::size_t N>
+void read_arguments(const char* fn, const py::args& args, const py::kwargs& kwargs, const char* const (&names)[N],
+                    std::size_t positional, py::handle (&out)[N]) {
+    const std::string f(fn);
+    if (args.size() > positional)
+        throw py::type_error(positional == 0 ? f + "() takes keyword arguments only"
+                                             : f + "() takes at most " + std::to_string(positional) + " positional arguments");
+    bool given[N] = {};
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        out[i] = args[i];
+        given[i] = true;
+    }
     for (auto kv : kwargs) {
         const std::string name = py::str(kv.first).cast<std::string>();
-        int slot = -1;
-        for (int j = 0; j < 5 && slot < 0; ++j)
+        std::size_t slot = N;
+        for (std::size_t j = 0; j < N && slot == N; ++j)
             if (name == names[j]) slot = j;
-        if (slot < 0) throw py::type_error("Signer() got an unexpected keyword argument '" + name + "'");
-        a[slot] = kv.second;
+        if (slot == N) throw py::type_error(f + "() got an unexpected keyword argument '" + name + "'");
+        if (given[slot]) throw py::type_error(f + "() got multiple values for argument '" + name + "'");
+        out[slot] = kv.second;
+        given[slot] = true;
     }
-    for (int j = 0; j < 4; ++j)
-        if (!a[j]) throw py::type_error(std::string("Signer() missing required keyword argument '") + names[j] + "'");
+    for (std::size_t j = 0; j < N; ++j)
+        if (!out[j]) throw py::type_error(f + "() missing required argument '" + names[j] + "'");
+}
+
+// Signer(*, region, service, access_key, secret_key, session_token=None).
+py_signer make_signer(const py::args& args, const py::kwargs& kwargs) {
+    static const char* const names[] = {"region", "service", "access_key", "secret_key", "session_token"};
+    py::handle a[5] = {py::handle(), py::handle(), py::handle(), py::handle(), Py_None};
+    read_arguments("Signer", args, kwargs, names, 0, a);
     return guarded([&] {
         return py_signer{ddb2os::sigv4::signer(credentials_of(a[2], a[3], a[4]), str_arg(a[0], "region"),
                                                str_arg(a[1], "service")),
@@ -845,8 +869,26 @@ PYBIND11_MODULE(_core, m) {
                 steal(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(signer.ptr()), &signer_sign_def)));
 
     py::class_<py_sync_engine>(m, "SyncEngine")
-        .def(py::init<py::handle, py::handle>(), py::arg("config"), py::arg("environment"))
-        .def("process", &py_sync_engine::process, py::arg("event"), py::arg("seconds"));
+        .def(py::init([](const py::args& args, const py::kwargs& kwargs) {
+            static const char* const names[] = {"config", "environment"};
+            py::handle a[2];
+            read_arguments("SyncEngine", args, kwargs, names, 2, a);
+            return std::make_unique<py_sync_engine>(a[0], a[1]);
+        }))
+        .def("process", [](py_sync_engine& engine, const py::args& args, const py::kwargs& kwargs) {
+            static const char* const names[] = {"event", "seconds"};
+            py::handle a[2];
+            read_arguments("process", args, kwargs, names, 2, a);
+            const double seconds = PyFloat_AsDouble(a[1].ptr());
+            if (seconds == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                guarded([&] {
+                    throw ddb2os::error(errc::option_invalid, std::string("seconds must be a number, not ") +
+                                                                  Py_TYPE(a[1].ptr())->tp_name);
+                });
+            }
+            return engine.process(a[0], seconds);
+        });
 
     m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
           py::arg("key_schemas") = py::none(), py::arg("numbers") = "exact", py::arg("lists") = "stringify",

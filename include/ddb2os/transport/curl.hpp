@@ -174,7 +174,9 @@ inline http::error_kind curl_error_kind(CURLcode rc) noexcept {
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_CONNECT: return http::error_kind::connect;
         case CURLE_OPERATION_TIMEDOUT: return http::error_kind::timeout;
-        case CURLE_SSL_CONNECT_ERROR:
+        // A handshake that fails is mostly a connection reset or closed during it: retried as one.
+        // (A certificate that fails verification has its own code, below.)
+        case CURLE_SSL_CONNECT_ERROR: return http::error_kind::send_receive;
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CERTPROBLEM:
         case CURLE_SSL_CIPHER:
@@ -410,8 +412,12 @@ public:
         if (ok && opts_.insecure) ok = set(c, CURLOPT_SSL_VERIFYPEER, 0L) && set(c, CURLOPT_SSL_VERIFYHOST, 0L);
         // Instead of the system's CAs, so also without the CA directory a distribution's libcurl
         // is built with (Debian's: /etc/ssl/certs), which CAINFO alone leaves trusted.
-        if (ok && !opts_.ca_file.empty())
-            ok = set(c, CURLOPT_CAINFO, opts_.ca_file.c_str()) && set(c, CURLOPT_CAPATH, static_cast<char*>(nullptr));
+        if (ok && !opts_.ca_file.empty()) {
+            ok = set(c, CURLOPT_CAINFO, opts_.ca_file.c_str());
+            // A TLS backend without a CA directory (Schannel, Secure Transport) refuses the option.
+            const CURLcode rc = curl_easy_setopt(c, CURLOPT_CAPATH, static_cast<char*>(nullptr));
+            ok = ok && (rc == CURLE_OK || rc == CURLE_NOT_BUILT_IN || rc == CURLE_UNKNOWN_OPTION);
+        }
         if (ok && opts_.auth.kind_ == authentication::kind::basic && same_origin)
             ok = set(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC)) &&
                  set(c, CURLOPT_USERNAME, opts_.auth.username_.c_str()) &&
@@ -588,9 +594,10 @@ private:
 };
 
 // A transport for the credential endpoints (container, EC2 instance metadata): no endpoint,
-// no authentication, short connect timeout, and no proxy: the endpoints are this host's own
-// (loopback, link-local), and a proxy would be sent the container's authorization token, or
-// answer with its own host's credentials.
+// no authentication, short connect timeout, and no proxy, as the AWS SDKs' container fetchers:
+// the endpoints are link-local or loopback addresses of this host (or a full URI given for the
+// purpose), a proxy would be sent the container's authorization token, and a proxy's own
+// instance metadata would answer with its host's credentials.
 inline std::shared_ptr<http::transport> make_metadata_transport() {
     curl_options o;
     o.environment_proxies = false;
