@@ -63,6 +63,8 @@ class Ddb2osConan(ConanFile):
         core.bindirs = []
         core.libdirs = []
         core.requires = ["nlohmann_json::nlohmann_json", "openssl::crypto"]
+        if self.settings.os in ("Linux", "FreeBSD"):
+            core.system_libs = ["pthread"]  # sync.hpp's sender thread (glibc before 2.34 needs it linked)
 
         if self.options.with_curl:
             curl = self.cpp_info.components["curl"]
@@ -70,5 +72,3 @@ class Ddb2osConan(ConanFile):
             curl.bindirs = []
             curl.libdirs = []
             curl.requires = ["core", "libcurl::libcurl", "zlib::zlib"]
-            if self.settings.os in ("Linux", "FreeBSD"):
-                curl.system_libs = ["pthread"]

@@ -1,8 +1,10 @@
 // ddb2os: the command-line tool.
-//   ddb2os convert [options] < event.json   bulk bodies (NDJSON) on stdout, bad records on stderr
-// Exit status: 0 every record converted, 1 some records failed, 2 usage or input-framing error.
+//   ddb2os convert [options] [event.json]   bulk bodies (NDJSON) on stdout, bad records on stderr
+// Exit status: 0 every record converted, 1 some records failed, 2 usage, input or output error.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -15,12 +17,17 @@ namespace {
 constexpr const char* usage_text =
     "usage: ddb2os convert [--index NAME | --index-template T] [--keys TABLE=PK[,SK]]...\n"
     "                      [--numbers exact|string|double] [--lists stringify|keep]\n"
-    "                      [--max-bytes N] [--max-actions N] [--skip-ttl-deletes] < event.json\n"
+    "                      [--max-bytes N] [--max-actions N] [--skip-ttl-deletes]\n"
+    "                      [--versions] [--out PREFIX] [EVENT_FILE | -]\n"
     "       ddb2os --version\n"
     "\n"
-    "Reads a DynamoDB Streams event as Lambda delivers it ({\"Records\": [...]}) on stdin and\n"
-    "writes OpenSearch _bulk bodies (NDJSON) to stdout, and one JSON line per bad record to\n"
-    "stderr. Exit status: 0 all records converted, 1 some failed, 2 usage or input error.\n";
+    "Reads a DynamoDB Streams event as Lambda delivers it ({\"Records\": [...]}) from EVENT_FILE or\n"
+    "stdin and writes OpenSearch _bulk bodies (NDJSON) to stdout, one after another, or with\n"
+    "--out each body (cut at --max-bytes and --max-actions) to its own file PREFIX-1.ndjson,\n"
+    "PREFIX-2.ndjson, ... (their names on stdout); one JSON line per bad record goes to stderr.\n"
+    "--versions: each action carries version_type=external_gte from ApproximateCreationDateTime,\n"
+    "as the Lambda handler's do. Exit status: 0 all records converted, 1 some failed, 2 usage,\n"
+    "input or output error.\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::cerr << "ddb2os: " << message << "\n" << usage_text;
@@ -35,7 +42,7 @@ std::size_t parse_size(std::string_view flag, const std::string& text) {
     } catch (...) {
         pos = 0;
     }
-    if (pos != text.size() || text.empty() || text[0] == '-')
+    if (pos != text.size() || text.empty() || text[0] < '0' || text[0] > '9')
         usage_error(std::string(flag) + " needs a whole number, not \"" + text + "\"");
     return static_cast<std::size_t>(v);
 }
@@ -43,6 +50,7 @@ std::size_t parse_size(std::string_view flag, const std::string& text) {
 int convert(int argc, char** argv) {
     ddb2os::bulk_options opt;
     bool index_set = false;
+    std::string input_path, out_prefix;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&]() -> std::string {
@@ -53,6 +61,7 @@ int convert(int argc, char** argv) {
             if (index_set) usage_error("give one of --index and --index-template");
             index_set = true;
             opt.index = value();
+            if (opt.index.empty()) usage_error(std::string(arg) + " needs a name, not an empty value");
             if (arg == "--index-template" && opt.index.find("{table}") == std::string::npos)
                 usage_error("--index-template needs {table} in it");
             if (arg == "--index" && opt.index.find("{table}") != std::string::npos)
@@ -76,11 +85,19 @@ int convert(int argc, char** argv) {
             opt.max_actions = parse_size(arg, value());
         } else if (arg == "--skip-ttl-deletes") {
             opt.skip_ttl_deletes = true;
+        } else if (arg == "--versions") {
+            opt.external_versions = true;
+        } else if (arg == "--out") {
+            out_prefix = value();
+            if (out_prefix.empty()) usage_error("--out needs a file name prefix");
         } else if (arg == "-h" || arg == "--help") {
             std::cout << usage_text;
             return 0;
+        } else if ((arg == "-" || arg.substr(0, 1) != "-") && input_path.empty()) {
+            input_path = std::string(arg);
         } else {
-            usage_error("unknown option \"" + std::string(arg) + "\"");
+            usage_error(arg.substr(0, 1) == "-" ? "unknown option \"" + std::string(arg) + "\""
+                                                : "one event file only, not also \"" + std::string(arg) + "\"");
         }
     }
     try {
@@ -91,14 +108,26 @@ int convert(int argc, char** argv) {
 
     std::string input;
     {
+        const bool from_file = !input_path.empty() && input_path != "-";
+        std::FILE* in = from_file ? std::fopen(input_path.c_str(), "rb") : stdin;
+        const std::string what = from_file ? "\"" + input_path + "\"" : std::string("standard input");
+        if (in == nullptr) {
+            std::cerr << "ddb2os: cannot open " << what << ": " << std::strerror(errno) << "\n";
+            return 2;
+        }
         char buf[1 << 16];
         std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) input.append(buf, n);
-        if (std::ferror(stdin)) {
-            std::cerr << "ddb2os: cannot read standard input\n";
+        while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) input.append(buf, n);
+        const bool failed = std::ferror(in) != 0;
+        if (from_file) std::fclose(in);
+        if (failed) {
+            std::cerr << "ddb2os: cannot read " << what << "\n";
             return 2;
         }
     }
+    // A byte order mark, which some editors write at the start of a UTF-8 file (RFC 8259 lets a
+    // parser ignore it).
+    if (input.compare(0, 3, "\xEF\xBB\xBF") == 0) input.erase(0, 3);
     ddb2os::bulk_result result;
     try {
         result = ddb2os::build_bulk(input, opt);
@@ -106,9 +135,27 @@ int convert(int argc, char** argv) {
         std::cerr << "ddb2os: " << e.what() << "\n";
         return 2;
     }
-    for (const auto& body : result.bodies) std::fwrite(body.data.data(), 1, body.data.size(), stdout);
-    std::fflush(stdout);
     for (const auto& e : result.errors) std::cerr << e.to_json() << "\n";
+    for (std::size_t i = 0; i < result.bodies.size(); ++i) {
+        const std::string& data = result.bodies[i].data;
+        if (out_prefix.empty()) {
+            std::fwrite(data.data(), 1, data.size(), stdout);
+            continue;
+        }
+        const std::string path = out_prefix + "-" + std::to_string(i + 1) + ".ndjson";
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        const bool ok = f != nullptr && std::fwrite(data.data(), 1, data.size(), f) == data.size();
+        if (f == nullptr || std::fclose(f) != 0 || !ok) {
+            std::cerr << "ddb2os: cannot write \"" << path << "\": " << std::strerror(errno) << "\n";
+            return 2;
+        }
+        std::printf("%s\n", path.c_str());
+    }
+    // Output that could not be written (a full disk, a closed pipe) is an error, not a success.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        std::cerr << "ddb2os: cannot write standard output: " << std::strerror(errno) << "\n";
+        return 2;
+    }
     return result.errors.empty() ? 0 : 1;
 }
 

@@ -24,6 +24,24 @@ TEST_CASE("index names: default, fixed and template") {
     CHECK(problem == "index name \"_hidden\" is invalid: it must not start with '_', '-' or '+'");
 }
 
+TEST_CASE("index names: a template that fits no table, and bytes that are not UTF-8, are refused up front") {
+    CHECK_THROWS_WITH(ddb2os::index_namer("Logs-{table}"),
+                      "[ddb2os.option.invalid] index template \"Logs-{table}\" gives no valid name: for table \"aaa\", "
+                      "index name \"Logs-aaa\" is invalid: it must be lowercase");
+    CHECK_THROWS_WITH(ddb2os::index_namer("-{table}"),
+                      "[ddb2os.option.invalid] index template \"-{table}\" gives no valid name: for table \"aaa\", "
+                      "index name \"-aaa\" is invalid: it must not start with '_', '-' or '+'");
+    // Before, a name was written only up to its first invalid byte: "logs-\xFF-{table}" sent every
+    // table to index "logs-", where their documents overwrote each other.
+    CHECK(ddb2os::index_name_problem("logs-\xFF-books") == "it is not valid UTF-8");
+    CHECK_THROWS_WITH(ddb2os::index_namer("logs-\xFF-{table}"),
+                      "[ddb2os.option.invalid] index template \"logs-\xEF\xBF\xBD-{table}\" gives no valid name: for "
+                      "table \"aaa\", index name \"logs-\xEF\xBF\xBD-aaa\" is invalid: it is not valid UTF-8");
+    CHECK_THROWS_WITH(ddb2os::index_namer("idx\xFFz"),
+                      "[ddb2os.option.invalid] index name \"idx\xEF\xBF\xBDz\" is invalid: it is not valid UTF-8");
+    CHECK_NOTHROW(ddb2os::index_namer("b\xC3\xBC" "cher-{table}"));  // UTF-8 is allowed
+}
+
 TEST_CASE("index names: OpenSearch's rules") {
     CHECK(ddb2os::index_name_problem("books").empty());
     CHECK(ddb2os::index_name_problem(".hidden").empty());

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "config.hpp"
+#include "detail/utf8.hpp"
 #include "error.hpp"
 
 DDB2OS_BEGIN_NAMESPACE
@@ -27,6 +28,7 @@ inline std::string index_name_problem(std::string_view name) {
     if (name == "." || name == "..") return "it must not be '.' or '..'";
     if (name.size() > 255) return "it is longer than 255 bytes";
     if (name[0] == '_' || name[0] == '-' || name[0] == '+') return "it must not start with '_', '-' or '+'";
+    if (!detail::is_valid_utf8(name.data(), name.size())) return "it is not valid UTF-8";
     for (char c : name) {
         const auto u = static_cast<unsigned char>(c);
         if (c >= 'A' && c <= 'Z') return "it must be lowercase";
@@ -41,17 +43,32 @@ inline std::string index_name_problem(std::string_view name) {
     return {};
 }
 
+namespace detail {
+// A name in a message: quoted, any invalid UTF-8 shown as U+FFFD (a message is valid UTF-8).
+inline std::string quoted_name(std::string_view name) {
+    std::string s = "\"";
+    append_sanitized_utf8(s, name);
+    return s + "\"";
+}
+}  // namespace detail
+
 // Maps a table name to its index name.
 class index_namer {
 public:
     // `pattern`: empty (the table's name), a fixed name, or a template containing {table}.
-    // Throws error(option.invalid) when a fixed name is invalid.
+    // Throws error(option.invalid) when a fixed name is invalid, or a template gives no valid
+    // name for any table: tried with "aaa", the shortest table name, of letters any name allows.
     explicit index_namer(std::string pattern = {}) : pattern_(std::move(pattern)) {
         templated_ = pattern_.empty() || pattern_.find("{table}") != std::string::npos;
         if (!templated_) {
             const std::string problem = index_name_problem(pattern_);
             if (!problem.empty())
-                throw error(errc::option_invalid, "index name \"" + pattern_ + "\" is invalid: " + problem);
+                throw error(errc::option_invalid, "index name " + detail::quoted_name(pattern_) + " is invalid: " + problem);
+        } else if (!pattern_.empty()) {
+            std::string name, problem;
+            if (!name_for("aaa", name, problem))
+                throw error(errc::option_invalid, "index template " + detail::quoted_name(pattern_) +
+                                                      " gives no valid name: for table \"aaa\", " + problem);
         }
     }
 
@@ -77,7 +94,7 @@ public:
         }
         problem = index_name_problem(name);
         if (problem.empty()) return true;
-        problem = "index name \"" + name + "\" is invalid: " + problem;
+        problem = "index name " + detail::quoted_name(name) + " is invalid: " + problem;
         return false;
     }
 

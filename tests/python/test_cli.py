@@ -62,11 +62,40 @@ def test_bad_records_go_to_stderr_and_exit_1(cli):
         "path": "dynamodb.NewImage.n.N", "message": '"not-a-number" is not a number'}]
 
 
-def test_split_limits(cli):
+def test_split_limits(cli, tmp_path):
     recs = [record(i, "INSERT", {"id": {"S": str(i)}}, {"id": {"S": str(i)}}) for i in range(5)]
-    rc, out, err = run(cli, json.dumps({"Records": recs}).encode(), "convert", "--max-actions", "2", "--max-bytes", "100000")
+    event = json.dumps({"Records": recs}).encode()
+    rc, out, err = run(cli, event, "convert", "--max-actions", "2", "--max-bytes", "100000")
     assert rc == 0, err
     assert len(lines(out)) == 10
+    # --out: one file per body, as cut; their names on stdout
+    prefix = str(tmp_path / "bulk")
+    rc, out, err = run(cli, event, "convert", "--max-actions", "2", "--out", prefix)
+    assert rc == 0, err
+    assert out.splitlines() == [f"{prefix}-{i}.ndjson" for i in (1, 2, 3)]
+    bodies = [lines(pathlib.Path(name).read_text()) for name in out.splitlines()]
+    assert [len(b) for b in bodies] == [4, 4, 2]
+    assert [b[0]["index"]["_id"] for b in bodies] == ["0", "2", "4"]
+
+
+def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
+    ev = record(1, "INSERT", {"id": {"S": "1"}}, {"id": {"S": "1"}})
+    ev["dynamodb"]["ApproximateCreationDateTime"] = 1700000000
+    event = json.dumps({"Records": [ev]}).encode()
+    path = tmp_path / "event.json"
+    path.write_bytes(b"\xef\xbb\xbf" + event)  # a byte order mark, as some editors write
+    rc, out, err = run(cli, b"", "convert", str(path), "--versions")
+    assert rc == 0, err
+    assert lines(out)[0] == {"index": {"_index": "books", "_id": "1", "version": 1700000000000000,
+                                       "version_type": "external_gte"}}
+    assert run(cli, event, "convert", "-")[1] == run(cli, event, "convert")[1]
+    rc, out, err = run(cli, b"", "convert", str(tmp_path / "missing.json"))
+    assert (rc, out) == (2, "") and err.startswith(f'ddb2os: cannot open "{tmp_path / "missing.json"}": No such file')
+    # A full disk: before, the output was lost and the exit status 0.
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([str(cli), "convert"], input=event, stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 2
+    assert p.stderr.decode() == "ddb2os: cannot write standard output: No space left on device\n"
 
 
 def test_skip_ttl_deletes(cli):
@@ -89,6 +118,12 @@ def test_framing_and_usage_errors_exit_2(cli):
         (["convert", "--lists", "x"], 'ddb2os: --lists is stringify or keep, not "x"'),
         (["convert", "--keys", "Books"], 'ddb2os: --keys takes TABLE=PK or TABLE=PK,SK, not "Books"'),
         (["convert", "--max-bytes", "-5"], 'ddb2os: --max-bytes needs a whole number, not "-5"'),
+        (["convert", "--max-bytes", " -5"], 'ddb2os: --max-bytes needs a whole number, not " -5"'),
+        (["convert", "--index", ""], "ddb2os: --index needs a name, not an empty value"),
+        (["convert", "--index-template", "Logs-{table}"],
+         'ddb2os: [ddb2os.option.invalid] index template "Logs-{table}" gives no valid name: for table "aaa", '
+         'index name "Logs-aaa" is invalid: it must be lowercase'),
+        (["convert", "a.json", "b.json"], 'ddb2os: one event file only, not also "b.json"'),
         (["convert", "--max-actions", "0"], "ddb2os: [ddb2os.option.invalid] max_actions must be at least 1"),
         (["convert", "--index", "Bad"], 'ddb2os: [ddb2os.option.invalid] index name "Bad" is invalid: it must be lowercase'),
         (["convert", "--index-template", "x"], "ddb2os: --index-template needs {table} in it"),

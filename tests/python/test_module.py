@@ -444,6 +444,17 @@ def test_errors_carry_ids_paths_and_messages():
         ddb2os.bulk_bodies({"Records": []}, max_actions=0)
 
 
+def test_the_type_stub_exports_what_the_module_does():
+    """A stub's __all__ without a value hides every name from `from ddb2os import *` in type checkers."""
+    import ast
+    import pathlib
+
+    stub = pathlib.Path(ddb2os.__file__).with_name("__init__.pyi")
+    tree = ast.parse(stub.read_text())
+    values = [n.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__"]
+    assert len(values) == 1 and ast.literal_eval(values[0]) == ddb2os.__all__
+
+
 def test_no_builtin_names_shadowed_and_explicit_all():
     import builtins
     for name in ddb2os.__all__:

@@ -2,7 +2,26 @@ import datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 __version__: str
-__all__: List[str]
+__all__ = [
+    "__version__",
+    "unmarshal",
+    "to_json",
+    "document_id",
+    "bulk_bodies",
+    "sign",
+    "Signer",
+    "handler",
+    "BulkResult",
+    "BulkRecordError",
+    "Error",
+    "EventError",
+    "RecordError",
+    "UnmarshalError",
+    "DocumentIdError",
+    "OptionError",
+    "SigningError",
+    "CredentialsError",
+]
 
 class Error(Exception):
     id: str
