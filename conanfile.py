@@ -3,8 +3,8 @@
     conan create . --build=missing                              # against ConanCenter's dependencies
     conan create . -pr:a tests/conan/system.profile --build=missing -nr   # against the system's, offline
 
-Components: ddb2os::ddb2os (the core: nlohmann_json, OpenSSL's libcrypto) and ddb2os::curl (the libcurl
-transport and the sync engine: libcurl, zlib, threads), as in the project's own CMake package; the
+Components: ddb2os::ddb2os (the core, with the sync engine: nlohmann_json, OpenSSL's libcrypto,
+threads) and ddb2os::curl (the libcurl transport: libcurl, zlib), as in the project's own CMake package; the
 root target Conan adds, with both, is ddb2os::all.
 """
 import os

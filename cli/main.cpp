@@ -47,10 +47,13 @@ std::size_t parse_size(std::string_view flag, const std::string& text) {
     return static_cast<std::size_t>(v);
 }
 
+std::string out_name(const std::string& prefix, std::size_t n) { return prefix + "-" + std::to_string(n) + ".ndjson"; }
+
 int convert(int argc, char** argv) {
     ddb2os::bulk_options opt;
     bool index_set = false;
     std::string input_path, out_prefix;
+    bool input_given = false;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&]() -> std::string {
@@ -93,11 +96,15 @@ int convert(int argc, char** argv) {
         } else if (arg == "-h" || arg == "--help") {
             std::cout << usage_text;
             return 0;
-        } else if ((arg == "-" || arg.substr(0, 1) != "-") && input_path.empty()) {
+        } else if (arg.empty()) {
+            usage_error("an event file name is empty");
+        } else if ((arg == "-" || arg.substr(0, 1) != "-") && !input_given) {
             input_path = std::string(arg);
+            input_given = true;
+        } else if (arg == "-" || arg.substr(0, 1) != "-") {
+            usage_error("one event file only, not also \"" + std::string(arg) + "\"");
         } else {
-            usage_error(arg.substr(0, 1) == "-" ? "unknown option \"" + std::string(arg) + "\""
-                                                : "one event file only, not also \"" + std::string(arg) + "\"");
+            usage_error("unknown option \"" + std::string(arg) + "\"");
         }
     }
     try {
@@ -117,17 +124,16 @@ int convert(int argc, char** argv) {
         }
         char buf[1 << 16];
         std::size_t n;
+        errno = 0;
         while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) input.append(buf, n);
+        const int read_errno = errno;
         const bool failed = std::ferror(in) != 0;
         if (from_file) std::fclose(in);
         if (failed) {
-            std::cerr << "ddb2os: cannot read " << what << "\n";
+            std::cerr << "ddb2os: cannot read " << what << ": " << std::strerror(read_errno) << "\n";
             return 2;
         }
     }
-    // A byte order mark, which some editors write at the start of a UTF-8 file (RFC 8259 lets a
-    // parser ignore it).
-    if (input.compare(0, 3, "\xEF\xBB\xBF") == 0) input.erase(0, 3);
     ddb2os::bulk_result result;
     try {
         result = ddb2os::build_bulk(input, opt);
@@ -142,15 +148,23 @@ int convert(int argc, char** argv) {
             std::fwrite(data.data(), 1, data.size(), stdout);
             continue;
         }
-        const std::string path = out_prefix + "-" + std::to_string(i + 1) + ".ndjson";
-        std::FILE* f = std::fopen(path.c_str(), "wb");
-        const bool ok = f != nullptr && std::fwrite(data.data(), 1, data.size(), f) == data.size();
-        if (f == nullptr || std::fclose(f) != 0 || !ok) {
-            std::cerr << "ddb2os: cannot write \"" << path << "\": " << std::strerror(errno) << "\n";
+        // Written whole or not at all: a file cut short would be a body ending mid-line.
+        const std::string path = out_name(out_prefix, i + 1), part = path + ".part";
+        std::FILE* f = std::fopen(part.c_str(), "wb");
+        bool ok = f != nullptr && std::fwrite(data.data(), 1, data.size(), f) == data.size();
+        const int write_errno = errno;
+        ok = f != nullptr && std::fclose(f) == 0 && ok && std::rename(part.c_str(), path.c_str()) == 0;
+        if (!ok) {
+            std::cerr << "ddb2os: cannot write \"" << path << "\": " << std::strerror(write_errno ? write_errno : errno) << "\n";
+            std::remove(part.c_str());
             return 2;
         }
         std::printf("%s\n", path.c_str());
     }
+    // The bodies of an earlier run with the same prefix and more bodies: older images of the same
+    // documents, which a PREFIX-*.ndjson glob would otherwise send after these.
+    std::size_t stale = result.bodies.size() + 1;
+    while (!out_prefix.empty() && std::remove(out_name(out_prefix, stale).c_str()) == 0) ++stale;
     // Output that could not be written (a full disk, a closed pipe) is an error, not a success.
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
         std::cerr << "ddb2os: cannot write standard output: " << std::strerror(errno) << "\n";

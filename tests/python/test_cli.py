@@ -76,6 +76,10 @@ def test_split_limits(cli, tmp_path):
     bodies = [lines(pathlib.Path(name).read_text()) for name in out.splitlines()]
     assert [len(b) for b in bodies] == [4, 4, 2]
     assert [b[0]["index"]["_id"] for b in bodies] == ["0", "2", "4"]
+    # A second run with fewer bodies removes the first run's others (older images of the same documents).
+    rc, out, err = run(cli, event, "convert", "--max-actions", "5", "--out", prefix)
+    assert rc == 0 and out.splitlines() == [f"{prefix}-1.ndjson"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bulk-1.ndjson"]
 
 
 def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
@@ -91,6 +95,8 @@ def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
     assert run(cli, event, "convert", "-")[1] == run(cli, event, "convert")[1]
     rc, out, err = run(cli, b"", "convert", str(tmp_path / "missing.json"))
     assert (rc, out) == (2, "") and err.startswith(f'ddb2os: cannot open "{tmp_path / "missing.json"}": No such file')
+    rc, out, err = run(cli, b"", "convert", str(tmp_path))
+    assert (rc, err) == (2, f'ddb2os: cannot read "{tmp_path}": Is a directory\n')
     # A full disk: before, the output was lost and the exit status 0.
     with open("/dev/full", "wb") as full:
         p = subprocess.run([str(cli), "convert"], input=event, stdout=full, stderr=subprocess.PIPE, timeout=60)
@@ -124,6 +130,8 @@ def test_framing_and_usage_errors_exit_2(cli):
          'ddb2os: [ddb2os.option.invalid] index template "Logs-{table}" gives no valid name: for table "aaa", '
          'index name "Logs-aaa" is invalid: it must be lowercase'),
         (["convert", "a.json", "b.json"], 'ddb2os: one event file only, not also "b.json"'),
+        (["convert", "-", "-"], 'ddb2os: one event file only, not also "-"'),
+        (["convert", ""], "ddb2os: an event file name is empty"),
         (["convert", "--max-actions", "0"], "ddb2os: [ddb2os.option.invalid] max_actions must be at least 1"),
         (["convert", "--index", "Bad"], 'ddb2os: [ddb2os.option.invalid] index name "Bad" is invalid: it must be lowercase'),
         (["convert", "--index-template", "x"], "ddb2os: --index-template needs {table} in it"),

@@ -144,9 +144,10 @@ def test_the_engine_never_quotes_its_arguments():
         assert str(e.value) == message
     engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT="http://127.0.0.1:9"), {})
     event = {"Records": [{"dynamodb": {"NewImage": {"ssn": {"S": "123-45-6789"}}}}]}
-    with pytest.raises(ddb2os.OptionError) as e:
-        engine.process(event, "5")
-    assert str(e.value) == "[ddb2os.option.invalid] seconds must be a number, not str"
+    for seconds in ("5", True, 0, -5, float("nan")):
+        with pytest.raises(ddb2os.OptionError) as e:
+            engine.process(event, seconds)
+        assert str(e.value) == f"[ddb2os.option.invalid] seconds must be a positive number, not {type(seconds).__name__}"
     with pytest.raises(TypeError) as e:
         engine.process(event)
     assert str(e.value) == "process() missing required argument 'seconds'"

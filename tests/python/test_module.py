@@ -329,9 +329,10 @@ def test_key_schemas_must_be_ordered():
 
     keys = {"author": {"S": "Dan Brown"}, "bookTitle": {"S": "Inferno"}}
     for ordered in (("author", "bookTitle"), collections.UserList(["author", "bookTitle"]),
-                    collections.deque(["author", "bookTitle"]), (n for n in ["author", "bookTitle"])):
+                    collections.deque(["author", "bookTitle"])):
         assert ddb2os.document_id(keys, ordered) == "Dan Brown|Inferno"
-    for bad in ({"author", "bookTitle"}, frozenset(["author"]), {"author": 1}):
+    names = {"author", "bookTitle"}
+    for bad in (names, frozenset(["author"]), {"author": 1}, iter(names), (n for n in names)):
         with pytest.raises(ddb2os.OptionError) as e:
             ddb2os.document_id(keys, bad)
         assert e.value.message == (f"key_schema must be a list or tuple of attribute names, in order, "
@@ -354,7 +355,8 @@ def test_bad_options_name_the_option_and_never_quote_the_event():
              (dict(index=3), "index must be a str, not int"),
              (dict(max_bytes=True), "max_bytes must be an int, not bool"),
              (dict(max_bytes=1e6), "max_bytes must be an int, not float"),
-             (dict(skip_ttl_deletes=None), "skip_ttl_deletes must be True or False, not NoneType")]
+             (dict(skip_ttl_deletes=None), "skip_ttl_deletes must be True or False, not NoneType"),
+             (dict(skip_ttl_deletes=2), "skip_ttl_deletes must be True or False, not 2")]
     for kwargs, message in cases:
         with pytest.raises(ddb2os.OptionError) as e:
             ddb2os.bulk_bodies(event, **kwargs)
@@ -368,6 +370,9 @@ def test_bad_options_name_the_option_and_never_quote_the_event():
             return 1 << 20
 
     assert ddb2os.bulk_bodies(event, max_bytes=Index(), skip_ttl_deletes=0).actions == 1
+    # A byte order mark before raw JSON is skipped, as the CLI skips it.
+    raw = json.dumps(event).encode()
+    assert ddb2os.bulk_bodies(b"\xef\xbb\xbf" + raw).bodies == ddb2os.bulk_bodies(raw).bodies
 
 
 def test_errors_pickle_and_copy():

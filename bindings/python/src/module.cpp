@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -237,15 +238,23 @@ std::size_t option_size(py::handle h, const char* name) {
     }
     return static_cast<std::size_t>(v);
 }
-// A bool, or an int read as one (0, 1).
+// A bool, or the int 0 or 1.
 bool option_bool(py::handle h, const char* name) {
-    if (!PyBool_Check(h.ptr()) && !PyLong_Check(h.ptr()))
-        throw ddb2os::error(errc::option_invalid, std::string(name) + " must be True or False, not " + Py_TYPE(h.ptr())->tp_name);
-    return PyObject_IsTrue(h.ptr()) == 1;
+    if (!PyBool_Check(h.ptr())) {
+        const long v = PyLong_Check(h.ptr()) ? PyLong_AsLong(h.ptr()) : -1;
+        PyErr_Clear();
+        if (v != 0 && v != 1)
+            throw ddb2os::error(errc::option_invalid, std::string(name) + " must be True or False, not " +
+                                                          (PyLong_Check(h.ptr()) ? py::repr(h).cast<std::string>()
+                                                                                 : std::string(Py_TYPE(h.ptr())->tp_name)));
+        return v == 1;
+    }
+    return h.ptr() == Py_True;
 }
 // A key schema: attribute names in key order (partition, sort) from a list, tuple or any other
-// ordered iterable, or their text "partitionKey,sortKey". A set or a mapping is refused: a set has
-// no order, so the _id's parts would change from process to process.
+// sequence, or their text "partitionKey,sortKey". A set, a mapping or an iterator is refused: a
+// set has no order (nor an iterator over one), so the _id's parts would change from process to
+// process.
 ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
     ddb2os::key_schema schema;
     PyObject* o = names.ptr();
@@ -257,8 +266,7 @@ ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
             throw ddb2os::error(errc::option_invalid, what + " must name 1 or 2 attributes, not \"" + text + "\"");
         return schema;
     }
-    if (PyAnySet_Check(o) || PyDict_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) ||
-        PyObject_HasAttrString(o, "keys") || !PyObject_HasAttrString(o, "__iter__"))
+    if (!PySequence_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) || PyObject_HasAttrString(o, "keys"))
         throw ddb2os::error(errc::option_invalid,
                             what + " must be a list or tuple of attribute names, in order, not " + Py_TYPE(o)->tp_name);
     const py::object items = steal(PySequence_Tuple(o));  // its own copy: a list could change while read
@@ -879,14 +887,14 @@ PYBIND11_MODULE(_core, m) {
             static const char* const names[] = {"event", "seconds"};
             py::handle a[2];
             read_arguments("process", args, kwargs, names, 2, a);
-            const double seconds = PyFloat_AsDouble(a[1].ptr());
-            if (seconds == -1.0 && PyErr_Occurred()) {
-                PyErr_Clear();
+            double seconds = PyBool_Check(a[1].ptr()) ? -1.0 : PyFloat_AsDouble(a[1].ptr());
+            PyErr_Clear();
+            if (!(seconds > 0.0))  // a positive number (not NaN; inf: a year)
                 guarded([&] {
-                    throw ddb2os::error(errc::option_invalid, std::string("seconds must be a number, not ") +
+                    throw ddb2os::error(errc::option_invalid, std::string("seconds must be a positive number, not ") +
                                                                   Py_TYPE(a[1].ptr())->tp_name);
                 });
-            }
+            seconds = std::min(seconds, 86400.0 * 365);  // a deadline a clock's duration can hold
             return engine.process(a[0], seconds);
         });
 

@@ -79,10 +79,15 @@ struct raw_json_adapter {
     }
 };
 
-// Parsed raw JSON: keeps the tape alive for the values that point into it.
+// Parsed raw JSON: keeps the tape alive for the values that point into it. A UTF-8 byte order
+// mark before the text, which some editors write, is skipped (RFC 8259 lets a parser ignore it);
+// error offsets then count from after it.
 class raw_json_document {
 public:
-    explicit raw_json_document(std::string_view json) { tape_.parse(json); }
+    explicit raw_json_document(std::string_view json) {
+        if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
+        tape_.parse(json);
+    }
     raw_json_adapter::value root() const noexcept { return {&tape_, 0}; }
     std::string_view input() const noexcept { return tape_.input; }
 
