@@ -576,8 +576,9 @@ private:
             if (!res) {
                 last_reason = "request failed: " + res.message;
                 // A certificate that fails verification, no credentials, a request libcurl refuses:
-                // tried three times (a handshake cut by a reset is a tls error too), then reported,
-                // rather than retried until the deadline uses up the invocation.
+                // tried three times (a third try rules out a passing fault), then reported, rather
+                // than retried until the deadline uses up the invocation. A handshake the peer cuts
+                // is send_receive (transport/curl.hpp) and retried as any broken connection.
                 const bool lasts = res.error == http::error_kind::tls || res.error == http::error_kind::credentials ||
                                    res.error == http::error_kind::other;
                 lasting = lasts ? lasting + 1 : 0;

@@ -393,10 +393,12 @@ public:
         curl_easy_reset(c);  // keeps the live connections, drops every option
         char errbuf[CURL_ERROR_SIZE] = {};
         receiver rx{out.res};
-        // Read again here: loading credentials (a container or instance-metadata call) takes time.
+        // Read again here: loading credentials (a container or instance-metadata call) and
+        // compressing a large body take time.
         const http::clock::time_point before = http::clock::now();
         if (deadline <= before)
-            return fail(out, http::error_kind::timeout, what + "the deadline passed while credentials were loaded");
+            return fail(out, http::error_kind::timeout,
+                        what + "the deadline passed while the request was prepared (credentials, signing, gzip)");
         const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - before);
         const long total_ms = static_cast<long>(std::max<long long>(
             1, std::min<long long>(opts_.timeout.count(), static_cast<long long>(remaining.count()))));
