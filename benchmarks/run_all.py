@@ -642,7 +642,9 @@ def section_e2e(args, build_bench: str) -> Dict[str, Any]:
             again = run(f"{name} ({check})", competitor, prefix, record=False)
             out["checks"][check] = compare_index(os_, sample, "bench-ddb2os-", prefix, lossy, lossy)
             os_.call("DELETE", f"/{prefix}*")
-            if again["changes_per_s"] > out["runs"][name]["changes_per_s"]:
+            # The fastest complete run (no failed record): a run with failures can be the fastest.
+            if run_complete(again) and (not run_complete(out["runs"][name])
+                                        or again["changes_per_s"] > out["runs"][name]["changes_per_s"]):
                 out["runs"][name] = again
             out["runs"][name]["runs_changes_per_s"] = rates + [again["changes_per_s"]]
 
@@ -653,7 +655,7 @@ def section_e2e(args, build_bench: str) -> Dict[str, Any]:
         ceiling_runs.append(ceiling("(after)"))
         out["checks"]["ceiling"] = compare_index(os_, sample, "bench-ddb2os-", "bench-ceiling-", False, False)
         os_.call("DELETE", "/bench-ceiling-*")
-        best = max(ceiling_runs, key=lambda c: c["changes_per_s"])
+        best = max(ceiling_runs, key=lambda c: (run_complete(c), c["changes_per_s"]))
         best["runs_changes_per_s"] = [c["changes_per_s"] for c in ceiling_runs]
         out["runs"]["ceiling: libcurl POST of ddb2os bodies"] = best
 
@@ -676,7 +678,7 @@ def section_e2e(args, build_bench: str) -> Dict[str, Any]:
     sample_name = f"ddb2os.handler, first {n:,} changes"
     for name, r in runs.items():
         want = runs[sample_name if "first" in name else "ddb2os.handler"]["documents"]
-        r["complete"] = r.get("failures", 0) == 0 and r["documents"] == want
+        r["complete"] = run_complete(r) and r["documents"] == want
         if not r["complete"]:
             log(f"   NOT COUNTED: {name}: {r.get('failures', 0)} failures, {r['documents']:,} documents "
                 f"(ddb2os.handler on the same changes: {want:,})")
@@ -699,6 +701,11 @@ def section_e2e(args, build_bench: str) -> Dict[str, Any]:
     TARGETS.append(Target("e2e", "ddb2os.handler / guidance helpers.bulk", ratio(d, g), 2))
     TARGETS.append(Target("e2e", "ddb2os.handler time / ceiling time", ratio(ce, d), 1.15, False))
     return out
+
+
+def run_complete(r: Dict[str, Any]) -> bool:
+    """No record failed: a handler's reported failures, or the ceiling's refused requests and items."""
+    return all(r.get(k, 0) == 0 for k in ("failures", "failed_requests", "bodies_with_errors", "record_errors"))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include <sys/stat.h>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -150,6 +152,7 @@ int convert(int argc, char** argv) {
         }
         // Written whole or not at all: a file cut short would be a body ending mid-line.
         const std::string path = out_name(out_prefix, i + 1), part = path + ".part";
+        errno = 0;
         std::FILE* f = std::fopen(part.c_str(), "wb");
         bool ok = f != nullptr && std::fwrite(data.data(), 1, data.size(), f) == data.size();
         const int write_errno = errno;
@@ -163,8 +166,12 @@ int convert(int argc, char** argv) {
     }
     // The bodies of an earlier run with the same prefix and more bodies: older images of the same
     // documents, which a PREFIX-*.ndjson glob would otherwise send after these.
-    std::size_t stale = result.bodies.size() + 1;
-    while (!out_prefix.empty() && std::remove(out_name(out_prefix, stale).c_str()) == 0) ++stale;
+    // Regular files only, up to the first number missing.
+    for (std::size_t k = result.bodies.size() + 1; !out_prefix.empty(); ++k) {
+        struct stat st {};
+        const std::string old = out_name(out_prefix, k);
+        if (::lstat(old.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || std::remove(old.c_str()) != 0) break;
+    }
     // Output that could not be written (a full disk, a closed pipe) is an error, not a success.
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
         std::cerr << "ddb2os: cannot write standard output: " << std::strerror(errno) << "\n";

@@ -76,10 +76,17 @@ def test_split_limits(cli, tmp_path):
     bodies = [lines(pathlib.Path(name).read_text()) for name in out.splitlines()]
     assert [len(b) for b in bodies] == [4, 4, 2]
     assert [b[0]["index"]["_id"] for b in bodies] == ["0", "2", "4"]
-    # A second run with fewer bodies removes the first run's others (older images of the same documents).
+    # A second run with fewer bodies removes the first run's others (older images of the same documents):
+    # regular files only, up to the first number missing.
+    (tmp_path / "bulk-5.ndjson").write_text("a file of the user's\n")
     rc, out, err = run(cli, event, "convert", "--max-actions", "5", "--out", prefix)
     assert rc == 0 and out.splitlines() == [f"{prefix}-1.ndjson"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bulk-1.ndjson"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bulk-1.ndjson", "bulk-5.ndjson"]
+    (tmp_path / "bulk-2.ndjson").mkdir()
+    (tmp_path / "bulk-3.ndjson").write_text("x\n")
+    assert run(cli, event, "convert", "--max-actions", "5", "--out", prefix)[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bulk-1.ndjson", "bulk-2.ndjson", "bulk-3.ndjson",
+                                                          "bulk-5.ndjson"]
 
 
 def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
