@@ -335,11 +335,11 @@ def test_key_schemas_must_be_ordered():
     for bad in (names, frozenset(["author"]), {"author": 1}, iter(names), (n for n in names)):
         with pytest.raises(ddb2os.OptionError) as e:
             ddb2os.document_id(keys, bad)
-        assert e.value.message == (f"key_schema must be a list or tuple of attribute names, in order, "
+        assert e.value.message == (f"key_schema must be a sequence (a list, a tuple) of attribute names, in order, "
                                    f"not {type(bad).__name__}")
         with pytest.raises(ddb2os.OptionError) as e:
             ddb2os.bulk_bodies({"Records": []}, key_schemas={"books": bad})
-        assert e.value.message.startswith("the key schema of table 'books' must be a list or tuple")
+        assert e.value.message.startswith("the key schema of table 'books' must be a sequence (a list, a tuple)")
     with pytest.raises(ddb2os.OptionError, match="must hold str attribute names, not int"):
         ddb2os.bulk_bodies({"Records": []}, key_schemas={"books": ["author", 7]})
 

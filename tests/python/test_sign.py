@@ -141,7 +141,7 @@ def test_signer_arguments_repr_and_errors():
                      lambda: ddb2os.sign("GET", "https://example.com/", None, None, **kw)):
             with pytest.raises(ddb2os.SigningError) as e:
                 make()
-            assert str(e.value) == f"[ddb2os.sigv4.bad_argument] {bad} must be str, not {type(kw[bad]).__name__}"
+            assert str(e.value) == f"[ddb2os.sigv4.bad_argument] {bad} must be a str, not {type(kw[bad]).__name__}"
     with pytest.raises(TypeError, match="__init__ did not make"):
         ddb2os.Signer.__new__(ddb2os.Signer).sign("GET", "https://example.com/")
 

@@ -216,13 +216,15 @@ private:
     }
 };
 
-// Options read here, not by pybind11: its error for an argument of the wrong type quotes every
-// argument of the call (a whole event, a secret key), and is a TypeError, not an OptionError.
-std::string option_str(py::handle h, const char* name) {
+// Arguments and options read here, not by pybind11: its error for an argument of the wrong type
+// quotes every argument of the call (a whole event, a secret key), and is a TypeError, not one of
+// ddb2os's errors. `id`: the error's (sigv4.bad_argument for signing, option.invalid otherwise).
+std::string str_arg(py::handle h, const char* name, const char* id) {
     if (!PyUnicode_Check(h.ptr()))
-        throw ddb2os::error(errc::option_invalid, std::string(name) + " must be a str, not " + Py_TYPE(h.ptr())->tp_name);
+        throw ddb2os::error(id, std::string(name) + " must be a str, not " + Py_TYPE(h.ptr())->tp_name);
     return std::string(utf8(h.ptr()));
 }
+std::string option_str(py::handle h, const char* name) { return str_arg(h, name, "option.invalid"); }
 // An integer (an int, or anything with __index__, as numpy's), never a bool or a float.
 std::size_t option_size(py::handle h, const char* name) {
     const py::object i = PyBool_Check(h.ptr()) ? py::object() : py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr()));
@@ -268,7 +270,8 @@ ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
     }
     if (!PySequence_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) || PyObject_HasAttrString(o, "keys"))
         throw ddb2os::error(errc::option_invalid,
-                            what + " must be a list or tuple of attribute names, in order, not " + Py_TYPE(o)->tp_name);
+                            what + " must be a sequence (a list, a tuple) of attribute names, in order, not " +
+                                Py_TYPE(o)->tp_name);
     const py::object items = steal(PySequence_Tuple(o));  // its own copy: a list could change while read
     for (py::handle name : items) {
         if (!PyUnicode_Check(name.ptr()))
@@ -396,14 +399,6 @@ std::string_view held_view(PyObject* o, const char* what, std::vector<py::object
     }
     keep.push_back(py::reinterpret_borrow<py::object>(o));
     return bytes_view(o, what);
-}
-
-// A str argument, read without pybind11's conversion: its error for a wrong type quotes every
-// argument of the call, secret key and session token included.
-std::string str_arg(py::handle h, const char* name) {
-    if (!PyUnicode_Check(h.ptr()))
-        throw ddb2os::error("sigv4.bad_argument", std::string(name) + " must be str, not " + Py_TYPE(h.ptr())->tp_name);
-    return std::string(utf8(h.ptr()));
 }
 
 // One cache for the process: Lambda signs with the same key, date, region and service all day.
@@ -536,8 +531,9 @@ py::dict headers_dict(std::string_view token, std::string_view amz_date, std::st
 // Throws credentials.incomplete for an empty key id or secret, sigv4.bad_argument for a value that
 // is not a str (naming the argument, never quoting one).
 ddb2os::credentials credentials_of(py::handle access_key, py::handle secret_key, py::handle session_token) {
-    return {str_arg(access_key, "access_key"), str_arg(secret_key, "secret_key"),
-            session_token.is_none() ? std::string() : str_arg(session_token, "session_token")};
+    constexpr const char* id = "sigv4.bad_argument";
+    return {str_arg(access_key, "access_key", id), str_arg(secret_key, "secret_key", id),
+            session_token.is_none() ? std::string() : str_arg(session_token, "session_token", id)};
 }
 
 py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle body, py::handle region_arg,
@@ -545,7 +541,8 @@ py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle 
               py::handle timestamp) {
     namespace sigv4 = ddb2os::sigv4;
     return guarded([&] {
-        const std::string region = str_arg(region_arg, "region"), service = str_arg(service_arg, "service");
+        const std::string region = str_arg(region_arg, "region", "sigv4.bad_argument"),
+                          service = str_arg(service_arg, "service", "sigv4.bad_argument");
         const ddb2os::credentials creds = credentials_of(access_key, secret_key, session_token);
         const call_request call(method.ptr(), url.ptr(), headers.ptr(), body.ptr(), timestamp.ptr());
         const sigv4::signing_params params{region, service, call.when, sigv4::options::for_service(service)};
@@ -556,6 +553,16 @@ py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle 
              : f.name == "Authorization" ? auth : sha) = f.value;
         return headers_dict(token, date, sha, auth);
     });
+}
+
+// A time budget: a positive number of seconds (not a bool, not NaN), at most a year (inf too), so
+// that now + budget fits a clock's duration.
+double seconds_of(py::handle h) {
+    const double s = PyBool_Check(h.ptr()) ? -1.0 : PyFloat_AsDouble(h.ptr());
+    PyErr_Clear();
+    if (!(s > 0.0))
+        throw ddb2os::error(errc::option_invalid, std::string("seconds must be a positive number, not ") + Py_TYPE(h.ptr())->tp_name);
+    return std::min(s, 86400.0 * 365);
 }
 
 // ddb2os.Signer: a sigv4::signer (credentials, region and service bound once, like botocore's
@@ -603,8 +610,9 @@ py_signer make_signer(const py::args& args, const py::kwargs& kwargs) {
     py::handle a[5] = {py::handle(), py::handle(), py::handle(), py::handle(), Py_None};
     read_arguments("Signer", args, kwargs, names, 0, a);
     return guarded([&] {
-        return py_signer{ddb2os::sigv4::signer(credentials_of(a[2], a[3], a[4]), str_arg(a[0], "region"),
-                                               str_arg(a[1], "service")),
+        return py_signer{ddb2os::sigv4::signer(credentials_of(a[2], a[3], a[4]),
+                                               str_arg(a[0], "region", "sigv4.bad_argument"),
+                                               str_arg(a[1], "service", "sigv4.bad_argument")),
                          {}};
     });
 }
@@ -887,15 +895,7 @@ PYBIND11_MODULE(_core, m) {
             static const char* const names[] = {"event", "seconds"};
             py::handle a[2];
             read_arguments("process", args, kwargs, names, 2, a);
-            double seconds = PyBool_Check(a[1].ptr()) ? -1.0 : PyFloat_AsDouble(a[1].ptr());
-            PyErr_Clear();
-            if (!(seconds > 0.0))  // a positive number (not NaN; inf: a year)
-                guarded([&] {
-                    throw ddb2os::error(errc::option_invalid, std::string("seconds must be a positive number, not ") +
-                                                                  Py_TYPE(a[1].ptr())->tp_name);
-                });
-            seconds = std::min(seconds, 86400.0 * 365);  // a deadline a clock's duration can hold
-            return engine.process(a[0], seconds);
+            return engine.process(a[0], guarded([&] { return seconds_of(a[1]); }));
         });
 
     m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
