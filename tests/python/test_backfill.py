@@ -1,6 +1,8 @@
 """ddb2os.backfill's checks that come before any Scan or write (the real runs are in test_e2e.py)."""
 from __future__ import annotations
 
+import decimal
+
 import pytest
 
 from ddb2os import backfill as bf
@@ -11,12 +13,13 @@ ENV = {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "AWS_REGION": "us-east-1", "
 class FakeDynamoDB:
     """describe_table only: a scan would mean a check came too late."""
 
-    def __init__(self, date=None):
-        self.date = date
+    def __init__(self, date=None, name="books", account="1"):
+        self.date, self.name, self.account = date, name, account
 
     def describe_table(self, TableName):
         meta = {"ResponseMetadata": {"HTTPHeaders": {"date": self.date}}} if self.date else {}
-        return {**meta, "Table": {"TableName": "books", "TableArn": "arn:aws:dynamodb:us-east-1:1:table/books",
+        return {**meta, "Table": {"TableName": self.name,
+                                  "TableArn": f"arn:aws:dynamodb:us-east-1:{self.account}:table/{self.name}",
                           "KeySchema": [{"AttributeName": "bookTitle", "KeyType": "RANGE"},
                                         {"AttributeName": "author", "KeyType": "HASH"}]}}
 
@@ -24,8 +27,33 @@ class FakeDynamoDB:
         raise AssertionError("scanned")
 
 
-def run(env=None, dynamodb=None, **kwargs):
-    return bf.backfill("books", dynamodb=dynamodb or FakeDynamoDB(), environment={**ENV, **(env or {})}, **kwargs)
+def run(env=None, dynamodb=None, table="books", **kwargs):
+    return bf.backfill(table, dynamodb=dynamodb or FakeDynamoDB(), environment={**ENV, **(env or {})}, **kwargs)
+
+
+class OnePage(FakeDynamoDB):
+    """A table of the given items in one Scan page; records each Scan's arguments."""
+
+    def __init__(self, items=(), **kwargs):
+        super().__init__(**kwargs)
+        self.items, self.scans = list(items), []
+
+    def scan(self, **kwargs):
+        self.scans.append(kwargs)
+        return {"Items": self.items}
+
+
+class SpyEngine:
+    """The engine, replaced: records each page's time budget and reports every record as failed."""
+    budgets: list = []
+
+    def __init__(self, config, env):
+        pass
+
+    def process(self, event, seconds):
+        SpyEngine.budgets.append(seconds)
+        return {"indexed": 0, "version_conflicts": 0, "dead_lettered": 0,
+                "failures": [{"record": i, "reason": "refused"} for i in range(len(event["Records"]))]}
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -70,3 +98,50 @@ def test_a_host_clock_ahead_of_dynamodbs_by_more_than_the_margin_is_refused():
     # Within the margin: on to the Scan (which this fake refuses).
     with pytest.raises(AssertionError, match="scanned"):
         run(dynamodb=FakeDynamoDB(date=behind), margin_seconds=180)
+
+
+def test_a_table_given_by_arn_is_scanned_by_its_arn():
+    """A bare name would scan the caller's own account's table of that name, not the one the ARN names."""
+    arn = "arn:aws:dynamodb:us-east-1:222222222222:table/books"
+    ddb = OnePage(account="222222222222")
+    result = run(dynamodb=ddb, table=arn)
+    assert [s["TableName"] for s in ddb.scans] == [arn]
+    assert result["items"] == 0 and result["failed"] == []
+    named = OnePage()
+    run(dynamodb=named)
+    assert [s["TableName"] for s in named.scans] == ["books"]
+
+
+@pytest.mark.parametrize("table, env, message", [
+    ("_sessions", {}, "table '_sessions' cannot be written: index name \"_sessions\" is invalid: it must not start with"),
+    ("books", {"INDEX_TEMPLATE": "x" * 250 + "-{table}"}, "table 'books' cannot be written: index name \"x{250}-books\" is"),
+])
+def test_a_table_whose_index_name_is_invalid_is_refused_before_any_scan(table, env, message):
+    # Not refused, every item would have gone to the dead-letter index and the run would have succeeded.
+    with pytest.raises(ValueError, match=message):
+        run(env, dynamodb=FakeDynamoDB(name=table), table=table)
+    # A fixed index makes the same table writable: on to the Scan (which this fake refuses).
+    with pytest.raises(AssertionError, match="scanned"):
+        run({"INDEX_NAME": "sessions"}, dynamodb=FakeDynamoDB(name=table), table=table)
+
+
+def test_a_page_is_timed_on_the_monotonic_clock_and_failures_keep_exact_keys(monkeypatch):
+    """The wall clock stepped back an hour after a Scan must not give the page an hour to retry in (past
+    index.gc_deletes); and a failed item is listed with its key's exact number, not a float's."""
+    import time
+    real_time = time.time
+    calls = []
+
+    def stepping_time():
+        calls.append(1)
+        return real_time() - (3600 if len(calls) > 2 else 0)  # after the start and a Scan
+
+    SpyEngine.budgets = []
+    monkeypatch.setattr(bf._core, "SyncEngine", SpyEngine)
+    monkeypatch.setattr(time, "time", stepping_time)
+    item = {"author": {"N": "12345678901234567890.99"}, "bookTitle": {"S": "T"}}
+    result = run(dynamodb=OnePage([item]), page_seconds=30)
+    monkeypatch.undo()
+    assert len(SpyEngine.budgets) == 1 and 0 < SpyEngine.budgets[0] <= 30
+    assert result["failed"] == [{"key": {"author": decimal.Decimal("12345678901234567890.99"), "bookTitle": "T"},
+                                 "reason": "refused"}]

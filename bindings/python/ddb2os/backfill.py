@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import decimal
 import json
 import math
 import os
@@ -73,6 +74,19 @@ def _check_clock(answer: Mapping[str, Any], margin_seconds: float) -> None:
                          f"margin_seconds ({margin_seconds:g}): fix the clock or raise the margin")
 
 
+def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_arn: str) -> None:
+    """Refuses a table whose index name would be invalid (a name starting with '_', a template that
+    makes it too long), before any Scan: every item would go to the dead-letter index. The handler
+    cannot know its tables in advance; the backfill can. Asked of the engine's own rules."""
+    probe = {"eventID": "probe", "eventName": "REMOVE", "eventSourceARN": source_arn,
+             "dynamodb": {"Keys": {k: {"S": "probe"} for k in keys}, "SequenceNumber": "1",
+                          "ApproximateCreationDateTime": 1}}
+    result = _core.bulk_bodies({"Records": [probe]}, index=config["index"] or None, key_schemas={name: keys})
+    for e in result.errors:
+        if e.id == "index.invalid":
+            raise ValueError(f"table {name!r} cannot be written: {e.message} (set INDEX_NAME or INDEX_TEMPLATE)")
+
+
 def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: Optional[int] = None,
              margin_seconds: float = 60.0, page_seconds: float = 30.0,
              environment: Optional[Mapping[str, str]] = None,
@@ -100,8 +114,12 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     config["refresh"] = ""  # a refresh per page only slows the backfill down
     if dynamodb is None:
         import boto3  # only here: not part of the handler's cold start
+        from botocore.config import Config as BotoConfig
+        # Adaptive retries: a throttled Scan slows down and goes on, rather than ending the whole
+        # backfill after botocore's default few attempts (a rerun starts from the first item).
         dynamodb = boto3.client("dynamodb", endpoint_url=env.get("DYNAMODB_ENDPOINT") or None,
-                                region_name=config["region"] or None)
+                                region_name=config["region"] or None,
+                                config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 10}))
     answer = dynamodb.describe_table(TableName=table)
     description = answer["Table"]
     name = description["TableName"]  # `table` may be an ARN
@@ -110,6 +128,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     config["table_keys"] = {**config["table_keys"], name: keys}  # no DescribeTable through the engine
     # The table's ARN in the stream-ARN form the engine reads the table name from.
     source_arn = description["TableArn"] + "/stream/backfill"
+    _check_index(config, name, keys, source_arn)
     started = time.time()
     version = math.floor(started - margin_seconds)
 
@@ -129,8 +148,11 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
                              "NewImage": item, "SequenceNumber": sequence, "StreamViewType": "NEW_IMAGE"},
             })
         # The engine retries until the page's time is up, counted from the Scan.
-        report = engine.process({"Records": records}, max(read_at + page_seconds - time.time(), 0.001))
-        failed = [{"key": json.loads(_core.to_json(records[f["record"]]["dynamodb"]["Keys"])),
+        # On the monotonic clock: a wall clock stepped back would stretch the budget past gc_deletes.
+        report = engine.process({"Records": records}, max(read_at + page_seconds - time.monotonic(), 0.001))
+        # Keys as the item holds them: exact decimals (a float would name another item).
+        failed = [{"key": json.loads(_core.to_json(records[f["record"]]["dynamodb"]["Keys"]),
+                                     parse_float=decimal.Decimal),
                    "reason": shorten_reason(f["reason"])} for f in report["failures"]]
         with lock:
             totals["items"] += len(items)
@@ -148,7 +170,8 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
 
     def scan(segment: int) -> None:
         engine = _core.SyncEngine(config, env)  # one per segment: a segment never waits for another's page
-        kwargs: Dict[str, Any] = {"TableName": name, "ConsistentRead": True}
+        # The table as given: an ARN names another account's table, a bare name the caller's own.
+        kwargs: Dict[str, Any] = {"TableName": table, "ConsistentRead": True}
         if segments > 1:
             kwargs.update(Segment=segment, TotalSegments=segments)
         if page_size:
@@ -157,7 +180,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
         try:
             while not stop.is_set():
                 answer = dynamodb.scan(**kwargs)
-                read_at = time.time()
+                read_at = time.monotonic()
                 if answer.get("Items"):
                     write_page(engine, segment, page, answer["Items"], read_at)
                     page += 1
