@@ -144,6 +144,17 @@ int convert(int argc, char** argv) {
         return 2;
     }
     for (const auto& e : result.errors) std::cerr << e.to_json() << "\n";
+    // The bodies of an earlier run with the same prefix from number `k` on: older images of the same
+    // documents, which a PREFIX-*.ndjson glob would otherwise send after these (after a failed write
+    // too, so the files left are this run's first bodies and nothing else).
+    // Regular files only, up to the first number missing.
+    const auto remove_earlier_from = [&](std::size_t k) {
+        for (; !out_prefix.empty(); ++k) {
+            struct stat st {};
+            const std::string old = out_name(out_prefix, k);
+            if (::lstat(old.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || std::remove(old.c_str()) != 0) break;
+        }
+    };
     for (std::size_t i = 0; i < result.bodies.size(); ++i) {
         const std::string& data = result.bodies[i].data;
         if (out_prefix.empty()) {
@@ -160,18 +171,12 @@ int convert(int argc, char** argv) {
         if (!ok) {
             std::cerr << "ddb2os: cannot write \"" << path << "\": " << std::strerror(write_errno ? write_errno : errno) << "\n";
             std::remove(part.c_str());
+            remove_earlier_from(i + 1);
             return 2;
         }
         std::printf("%s\n", path.c_str());
     }
-    // The bodies of an earlier run with the same prefix and more bodies: older images of the same
-    // documents, which a PREFIX-*.ndjson glob would otherwise send after these.
-    // Regular files only, up to the first number missing.
-    for (std::size_t k = result.bodies.size() + 1; !out_prefix.empty(); ++k) {
-        struct stat st {};
-        const std::string old = out_name(out_prefix, k);
-        if (::lstat(old.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || std::remove(old.c_str()) != 0) break;
-    }
+    remove_earlier_from(result.bodies.size() + 1);
     // Output that could not be written (a full disk, a closed pipe) is an error, not a success.
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
         std::cerr << "ddb2os: cannot write standard output: " << std::strerror(errno) << "\n";

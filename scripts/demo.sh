@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: converts a DynamoDB Streams event of the founding guide's `books` table
+# `make demo-cli`: converts a DynamoDB Streams event of the founding guide's `books` table
 # (partition key author, sort key bookTitle) into OpenSearch _bulk bodies with the CLI.
 set -euo pipefail
 build=${1:-build}

@@ -586,9 +586,29 @@ TEST_CASE("bulk: external versions from ApproximateCreationDateTime, in microsec
     CHECK(all_bodies(r) ==
           "{\"index\":{\"_index\":\"books\",\"_id\":\"a|b\",\"version\":1700000000000000,\"version_type\":\"external_gte\"}}\n"
           "{\"author\":\"a\",\"bookTitle\":\"b\",\"year\":1}\n"
-          "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|c\",\"version\":1700000000000000,\"version_type\":\"external_gte\"}}\n"
-          "{\"delete\":{\"_index\":\"books\",\"_id\":\"n|t\"}}\n");
-    CHECK(r.unversioned == 1);
+          "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|c\",\"version\":1700000000000000,\"version_type\":\"external_gte\"}}\n");
+    // No time, no version: the record fails rather than going out unversioned (a replayed old change
+    // would then overwrite a newer document).
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].record == 2);
+    CHECK(r.errors[0].code == ddb2os::errc::record_missing_field);
+    CHECK(r.errors[0].path == "dynamodb.ApproximateCreationDateTime");
+    CHECK(r.errors[0].message == "the record has no dynamodb.ApproximateCreationDateTime, which its version is taken from");
+    CHECK(r.records[2].status == ddb2os::record_status::failed);
+    // Unreadable: a string that is no time, a negative time, an object.
+    for (const char* bad : {R"("soon")", "-1", R"({"N":"1"})", "1E20"}) {
+        const std::string rec_bad = R"({"eventName":"REMOVE","eventSourceARN":")" + arn("Books") +
+                                    R"(","dynamodb":{"ApproximateCreationDateTime":)" + bad +
+                                    R"(,"Keys":{"author":{"S":"n"},"bookTitle":{"S":"t"}},"SequenceNumber":"3"}})";
+        const auto rb = ddb2os::build_bulk(event({rec_bad}), o);
+        CAPTURE(bad);
+        REQUIRE(rb.errors.size() == 1);
+        CHECK(rb.errors[0].code == ddb2os::errc::record_bad_field);
+        CHECK(rb.errors[0].path == "dynamodb.ApproximateCreationDateTime");
+        CHECK(all_bodies(rb).empty());
+    }
+    // Without versions, a record needs no time.
+    CHECK(ddb2os::build_bulk(event({no_time}), books_options()).errors.empty());
     CHECK(r.records[0].version == 1700000000000000);
     CHECK(r.records[0].index == "books");
     CHECK(r.records[0].id == "a|b");

@@ -400,7 +400,8 @@ TEST_CASE("sync: key schemas are resolved once per table and engine") {
     };
     ddb2os::sync_engine engine(o, t);
     const std::string r = R"({"eventID":"1","eventName":"INSERT","eventSourceARN":")" + arn("Pairs") +
-                          R"(","dynamodb":{"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},"NewImage":{"pk":{"S":"p"}},"SequenceNumber":"1"}})";
+                          R"(","dynamodb":{"ApproximateCreationDateTime":1700000000,"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},)"
+                          R"("NewImage":{"pk":{"S":"p"}},"SequenceNumber":"1"}})";
     for (int i = 0; i < 3; ++i) CHECK(engine.process(event({r}), deadline).failures.empty());
     CHECK(asked == 1);
     CHECK(t.sent.back().body.find(R"("_id":"p|2")") != std::string::npos);
@@ -424,7 +425,8 @@ TEST_CASE("sync: records whose key schema could not be asked for are reported, n
     ddb2os::sync_engine engine(o, t);
     auto pair = [](int seq, const char* table) {
         return R"({"eventID":"e)" + std::to_string(seq) + R"(","eventName":"INSERT","eventSourceARN":")" + arn(table) +
-               R"(","dynamodb":{"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},"NewImage":{"pk":{"S":"p"}},"SequenceNumber":")" +
+               R"(","dynamodb":{"ApproximateCreationDateTime":1700000000,"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},)"
+               R"("NewImage":{"pk":{"S":"p"}},"SequenceNumber":")" +
                std::to_string(seq) + "\"}}";
     };
     // Pairs twice (asked once), and a one-attribute key of the same table that needs no schema.

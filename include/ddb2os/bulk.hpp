@@ -196,7 +196,6 @@ struct bulk_result {
     std::size_t superseded = 0;
     std::size_t skipped_ttl = 0;
     std::size_t ttl_deletes = 0;
-    std::size_t unversioned = 0;  // external_versions on, but the record had no usable time
 };
 
 // "1700000000", "1700000000.123456", "1.7E9" (seconds) -> microseconds since the epoch, exactly
@@ -576,15 +575,22 @@ private:
             return fail(r, err.code, std::move(err.path), std::move(err.message));
         info.id = id_scratch_;
 
+        // With versions on, a record without a readable time fails: written unversioned, a replayed
+        // old change would overwrite a newer document, the one thing the versions are there to stop.
         if (opt_.external_versions) {
+            static constexpr const char* time_path = "dynamodb.ApproximateCreationDateTime";
+            if (!f_time.found)
+                return fail(r, errc::record_missing_field, time_path,
+                            "the record has no dynamodb.ApproximateCreationDateTime, which its version is taken from");
             const value t = f_time.v;
-            if (f_time.found && (A::kind(t) == value_kind::number || A::kind(t) == value_kind::string)) {
-                std::string scratch;
-                const std::string_view txt = A::kind(t) == value_kind::number ? A::number_text(t, scratch)
-                                                                               : A::string(t).text;
-                if (!epoch_microseconds(txt, p.version)) p.version = -1;
-            }
-            if (p.version < 0) ++result_.unversioned;
+            std::string scratch;
+            const std::string_view txt = A::kind(t) == value_kind::number   ? A::number_text(t, scratch)
+                                         : A::kind(t) == value_kind::string ? A::string(t).text
+                                                                            : std::string_view();
+            if (!epoch_microseconds(txt, p.version))
+                return fail(r, errc::record_bad_field, time_path,
+                            "dynamodb.ApproximateCreationDateTime must be a time since 1970 in seconds, milliseconds "
+                            "or microseconds, as a number or its text (the record's version is taken from it)");
         }
         if (p.action == op::remove) {
             value type{}, principal{};

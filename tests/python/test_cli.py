@@ -87,6 +87,17 @@ def test_split_limits(cli, tmp_path):
     assert run(cli, event, "convert", "--max-actions", "5", "--out", prefix)[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bulk-1.ndjson", "bulk-2.ndjson", "bulk-3.ndjson",
                                                           "bulk-5.ndjson"]
+    # A write that fails part-way: this run's first bodies stay, the earlier run's from there on go, so no
+    # glob mixes the two runs (exit 2 says the output is short).
+    redo = tmp_path / "redo"
+    redo.mkdir()
+    prefix = str(redo / "b")
+    assert run(cli, event, "convert", "--max-actions", "1", "--out", prefix)[0] == 0  # b-1 .. b-5
+    (redo / "b-2.ndjson.part").mkdir()  # b-2 cannot be written
+    rc, out, err = run(cli, event, "convert", "--max-actions", "2", "--out", prefix)
+    assert rc == 2 and out.splitlines() == [f"{prefix}-1.ndjson"] and "cannot write" in err
+    assert sorted(p.name for p in redo.iterdir()) == ["b-1.ndjson"]
+    assert len(lines((redo / "b-1.ndjson").read_text())) == 4  # this run's first body
 
 
 def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
@@ -100,6 +111,12 @@ def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
     assert lines(out)[0] == {"index": {"_index": "books", "_id": "1", "version": 1700000000000000,
                                        "version_type": "external_gte"}}
     assert run(cli, event, "convert", "-")[1] == run(cli, event, "convert")[1]
+    # --versions and a record without a time: reported, not written unversioned.
+    timeless = json.dumps({"Records": [ev, record(2, "REMOVE", {"id": {"S": "2"}})]}).encode()
+    rc, out, err = run(cli, timeless, "convert", "--versions")
+    assert rc == 1 and len(lines(out)) == 2
+    (bad,) = lines(err)
+    assert (bad["record"], bad["error"], bad["path"]) == (1, "record.missing_field", "dynamodb.ApproximateCreationDateTime")
     rc, out, err = run(cli, b"", "convert", str(tmp_path / "missing.json"))
     assert (rc, out) == (2, "") and err.startswith(f'ddb2os: cannot open "{tmp_path / "missing.json"}": No such file')
     rc, out, err = run(cli, b"", "convert", str(tmp_path))

@@ -412,17 +412,30 @@ def test_versions_from_int_float_and_decimal_times_and_never_an_objects_str(serv
 
     NoisyNumber.calls = 0
     event = {"Records": [rec(1, 1704067200), rec(2, 1704067200.5), rec(3, Decimal("1704067200.000001")),
-                         rec(4, NoisyNumber())]}
+                         rec(4, NoisyNumber()), rec(5, float("inf"))]}
     answer, log = run_handler(event)
-    assert answer == {"batchItemFailures": []} and log["Failed"] == 0 and log["Indexed"] == 4
+    assert answer == {"batchItemFailures": []}
+    assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (3, 2, 0)
     assert NoisyNumber.calls == 0
     versions = {}
-    for i in range(1, 5):
+    for i in range(1, 4):
         status, doc = http("GET", f"{opensearch.url}/times/_doc/k{i}")
         assert status == 200, doc
         versions[i] = int(doc["_version"])
-    # Microseconds of the record's time; the object without a readable time is indexed unversioned.
-    assert versions == {1: 1704067200000000, 2: 1704067200500000, 3: 1704067200000001, 4: 1}
+    # Microseconds of the record's time.
+    assert versions == {1: 1704067200000000, 2: 1704067200500000, 3: 1704067200000001}
+    # Times that give no version are not written unversioned (a replayed old change would then overwrite a
+    # newer document): they are dead letters, which name the field; their raw records stay JSON (the object
+    # has no text to keep: null; inf, which JSON has no number for, as text).
+    letters = index_docs(opensearch.url, "times-dlq")
+    assert sorted(letter["id"] for letter in letters.values()) == ["k4", "k5"]
+    for letter in letters.values():
+        assert http("GET", f"{opensearch.url}/times/_doc/{letter['id']}")[0] == 404
+        assert letter["error"]["type"] == "ddb2os.record.bad_field"
+        assert letter["error"]["reason"].startswith("dynamodb.ApproximateCreationDateTime: "
+                                                    "dynamodb.ApproximateCreationDateTime must be a time since 1970")
+        raw = json.loads(letter["record"])
+        assert raw["dynamodb"]["ApproximateCreationDateTime"] == {"k4": None, "k5": "inf"}[letter["id"]]
 
 
 def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(servers, configure):
@@ -494,7 +507,8 @@ def test_records_stay_alive_while_another_thread_empties_the_event(servers, conf
 
         def rec(i, n):
             return {"eventID": f"p{i}", "eventName": "INSERT", "eventSourceARN": arn,
-                    "dynamodb": {"Keys": {"pk": {"S": f"k{i}"}}, "NewImage": {"pk": {"S": f"k{i}"}, "n": {"N": n}},
+                    "dynamodb": {"ApproximateCreationDateTime": 1704067200, "Keys": {"pk": {"S": f"k{i}"}},
+                                 "NewImage": {"pk": {"S": f"k{i}"}, "n": {"N": n}},
                                  "SequenceNumber": str(i), "StreamViewType": "NEW_IMAGE"}}
 
         event = {"Records": [rec(1, "1"), rec(2, "not a number"), rec(3, "3")]}

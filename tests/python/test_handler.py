@@ -55,6 +55,28 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, INDEX_NAME="books", INDEX_TEMPLATE="search-{table}") == (
         "INDEX_NAME and INDEX_TEMPLATE are both set: set one (a fixed index, or a template with {table})")
     assert error(**BASE, DB_SORT_KEY="s") == "DB_SORT_KEY is set but DB_HASH_KEY is not"
+    # Index names are checked at the cold start by the engine's rules, the message naming the variable (before,
+    # the engine refused them without naming it, or, for a template in INDEX_NAME, took it as a template).
+    assert error(**BASE, INDEX_NAME="Books") == 'INDEX_NAME: index name "Books" is invalid: it must be lowercase'
+    assert error(**BASE, ES_INDEX="_books") == (
+        "ES_INDEX: index name \"_books\" is invalid: it must not start with '_', '-' or '+'")
+    assert error(**BASE, INDEX_TEMPLATE="X-{table}").startswith('INDEX_TEMPLATE: index template "X-{table}" gives no valid')
+    assert error(**BASE, DLQ_INDEX="{index}-DLQ") == 'DLQ_INDEX: index name "{index}-DLQ" is invalid: it must be lowercase'
+    assert config(DLQ_INDEX="dead-{index}")["dlq_index"] == "dead-{index}"
+    assert error(**BASE, INDEX_NAME="x-{table}") == (
+        "INDEX_NAME is one fixed index and must not contain {table}: set INDEX_TEMPLATE for a template")
+    assert error(**BASE, INDEX_TEMPLATE="x-{table}", ES_INDEX="y") == (
+        "INDEX_TEMPLATE and ES_INDEX are both set: set one (a fixed index, or a template with {table})")
+    assert error(**BASE, INDEX_NAME="a", INDEX_TEMPLATE="x-{table}", ES_INDEX="y") == (
+        "INDEX_NAME, INDEX_TEMPLATE and ES_INDEX are all set: set one (a fixed index, or a template with {table})")
+    # An alias is named as it was set; DYNAMODB_ENDPOINT cannot be used without a region to sign for.
+    assert error(OPENSEARCH_AUTH="none", ES_ENDPOINT="http://u:p@localhost:9200") == (
+        "ES_ENDPOINT must not hold a user name or password (user:password@host): "
+        "set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead")
+    assert error(OPENSEARCH_ENDPOINT="http://localhost:9200", DYNAMODB_ENDPOINT="http://localhost:8000") == (
+        "DYNAMODB_ENDPOINT is set but AWS_REGION is not: DescribeTable's requests are signed for a region")
+    assert config(DYNAMODB_ENDPOINT="http://localhost:8000", AWS_REGION="", AWS_DEFAULT_REGION="eu-west-1")[
+        "region"] == "eu-west-1"
     assert error(**BASE, DB_HASH_KEY="id", DB_SORT_KEY="id") == "DB_HASH_KEY and DB_SORT_KEY name the same attribute 'id'"
     assert error(**BASE, TABLE_KEYS="books=author,bookTitle;t=a,a") == "TABLE_KEYS entry 't=a,a' names 'a' twice"
     assert error(**BASE, OPENSEARCH_USERNAME="u") == (
@@ -104,10 +126,13 @@ def test_endpoints_ports_and_sizes_are_checked_at_cold_start():
 
 def test_options_the_engine_checks_fail_at_cold_start_too(monkeypatch):
     from ddb2os import _core
-    c = config(OPENSEARCH_AUTH="none", DLQ_INDEX="Bad Name")
+    # The handler's config refuses these already (test_every_invalid_setting_is_named); the engine checks a config built otherwise.
+    c = config(OPENSEARCH_AUTH="none")
+    c["dlq_index"] = "Bad Name"
     with pytest.raises(ddb2os.OptionError, match=r'dead-letter index "Bad Name" is invalid: it must be lowercase'):
         _core.SyncEngine(c, {})
-    c = config(OPENSEARCH_AUTH="none", INDEX_NAME="Books")
+    c = config(OPENSEARCH_AUTH="none")
+    c["index"] = "Books"
     with pytest.raises(ddb2os.OptionError, match=r'index name "Books" is invalid: it must be lowercase'):
         _core.SyncEngine(c, {})
 

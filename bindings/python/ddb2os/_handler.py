@@ -70,7 +70,7 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
     parts = urlsplit(value)
     # Never quoted back whole: a URL can carry a password (user:password@host).
     if parts.username is not None or parts.password is not None:
-        hint = ": set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead" if name == "OPENSEARCH_ENDPOINT" else ""
+        hint = ": set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead" if name != "DYNAMODB_ENDPOINT" else ""
         raise _fail(f"{name} must not hold a user name or password (user:password@host){hint}")
     try:
         parts.port  # raises for a port that is not a number from 0 to 65535
@@ -84,6 +84,15 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
         # The requests go to the host's root (/_bulk, DynamoDB's /); a path here would be dropped, not used.
         raise _fail(f"{name} {value!r} must be a scheme, host and port only, without a path or query")
     return f"{parts.scheme}://{parts.netloc}", parts.hostname
+
+
+def _check_index_name(name: str, value: str, shown: Optional[str] = None) -> None:
+    """An index name or template checked by the engine's own rules, the error naming the variable."""
+    try:
+        _core.bulk_bodies({"Records": []}, index=value)
+    except OptionError as e:
+        message = e.message if shown is None else e.message.replace(f'"{value}"', f'"{shown}"')
+        raise _fail(f"{name}: {message}") from None
 
 
 def parse_table_keys(text: str) -> Dict[str, List[str]]:
@@ -113,19 +122,25 @@ class Config(dict):
 
 def config_from_environment(env: Mapping[str, str]) -> Config:
     """Reads and checks the handler's environment variables (see the README for the list)."""
-    _, endpoint = _first(env, "OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST")
-    if endpoint is None:
+    endpoint_var, endpoint = _first(env, "OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST")
+    if endpoint_var is None:
         raise _fail("OPENSEARCH_ENDPOINT is not set (also read as ES_ENDPOINT or HOST): the OpenSearch URL to write to")
-    endpoint, host = _endpoint("OPENSEARCH_ENDPOINT", endpoint)
+    endpoint, host = _endpoint(endpoint_var, endpoint)
 
     c = Config()
     c["endpoint"] = endpoint
-    if _first(env, "INDEX_NAME")[1] is not None and _first(env, "INDEX_TEMPLATE")[1] is not None:
-        raise _fail("INDEX_NAME and INDEX_TEMPLATE are both set: set one (a fixed index, or a template with {table})")
+    index_vars = [n for n in ("INDEX_NAME", "INDEX_TEMPLATE", "ES_INDEX") if _first(env, n)[1] is not None]
+    if len(index_vars) > 1:
+        raise _fail(f"{', '.join(index_vars[:-1])} and {index_vars[-1]} are {'both' if len(index_vars) == 2 else 'all'} set: "
+                    "set one (a fixed index, or a template with {table})")
     index_var, index = _first(env, "INDEX_NAME", "INDEX_TEMPLATE", "ES_INDEX")
     c["index"] = index or ""
     if index_var == "INDEX_TEMPLATE" and "{table}" not in index:
         raise _fail("INDEX_TEMPLATE must contain {table}")
+    if index_var == "INDEX_NAME" and "{table}" in index:
+        raise _fail("INDEX_NAME is one fixed index and must not contain {table}: set INDEX_TEMPLATE for a template")
+    if index:
+        _check_index_name(index_var, index)
 
     keys = parse_table_keys(env.get("TABLE_KEYS", ""))
     hash_key, sort_key = env.get("DB_HASH_KEY", "").strip(), env.get("DB_SORT_KEY", "").strip()
@@ -166,6 +181,9 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
 
     dlq = env.get("DLQ_INDEX")
     c["dlq_index"] = "{index}-dlq" if dlq is None else ("" if dlq.strip().lower() in ("", "off", "none", "false") else dlq.strip())
+    if dlq is not None and c["dlq_index"]:
+        # As the engine checks it: {index} stands for a valid name.
+        _check_index_name("DLQ_INDEX", c["dlq_index"].replace("{index}", "books"), shown=c["dlq_index"])
     c["skip_ttl_deletes"] = _flag(env, "SKIP_TTL_DELETES")
     c["numbers"] = env.get("NUMBERS", "exact").strip() or "exact"
     c["lists"] = env.get("LISTS", "stringify").strip() or "stringify"
@@ -183,6 +201,8 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail(f"OPENSEARCH_CA_FILE {c['ca_file']!r} is not a readable file")
     c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000, most=900_000)
     ddb_endpoint = env.get("DYNAMODB_ENDPOINT", "").strip()
+    if ddb_endpoint and not c["region"]:
+        raise _fail("DYNAMODB_ENDPOINT is set but AWS_REGION is not: DescribeTable's requests are signed for a region")
     c["dynamodb_endpoint"] = _endpoint("DYNAMODB_ENDPOINT", ddb_endpoint)[0] if ddb_endpoint else (
         f"https://dynamodb.{c['region']}.amazonaws.com" if c["region"] else "")
     return c

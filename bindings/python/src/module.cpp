@@ -740,7 +740,7 @@ public:
                     return true;
                 }
                 if (!ddb_) {
-                    reason = "no DynamoDB endpoint to ask (set AWS_REGION or DYNAMODB_ENDPOINT, or TABLE_KEYS)";
+                    reason = "no DynamoDB endpoint to ask (set AWS_REGION, and DYNAMODB_ENDPOINT for one other than AWS's; or TABLE_KEYS)";
                     return false;
                 }
                 return ddb2os::describe_table_key_schema(*ddb_, table, schema, reason, deadline);

@@ -7,6 +7,7 @@
 #include "../config.hpp"
 #include "../value_adapter.hpp"
 #include "base64.hpp"
+#include "number.hpp"
 #include "writer.hpp"
 
 DDB2OS_BEGIN_NAMESPACE
@@ -26,7 +27,16 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
     switch (A::kind(v)) {
         case value_kind::null: out.put(std::string_view("null")); return;
         case value_kind::boolean: out.put(A::boolean(v) ? std::string_view("true") : std::string_view("false")); return;
-        case value_kind::number: out.put(A::number_text(v, scratch)); return;
+        case value_kind::number: {
+            // A host's number may have text that JSON has no number for (Python's inf, NaN, an object
+            // without text): kept as a string (or null for no text) so the copy stays one JSON document.
+            const std::string_view t = A::number_text(v, scratch);
+            number_parts parts;
+            if (parse_number(t, parts) != number_status::invalid && parts.json_grammar) out.put(t);
+            else if (t.empty()) out.put(std::string_view("null"));
+            else write_string(out, t);
+            return;
+        }
         case value_kind::string: text(A::string(v)); return;
         case value_kind::binary: {
             const std::string_view b = A::binary(v);
