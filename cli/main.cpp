@@ -171,7 +171,12 @@ int convert(int argc, char** argv) {
         if (!ok) {
             std::cerr << "ddb2os: cannot write \"" << path << "\": " << std::strerror(write_errno ? write_errno : errno) << "\n";
             std::remove(part.c_str());
-            remove_earlier_from(i + 1);
+            // The file that could not be written may be in the way as something else (a directory): the
+            // earlier run's files after it go all the same.
+            const std::string in_the_way = out_name(out_prefix, i + 1);
+            struct stat st {};
+            if (::lstat(in_the_way.c_str(), &st) == 0 && S_ISREG(st.st_mode)) std::remove(in_the_way.c_str());
+            remove_earlier_from(i + 2);
             return 2;
         }
         std::printf("%s\n", path.c_str());

@@ -1,7 +1,7 @@
 """ddb2os.backfill's checks that come before any Scan or write (the real runs are in test_e2e.py)."""
 from __future__ import annotations
 
-import decimal
+import json
 
 import pytest
 
@@ -115,6 +115,9 @@ def test_a_table_given_by_arn_is_scanned_by_its_arn():
 @pytest.mark.parametrize("table, env, message", [
     ("_sessions", {}, "table '_sessions' cannot be written: index name \"_sessions\" is invalid: it must not start with"),
     ("books", {"INDEX_TEMPLATE": "x" * 250 + "-{table}"}, "table 'books' cannot be written: index name \"x{250}-books\" is"),
+    # The index fits (254 bytes), its default dead-letter index (+ "-dlq") does not.
+    ("books", {"INDEX_TEMPLATE": "x" * 248 + "-{table}"},
+     "table 'books' cannot be written: its dead-letter index: index name \"x{248}-books-dlq\" is invalid: it is longer"),
 ])
 def test_a_table_whose_index_name_is_invalid_is_refused_before_any_scan(table, env, message):
     # Not refused, every item would have gone to the dead-letter index and the run would have succeeded.
@@ -122,7 +125,7 @@ def test_a_table_whose_index_name_is_invalid_is_refused_before_any_scan(table, e
         run(env, dynamodb=FakeDynamoDB(name=table), table=table)
     # A fixed index makes the same table writable: on to the Scan (which this fake refuses).
     with pytest.raises(AssertionError, match="scanned"):
-        run({"INDEX_NAME": "sessions"}, dynamodb=FakeDynamoDB(name=table), table=table)
+        run({"INDEX_NAME": "sessions", "DLQ_INDEX": "dead"}, dynamodb=FakeDynamoDB(name=table), table=table)
 
 
 def test_a_page_is_timed_on_the_monotonic_clock_and_failures_keep_exact_keys(monkeypatch):
@@ -141,7 +144,11 @@ def test_a_page_is_timed_on_the_monotonic_clock_and_failures_keep_exact_keys(mon
     monkeypatch.setattr(time, "time", stepping_time)
     item = {"author": {"N": "12345678901234567890.99"}, "bookTitle": {"S": "T"}}
     result = run(dynamodb=OnePage([item]), page_seconds=30)
+    binary = run(dynamodb=OnePage([{"author": {"B": b"\x00\xff"}, "bookTitle": {"S": "T"}}]))
     monkeypatch.undo()
-    assert len(SpyEngine.budgets) == 1 and 0 < SpyEngine.budgets[0] <= 30
-    assert result["failed"] == [{"key": {"author": decimal.Decimal("12345678901234567890.99"), "bookTitle": "T"},
+    assert len(SpyEngine.budgets) == 2 and all(0 < b <= 30 for b in SpyEngine.budgets)
+    # As DynamoDB types it: exact, JSON-safe, and a number not confused with a string of the same text.
+    assert result["failed"] == [{"key": {"author": {"N": "12345678901234567890.99"}, "bookTitle": {"S": "T"}},
                                  "reason": "refused"}]
+    json.dumps(result["failed"])
+    assert binary["failed"][0]["key"] == {"author": {"B": "AP8="}, "bookTitle": {"S": "T"}}

@@ -98,6 +98,15 @@ def test_split_limits(cli, tmp_path):
     assert rc == 2 and out.splitlines() == [f"{prefix}-1.ndjson"] and "cannot write" in err
     assert sorted(p.name for p in redo.iterdir()) == ["b-1.ndjson"]
     assert len(lines((redo / "b-1.ndjson").read_text())) == 4  # this run's first body
+    # The same when what stops the write is in the way itself (a directory where b-2 goes).
+    assert run(cli, event, "convert", "--max-actions", "1", "--out", prefix)[0] == 0  # b-1 .. b-5
+    (redo / "b-2.ndjson").unlink()
+    (redo / "b-2.ndjson").mkdir()
+    (redo / "b-2.ndjson" / "keep").write_text("a file of the user's\n")
+    rc, out, err = run(cli, event, "convert", "--max-actions", "2", "--out", prefix)
+    assert rc == 2 and out.splitlines() == [f"{prefix}-1.ndjson"]
+    assert sorted(p.name for p in redo.iterdir()) == ["b-1.ndjson", "b-2.ndjson"]
+    assert (redo / "b-2.ndjson" / "keep").exists()
 
 
 def test_event_file_versions_bom_and_output_errors(cli, tmp_path):

@@ -63,18 +63,21 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, INDEX_TEMPLATE="X-{table}").startswith('INDEX_TEMPLATE: index template "X-{table}" gives no valid')
     assert error(**BASE, DLQ_INDEX="{index}-DLQ") == 'DLQ_INDEX: index name "{index}-DLQ" is invalid: it must be lowercase'
     assert config(DLQ_INDEX="dead-{index}")["dlq_index"] == "dead-{index}"
-    assert error(**BASE, INDEX_NAME="x-{table}") == (
-        "INDEX_NAME is one fixed index and must not contain {table}: set INDEX_TEMPLATE for a template")
+    assert error(**BASE, DLQ_INDEX="dead-{table}") == (
+        "DLQ_INDEX must not contain {table}: only {index} is replaced (by the record's index name)")
+    # A fixed index stands for {index}: 252 bytes fit, its default dead-letter index (+ "-dlq") does not.
+    assert error(**BASE, INDEX_NAME="a" * 252) == (
+        'the default DLQ_INDEX ({index}-dlq): index name "{index}-dlq" is invalid: it is longer than 255 bytes')
+    assert config(INDEX_NAME="a" * 252, DLQ_INDEX="dead")["dlq_index"] == "dead"
+    assert config(INDEX_NAME="x-{table}")["index"] == "x-{table}"  # a template, as INDEX_TEMPLATE
     assert error(**BASE, INDEX_TEMPLATE="x-{table}", ES_INDEX="y") == (
         "INDEX_TEMPLATE and ES_INDEX are both set: set one (a fixed index, or a template with {table})")
     assert error(**BASE, INDEX_NAME="a", INDEX_TEMPLATE="x-{table}", ES_INDEX="y") == (
         "INDEX_NAME, INDEX_TEMPLATE and ES_INDEX are all set: set one (a fixed index, or a template with {table})")
-    # An alias is named as it was set; DYNAMODB_ENDPOINT cannot be used without a region to sign for.
+    # An alias is named as it was set.
     assert error(OPENSEARCH_AUTH="none", ES_ENDPOINT="http://u:p@localhost:9200") == (
         "ES_ENDPOINT must not hold a user name or password (user:password@host): "
         "set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead")
-    assert error(OPENSEARCH_ENDPOINT="http://localhost:9200", DYNAMODB_ENDPOINT="http://localhost:8000") == (
-        "DYNAMODB_ENDPOINT is set but AWS_REGION is not: DescribeTable's requests are signed for a region")
     assert config(DYNAMODB_ENDPOINT="http://localhost:8000", AWS_REGION="", AWS_DEFAULT_REGION="eu-west-1")[
         "region"] == "eu-west-1"
     assert error(**BASE, DB_HASH_KEY="id", DB_SORT_KEY="id") == "DB_HASH_KEY and DB_SORT_KEY name the same attribute 'id'"
@@ -195,3 +198,20 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
             ddb2os.handler({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]}, None)
     finally:
         _handler._reset_for_tests()
+
+
+def test_dynamodb_endpoint_without_a_region_says_so_when_a_key_schema_is_needed():
+    """Accepted at the cold start (TABLE_KEYS may cover every table), but DescribeTable cannot be signed: a
+    composite-key record of a table not in TABLE_KEYS is reported with that reason (it named AWS_REGION or
+    DYNAMODB_ENDPOINT, as if DYNAMODB_ENDPOINT were not set)."""
+    from ddb2os import _core
+    env = {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "OPENSEARCH_AUTH": "none",
+           "DYNAMODB_ENDPOINT": "http://127.0.0.1:9", "TABLE_KEYS": "other=id"}
+    engine = _core.SyncEngine(config_from_environment(env), env)
+    arn = "arn:aws:dynamodb:us-east-1:1:table/pairs/stream/2024-01-01T00:00:00.000"
+    record = {"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": arn,
+              "dynamodb": {"ApproximateCreationDateTime": 1700000000, "SequenceNumber": "1",
+                           "Keys": {"pk": {"S": "a"}, "sk": {"N": "1"}}}}
+    report = engine.process({"Records": [record]}, 5.0)
+    (failure,) = report["failures"]
+    assert "DYNAMODB_ENDPOINT is set but AWS_REGION is not" in failure["reason"], failure

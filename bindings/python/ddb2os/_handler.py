@@ -137,8 +137,6 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     c["index"] = index or ""
     if index_var == "INDEX_TEMPLATE" and "{table}" not in index:
         raise _fail("INDEX_TEMPLATE must contain {table}")
-    if index_var == "INDEX_NAME" and "{table}" in index:
-        raise _fail("INDEX_NAME is one fixed index and must not contain {table}: set INDEX_TEMPLATE for a template")
     if index:
         _check_index_name(index_var, index)
 
@@ -181,9 +179,14 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
 
     dlq = env.get("DLQ_INDEX")
     c["dlq_index"] = "{index}-dlq" if dlq is None else ("" if dlq.strip().lower() in ("", "off", "none", "false") else dlq.strip())
-    if dlq is not None and c["dlq_index"]:
-        # As the engine checks it: {index} stands for a valid name.
-        _check_index_name("DLQ_INDEX", c["dlq_index"].replace("{index}", "books"), shown=c["dlq_index"])
+    if "{table}" in c["dlq_index"]:
+        raise _fail("DLQ_INDEX must not contain {table}: only {index} is replaced (by the record's index name)")
+    if c["dlq_index"]:
+        # {index} stands for the index itself when it is fixed (a long one can make the dead-letter name too
+        # long), else for a valid name.
+        fixed = c["index"] if c["index"] and "{table}" not in c["index"] else "books"
+        _check_index_name("DLQ_INDEX" if dlq is not None else "the default DLQ_INDEX ({index}-dlq)",
+                          c["dlq_index"].replace("{index}", fixed), shown=c["dlq_index"])
     c["skip_ttl_deletes"] = _flag(env, "SKIP_TTL_DELETES")
     c["numbers"] = env.get("NUMBERS", "exact").strip() or "exact"
     c["lists"] = env.get("LISTS", "stringify").strip() or "stringify"
@@ -201,8 +204,6 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail(f"OPENSEARCH_CA_FILE {c['ca_file']!r} is not a readable file")
     c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000, most=900_000)
     ddb_endpoint = env.get("DYNAMODB_ENDPOINT", "").strip()
-    if ddb_endpoint and not c["region"]:
-        raise _fail("DYNAMODB_ENDPOINT is set but AWS_REGION is not: DescribeTable's requests are signed for a region")
     c["dynamodb_endpoint"] = _endpoint("DYNAMODB_ENDPOINT", ddb_endpoint)[0] if ddb_endpoint else (
         f"https://dynamodb.{c['region']}.amazonaws.com" if c["region"] else "")
     return c

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import decimal
+import base64
 import json
 import math
 import os
@@ -74,10 +74,18 @@ def _check_clock(answer: Mapping[str, Any], margin_seconds: float) -> None:
                          f"margin_seconds ({margin_seconds:g}): fix the clock or raise the margin")
 
 
+def _typed_key(keys: Mapping[str, Any]) -> Dict[str, Any]:
+    """A failed item's key as DynamoDB types it ({"pk": {"N": "1.5"}}, B in base64): exact, JSON-safe, and
+    what GetItem takes (a plain 1.5 would be a float, and the same as the string "1.5" once printed)."""
+    return {k: {t: base64.b64encode(v).decode() if t == "B" else v for t, v in typed.items()}
+            for k, typed in keys.items()}
+
+
 def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_arn: str) -> None:
-    """Refuses a table whose index name would be invalid (a name starting with '_', a template that
-    makes it too long), before any Scan: every item would go to the dead-letter index. The handler
-    cannot know its tables in advance; the backfill can. Asked of the engine's own rules."""
+    """Refuses a table whose index name, or dead-letter index name, would be invalid (a name starting
+    with '_', a template that makes it too long), before any Scan: every item would go to the
+    dead-letter index, or no dead letter could be written. The handler cannot know its tables in
+    advance; the backfill can. Asked of the engine's own rules."""
     probe = {"eventID": "probe", "eventName": "REMOVE", "eventSourceARN": source_arn,
              "dynamodb": {"Keys": {k: {"S": "probe"} for k in keys}, "SequenceNumber": "1",
                           "ApproximateCreationDateTime": 1}}
@@ -85,6 +93,14 @@ def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_a
     for e in result.errors:
         if e.id == "index.invalid":
             raise ValueError(f"table {name!r} cannot be written: {e.message} (set INDEX_NAME or INDEX_TEMPLATE)")
+    if config["dlq_index"]:
+        index = json.loads(result.bodies[0].split(b"\n")[0])["delete"]["_index"]
+        dlq = config["dlq_index"].replace("{index}", index)
+        try:
+            _core.bulk_bodies({"Records": []}, index=dlq)
+        except Error as e:
+            raise ValueError(f"table {name!r} cannot be written: its dead-letter index: {e.message} "
+                             "(set DLQ_INDEX)") from None
 
 
 def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: Optional[int] = None,
@@ -150,9 +166,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
         # The engine retries until the page's time is up, counted from the Scan.
         # On the monotonic clock: a wall clock stepped back would stretch the budget past gc_deletes.
         report = engine.process({"Records": records}, max(read_at + page_seconds - time.monotonic(), 0.001))
-        # Keys as the item holds them: exact decimals (a float would name another item).
-        failed = [{"key": json.loads(_core.to_json(records[f["record"]]["dynamodb"]["Keys"]),
-                                     parse_float=decimal.Decimal),
+        failed = [{"key": _typed_key(records[f["record"]]["dynamodb"]["Keys"]),
                    "reason": shorten_reason(f["reason"])} for f in report["failures"]]
         with lock:
             totals["items"] += len(items)

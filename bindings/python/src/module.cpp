@@ -727,6 +727,7 @@ public:
             o.dlq_index = get("dlq_index");
             default_keys_ = py::cast<ddb2os::key_schema>(cfg["default_keys"]);
             const std::string ddb_endpoint = get("dynamodb_endpoint");
+            ddb_endpoint_set_ = !ddb_endpoint.empty();
             if (!ddb_endpoint.empty() && !region.empty()) {
                 ddb2os::curl_options d;
                 d.connect_timeout = os_opt.connect_timeout;
@@ -740,7 +741,11 @@ public:
                     return true;
                 }
                 if (!ddb_) {
-                    reason = "no DynamoDB endpoint to ask (set AWS_REGION, and DYNAMODB_ENDPOINT for one other than AWS's; or TABLE_KEYS)";
+                    reason = ddb_endpoint_set_
+                                 ? "DYNAMODB_ENDPOINT is set but AWS_REGION is not: DescribeTable's requests are signed "
+                                   "for a region (set AWS_REGION, or TABLE_KEYS)"
+                                 : "no DynamoDB endpoint to ask (set AWS_REGION, and DYNAMODB_ENDPOINT for one other "
+                                   "than AWS's; or TABLE_KEYS)";
                     return false;
                 }
                 return ddb2os::describe_table_key_schema(*ddb_, table, schema, reason, deadline);
@@ -814,6 +819,7 @@ private:
     std::unique_ptr<ddb2os::curl_transport> os_, ddb_;
     std::unique_ptr<ddb2os::sync_engine> engine_;
     ddb2os::key_schema default_keys_;
+    bool ddb_endpoint_set_ = false;  // DYNAMODB_ENDPOINT given (it is not used without a region)
     std::mutex mutex_;
 };
 

@@ -33,7 +33,7 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
             const std::string_view t = A::number_text(v, scratch);
             number_parts parts;
             if (parse_number(t, parts) != number_status::invalid && parts.json_grammar) out.put(t);
-            else if (t.empty()) out.put(std::string_view("null"));
+            else if (t.empty() || t == "null") out.put(std::string_view("null"));  // nlohmann's NaN: "null"
             else write_string(out, t);
             return;
         }
