@@ -243,7 +243,16 @@ TEST_CASE("sigv4: a reused signer signs each request as sign() does, across seco
           "[ddb2os.sigv4.bad_method] HTTP method \"GE T\" is not an HTTP token");
     CHECK(error_of([&] { s.sign({"GET", "https://h/", {}, {}}, at(-1)); }) ==
           "[ddb2os.sigv4.bad_time] signing time is outside the years 1970 to 9999");
+    // A new signer's first second is -1 too (1969-12-31T23:59:59): it took that second for its own,
+    // signed with a key it did not have, and crashed.
+    sigv4::signer fresh(example_creds, "us-east-1", "es");
+    CHECK(error_of([&] { fresh.sign({"GET", "https://h/", {}, {}}, at(-1)); }) ==
+          "[ddb2os.sigv4.bad_time] signing time is outside the years 1970 to 9999");
+    CHECK(error_of([&] { fresh.sign({"GET", "https://h/", {}, {}}, at(-1)); }) ==
+          "[ddb2os.sigv4.bad_time] signing time is outside the years 1970 to 9999");
     const sigv4::signing_params params{"us-east-1", "es", at(day)};
+    CHECK(std::string(fresh.sign({"GET", "https://h/", {}, {}}, at(day)).authorization) ==
+          sigv4::sign({"GET", "https://h/", {}, {}}, example_creds, params).headers.back().value);
     CHECK(std::string(s.sign({"GET", "https://h/", {}, {}}, at(day)).authorization) ==
           sigv4::sign({"GET", "https://h/", {}, {}}, example_creds, params).headers.back().value);
     CHECK(error_of([] { sigv4::signer(example_creds, "", "es"); }) == "[ddb2os.sigv4.bad_scope] region is empty");

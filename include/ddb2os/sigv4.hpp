@@ -724,7 +724,7 @@ public:
     // Throws error (sigv4.*) for a request that cannot be signed, as sign() does.
     const signed_headers& sign(const request& req, std::chrono::system_clock::time_point t) {
         const std::int64_t seconds = detail::epoch_seconds(t);
-        if (seconds != seconds_) new_second(seconds);
+        if (!second_key_ || seconds != seconds_) new_second(seconds);  // -1 is a second too (1969-12-31T23:59:59)
         const std::string_view amz_date(amz_date_, sizeof amz_date_);
         const signing_params p{region_, service_, t, opts_};
         detail::write_canonical_request(req, creds_, p, amz_date, scope_, cr_, buffers_);
@@ -780,7 +780,7 @@ private:
     credentials creds_;
     std::string region_, service_;
     options opts_;
-    std::int64_t seconds_ = -1;  // the second amz_date_ shows; -1: none yet
+    std::int64_t seconds_ = -1;  // the second amz_date_ shows, once second_key_ is set
     char amz_date_[16] = {};
     char key_date_[8] = {};      // the day key_ and scope_ are for
     std::optional<detail::hmac_sha256_key> key_, second_key_;  // the day's key; with the second's lines

@@ -471,3 +471,27 @@ def test_import_is_light():
     code = "import sys, ddb2os; print(any(m.split('.')[0] in ('boto3', 'botocore', 'json') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("cls, use", [
+    ("BulkResult", lambda o: o.bodies),
+    ("BulkResult", repr),
+    ("BulkRecordError", lambda o: o.message),
+    ("BulkRecordError", str),
+    ("Signer", lambda o: o.region),
+    ("Signer", repr),
+    ("Signer", lambda o: o.sign("GET", "https://h/")),
+    ("SyncEngine", lambda o: o.process({"Records": [{}]}, 1.0)),
+])
+def test_an_object_made_without_init_is_a_type_error_not_a_crash(cls, use):
+    """T.__new__(T) gives an object with no C++ value; pybind11 handed its methods uninitialized memory (a
+    segmentation fault, or garbage)."""
+    from ddb2os import _core
+    t = getattr(ddb2os, cls, None) or getattr(_core, cls)
+    with pytest.raises(TypeError, match=f"{t.__name__} object that __init__ did not make"):
+        use(t.__new__(t))
+
+
+def test_an_attribute_read_on_another_object_is_a_type_error():
+    with pytest.raises(TypeError, match="a BulkResult object is needed, not object"):
+        ddb2os.BulkResult.bodies.__get__(object())

@@ -253,3 +253,16 @@ def test_a_large_body_signs_while_another_thread_replaces_the_headers():
         stop = True
         t.join()
     assert got == [want] * 100
+
+
+def test_a_new_signer_refuses_the_second_before_1970():
+    """The signer's "no second yet" was the second -1, which 1969-12-31T23:59:59 is: a new Signer signed it
+    with a key it did not have (a segmentation fault). Now refused as sign() refuses it, and still usable."""
+    s = ddb2os.Signer(region="us-east-1", service="es", access_key="AK", secret_key="SK")
+    before = datetime.datetime(1969, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+    for _ in range(2):
+        with pytest.raises(ddb2os.SigningError, match=r"signing time is outside the years 1970 to 9999"):
+            s.sign("GET", "https://h/", timestamp=before)
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    assert s.sign("GET", "https://h/", timestamp=when) == ddb2os.sign(
+        "GET", "https://h/", {}, b"", region="us-east-1", service="es", access_key="AK", secret_key="SK", timestamp=when)

@@ -649,7 +649,7 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
         // (py::cast looks the type up in pybind11's registry on every call).
         const auto vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder();
         if (vh.value_ptr<py_signer>() == nullptr || !vh.holder_constructed()) {
-            PyErr_SetString(PyExc_TypeError, "Signer.sign() on a Signer that __init__ did not make");
+            PyErr_SetString(PyExc_TypeError, "Signer object that __init__ did not make");  // as made() says it
             return nullptr;
         }
         py_signer& s = *vh.value_ptr<py_signer>();
@@ -825,6 +825,25 @@ private:
 
 }  // namespace
 
+// The C++ value of `self`, an object of a class bound here. One made by T.__new__(T) without
+// __init__ has none, and pybind11 would hand a method uninitialized memory for it (a crash or
+// garbage): such an object, or an object of another class, is a TypeError instead.
+template <class T>
+T& made(py::handle self, const char* type) {
+    if (py::isinstance<T>(self)) {
+        const auto vh = reinterpret_cast<py::detail::instance*>(self.ptr())->get_value_and_holder();
+        if (vh.value_ptr<T>() != nullptr && vh.holder_constructed()) return *vh.value_ptr<T>();
+        throw py::type_error(std::string(type) + " object that __init__ did not make");
+    }
+    throw py::type_error(std::string("a ") + type + " object is needed, not " + Py_TYPE(self.ptr())->tp_name);
+}
+
+// A read-only attribute of T's field, through made().
+template <class T, class M>
+auto field(M T::*member, const char* type) {
+    return [member, type](py::handle self) -> M { return made<T>(self, type).*member; };
+}
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "ddb2os native core (private: use the ddb2os package)";
     m.attr("__version__") = ddb2os::version_string;
@@ -837,33 +856,40 @@ PYBIND11_MODULE(_core, m) {
           py::arg("lists") = "stringify");
     m.def("document_id", &document_id, py::arg("keys"), py::arg("key_schema"));
 
+    using E = record_error_py;
+    static const char* const error_type = "RecordError";
     py::class_<record_error_py>(m, "RecordError")
-        .def_readonly("record", &record_error_py::record)
-        .def_readonly("sequence_number", &record_error_py::sequence_number)
-        .def_readonly("event_id", &record_error_py::event_id)
-        .def_readonly("id", &record_error_py::id)
-        .def_readonly("path", &record_error_py::path)
-        .def_readonly("message", &record_error_py::message)
-        .def("__str__", [](const record_error_py& e) {
+        .def_property_readonly("record", field(&E::record, error_type))
+        .def_property_readonly("sequence_number", field(&E::sequence_number, error_type))
+        .def_property_readonly("event_id", field(&E::event_id, error_type))
+        .def_property_readonly("id", field(&E::id, error_type))
+        .def_property_readonly("path", field(&E::path, error_type))
+        .def_property_readonly("message", field(&E::message, error_type))
+        .def("__str__", [](py::handle self) {
+            const E& e = made<E>(self, error_type);
             return "[ddb2os." + e.id + "] " + (e.path.empty() ? "" : e.path + ": ") + e.message;
         })
-        .def("__repr__", [](const record_error_py& e) {
+        .def("__repr__", [](py::handle self) {
+            const E& e = made<E>(self, error_type);
             return "RecordError(record=" + std::to_string(e.record) + ", sequence_number=" +
                    py::repr(py::str(e.sequence_number)).cast<std::string>() + ", id=" +
                    py::repr(py::str(e.id)).cast<std::string>() + ", path=" +
                    py::repr(py::str(e.path)).cast<std::string>() + ")";
         });
 
+    using R = bulk_result_py;
+    static const char* const result_type = "BulkResult";
     py::class_<bulk_result_py>(m, "BulkResult")
-        .def_readonly("bodies", &bulk_result_py::bodies)
-        .def_readonly("errors", &bulk_result_py::errors)
-        .def_readonly("superseded", &bulk_result_py::superseded)
-        .def_readonly("actions", &bulk_result_py::actions)
-        .def_readonly("skipped_ttl", &bulk_result_py::skipped_ttl)
-        .def_readonly("ttl_deletes", &bulk_result_py::ttl_deletes)
-        .def_readonly("body_records", &bulk_result_py::body_records)
-        .def_readonly("sequence_numbers", &bulk_result_py::sequence_numbers)
-        .def("__repr__", [](const bulk_result_py& r) {
+        .def_property_readonly("bodies", field(&R::bodies, result_type))
+        .def_property_readonly("errors", field(&R::errors, result_type))
+        .def_property_readonly("superseded", field(&R::superseded, result_type))
+        .def_property_readonly("actions", field(&R::actions, result_type))
+        .def_property_readonly("skipped_ttl", field(&R::skipped_ttl, result_type))
+        .def_property_readonly("ttl_deletes", field(&R::ttl_deletes, result_type))
+        .def_property_readonly("body_records", field(&R::body_records, result_type))
+        .def_property_readonly("sequence_numbers", field(&R::sequence_numbers, result_type))
+        .def("__repr__", [](py::handle self) {
+            const R& r = made<R>(self, result_type);
             return "BulkResult(bodies=" + std::to_string(py::len(r.bodies)) + ", actions=" + std::to_string(r.actions) +
                    ", errors=" + std::to_string(py::len(r.errors)) + ", superseded=" + std::to_string(r.superseded) + ")";
         });
@@ -875,10 +901,12 @@ PYBIND11_MODULE(_core, m) {
     py::class_<py_signer> signer(m, "Signer");
     signer
         .def(py::init(&make_signer))
-        .def_property_readonly("region", [](const py_signer& s) { return s.signer.region(); })
-        .def_property_readonly("service", [](const py_signer& s) { return s.signer.service(); })
-        .def_property_readonly("access_key", [](const py_signer& s) { return s.signer.creds().access_key_id(); })
-        .def("__repr__", [](const py_signer& s) {  // the key id only: never the secret or the token
+        .def_property_readonly("region", [](py::handle self) { return made<py_signer>(self, "Signer").signer.region(); })
+        .def_property_readonly("service", [](py::handle self) { return made<py_signer>(self, "Signer").signer.service(); })
+        .def_property_readonly("access_key",
+                               [](py::handle self) { return made<py_signer>(self, "Signer").signer.creds().access_key_id(); })
+        .def("__repr__", [](py::handle self) {  // the key id only: never the secret or the token
+            const py_signer& s = made<py_signer>(self, "Signer");
             return "Signer(region=" + py::repr(py::str(s.signer.region())).cast<std::string>() +
                    ", service=" + py::repr(py::str(s.signer.service())).cast<std::string>() +
                    ", access_key=" + py::repr(py::str(s.signer.creds().access_key_id())).cast<std::string>() +
@@ -897,7 +925,8 @@ PYBIND11_MODULE(_core, m) {
             read_arguments("SyncEngine", args, kwargs, names, 2, a);
             return std::make_unique<py_sync_engine>(a[0], a[1]);
         }))
-        .def("process", [](py_sync_engine& engine, const py::args& args, const py::kwargs& kwargs) {
+        .def("process", [](py::handle self, const py::args& args, const py::kwargs& kwargs) {
+            py_sync_engine& engine = made<py_sync_engine>(self, "SyncEngine");
             static const char* const names[] = {"event", "seconds"};
             py::handle a[2];
             read_arguments("process", args, kwargs, names, 2, a);
