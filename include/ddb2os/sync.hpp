@@ -663,8 +663,10 @@ private:
 
     std::string dlq_name(const std::string& index) const {
         std::string name = opt_.dlq_index;
-        for (std::size_t at; (at = name.find("{index}")) != std::string::npos;)
-            name.replace(at, 7, index.empty() ? std::string("ddb2os") : index);
+        const std::string with = index.empty() ? std::string("ddb2os") : index;
+        // Searched on after what was put in: an index name holding "{index}" would make it endless.
+        for (std::size_t at = 0; (at = name.find("{index}", at)) != std::string::npos; at += with.size())
+            name.replace(at, 7, with);
         return name;
     }
 

@@ -215,3 +215,27 @@ def test_dynamodb_endpoint_without_a_region_says_so_when_a_key_schema_is_needed(
     report = engine.process({"Records": [record]}, 5.0)
     (failure,) = report["failures"]
     assert "DYNAMODB_ENDPOINT is set but AWS_REGION is not" in failure["reason"], failure
+
+
+def test_an_index_name_holding_the_dead_letter_placeholder_ends():
+    """INDEX_NAME="a{index}" made the engine's dead-letter name endless ({index} put in, found again, for
+    ever: the process spun at full CPU). Run in a child process, so a regression fails by its timeout."""
+    import subprocess
+    import sys
+    code = """
+import ddb2os
+from ddb2os import _core
+from ddb2os._handler import config_from_environment
+env = {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "OPENSEARCH_AUTH": "none", "INDEX_NAME": "a{index}",
+       "TABLE_KEYS": "t=id"}
+engine = _core.SyncEngine(config_from_environment(env), env)
+arn = "arn:aws:dynamodb:us-east-1:1:table/t/stream/2024-01-01T00:00:00.000"
+record = {"eventID": "e1", "eventName": "INSERT", "eventSourceARN": arn,
+          "dynamodb": {"ApproximateCreationDateTime": 1700000000, "SequenceNumber": "1",
+                       "Keys": {"id": {"S": "a"}}, "NewImage": {"id": {"S": "a"}, "n": {"N": "x"}}}}
+report = engine.process({"Records": [record]}, 1.0)
+print(len(report["failures"]))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "1"  # the dead letter could not be written (no OpenSearch): reported

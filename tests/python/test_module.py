@@ -1,5 +1,6 @@
 """The Python module: `import ddb2os`, the same core as the C++ library and CLI."""
 import base64
+import datetime
 import decimal
 import json
 import subprocess
@@ -495,3 +496,56 @@ def test_an_object_made_without_init_is_a_type_error_not_a_crash(cls, use):
 def test_an_attribute_read_on_another_object_is_a_type_error():
     with pytest.raises(TypeError, match="a BulkResult object is needed, not object"):
         ddb2os.BulkResult.bodies.__get__(object())
+
+
+def test_a_subclass_of_two_bound_classes_reads_each_value_as_its_own():
+    """A Python class with two bound bases holds a value per base: each method reads its own class's (the
+    first base's was read as any class's: garbage, a crash or a hang), and one not made is a TypeError."""
+    from ddb2os import _core
+
+    from ddb2os._handler import config_from_environment
+    env = {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "OPENSEARCH_AUTH": "none"}
+
+    class Both(_core.SyncEngine, ddb2os.Signer):  # the engine first: its value was read as the Signer's
+        def __init__(self):
+            _core.SyncEngine.__init__(self, config_from_environment(env), env)
+            ddb2os.Signer.__init__(self, region="us-east-1", service="es", access_key="AK", secret_key="SK")
+
+    both = Both()
+    assert (both.region, both.service, both.access_key) == ("us-east-1", "es", "AK")
+    when = datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc)
+    assert both.sign("GET", "https://h/", timestamp=when)["Authorization"].startswith(
+        "AWS4-HMAC-SHA256 Credential=AK/20240102/us-east-1/es/aws4_request")
+    assert both.process({"Records": []}, 1.0)["failures"] == []
+
+    class Unmade(ddb2os.Signer, ddb2os.BulkResult):
+        pass
+
+    unmade = Unmade.__new__(Unmade)
+    for use in (repr, lambda o: o.bodies, lambda o: o.region, lambda o: o.sign("GET", "https://h/")):
+        with pytest.raises(TypeError, match="object that __init__ did not make"):
+            use(unmade)
+
+
+def test_an_object_claiming_a_bound_class_is_not_read_as_one():
+    """isinstance trusts __class__, which Mock(spec=...) sets: the real type is what counts."""
+    from unittest import mock
+    with pytest.raises(TypeError, match="a BulkResult object is needed, not Mock"):
+        ddb2os.BulkResult.actions.__get__(mock.Mock(spec=ddb2os.BulkResult))
+
+    class Fake:
+        __class__ = ddb2os.Signer
+
+    with pytest.raises(TypeError, match="a Signer object is needed, not Fake"):
+        ddb2os.Signer.region.__get__(Fake())
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 5])
+def test_the_bound_objects_refuse_pickling_at_every_protocol(protocol):
+    """Protocols 0 and 1 ended the process (pybind11: 'instance allocation failed')."""
+    import pickle
+    result = ddb2os.bulk_bodies({"Records": []})
+    signer = ddb2os.Signer(region="us-east-1", service="es", access_key="AK", secret_key="SK")
+    for obj, name in ((result, "BulkResult"), (signer, "Signer")):
+        with pytest.raises(TypeError, match=f"cannot pickle 'ddb2os.{name}' object"):
+            pickle.dumps(obj, protocol)

@@ -26,6 +26,20 @@ using ddb2os::python_adapter;
 
 namespace {
 
+// The C++ value of `self` as a T, or null when it has none: an object made by T.__new__(T) without
+// __init__, for which pybind11 would hand a method uninitialized memory. Looked up by T's own entry
+// (a Python class with two bound bases holds two values). `self` must be a T by its real type.
+template <class T>
+const py::detail::type_info* bound_type() {
+    static const py::detail::type_info* const info = py::detail::get_type_info(typeid(T));
+    return info;
+}
+template <class T>
+T* value_of(PyObject* self) {
+    const py::detail::value_and_holder vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder(bound_type<T>(), false);
+    return vh.inst != nullptr && vh.value_ptr<T>() != nullptr && vh.holder_constructed() ? vh.value_ptr<T>() : nullptr;
+}
+
 // A failure with a path, carried to the binding's edge and raised as ddb2os.<Class>Error.
 struct path_failure {
     std::string id, path, message;
@@ -645,14 +659,14 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
         return nullptr;
     }
     try {
-        // The method descriptor has checked that self is a Signer; its C++ value is read directly
-        // (py::cast looks the type up in pybind11's registry on every call).
-        const auto vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder();
-        if (vh.value_ptr<py_signer>() == nullptr || !vh.holder_constructed()) {
+        // The method descriptor has checked that self is a Signer (by its real type); its C++ value
+        // is read directly.
+        py_signer* const made_signer = value_of<py_signer>(self);
+        if (made_signer == nullptr) {
             PyErr_SetString(PyExc_TypeError, "Signer object that __init__ did not make");  // as made() says it
             return nullptr;
         }
-        py_signer& s = *vh.value_ptr<py_signer>();
+        py_signer& s = *made_signer;
         return guarded([&] {
                    const call_request call(a[0], a[1], a[2], a[3], a[4]);
                    const ddb2os::sigv4::signed_headers& h = s.signer.sign(call.req, call.when);
@@ -825,17 +839,24 @@ private:
 
 }  // namespace
 
-// The C++ value of `self`, an object of a class bound here. One made by T.__new__(T) without
-// __init__ has none, and pybind11 would hand a method uninitialized memory for it (a crash or
-// garbage): such an object, or an object of another class, is a TypeError instead.
+// The C++ value of `self` (value_of), or a TypeError: for an object without one, and for an object
+// of another class, checked by its real type (isinstance trusts a __class__ attribute, which a
+// Mock(spec=...) sets).
 template <class T>
 T& made(py::handle self, const char* type) {
-    if (py::isinstance<T>(self)) {
-        const auto vh = reinterpret_cast<py::detail::instance*>(self.ptr())->get_value_and_holder();
-        if (vh.value_ptr<T>() != nullptr && vh.holder_constructed()) return *vh.value_ptr<T>();
-        throw py::type_error(std::string(type) + " object that __init__ did not make");
-    }
-    throw py::type_error(std::string("a ") + type + " object is needed, not " + Py_TYPE(self.ptr())->tp_name);
+    const py::detail::type_info* const info = bound_type<T>();
+    if (info == nullptr || !PyObject_TypeCheck(self.ptr(), info->type))
+        throw py::type_error(std::string("a ") + type + " object is needed, not " + Py_TYPE(self.ptr())->tp_name);
+    if (T* value = value_of<T>(self.ptr())) return *value;
+    throw py::type_error(std::string(type) + " object that __init__ did not make");
+}
+
+// pybind11's objects cannot be pickled; protocols 0 and 1 ended the process (copyreg makes the
+// object anew without a registered base) instead of raising as 2 and up do.
+inline auto refuse_pickle(const char* type) {
+    return [type](py::handle, py::handle) -> py::object {
+        throw py::type_error(std::string("cannot pickle 'ddb2os.") + type + "' object");
+    };
 }
 
 // A read-only attribute of T's field, through made().
@@ -859,6 +880,7 @@ PYBIND11_MODULE(_core, m) {
     using E = record_error_py;
     static const char* const error_type = "RecordError";
     py::class_<record_error_py>(m, "RecordError")
+        .def("__reduce_ex__", refuse_pickle("RecordError"))
         .def_property_readonly("record", field(&E::record, error_type))
         .def_property_readonly("sequence_number", field(&E::sequence_number, error_type))
         .def_property_readonly("event_id", field(&E::event_id, error_type))
@@ -880,6 +902,7 @@ PYBIND11_MODULE(_core, m) {
     using R = bulk_result_py;
     static const char* const result_type = "BulkResult";
     py::class_<bulk_result_py>(m, "BulkResult")
+        .def("__reduce_ex__", refuse_pickle("BulkResult"))
         .def_property_readonly("bodies", field(&R::bodies, result_type))
         .def_property_readonly("errors", field(&R::errors, result_type))
         .def_property_readonly("superseded", field(&R::superseded, result_type))
@@ -900,6 +923,7 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<py_signer> signer(m, "Signer");
     signer
+        .def("__reduce_ex__", refuse_pickle("Signer"))
         .def(py::init(&make_signer))
         .def_property_readonly("region", [](py::handle self) { return made<py_signer>(self, "Signer").signer.region(); })
         .def_property_readonly("service", [](py::handle self) { return made<py_signer>(self, "Signer").signer.service(); })
@@ -919,6 +943,7 @@ PYBIND11_MODULE(_core, m) {
                 steal(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(signer.ptr()), &signer_sign_def)));
 
     py::class_<py_sync_engine>(m, "SyncEngine")
+        .def("__reduce_ex__", refuse_pickle("SyncEngine"))
         .def(py::init([](const py::args& args, const py::kwargs& kwargs) {
             static const char* const names[] = {"config", "environment"};
             py::handle a[2];
