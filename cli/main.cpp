@@ -148,12 +148,13 @@ int convert(int argc, char** argv) {
     // documents, which a PREFIX-*.ndjson glob would otherwise send after these (after a failed write
     // too, so the files left are this run's first bodies and nothing else).
     // Regular files only, up to the first number missing.
+    const auto remove_if_regular = [&](std::size_t k) {
+        struct stat st {};
+        const std::string old = out_name(out_prefix, k);
+        return ::lstat(old.c_str(), &st) == 0 && S_ISREG(st.st_mode) && std::remove(old.c_str()) == 0;
+    };
     const auto remove_earlier_from = [&](std::size_t k) {
-        for (; !out_prefix.empty(); ++k) {
-            struct stat st {};
-            const std::string old = out_name(out_prefix, k);
-            if (::lstat(old.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || std::remove(old.c_str()) != 0) break;
-        }
+        while (!out_prefix.empty() && remove_if_regular(k)) ++k;
     };
     for (std::size_t i = 0; i < result.bodies.size(); ++i) {
         const std::string& data = result.bodies[i].data;
@@ -173,9 +174,7 @@ int convert(int argc, char** argv) {
             std::remove(part.c_str());
             // The file that could not be written may be in the way as something else (a directory): the
             // earlier run's files after it go all the same.
-            const std::string in_the_way = out_name(out_prefix, i + 1);
-            struct stat st {};
-            if (::lstat(in_the_way.c_str(), &st) == 0 && S_ISREG(st.st_mode)) std::remove(in_the_way.c_str());
+            remove_if_regular(i + 1);
             remove_earlier_from(i + 2);
             return 2;
         }

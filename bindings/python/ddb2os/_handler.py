@@ -86,13 +86,22 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", parts.hostname
 
 
-def _check_index_name(name: str, value: str, shown: Optional[str] = None) -> None:
-    """An index name or template checked by the engine's own rules, the error naming the variable."""
+def _index_name_problem(value: str) -> Optional[str]:
+    """What the engine's own rules say is wrong with an index name or template, or None."""
     try:
         _core.bulk_bodies({"Records": []}, index=value)
     except OptionError as e:
-        message = e.message if shown is None else e.message.replace(f'"{value}"', f'"{shown}"')
-        raise _fail(f"{name}: {message}") from None
+        return e.message
+    return None
+
+
+def _check_index_name(name: str, value: str, shown: Optional[str] = None) -> None:
+    """An index name or template checked by the engine's own rules, the error naming the variable."""
+    problem = _index_name_problem(value)
+    if problem is not None:
+        if shown is not None:  # the name as the variable gives it ({index} not replaced)
+            problem = problem.replace(f'"{value}"', f'"{shown}"')
+        raise _fail(f"{name}: {problem}")
 
 
 def parse_table_keys(text: str) -> Dict[str, List[str]]:

@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import _core
 from ._errors import Error
-from ._handler import config_from_environment, shorten_reason
+from ._handler import config_from_environment, _index_name_problem, shorten_reason
 
 __all__ = ["backfill", "main"]
 
@@ -95,12 +95,9 @@ def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_a
             raise ValueError(f"table {name!r} cannot be written: {e.message} (set INDEX_NAME or INDEX_TEMPLATE)")
     if config["dlq_index"]:
         index = json.loads(result.bodies[0].split(b"\n")[0])["delete"]["_index"]
-        dlq = config["dlq_index"].replace("{index}", index)
-        try:
-            _core.bulk_bodies({"Records": []}, index=dlq)
-        except Error as e:
-            raise ValueError(f"table {name!r} cannot be written: its dead-letter index: {e.message} "
-                             "(set DLQ_INDEX)") from None
+        problem = _index_name_problem(config["dlq_index"].replace("{index}", index))
+        if problem is not None:
+            raise ValueError(f"table {name!r} cannot be written: its dead-letter index: {problem} (set DLQ_INDEX)")
 
 
 def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: Optional[int] = None,
