@@ -67,7 +67,11 @@ def test_every_invalid_setting_is_named():
         "DLQ_INDEX must not contain {table}: only {index} is replaced (by the record's index name)")
     # A fixed index stands for {index}: 252 bytes fit, its default dead-letter index (+ "-dlq") does not.
     assert error(**BASE, INDEX_NAME="a" * 252) == (
-        'the default DLQ_INDEX ({index}-dlq): index name "{index}-dlq" is invalid: it is longer than 255 bytes')
+        'the default DLQ_INDEX ({index}-dlq): index name "{index}-dlq" with INDEX_NAME\'s index (252 bytes) as {index} '
+        'is invalid: it is longer than 255 bytes')
+    assert error(**BASE, ES_INDEX="é" * 126, DLQ_INDEX="{index}-dead") == (
+        'DLQ_INDEX: index name "{index}-dead" with ES_INDEX\'s index (252 bytes) as {index} is invalid: '
+        'it is longer than 255 bytes')
     assert config(INDEX_NAME="a" * 252, DLQ_INDEX="dead")["dlq_index"] == "dead"
     assert config(INDEX_NAME="x-{table}")["index"] == "x-{table}"  # a template, as INDEX_TEMPLATE
     assert error(**BASE, INDEX_TEMPLATE="x-{table}", ES_INDEX="y") == (
@@ -102,6 +106,11 @@ def test_every_invalid_setting_is_named():
         "OPENSEARCH_ENDPOINT 'https://proxy.example.com/opensearch' must be a scheme, host and port only, "
         "without a path or query")
     assert config(OPENSEARCH_ENDPOINT="https://os.example.com:9200/")["endpoint"] == "https://os.example.com:9200"
+    # Two endpoints that differ: which was meant cannot be known (before, OPENSEARCH_ENDPOINT silently won).
+    assert error(**BASE, ES_ENDPOINT="https://other.example.com") == (
+        "OPENSEARCH_ENDPOINT and ES_ENDPOINT are both set, to different URLs: set one")
+    assert config(ES_ENDPOINT=" " + BASE["OPENSEARCH_ENDPOINT"])["endpoint"] == BASE["OPENSEARCH_ENDPOINT"]
+    assert config(HOST="myhost")["endpoint"] == BASE["OPENSEARCH_ENDPOINT"]  # shells set HOST: not compared
     assert error(**BASE, OPENSEARCH_CA_FILE="/nonexistent/ca.pem") == "OPENSEARCH_CA_FILE '/nonexistent/ca.pem' is not a readable file"
 
 

@@ -95,12 +95,13 @@ def _index_name_problem(value: str) -> Optional[str]:
     return None
 
 
-def _check_index_name(name: str, value: str, shown: Optional[str] = None) -> None:
-    """An index name or template checked by the engine's own rules, the error naming the variable."""
+def _check_index_name(name: str, value: str, shown: Optional[str] = None, note: str = "") -> None:
+    """An index name or template checked by the engine's own rules, the error naming the variable.
+    ``shown``: the name as the variable gives it ({index} not replaced); ``note``: what stood for {index}."""
     problem = _index_name_problem(value)
     if problem is not None:
-        if shown is not None:  # the name as the variable gives it ({index} not replaced)
-            problem = problem.replace(f'"{value}"', f'"{shown}"')
+        if shown is not None:
+            problem = problem.replace(f'"{value}"', f'"{shown}"{note}')
         raise _fail(f"{name}: {problem}")
 
 
@@ -132,6 +133,11 @@ class Config(dict):
 def config_from_environment(env: Mapping[str, str]) -> Config:
     """Reads and checks the handler's environment variables (see the README for the list)."""
     endpoint_var, endpoint = _first(env, "OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST")
+    es_var, es_endpoint = _first(env, "ES_ENDPOINT")
+    if endpoint_var == "OPENSEARCH_ENDPOINT" and es_endpoint is not None and es_endpoint != endpoint:
+        # Which one was meant cannot be known. HOST is not compared: shells and containers set it for
+        # their own use, and it is read only when neither of these is set.
+        raise _fail("OPENSEARCH_ENDPOINT and ES_ENDPOINT are both set, to different URLs: set one")
     if endpoint_var is None:
         raise _fail("OPENSEARCH_ENDPOINT is not set (also read as ES_ENDPOINT or HOST): the OpenSearch URL to write to")
     endpoint, host = _endpoint(endpoint_var, endpoint)
@@ -193,9 +199,12 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     if c["dlq_index"]:
         # {index} stands for the index itself when it is fixed (a long one can make the dead-letter name too
         # long), else for a valid name.
-        fixed = c["index"] if c["index"] and "{table}" not in c["index"] else "books"
+        fixed = bool(c["index"]) and "{table}" not in c["index"]
+        note = (f" with {index_var}'s index ({len(c['index'].encode())} bytes) as {{index}}"
+                if fixed and "{index}" in c["dlq_index"] else "")
         _check_index_name("DLQ_INDEX" if dlq is not None else "the default DLQ_INDEX ({index}-dlq)",
-                          c["dlq_index"].replace("{index}", fixed), shown=c["dlq_index"])
+                          c["dlq_index"].replace("{index}", c["index"] if fixed else "books"), shown=c["dlq_index"],
+                          note=note)
     c["skip_ttl_deletes"] = _flag(env, "SKIP_TTL_DELETES")
     c["numbers"] = env.get("NUMBERS", "exact").strip() or "exact"
     c["lists"] = env.get("LISTS", "stringify").strip() or "stringify"
