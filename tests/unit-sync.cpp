@@ -215,6 +215,122 @@ TEST_CASE("sync: whole-request failures are retried until the deadline, then rep
     CHECK(rep2.retries == 2);
 }
 
+TEST_CASE("sync: a whole-request refusal's Retry-After is waited out, or reported when past the deadline") {
+    using ddb2os::detail::retry_after_ms;
+    CHECK(retry_after_ms("2") == 2000);
+    CHECK(retry_after_ms(" 0\t") == 0);
+    CHECK(retry_after_ms("99999999999999999999999") == 86400 * 1000);  // saturates, never wraps
+    for (const char* not_seconds : {"", " ", "-1", "1.5", "1s", "Wed, 21 Oct 2015 07:28:00 GMT"}) {
+        CAPTURE(not_seconds);
+        CHECK(retry_after_ms(not_seconds) == -1);
+    }
+
+    // 429 with Retry-After: 1, then success: the retry waits the second (the backoff alone is 1-4 ms).
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        if (n == 0) {
+            ddb2os::http::result r = ok("{}", 429);
+            r.res.headers = {{"retry-after", "1"}};
+            return r;
+        }
+        return all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto start = clock::now();
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(clock::now() - start >= std::chrono::milliseconds(1000));
+    CHECK(rep.failures.empty());
+    CHECK(t.sent.size() == 2);
+
+    // A Retry-After past the deadline: reported at once, saying why, not retried before it.
+    scripted_transport u;
+    u.answer = [](const ddb2os::http::request&, std::size_t) {
+        ddb2os::http::result r = ok("{}", 503);
+        r.res.headers = {{"Retry-After", "30"}};
+        return r;
+    };
+    ddb2os::sync_engine e2(fast_options(), u);
+    const auto start2 = clock::now();
+    const auto rep2 = e2.process(event({rec(2, "INSERT", "b", img)}), clock::now() + std::chrono::seconds(2));
+    CHECK(clock::now() - start2 < std::chrono::milliseconds(1000));
+    CHECK(u.sent.size() == 1);
+    REQUIRE(rep2.failures.size() == 1);
+    CHECK(rep2.failures[0].reason == "still failing at the deadline after 1 attempt: HTTP 503 for the whole request (Retry-After: 30 s)");
+}
+
+TEST_CASE("sync: a 200 answer not shaped as _bulk's is unreadable: retried, then reported, never a crash") {
+    // Valid JSON from a proxy or gateway: an item with no operation (read a null tape: a crash), items
+    // or operations that are not objects, a root that is not one (members read past the tape), and
+    // "errors":false with fewer items than actions (the missing one passed for a success).
+    for (const char* answer : {R"({"errors":true,"items":[{}]})", R"({"errors":true,"items":[12345]})",
+                               R"({"errors":true,"items":[{"index":5}]})", R"({"errors":true,"items":["abcdefghijklmnopqrstuvwxyz"]})",
+                               R"({"errors":true,"items":[{"index":{"status":201},"delete":{"status":200}}]})",
+                               R"(["abcdefghijklmnopqrstuvwxyz",1,2,3])", R"("items")",
+                               R"({"errors":false,"items":[{"index":{"status":201}}]})"}) {
+        CAPTURE(answer);
+        scripted_transport t;
+        t.answer = [&](const ddb2os::http::request&, std::size_t) { return ok(answer); };
+        ddb2os::sync_engine engine(fast_options(), t);
+        const auto rep = engine.process(event({rec(1, "INSERT", "a", img), rec(2, "INSERT", "b", img)}),
+                                        clock::now() + std::chrono::milliseconds(50));
+        CHECK(rep.batch_item_failures() == std::vector<std::string>{"1", "2"});
+        REQUIRE(rep.failures.size() == 2);
+        CHECK(rep.failures[0].reason.find("an unreadable _bulk response") != std::string::npos);
+        CHECK(rep.indexed == 0);
+    }
+}
+
+TEST_CASE("sync: DescribeTable's answer with a Table that is not an object gives a reason") {
+    for (const char* answer : {R"({"Table":"abcdefghijklmnopqrstuvwxyz"})", R"({"Table":12345})", R"(["Table"])",
+                               R"("abcdefghijklmnopqrstuvwxyz")"}) {
+        CAPTURE(answer);
+        scripted_transport t;
+        t.answer = [&](const ddb2os::http::request&, std::size_t) { return ok(answer); };
+        ddb2os::key_schema schema;
+        std::string reason;
+        CHECK_FALSE(ddb2os::describe_table_key_schema(t, "Books", schema, reason, soon()));
+        CHECK(reason == "DescribeTable Books: no Table.KeySchema in the answer");
+    }
+}
+
+TEST_CASE("sync: an eventSourceARN with escaped slashes names its table to the key-schema resolver") {
+    std::string r = rec(1, "INSERT", "a", img);
+    const std::string plain = arn("Books"), escaped = "arn:aws:dynamodb:us-east-1:123456789012:table\\/Books\\/stream\\/2024-01-01T00:00:00.000";
+    r.replace(r.find(plain), plain.size(), escaped);
+    const std::string composite = R"({"author":{"S":"A"},"title":{"S":"T"}})";
+    const std::string keys = R"({"id":{"S":"a"}})";
+    r.replace(r.find(keys), keys.size(), composite);
+
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    auto o = fast_options();
+    int asked = 0;
+    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& schema, std::string&, clock::time_point) {
+        ++asked;
+        CHECK(table == "Books");
+        schema = {"author", "title"};
+        return true;
+    };
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event({r}), soon());
+    CHECK(asked == 1);
+    CHECK(rep.indexed == 1);
+    CHECK(rep.dead_lettered == 0);
+
+    // Not resolved: the record is reported (Lambda retries it), not dead-lettered as key.no_schema.
+    auto o2 = fast_options();
+    o2.resolve_key_schema = [](const std::string&, ddb2os::key_schema&, std::string& reason, clock::time_point) {
+        reason = "DescribeTable Books: HTTP 400 ThrottlingException";
+        return false;
+    };
+    scripted_transport u;
+    u.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    ddb2os::sync_engine e2(o2, u);
+    const auto rep2 = e2.process(event({r}), soon());
+    CHECK(rep2.batch_item_failures() == std::vector<std::string>{"1"});
+    CHECK(rep2.dead_lettered == 0);
+}
+
 TEST_CASE("sync: a batch is sent while it is written: a small first body, then the rest, in order") {
     // 400 records, ~300 bytes of document each; bulk.first_max_bytes 8 KiB, max_bytes 64 KiB. The sender
     // thread answers each body from its actions: record 5 is throttled once (retried alone), record 9

@@ -6,7 +6,7 @@
 //              is there) | 429, 5xx, (es_)rejected_execution_exception, cluster_block_exception:
 //              retried, those items only, exponential backoff with full jitter, until the deadline
 //              | anything else: dead letter
-//   per request: 429, 5xx, no answer: retried as above | 413: split in halves (one action alone:
+//   per request: 429, 5xx, no answer: retried as above (waiting at least a Retry-After) | 413: split in halves (one action alone:
 //              a dead letter, written without the raw record if that is too large as well) | any
 //              other status: its records reported as failed
 //   dead letters go to "<index>-dlq" with the raw record, the error and the time; if that fails
@@ -64,6 +64,21 @@ inline std::string bulk_request_target(std::string_view refresh = {}) {
 }
 
 namespace detail {
+// A Retry-After header's delta-seconds (RFC 9110 10.2.3), in milliseconds; -1 when absent or not
+// a number of seconds (the HTTP-date form is not read: the backoff applies). Saturates at a day,
+// which is past any deadline.
+inline std::int64_t retry_after_ms(std::string_view v) noexcept {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (v.empty()) return -1;
+    std::int64_t s = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') return -1;
+        s = std::min<std::int64_t>(s * 10 + (c - '0'), 86400);
+    }
+    return s * 1000;
+}
+
 // The engine's bulk defaults: each batch's first body is cut at 256 KiB, so that OpenSearch indexes
 // it while the rest is written (bulk.first_max_bytes = 0: bodies are cut at max_bytes only).
 inline bulk_options engine_bulk_defaults() {
@@ -231,7 +246,9 @@ inline bool describe_table_key_schema(http::transport& dynamodb, const std::stri
         const raw_json_document doc(r.res.body);
         using A = raw_json_adapter;
         A::value t{}, ks{};
-        if (!A::find(doc.root(), "Table", t) || !A::find(t, "KeySchema", ks) || A::kind(ks) != value_kind::array) {
+        // find() reads an object's members: every value it is given is checked to be one.
+        if (A::kind(doc.root()) != value_kind::object || !A::find(doc.root(), "Table", t) ||
+            A::kind(t) != value_kind::object || !A::find(t, "KeySchema", ks) || A::kind(ks) != value_kind::array) {
             reason = "DescribeTable " + table + ": no Table.KeySchema in the answer";
             return false;
         }
@@ -379,19 +396,23 @@ private:
         return b;
     }
 
-    // The table a record's eventSourceARN names ("" when none).
+    // The table a record's eventSourceARN names ("" when none); a view into the input or `scratch`.
+    // Decoded as bulk.hpp decodes it: JSON may write the ARN's slashes as "\/".
     template <class A>
-    static std::string_view table_of(typename A::value r) {
+    static std::string_view table_of(typename A::value r, std::string& scratch) {
         typename A::value arn{};
         if (A::kind(r) != value_kind::object || !A::find(r, "eventSourceARN", arn) || A::kind(arn) != value_kind::string)
             return {};
-        return table_from_arn(A::string(arn).text);
+        const string_ref text = A::string(arn);
+        if (!text.escaped) return table_from_arn(text.text);
+        return detail::unescape_json(text.text, scratch) ? table_from_arn(scratch) : std::string_view{};
     }
 
     template <class A>
     bool unresolved_reason(typename A::value r, std::string_view& reason) const {
         if (unresolved_.empty()) return false;
-        const auto it = unresolved_.find(table_of<A>(r));
+        std::string scratch;
+        const auto it = unresolved_.find(table_of<A>(r, scratch));
         if (it == unresolved_.end()) return false;
         reason = it->second;
         return true;
@@ -401,9 +422,9 @@ private:
     void resolve_schemas(const std::vector<typename A::value>& records, http::clock::time_point deadline) {
         unresolved_.clear();
         if (!opt_.resolve_key_schema) return;
-        std::string last;
+        std::string last, scratch;
         for (const auto& r : records) {
-            const std::string table(table_of<A>(r));
+            const std::string table(table_of<A>(r, scratch));
             if (table.empty() || table == last) continue;
             last = table;
             if (opt_.bulk.key_schemas.count(table) != 0 || resolved_.count(table) != 0 || unresolved_.count(table) != 0)
@@ -451,18 +472,33 @@ private:
     static bool read_items(const std::string& body, std::size_t expected, std::vector<item_outcome>& out,
                            std::size_t& conflicts, std::size_t& indexed, std::size_t& deleted) {
         out.assign(expected, item_outcome{});
-        // Fast path: "errors":false near the top means every item succeeded.
+        // Fast path: "errors":false near the top means every item succeeded, if there is one an action.
         const std::size_t e = body.find("\"errors\":");
-        if (e != std::string::npos && e < 200 && body.compare(e + 9, 5, "false") == 0) {
+        if (e != std::string::npos && e < 200 && body.compare(e + 9, 5, "false") == 0 &&
+            count_ops(body, indexed, deleted, expected)) {
             for (auto& o : out) o.state = item_state::ok;
-            return count_ops(body, indexed, deleted, expected);
+            return true;
         }
         try {
             const raw_json_document doc(body);
             using A = raw_json_adapter;
             A::value items{};
-            if (!A::find(doc.root(), "items", items) || A::kind(items) != value_kind::array || A::size(items) != expected)
+            // find() and each_member() read an object's members: every value given them is checked to be one.
+            if (A::kind(doc.root()) != value_kind::object || !A::find(doc.root(), "items", items) ||
+                A::kind(items) != value_kind::array || A::size(items) != expected)
                 return false;
+            bool shaped = true;  // each item {"<op>": {...}}
+            A::each_element(items, [&](A::value item) {
+                shaped = A::kind(item) == value_kind::object && A::size(item) == 1;
+                if (shaped) {
+                    string_ref op;
+                    A::value inner{};
+                    A::only_member(item, op, inner);
+                    shaped = A::kind(inner) == value_kind::object;
+                }
+                return shaped;
+            });
+            if (!shaped) return false;
             std::size_t i = 0;
             std::string scratch;
             A::each_element(items, [&](A::value item) {
@@ -516,9 +552,13 @@ private:
         return std::string(s.text);
     }
 
-    // With "errors":false every item is a success; count index vs delete from the item keys.
+    // With "errors":false every item is a success; count index vs delete from the item keys. False
+    // when the answer does not hold one status an action (an item missing would pass for a success):
+    // the full reading then judges it. "status": cannot be inside a string (its quotes would be escaped).
     static bool count_ops(const std::string& body, std::size_t& indexed, std::size_t& deleted, std::size_t expected) {
-        std::size_t d = 0;
+        std::size_t d = 0, statuses = 0;
+        for (std::size_t at = 0; (at = body.find("\"status\":", at)) != std::string::npos; ++at) ++statuses;
+        if (statuses != expected) return false;
         for (std::size_t at = 0; (at = body.find("{\"delete\":{", at)) != std::string::npos; ++at) ++d;
         deleted += d;
         indexed += expected - std::min(d, expected);
@@ -543,6 +583,7 @@ private:
                       std::vector<record_failure>& failed, http::clock::time_point deadline) {
         std::string last_reason;
         unsigned lasting = 0;  // failures in a row that waiting seldom fixes
+        std::int64_t server_wait_ms = -1;  // the last whole-request refusal's Retry-After
         for (unsigned attempt = 0; !pending.empty(); ++attempt) {
             http::request req;
             req.method = "POST";
@@ -572,6 +613,7 @@ private:
             ++rep.requests;
             rep.bytes += sent;
             std::vector<std::size_t> retry;
+            server_wait_ms = -1;
             if (res) lasting = 0;
             if (!res) {
                 last_reason = "request failed: " + res.message;
@@ -591,6 +633,9 @@ private:
                 retry = pending;
             } else if (res.res.status == 429 || res.res.status >= 500) {
                 last_reason = "HTTP " + std::to_string(res.res.status) + " for the whole request";
+                // A proxy or gateway that says when to come back: sooner would be refused again.
+                server_wait_ms = detail::retry_after_ms(res.res.header_value("Retry-After"));
+                if (server_wait_ms >= 0) last_reason += " (Retry-After: " + std::to_string(server_wait_ms / 1000) + " s)";
                 retry = pending;
             } else if (res.res.status == 413) {
                 // Larger than the cluster takes (http.max_content_length; 10 MiB on the smallest
@@ -637,12 +682,12 @@ private:
             }
             pending.swap(retry);
             if (pending.empty()) break;
-            const auto wait = backoff(attempt);
+            const auto wait = std::max(backoff(attempt), std::chrono::milliseconds(server_wait_ms));
             if (http::clock::now() + wait >= deadline) {
                 for (std::size_t i : pending)
                     failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number,
                                       "still failing at the deadline after " + std::to_string(attempt + 1) +
-                                          " attempts: " + last_reason});
+                                          (attempt == 0 ? " attempt: " : " attempts: ") + last_reason});
                 return;
             }
             rep.retries += pending.size();
