@@ -107,6 +107,35 @@ TEST_CASE("credentials: from the environment, as Lambda sets it") {
     CHECK(none.tried == "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (not set)");
 }
 
+TEST_CASE("credentials: AWS_SECURITY_TOKEN, the older name, is read first, as botocore does") {
+    // Without it, temporary keys given under the older name signed without their token: every request a 403.
+    const auto legacy = env_lookup({{"AWS_ACCESS_KEY_ID", "ASIAENV"}, {"AWS_SECRET_ACCESS_KEY", secret}, {"AWS_SECURITY_TOKEN", token}});
+    REQUIRE(legacy.found.has_value());
+    CHECK(*legacy.found == credentials("ASIAENV", secret, token));
+    const auto both = env_lookup({{"AWS_ACCESS_KEY_ID", "ASIAENV"}, {"AWS_SECRET_ACCESS_KEY", secret},
+                                  {"AWS_SECURITY_TOKEN", "older"}, {"AWS_SESSION_TOKEN", token}});
+    CHECK(*both.found == credentials("ASIAENV", secret, "older"));
+    const auto empty = env_lookup({{"AWS_ACCESS_KEY_ID", "ASIAENV"}, {"AWS_SECRET_ACCESS_KEY", secret},
+                                   {"AWS_SECURITY_TOKEN", ""}, {"AWS_SESSION_TOKEN", token}});
+    CHECK(*empty.found == credentials("ASIAENV", secret, token));
+    CHECK(error_of([] { env_lookup({{"AWS_SECURITY_TOKEN", token}}); }) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_SECURITY_TOKEN but not AWS_ACCESS_KEY_ID and "
+          "AWS_SECRET_ACCESS_KEY");
+}
+
+TEST_CASE("credentials: AWS_DEFAULT_PROFILE before AWS_PROFILE, and aws_security_token, as botocore reads them") {
+    temp_home home;
+    home.write(".aws/credentials",
+               "[a]\naws_access_key_id = AKIA_A\naws_secret_access_key = sa\naws_security_token = older\n"
+               "[b]\naws_access_key_id = AKIA_B\naws_secret_access_key = sb\n"
+               "aws_security_token = older\naws_session_token = newer\n");
+    CHECK(load_profile(home.env({{"AWS_DEFAULT_PROFILE", "a"}, {"AWS_PROFILE", "b"}})) == credentials("AKIA_A", "sa", "older"));
+    CHECK(load_profile(home.env({{"AWS_DEFAULT_PROFILE", "a"}})) == credentials("AKIA_A", "sa", "older"));
+    CHECK(load_profile(home.env({{"AWS_DEFAULT_PROFILE", ""}, {"AWS_PROFILE", "b"}})) == credentials("AKIA_B", "sb", "older"));
+    CHECK(error_of([&] { load_profile(home.env({{"AWS_DEFAULT_PROFILE", "c"}})); }).find("(named by AWS_DEFAULT_PROFILE)") !=
+          std::string::npos);
+}
+
 TEST_CASE("credentials: a half-set environment names what is missing, and no secret") {
     const auto err = [](env_map vars) {
         return error_of([&] { env_lookup(std::move(vars)); });

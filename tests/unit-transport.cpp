@@ -1386,9 +1386,20 @@ TEST_CASE("credentials_http: refreshing_credentials refreshes before expiry") {
     CHECK(src->calls == 4);
     now_s += 5 * 60;  // expired: the failure shows
     CHECK(error_of([&] { cache.load(); }) == "[ddb2os.credentials.unreachable] source down");
+    // ... and is thrown again, without asking, until the retry interval has passed (each signature
+    // waited on the source before).
+    const int asked = src->calls;
+    for (int i = 0; i < 20; ++i) CHECK(error_of([&] { cache.load(); }) == "[ddb2os.credentials.unreachable] source down");
+    now_s += 29;
+    CHECK(error_of([&] { cache.load(); }) == "[ddb2os.credentials.unreachable] source down");
+    CHECK(src->calls == asked);
+    now_s += 1;
+    CHECK(error_of([&] { cache.load(); }) == "[ddb2os.credentials.unreachable] source down");
+    CHECK(src->calls == asked + 1);
 
-    // Many threads, one refresh.
+    // Many threads, one refresh (the retry interval after the last failure).
     src->fail = false;
+    now_s += 30;
     const int before = src->calls;
     std::vector<std::thread> threads;
     std::atomic<int> same{0};
@@ -1413,6 +1424,31 @@ TEST_CASE("credentials_http: refreshing_credentials refreshes before expiry") {
     CHECK_FALSE(nothing.lookup().found);
     CHECK_FALSE(nothing.lookup().found);
     CHECK(empty->calls == 2);
+
+    // Credentials already past their Expiration when fetched (a clock ahead, a stale endpoint): refused
+    // as botocore refuses them, and the source asked again only after the retry interval (before, every
+    // lookup asked it and handed the expired ones out).
+    struct stale final : ddb2os::credentials_provider {
+        std::function<system_clock::time_point()> clock;
+        int calls = 0;
+        ddb2os::credentials_lookup lookup() override {
+            ++calls;
+            return {credentials(key_id, secret, token, clock() - std::chrono::seconds(1)), {}};
+        }
+    };
+    auto old = std::make_shared<stale>();
+    old->clock = clock;
+    ddb2os::refreshing_credentials cache2(old, std::chrono::minutes(5), clock);
+    now_s = 0;
+    const std::string expired =
+        "[ddb2os.credentials.expired] the credentials found expired at 2023-11-14T22:13:19Z, before they were fetched "
+        "(this machine's clock says 2023-11-14T22:13:20Z): asked again after 30 s";
+    for (int i = 0; i < 100; ++i) CHECK(error_of([&] { cache2.load(); }) == expired);
+    CHECK(old->calls == 1);
+    now_s = 30;
+    CHECK(error_of([&] { cache2.load(); }).find("[ddb2os.credentials.expired]") == 0);
+    CHECK(old->calls == 2);
+    CHECK(error_of([&] { cache2.load(); }).find(secret) == std::string::npos);
 }
 
 TEST_CASE("credentials_http: the default chain, end to end through a SigV4 transport") {

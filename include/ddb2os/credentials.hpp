@@ -1,7 +1,7 @@
 // credentials.hpp: AWS credentials and where they come from.
 //
 // Sources, in the AWS SDKs' order: the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN, as Lambda sets them), then the shared credentials and config files with
+// AWS_SESSION_TOKEN, as Lambda sets them, or the older AWS_SECURITY_TOKEN), then the shared credentials and config files with
 // profiles. The container endpoint and EC2 instance metadata come later, with the transport,
 // as more credentials_provider implementations added to the same chain. Sources that need a call
 // to STS, SSO or a process (role_arn, web identity, SSO, credential_process) are refused with
@@ -308,17 +308,23 @@ inline std::optional<std::string> aws_file_path(const environment& env, const st
 
 }  // namespace detail
 
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (optional) AWS_SESSION_TOKEN.
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (optional) AWS_SESSION_TOKEN, or its older name
+// AWS_SECURITY_TOKEN, which botocore reads first.
 class environment_credentials final : public credentials_provider {
 public:
     explicit environment_credentials(environment env = process_environment()) : env_(std::move(env)) {}
 
     credentials_lookup lookup() override {
         credentials_lookup r;
-        r.found = detail::complete_or_throw(
-            "environment", "AWS_ACCESS_KEY_ID", detail::env_value(env_, "AWS_ACCESS_KEY_ID"),
-            "AWS_SECRET_ACCESS_KEY", detail::env_value(env_, "AWS_SECRET_ACCESS_KEY"), "AWS_SESSION_TOKEN",
-            detail::env_value(env_, "AWS_SESSION_TOKEN"));
+        std::optional<std::string> token = detail::env_value(env_, "AWS_SECURITY_TOKEN");
+        const char* token_name = "AWS_SECURITY_TOKEN";
+        if (!token) {
+            token = detail::env_value(env_, "AWS_SESSION_TOKEN");
+            token_name = "AWS_SESSION_TOKEN";
+        }
+        r.found = detail::complete_or_throw("environment", "AWS_ACCESS_KEY_ID", detail::env_value(env_, "AWS_ACCESS_KEY_ID"),
+                                            "AWS_SECRET_ACCESS_KEY", detail::env_value(env_, "AWS_SECRET_ACCESS_KEY"),
+                                            token_name, std::move(token));
         if (r.found) return r;
         // EKS service accounts (IRSA): the SDKs take this before any profile, so falling through to
         // a profile or the instance's role would sign as someone else.
@@ -335,10 +341,11 @@ private:
     environment env_;
 };
 
-// Static keys of one profile (AWS_PROFILE, else "default") in the shared credentials file
-// (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials), then in the config file
-// (AWS_CONFIG_FILE, else ~/.aws/config). A profile named explicitly (AWS_PROFILE or the
-// constructor) that is in neither file is an error; the default profile may be absent.
+// Static keys of one profile (AWS_DEFAULT_PROFILE, else AWS_PROFILE, as botocore reads them; else
+// "default") in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials),
+// then in the config file (AWS_CONFIG_FILE, else ~/.aws/config). A profile named explicitly (by a
+// variable or the constructor) that is in neither file is an error; the default profile may be
+// absent. The session token is aws_security_token, else aws_session_token (botocore's order).
 class profile_credentials final : public credentials_provider {
 public:
     explicit profile_credentials(environment env = process_environment()) : env_(std::move(env)) {}
@@ -351,9 +358,14 @@ public:
         if (explicit_profile_) {
             profile = *explicit_profile_;
             named_by = "the caller";
-        } else if (std::optional<std::string> p = detail::env_value(env_, "AWS_PROFILE")) {
-            profile = std::move(*p);
-            named_by = "AWS_PROFILE";
+        } else {
+            for (const char* variable : {"AWS_DEFAULT_PROFILE", "AWS_PROFILE"}) {
+                if (std::optional<std::string> p = detail::env_value(env_, variable)) {
+                    profile = std::move(*p);
+                    named_by = variable;
+                    break;
+                }
+            }
         }
         struct file {
             const char* variable;
@@ -410,10 +422,15 @@ public:
                     if (p == in.properties.end() || p->second.empty()) return std::nullopt;
                     return p->second;
                 };
+                std::optional<std::string> token = get("aws_security_token");
+                const char* token_name = "aws_security_token";
+                if (!token) {
+                    token = get("aws_session_token");
+                    token_name = "aws_session_token";
+                }
                 return detail::complete_or_throw(quoted_profile + " in " + in.what, "aws_access_key_id",
                                                  get("aws_access_key_id"), "aws_secret_access_key",
-                                                 get("aws_secret_access_key"), "aws_session_token",
-                                                 get("aws_session_token"));
+                                                 get("aws_secret_access_key"), token_name, std::move(token));
             }
             return std::nullopt;
         };

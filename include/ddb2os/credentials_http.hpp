@@ -138,6 +138,14 @@ inline bool is_loopback_or_container_host(std::string_view host) {
     return std::all_of(host.begin(), host.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
 }
 
+// "2024-05-01T12:34:56Z" (for messages); the seconds since 1970 outside the years 1970 to 9999.
+inline std::string iso8601_utc(std::chrono::system_clock::time_point t) {
+    const std::int64_t seconds = sigv4::detail::epoch_seconds(t);
+    if (seconds < 0 || seconds > 253402300799) return std::to_string(seconds) + " s since 1970";
+    const std::string a = sigv4::detail::format_amz_date(seconds);  // YYYYMMDDTHHMMSSZ
+    return a.substr(0, 4) + "-" + a.substr(4, 2) + "-" + a.substr(6, 5) + ":" + a.substr(11, 2) + ":" + a.substr(13);
+}
+
 }  // namespace detail
 
 struct container_credentials_options {
@@ -323,7 +331,10 @@ private:
 
 // Caches what `source` finds. Credentials with an Expiration are refreshed `refresh_before` it;
 // if the refresh fails, the cached ones are used while they still work, and the source is asked
-// again at most every `retry_interval`. Static credentials (no Expiration) are kept for good.
+// again at most every `retry_interval`, also once they have expired: until then the last failure
+// is thrown again (credentials.expired when the source gave credentials already past their
+// Expiration, as botocore refuses them: a clock that is wrong, or a stale endpoint), rather than
+// every signature waiting on a metadata request. Static credentials (no Expiration) are kept for good.
 // Thread-safe: one thread refreshes while the others wait for its result.
 class refreshing_credentials final : public credentials_provider {
 public:
@@ -346,20 +357,30 @@ public:
         if (cached_) {
             const std::optional<time_point>& exp = cached_->expiration();
             if (!exp || t < *exp - refresh_before_) return hit();
-            if (t < *exp && attempted_ && t < *attempted_ + retry_interval_) return hit();
+            if (attempted_ && t < *attempted_ + retry_interval_ && t >= *attempted_) {
+                if (t < *exp) return hit();
+                if (failure_) throw *failure_;
+            }
         }
         attempted_ = t;
+        failure_.reset();
         ++refreshes_;
         credentials_lookup r;
         try {
             r = source_->lookup();
-        } catch (const error&) {
+        } catch (const error& e) {
             if (usable(t)) return hit();
+            failure_ = e;
             throw;
         }
         if (r.found) {
             cached_ = r.found;
-            return r;
+            if (usable(t)) return r;
+            failure_ = error("credentials.expired",
+                             "the credentials found expired at " + detail::iso8601_utc(*cached_->expiration()) +
+                                 ", before they were fetched (this machine's clock says " + detail::iso8601_utc(t) +
+                                 "): asked again after " + std::to_string(retry_interval_.count()) + " s");
+            throw *failure_;
         }
         if (usable(t)) return hit();
         cached_.reset();
@@ -371,6 +392,7 @@ public:
         const std::lock_guard<std::mutex> lock(mutex_);
         cached_.reset();
         attempted_.reset();
+        failure_.reset();
     }
 
     // How many times the source was asked.
@@ -390,6 +412,7 @@ private:
     mutable std::mutex mutex_;
     std::optional<credentials> cached_;
     std::optional<time_point> attempted_;
+    std::optional<error> failure_;  // the last refresh's, thrown again until retry_interval has passed
     std::uint64_t refreshes_ = 0;
 };
 

@@ -29,6 +29,11 @@ def test_defaults_for_a_managed_domain():
     assert config(FIRST_BULK_BYTES="65536")["first_body_bytes"] == 65536
     assert c["dynamodb_endpoint"] == "https://dynamodb.us-east-1.amazonaws.com"
     assert config(OPENSEARCH_ENDPOINT="abc.us-east-1.aoss.amazonaws.com")["service"] == "aoss"
+    # China regions' domains end in .amazonaws.com.cn (before: not signed, every request refused).
+    cn = config(OPENSEARCH_ENDPOINT="search-x.cn-north-1.es.amazonaws.com.cn", AWS_REGION="cn-north-1")
+    assert (cn["auth"], cn["service"]) == ("sigv4", "es")
+    assert cn["dynamodb_endpoint"] == "https://dynamodb.cn-north-1.amazonaws.com.cn"
+    assert config(OPENSEARCH_ENDPOINT="abc.cn-north-1.aoss.amazonaws.com.cn", AWS_REGION="cn-north-1")["service"] == "aoss"
     assert config(OPENSEARCH_ENDPOINT="http://localhost:9200")["auth"] == "none"
 
 
@@ -163,6 +168,14 @@ def test_a_password_in_the_endpoint_is_refused_and_never_quoted():
         message = error(**{**BASE, "OPENSEARCH_ENDPOINT": url})
         assert "S3cr3tPass" not in message
         assert message.startswith("OPENSEARCH_ENDPOINT must not hold a user name or password")
+    # A password holding "/", "?" or "#" ends the URL's host part early: urlsplit then sees no user, and the
+    # port or path check quoted the whole URL (found by a review).
+    for secret in ("Pa/ss#w0rd", "S3cr?t", "12345/678", "hunter#2"):
+        for var in ("OPENSEARCH_ENDPOINT", "DYNAMODB_ENDPOINT"):
+            for url in (f"https://admin:{secret}@search.example.com", f"admin:{secret}@search.example.com"):
+                message = error(**{**BASE, var: url})
+                assert secret not in message
+                assert message.startswith(f"{var} must not hold a user name or password")
 
 
 def test_the_engine_never_quotes_its_arguments():
@@ -179,6 +192,18 @@ def test_the_engine_never_quotes_its_arguments():
         with pytest.raises(TypeError) as e:
             make()
         assert str(e.value) == message
+    # Environment values as os.environ gives bytes that are not UTF-8 (lone surrogates): taken as the bytes
+    # they were (before, an unrelated variable stopped the engine with pybind11's RuntimeError), and a
+    # configured password that cannot be UTF-8 is refused by name, never quoted.
+    _core.SyncEngine(config(OPENSEARCH_AUTH="none"), {"LANG_X": "caf\udce9", "AWS_SECRET_ACCESS_KEY": "wJal\udcffSECRET"})
+    with pytest.raises(ddb2os.OptionError) as e:
+        _core.SyncEngine(config(OPENSEARCH_ENDPOINT="http://localhost:9200", OPENSEARCH_USERNAME="u",
+                                OPENSEARCH_PASSWORD="pw\udcffSECRET"), {})
+    assert e.value.message == "password is not valid Unicode (it holds a lone surrogate)"
+    assert "SECRET" not in repr(e.value) and e.value.__context__ is None
+    with pytest.raises(ddb2os.OptionError) as e:
+        _core.SyncEngine(config(OPENSEARCH_AUTH="none"), {"X": 5})
+    assert e.value.message == "an environment variable's value must be a str, not int"
     engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT="http://127.0.0.1:9"), {})
     event = {"Records": [{"dynamodb": {"NewImage": {"ssn": {"S": "123-45-6789"}}}}]}
     for seconds in ("5", True, 0, -5, float("nan")):

@@ -162,6 +162,20 @@ def test_signer_argument_errors_never_quote_the_secrets():
         assert "very-secret" not in str(e.value) and "tok-secret" not in str(e.value)
 
 
+def test_a_secret_that_is_not_unicode_is_refused_by_name_never_quoted():
+    """A lone surrogate (what os.environ makes of bytes that are not UTF-8): Python's UnicodeEncodeError
+    carried the whole secret in its args and repr (found by a review)."""
+    kw = dict(region="us-east-1", service="es", access_key="AKID", secret_key="very-secret", session_token="tok-secret")
+    for field in ("access_key", "secret_key", "session_token"):
+        bad = {**kw, field: "wJal\udcffSECRETPART"}
+        for make in (lambda: ddb2os.Signer(**bad), lambda: ddb2os.sign("GET", "https://example.com/", {}, None, **bad)):
+            with pytest.raises(ddb2os.SigningError) as e:
+                make()
+            assert e.value.message == f"{field} is not valid Unicode (it holds a lone surrogate)"
+            assert "SECRETPART" not in repr(e.value) and "SECRETPART" not in repr(e.value.args)
+            assert e.value.__context__ is None and e.value.__cause__ is None
+
+
 def test_any_mapping_of_headers_signs_as_its_dict():
     """A mapping that is not a dict is read through its items; iterated, it would give its keys, and a
     two-character name would have been read as a (name, value) pair of its letters."""

@@ -68,8 +68,10 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
     if "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)
-    # Never quoted back whole: a URL can carry a password (user:password@host).
-    if parts.username is not None or parts.password is not None:
+    # Never quoted back whole: a URL can carry a password (user:password@host). Any "@" is taken for
+    # one: a password holding "/", "?" or "#" ends urlsplit's host part early, so that it sees no user,
+    # and a later message would quote it. (No path or query is allowed, so "@" has no other place.)
+    if "@" in value or parts.username is not None or parts.password is not None:
         hint = ": set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead" if name != "DYNAMODB_ENDPOINT" else ""
         raise _fail(f"{name} must not hold a user name or password (user:password@host){hint}")
     try:
@@ -170,13 +172,13 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail("OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
     auth = env.get("OPENSEARCH_AUTH", "").strip().lower()
     if not auth:
-        auth = "basic" if username else ("sigv4" if host.endswith(".amazonaws.com") else "none")
+        auth = "basic" if username else ("sigv4" if host.endswith((".amazonaws.com", ".amazonaws.com.cn")) else "none")
     if auth not in ("sigv4", "basic", "none"):
         raise _fail(f"OPENSEARCH_AUTH must be sigv4, basic or none, not {auth!r}")
     if auth == "basic" and not username:
         raise _fail("OPENSEARCH_AUTH=basic needs OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD")
     service = env.get("OPENSEARCH_SERVICE", "").strip() or (
-        "aoss" if host.endswith(".aoss.amazonaws.com") else "es")
+        "aoss" if host.endswith((".aoss.amazonaws.com", ".aoss.amazonaws.com.cn")) else "es")
     if service not in ("es", "aoss"):
         raise _fail(f"OPENSEARCH_SERVICE must be es or aoss, not {service!r}")
     if auth == "sigv4" and not c["region"]:
@@ -223,7 +225,7 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000, most=900_000)
     ddb_endpoint = env.get("DYNAMODB_ENDPOINT", "").strip()
     c["dynamodb_endpoint"] = _endpoint("DYNAMODB_ENDPOINT", ddb_endpoint)[0] if ddb_endpoint else (
-        f"https://dynamodb.{c['region']}.amazonaws.com" if c["region"] else "")
+        f"https://dynamodb.{c['region']}.amazonaws.com{'.cn' if c['region'].startswith('cn-') else ''}" if c["region"] else "")
     return c
 
 

@@ -233,10 +233,35 @@ private:
 // Arguments and options read here, not by pybind11: its error for an argument of the wrong type
 // quotes every argument of the call (a whole event, a secret key), and is a TypeError, not one of
 // ddb2os's errors. `id`: the error's (sigv4.bad_argument for signing, option.invalid otherwise).
+// A str that cannot be UTF-8 (a lone surrogate) is refused by name: Python's UnicodeEncodeError
+// would carry the whole value in its args and repr (a secret key, a password).
 std::string str_arg(py::handle h, const char* name, const char* id) {
     if (!PyUnicode_Check(h.ptr()))
         throw ddb2os::error(id, std::string(name) + " must be a str, not " + Py_TYPE(h.ptr())->tp_name);
-    return std::string(utf8(h.ptr()));
+    Py_ssize_t n = 0;
+    const char* p = PyUnicode_AsUTF8AndSize(h.ptr(), &n);
+    if (p == nullptr) {
+        PyErr_Clear();
+        throw ddb2os::error(id, std::string(name) + " is not valid Unicode (it holds a lone surrogate)");
+    }
+    return std::string(p, static_cast<std::size_t>(n));
+}
+// An environment variable's name or value as the process was given it: os.environ decodes bytes
+// that are not UTF-8 as lone surrogates (surrogateescape), which this encodes back. Anything else that
+// cannot be encoded is refused by the variable's position, never quoted (a value can be a secret).
+std::string env_text(py::handle h, const char* what) {
+    if (!PyUnicode_Check(h.ptr()))
+        throw ddb2os::error(errc::option_invalid, std::string("an environment variable's ") + what +
+                                                      " must be a str, not " + Py_TYPE(h.ptr())->tp_name);
+    PyObject* b = PyUnicode_EncodeFSDefault(h.ptr());
+    if (b == nullptr) {
+        PyErr_Clear();
+        throw ddb2os::error(errc::option_invalid, std::string("an environment variable's ") + what +
+                                                      " cannot be encoded as the file system encoding");
+    }
+    std::string r(PyBytes_AS_STRING(b), static_cast<std::size_t>(PyBytes_GET_SIZE(b)));
+    Py_DECREF(b);
+    return r;
 }
 std::string option_str(py::handle h, const char* name) { return str_arg(h, name, "option.invalid"); }
 // An integer (an int, or anything with __index__, as numpy's), never a bool or a float.
@@ -709,9 +734,9 @@ public:
             const auto cfg = py::reinterpret_borrow<py::dict>(cfg_arg);
             const auto env_dict = py::reinterpret_borrow<py::dict>(env_arg);
             std::map<std::string, std::string> env;
-            for (auto kv : env_dict) env[py::cast<std::string>(kv.first)] = py::cast<std::string>(kv.second);
+            for (auto kv : env_dict) env[env_text(kv.first, "name")] = env_text(kv.second, "value");
             const ddb2os::environment environment = ddb2os::environment_from(env);
-            auto get = [&](const char* k) { return py::cast<std::string>(cfg[k]); };
+            auto get = [&](const char* k) { return str_arg(cfg[k], k, "option.invalid"); };
             const std::string region = get("region"), auth = get("auth");
 
             metadata_ = ddb2os::make_metadata_transport();  // short timeouts: off EC2 it must fail fast
