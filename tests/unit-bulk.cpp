@@ -361,7 +361,11 @@ TEST_CASE("bulk: one bad record never stops the others") {
         {R"({"eventName":"REMOVE","dynamodb":{"Keys":{"id":{"S":"1"}}}})",
          "[ddb2os.record.missing_field] eventSourceARN: the record has no eventSourceARN, so its table (and index) is unknown"},
         {R"({"eventName":"REMOVE","eventSourceARN":"arn:aws:sqs:x","dynamodb":{"Keys":{"id":{"S":"1"}}}})",
-         "[ddb2os.record.missing_field] eventSourceARN: eventSourceARN names no table, so the record's index is unknown"},
+         "[ddb2os.record.bad_field] eventSourceARN: eventSourceARN names no table, so the record's index is unknown"},
+        {R"({"eventName":"REMOVE","eventSourceARN":5,"dynamodb":{"Keys":{"id":{"S":"1"}}}})",
+         "[ddb2os.record.bad_field] eventSourceARN: eventSourceARN must be a string (a DynamoDB stream's ARN), not a number"},
+        {R"({"eventName":"REMOVE","eventSourceARN":"\ud800","dynamodb":{"Keys":{"id":{"S":"1"}}}})",
+         "[ddb2os.record.bad_field] eventSourceARN: eventSourceARN is not valid UTF-8"},
         {R"({"eventName":"REMOVE","eventSourceARN":")" + arn("Books") + R"(","dynamodb":{}})",
          "[ddb2os.record.missing_field] dynamodb.Keys: the record has no dynamodb.Keys"},
         {rec(1, "INSERT", R"({"author":{"S":"a"}})", book_image("a", "b", 1)),
@@ -606,6 +610,14 @@ TEST_CASE("bulk: external versions from ApproximateCreationDateTime, in microsec
         CHECK(rb.errors[0].code == ddb2os::errc::record_bad_field);
         CHECK(rb.errors[0].path == "dynamodb.ApproximateCreationDateTime");
         CHECK(all_bodies(rb).empty());
+    }
+    // The time's text decoded as every other field's: "\u0031700000000" is "1700000000" (was bad_field).
+    {
+        const std::string escaped = R"({"eventName":"REMOVE","eventSourceARN":")" + arn("Books") +
+                                    R"(","dynamodb":{"ApproximateCreationDateTime":"\u0031700000000","Keys":{"author":{"S":"n"},"bookTitle":{"S":"t"}},"SequenceNumber":"3"}})";
+        const auto re = ddb2os::build_bulk(event({escaped}), o);
+        CHECK(re.errors.empty());
+        CHECK(re.records[0].version == 1700000000000000);
     }
     // Without versions, a record needs no time.
     CHECK(ddb2os::build_bulk(event({no_time}), books_options()).errors.empty());

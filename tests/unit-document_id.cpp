@@ -74,6 +74,15 @@ TEST_CASE("document id: longer than 512 bytes becomes sha256-<hex>") {
           "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST_CASE("document id: a key name written twice (raw JSON only) counts once, with its last value") {
+    // Before: "composite key (Keys holds 2 attributes)" without a schema, and "Keys holds ''" with one.
+    CHECK(id_of(R"({"id":{"S":"a"},"id":{"S":"b"}})", nullptr) == "b");
+    CHECK(id_of(R"({"id":{"S":"a"},"id":{"S":"b"}})", &single) == "b");
+    CHECK(id_of(R"({"id":{"S":"a"},"\u0069d":{"S":"b"}})", &single) == "b");
+    CHECK(id_of(R"({"author":{"S":"x"},"bookTitle":{"S":"t"},"author":{"S":"y"}})", &books) ==
+          ddb2os::compose_document_id({"y", "t"}));
+}
+
 TEST_CASE("document id: errors name the table and the attribute") {
     CHECK(id_of(R"({"author":{"S":"x"}})", &books) ==
           "[ddb2os.key.missing] dynamodb.Keys.bookTitle: table 'books': key attribute 'bookTitle' is missing from Keys");

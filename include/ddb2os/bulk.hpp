@@ -552,8 +552,11 @@ private:
             string_field(f_arn, arn, arn_scratch_, missing, wrong);
             table = table_from_arn(arn);
             if (namer_.uses_table() && table.empty())
-                return fail(r, errc::record_missing_field, "eventSourceARN",
+                return fail(r, missing ? errc::record_missing_field : errc::record_bad_field, "eventSourceARN",
                             missing ? "the record has no eventSourceARN, so its table (and index) is unknown"
+                            : wrong ? (A::kind(f_arn.v) == value_kind::string
+                                           ? std::string("eventSourceARN is not valid UTF-8")
+                                           : "eventSourceARN must be a string (a DynamoDB stream's ARN), not " + an(A::kind(f_arn.v)))
                                     : "eventSourceARN names no table, so the record's index is unknown");
             if (!index_for(table)) return fail(r, errc::index_invalid, "eventSourceARN", cached_problem_);
             const auto it = opt_.key_schemas.find(table);
@@ -583,10 +586,11 @@ private:
                 return fail(r, errc::record_missing_field, time_path,
                             "the record has no dynamodb.ApproximateCreationDateTime, which its version is taken from");
             const value t = f_time.v;
-            std::string scratch;
-            const std::string_view txt = A::kind(t) == value_kind::number   ? A::number_text(t, scratch)
-                                         : A::kind(t) == value_kind::string ? A::string(t).text
-                                                                            : std::string_view();
+            std::string scratch, msg;
+            std::string_view txt;
+            if (A::kind(t) == value_kind::number) txt = A::number_text(t, scratch);
+            else if (A::kind(t) == value_kind::string && decoded_text(A::string(t), scratch, txt, msg) != errc::ok)
+                txt = {};  // decoded as every other field is: JSON may escape any character
             if (!epoch_microseconds(txt, p.version))
                 return fail(r, errc::record_bad_field, time_path,
                             "dynamodb.ApproximateCreationDateTime must be a time since 1970 in seconds, milliseconds "

@@ -174,18 +174,15 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
     id.clear();
     std::string_view text;
     if (schema == nullptr || schema->empty()) {
-        if (n > 1)
+        string_ref key;
+        typename A::value only{};
+        if (n == 1) A::only_member(keys, key, only);
+        else if (!detail::one_name_repeated<A>(keys, key, only))  // a name written twice counts once
             return fail(errc::key_no_schema, std::string(prefix),
                         detail::table_label(table) + " has a composite key (Keys holds " + std::to_string(n) +
                             " attributes) and no key schema is known for it");
         std::string name_scratch;
-        std::string name;
-        typename A::value only{};
-        A::each_member(keys, [&](string_ref k, typename A::value v) {
-            name = k.escaped && detail::unescape_json(k.text, name_scratch) ? name_scratch : std::string(k.text);
-            only = v;
-            return false;
-        });
+        const std::string name = key.escaped && detail::unescape_json(key.text, name_scratch) ? name_scratch : std::string(key.text);
         const errc e = detail::key_value_text<A>(only, text, message, scratch);
         if (e != errc::ok) return fail(e, join(name), message);
         if (text.empty())
@@ -215,10 +212,13 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
                 if (!known && extra.empty()) extra = kn;
                 return extra.empty();
             });
-            for (const std::string& s : *schema) names += (names.empty() ? "" : ", ") + s;
-            return fail(errc::key_unexpected, join(extra),
-                        detail::table_label(table) + ": Keys holds '" + extra +
-                            "', which is not in the key schema (" + names + ")");
+            // No name outside the schema: one was written twice (raw JSON only), and find() read its last.
+            if (!extra.empty()) {
+                for (const std::string& s : *schema) names += (names.empty() ? "" : ", ") + s;
+                return fail(errc::key_unexpected, join(extra),
+                            detail::table_label(table) + ": Keys holds '" + extra +
+                                "', which is not in the key schema (" + names + ")");
+            }
         }
     }
     detail::finish_id(id);

@@ -426,6 +426,27 @@ def test_document_id():
     assert str(e.value) == "[ddb2os.key.missing] bookTitle: the table: key attribute 'bookTitle' is missing from Keys"
     with pytest.raises(TypeError):
         ddb2os.document_id({"id": {"S": "a"}}, "id")
+    # The schema rules bulk_bodies applies (document_id took these: "a|a", "a|b|c", a missing '').
+    three = {"h": {"S": "a"}, "r": {"S": "b"}, "z": {"S": "c"}}
+    for schema, problem in ((["h", "h"], "names 'h' twice"), (["h", "r", "z"], "must name 1 or 2 attributes"),
+                            (["", "h"], "names an empty attribute")):
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.document_id(three, schema)
+        assert e.value.message == f"key_schema {problem}"
+
+
+def test_a_name_written_twice_in_raw_json_reads_as_json_loads_reads_it():
+    """Raw JSON only (DynamoDB never writes it): a repeated type key or key attribute counts once, with its
+    last value, as Python's json.loads gives the dict path (the bytes path refused the record, or named a
+    composite key)."""
+    import json
+    raw = (b'{"Records":[{"eventID":"e1","eventName":"INSERT","eventSourceARN":"arn:aws:dynamodb:us-east-1:1:table/T/stream/x",'
+           b'"dynamodb":{"ApproximateCreationDateTime":1700000000,"SequenceNumber":"1","Keys":{"id":{"S":"a"},"id":{"S":"b"}},'
+           b'"NewImage":{"id":{"S":"b"},"t":{"S":"p","S":"q"}}}}]}')
+    for ks in (None, {"T": ["id"]}):
+        from_bytes, from_dict = ddb2os.bulk_bodies(raw, key_schemas=ks), ddb2os.bulk_bodies(json.loads(raw), key_schemas=ks)
+        assert from_bytes.errors == [] and from_dict.errors == []
+        assert from_bytes.bodies == from_dict.bodies == [b'{"index":{"_index":"t","_id":"b"}}\n{"id":"b","t":"q"}\n']
 
 
 def test_errors_carry_ids_paths_and_messages():

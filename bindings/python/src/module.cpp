@@ -317,6 +317,10 @@ ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
             throw ddb2os::error(errc::option_invalid, what + " must hold str attribute names, not " + Py_TYPE(name.ptr())->tp_name);
         schema.emplace_back(utf8(name.ptr()));
     }
+    // Checked here for every caller (document_id took what bulk_bodies refused); empty is document_id's
+    // "no schema" (bulk_bodies refuses it for a table).
+    const std::string problem = schema.empty() ? std::string() : ddb2os::key_schema_problem(schema);
+    if (!problem.empty()) throw ddb2os::error(errc::option_invalid, what + " " + problem);
     return schema;
 }
 
