@@ -118,9 +118,13 @@ TEST_CASE("credentials: AWS_SECURITY_TOKEN, the older name, is read first, as bo
     const auto empty = env_lookup({{"AWS_ACCESS_KEY_ID", "ASIAENV"}, {"AWS_SECRET_ACCESS_KEY", secret},
                                    {"AWS_SECURITY_TOKEN", ""}, {"AWS_SESSION_TOKEN", token}});
     CHECK(*empty.found == credentials("ASIAENV", secret, token));
-    CHECK(error_of([] { env_lookup({{"AWS_SECURITY_TOKEN", token}}); }) ==
-          "[ddb2os.credentials.incomplete] environment sets AWS_SECURITY_TOKEN but not AWS_ACCESS_KEY_ID and "
-          "AWS_SECRET_ACCESS_KEY");
+    // Alone, what older tools leave behind: passed over, as botocore does, so the chain goes on to the profiles.
+    const auto lone = env_lookup({{"AWS_SECURITY_TOKEN", token}});
+    CHECK_FALSE(lone.found.has_value());
+    CHECK(lone.tried == "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (not set)");
+    CHECK(error_of([] { env_lookup({{"AWS_SECRET_ACCESS_KEY", secret}, {"AWS_SECURITY_TOKEN", token}}); }) ==
+          "[ddb2os.credentials.incomplete] environment sets AWS_SECRET_ACCESS_KEY and AWS_SECURITY_TOKEN but not "
+          "AWS_ACCESS_KEY_ID");
 }
 
 TEST_CASE("credentials: AWS_DEFAULT_PROFILE before AWS_PROFILE, and aws_security_token, as botocore reads them") {

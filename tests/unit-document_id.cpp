@@ -81,6 +81,12 @@ TEST_CASE("document id: a key name written twice (raw JSON only) counts once, wi
     CHECK(id_of(R"({"id":{"S":"a"},"\u0069d":{"S":"b"}})", &single) == "b");
     CHECK(id_of(R"({"author":{"S":"x"},"bookTitle":{"S":"t"},"author":{"S":"y"}})", &books) ==
           ddb2os::compose_document_id({"y", "t"}));
+    // Two names that cannot be decoded (lone surrogates) are not one name written twice.
+    const ddb2os::raw_json_document d(R"({"\ud800":{"S":"a"},"\udbff":{"S":"b"}})");
+    std::string id;
+    ddb2os::path_error err;
+    CHECK_FALSE(ddb2os::document_id<ddb2os::raw_json_adapter>(d.root(), nullptr, "books", id, err, "dynamodb.Keys"));
+    CHECK(err.code == ddb2os::errc::key_no_schema);
 }
 
 TEST_CASE("document id: errors name the table and the attribute") {

@@ -255,7 +255,9 @@ TEST_CASE("sync: a whole-request refusal's Retry-After is waited out, or reporte
     CHECK(clock::now() - start2 < std::chrono::milliseconds(1000));
     CHECK(u.sent.size() == 1);
     REQUIRE(rep2.failures.size() == 1);
-    CHECK(rep2.failures[0].reason == "still failing at the deadline after 1 attempt: HTTP 503 for the whole request (Retry-After: 30 s)");
+    CHECK(rep2.failures[0].reason ==
+          "not retried, the answer's Retry-After being past the deadline, after 1 attempt: HTTP 503 for the whole "
+          "request (Retry-After: 30 s)");
 }
 
 TEST_CASE("sync: a 200 answer not shaped as _bulk's is unreadable: retried, then reported, never a crash") {
@@ -266,7 +268,11 @@ TEST_CASE("sync: a 200 answer not shaped as _bulk's is unreadable: retried, then
                                R"({"errors":true,"items":[{"index":5}]})", R"({"errors":true,"items":["abcdefghijklmnopqrstuvwxyz"]})",
                                R"({"errors":true,"items":[{"index":{"status":201},"delete":{"status":200}}]})",
                                R"(["abcdefghijklmnopqrstuvwxyz",1,2,3])", R"("items")",
-                               R"({"errors":false,"items":[{"index":{"status":201}}]})"}) {
+                               R"({"errors":false,"items":[{"index":{"status":201}}]})",
+                               // An item without a status: dead-lettered with no error before.
+                               R"({"errors":false,"items":[{"index":{"status":201}},{"index":{}}]})",
+                               R"({"errors":true,"items":[{"index":{"status":201}},{"index":{}}]})",
+                               R"({"errors":true,"items":[{"index":{"status":201}},{"index":{"status":"201"}}]})"}) {
         CAPTURE(answer);
         scripted_transport t;
         t.answer = [&](const ddb2os::http::request&, std::size_t) { return ok(answer); };

@@ -316,15 +316,18 @@ public:
 
     credentials_lookup lookup() override {
         credentials_lookup r;
-        std::optional<std::string> token = detail::env_value(env_, "AWS_SECURITY_TOKEN");
+        std::optional<std::string> id = detail::env_value(env_, "AWS_ACCESS_KEY_ID"),
+                                   secret = detail::env_value(env_, "AWS_SECRET_ACCESS_KEY");
+        // The older name counts only beside a key: alone it is what older tools leave behind, and
+        // botocore passes it over (refusing it would stop the chain before the profiles).
+        std::optional<std::string> token = id || secret ? detail::env_value(env_, "AWS_SECURITY_TOKEN") : std::nullopt;
         const char* token_name = "AWS_SECURITY_TOKEN";
         if (!token) {
             token = detail::env_value(env_, "AWS_SESSION_TOKEN");
             token_name = "AWS_SESSION_TOKEN";
         }
-        r.found = detail::complete_or_throw("environment", "AWS_ACCESS_KEY_ID", detail::env_value(env_, "AWS_ACCESS_KEY_ID"),
-                                            "AWS_SECRET_ACCESS_KEY", detail::env_value(env_, "AWS_SECRET_ACCESS_KEY"),
-                                            token_name, std::move(token));
+        r.found = detail::complete_or_throw("environment", "AWS_ACCESS_KEY_ID", std::move(id), "AWS_SECRET_ACCESS_KEY",
+                                            std::move(secret), token_name, std::move(token));
         if (r.found) return r;
         // EKS service accounts (IRSA): the SDKs take this before any profile, so falling through to
         // a profile or the instance's role would sign as someone else.

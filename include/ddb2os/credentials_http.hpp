@@ -331,10 +331,11 @@ private:
 
 // Caches what `source` finds. Credentials with an Expiration are refreshed `refresh_before` it;
 // if the refresh fails, the cached ones are used while they still work, and the source is asked
-// again at most every `retry_interval`, also once they have expired: until then the last failure
-// is thrown again (credentials.expired when the source gave credentials already past their
-// Expiration, as botocore refuses them: a clock that is wrong, or a stale endpoint), rather than
-// every signature waiting on a metadata request. Static credentials (no Expiration) are kept for good.
+// again at most every `retry_interval`. Credentials the source gives already past their Expiration
+// (a clock that is wrong, a stale endpoint) are refused, as botocore refuses them: credentials.expired,
+// thrown again without asking until `retry_interval` has passed (each signature asked the source
+// again). Once the cached ones have expired, a failing source is asked at every lookup: a passing
+// fault must not fail every request for the interval. Static credentials (no Expiration) are kept for good.
 // Thread-safe: one thread refreshes while the others wait for its result.
 class refreshing_credentials final : public credentials_provider {
 public:
@@ -368,9 +369,8 @@ public:
         credentials_lookup r;
         try {
             r = source_->lookup();
-        } catch (const error& e) {
+        } catch (const error&) {
             if (usable(t)) return hit();
-            failure_ = e;
             throw;
         }
         if (r.found) {
@@ -412,7 +412,7 @@ private:
     mutable std::mutex mutex_;
     std::optional<credentials> cached_;
     std::optional<time_point> attempted_;
-    std::optional<error> failure_;  // the last refresh's, thrown again until retry_interval has passed
+    std::optional<error> failure_;  // credentials.expired, thrown again until retry_interval has passed
     std::uint64_t refreshes_ = 0;
 };
 

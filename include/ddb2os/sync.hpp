@@ -487,14 +487,15 @@ private:
             if (A::kind(doc.root()) != value_kind::object || !A::find(doc.root(), "items", items) ||
                 A::kind(items) != value_kind::array || A::size(items) != expected)
                 return false;
-            bool shaped = true;  // each item {"<op>": {...}}
+            bool shaped = true;  // each item {"<op>": {"status": <number>, ...}}
             A::each_element(items, [&](A::value item) {
                 shaped = A::kind(item) == value_kind::object && A::size(item) == 1;
                 if (shaped) {
                     string_ref op;
-                    A::value inner{};
+                    A::value inner{}, status{};
                     A::only_member(item, op, inner);
-                    shaped = A::kind(inner) == value_kind::object;
+                    shaped = A::kind(inner) == value_kind::object && A::find(inner, "status", status) &&
+                             A::kind(status) == value_kind::number;
                 }
                 return shaped;
             });
@@ -684,10 +685,13 @@ private:
             if (pending.empty()) break;
             const auto wait = std::max(backoff(attempt), std::chrono::milliseconds(server_wait_ms));
             if (http::clock::now() + wait >= deadline) {
+                const std::string tries = std::to_string(attempt + 1) + (attempt == 0 ? " attempt" : " attempts");
+                const std::string reason = std::chrono::milliseconds(server_wait_ms) >= wait && http::clock::now() < deadline
+                                               ? "not retried, the answer's Retry-After being past the deadline, after " +
+                                                     tries + ": " + last_reason
+                                               : "still failing at the deadline after " + tries + ": " + last_reason;
                 for (std::size_t i : pending)
-                    failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number,
-                                      "still failing at the deadline after " + std::to_string(attempt + 1) +
-                                          (attempt == 0 ? " attempt: " : " attempts: ") + last_reason});
+                    failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number, reason});
                 return;
             }
             rep.retries += pending.size();

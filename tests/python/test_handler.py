@@ -114,7 +114,12 @@ def test_every_invalid_setting_is_named():
     # Two endpoints that differ: which was meant cannot be known (before, OPENSEARCH_ENDPOINT silently won).
     assert error(**BASE, ES_ENDPOINT="https://other.example.com") == (
         "OPENSEARCH_ENDPOINT and ES_ENDPOINT are both set, to different URLs: set one")
-    assert config(ES_ENDPOINT=" " + BASE["OPENSEARCH_ENDPOINT"])["endpoint"] == BASE["OPENSEARCH_ENDPOINT"]
+    # The same cluster written differently is one URL: no scheme, a trailing slash, the default port, upper case.
+    for same in ("search-books.us-east-1.es.amazonaws.com", BASE["OPENSEARCH_ENDPOINT"] + "/",
+                 BASE["OPENSEARCH_ENDPOINT"] + ":443", "https://Search-Books.us-east-1.es.amazonaws.com"):
+        assert config(ES_ENDPOINT=same)["endpoint"] == BASE["OPENSEARCH_ENDPOINT"]
+    for other in ("http://search-books.us-east-1.es.amazonaws.com", BASE["OPENSEARCH_ENDPOINT"] + ":9200"):
+        assert error(**BASE, ES_ENDPOINT=other) == "OPENSEARCH_ENDPOINT and ES_ENDPOINT are both set, to different URLs: set one"
     assert config(HOST="myhost")["endpoint"] == BASE["OPENSEARCH_ENDPOINT"]  # shells set HOST: not compared
     assert error(**BASE, OPENSEARCH_CA_FILE="/nonexistent/ca.pem") == "OPENSEARCH_CA_FILE '/nonexistent/ca.pem' is not a readable file"
 

@@ -88,6 +88,13 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", parts.hostname
 
 
+def _endpoint_key(name: str, value: str) -> Tuple[str, str, int]:
+    """What a URL variable names, however it is written: scheme, host (in lower case) and port."""
+    scheme, host = _endpoint(name, value)
+    parts = urlsplit(scheme)
+    return parts.scheme, host.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _index_name_problem(value: str) -> Optional[str]:
     """What the engine's own rules say is wrong with an index name or template, or None."""
     try:
@@ -136,7 +143,8 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     """Reads and checks the handler's environment variables (see the README for the list)."""
     endpoint_var, endpoint = _first(env, "OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST")
     es_var, es_endpoint = _first(env, "ES_ENDPOINT")
-    if endpoint_var == "OPENSEARCH_ENDPOINT" and es_endpoint is not None and es_endpoint != endpoint:
+    if endpoint_var == "OPENSEARCH_ENDPOINT" and es_endpoint is not None and (
+            _endpoint_key("OPENSEARCH_ENDPOINT", endpoint) != _endpoint_key("ES_ENDPOINT", es_endpoint)):
         # Which one was meant cannot be known. HOST is not compared: shells and containers set it for
         # their own use, and it is read only when neither of these is set.
         raise _fail("OPENSEARCH_ENDPOINT and ES_ENDPOINT are both set, to different URLs: set one")
