@@ -77,11 +77,6 @@ TEST_CASE("unmarshal: attribute value shape errors, with exact messages") {
           "[ddb2os.attribute.no_type] v: an attribute value needs a type key (S, N, B, BOOL, NULL, M, L, SS, NS or BS); it has none");
     CHECK(one_error(R"({"S":"a","N":"1"})") ==
           "[ddb2os.attribute.multiple_types] v: an attribute value needs exactly one type key; it has 2 (\"S\", \"N\")");
-    // One type key written twice (raw JSON only; DynamoDB never writes it): the last counts, as nlohmann
-    // and Python's json.loads read it (the bytes path refused what the dict path took).
-    CHECK(one(R"({"S":"p","S":"q"})") == R"({"v":"q"})");
-    CHECK(one(R"({"S":"p","\u0053":"q","S":"r"})") == R"({"v":"r"})");
-    CHECK(one_error(R"({"S":"p","S":1})") == "[ddb2os.attribute.wrong_json_type] v: S holds a number; it must hold a string");
     CHECK(one_error(R"({"X":"a"})") ==
           "[ddb2os.attribute.unknown_type] v: unknown type key \"X\" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)");
     CHECK(one_error(R"({"s":"a"})") ==

@@ -89,6 +89,26 @@ inline bool parse_key_schema_spec(std::string_view spec, std::string& table, key
 
 namespace detail {
 
+// True when every member of Keys has one name (raw JSON only; DynamoDB never writes such an object),
+// with the last member: a repeated name counts once, with its last value, as A::find, nlohmann and
+// Python's json.loads (the module's dict path) take it. A name that cannot be decoded is never the same.
+template <class A>
+bool one_name_repeated(typename A::value v, string_ref& key, typename A::value& last) {
+    std::string first, name;
+    bool same = true, seen = false;
+    A::each_member(v, [&](string_ref k, typename A::value p) {
+        std::string& into = seen ? name : first;
+        if (!k.escaped) into.assign(k.text.data(), k.text.size());
+        else if (!unescape_json(k.text, into)) return same = false;
+        same = !seen || name == first;
+        seen = true;
+        key = k;
+        last = p;
+        return same;
+    });
+    return same;
+}
+
 inline std::string table_label(std::string_view table) {
     return table.empty() ? std::string("the table") : "table '" + std::string(table) + "'";
 }

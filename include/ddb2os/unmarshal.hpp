@@ -202,49 +202,6 @@ private:
 };
 
 // Reads one attribute value: its single type key and the payload under it.
-// True when every member of v has one name (raw JSON only; DynamoDB never writes such an object),
-// with the last member: a repeated name counts once, with its last value, as A::find, nlohmann and
-// Python's json.loads (the module's dict path) take it. A name that cannot be decoded is never the same.
-template <class A>
-bool one_name_repeated(typename A::value v, string_ref& key, typename A::value& last) {
-    std::string first, name;
-    bool same = true, seen = false;
-    A::each_member(v, [&](string_ref k, typename A::value p) {
-        std::string& into = seen ? name : first;
-        if (!k.escaped) into.assign(k.text.data(), k.text.size());
-        else if (!unescape_json(k.text, into)) return same = false;
-        same = !seen || name == first;
-        seen = true;
-        key = k;
-        last = p;
-        return same;
-    });
-    return same;
-}
-
-// An attribute value with no member or more than one: an error, unless one type key is written
-// more than once (then its last member, as one_name_repeated). Out of line: the common case,
-// one member, stays a short path.
-template <class A>
-DDB2OS_NOINLINE errc not_one_member(typename A::value v, std::size_t n, string_ref& key, typename A::value& payload,
-                                    std::string& message) {
-    if (n == 0) {
-        message = "an attribute value needs a type key (S, N, B, BOOL, NULL, M, L, SS, NS or BS); it has none";
-        return errc::attr_no_type;
-    }
-    if (one_name_repeated<A>(v, key, payload)) return errc::ok;
-    message = "an attribute value needs exactly one type key; it has " + std::to_string(n) + " (";
-    bool first = true;
-    A::each_member(v, [&](string_ref k, typename A::value) {
-        if (!first) message += ", ";
-        first = false;
-        quote_for_message(message, k.text);
-        return true;
-    });
-    message += ")";
-    return errc::attr_multiple_types;
-}
-
 template <class A>
 errc classify(typename A::value v, ddb_type& type, typename A::value& payload, std::string& message,
               std::string& scratch) {
@@ -255,13 +212,24 @@ errc classify(typename A::value v, ddb_type& type, typename A::value& payload, s
         return errc::attr_not_object;
     }
     const std::size_t n = A::size(v);
-    string_ref key;
     if (n != 1) {
-        const errc e = not_one_member<A>(v, n, key, payload, message);
-        if (e != errc::ok) return e;
-    } else {
-        A::only_member(v, key, payload);
+        if (n == 0) {
+            message = "an attribute value needs a type key (S, N, B, BOOL, NULL, M, L, SS, NS or BS); it has none";
+            return errc::attr_no_type;
+        }
+        message = "an attribute value needs exactly one type key; it has " + std::to_string(n) + " (";
+        bool first = true;
+        A::each_member(v, [&](string_ref k, typename A::value) {
+            if (!first) message += ", ";
+            first = false;
+            quote_for_message(message, k.text);
+            return true;
+        });
+        message += ")";
+        return errc::attr_multiple_types;
     }
+    string_ref key;
+    A::only_member(v, key, payload);
     if (key.escaped) {
         type = unescape_json(key.text, scratch) ? parse_type_key(scratch) : ddb_type::unknown;
     } else {
