@@ -152,3 +152,99 @@ def test_a_page_is_timed_on_the_monotonic_clock_and_failures_keep_exact_keys(mon
                                  "reason": "refused"}]
     json.dumps(result["failed"])
     assert binary["failed"][0]["key"] == {"author": {"B": "AP8="}, "bookTitle": {"S": "T"}}
+
+
+class Pages(FakeDynamoDB):
+    """A table of numbered items, `per_page` to a Scan page, with B sort keys (to round-trip a binary
+    ExclusiveStartKey through the checkpoint file); records each Scan's arguments."""
+
+    def __init__(self, n, per_page=3):
+        super().__init__()
+        self.rows = [{"author": {"S": f"a{i:02}"}, "bookTitle": {"B": bytes([i, 255])}, "n": {"N": str(i)}} for i in range(n)]
+        self.per_page, self.scans = per_page, []
+
+    def scan(self, **kwargs):
+        self.scans.append(kwargs)
+        start = 0
+        if "ExclusiveStartKey" in kwargs:
+            k = kwargs["ExclusiveStartKey"]
+            assert isinstance(k["bookTitle"]["B"], bytes)  # as boto3's client takes it
+            start = next(i for i, r in enumerate(self.rows) if r["author"] == k["author"]) + 1
+        page = self.rows[start:start + self.per_page]
+        answer = {"Items": page}
+        if start + self.per_page < len(self.rows):
+            answer["LastEvaluatedKey"] = {"author": page[-1]["author"], "bookTitle": page[-1]["bookTitle"]}
+        return answer
+
+
+class CountingEngine:
+    """The engine, replaced: records every item's n, and fails every record of a page holding `fail_at`."""
+    seen: list = []
+    fail_at = None
+
+    def __init__(self, config, env):
+        pass
+
+    def process(self, event, seconds):
+        ns = [int(r["dynamodb"]["NewImage"]["n"]["N"]) for r in event["Records"]]
+        CountingEngine.seen.extend(ns)
+        failing = CountingEngine.fail_at in ns
+        return {"indexed": 0 if failing else len(ns), "version_conflicts": 0, "dead_lettered": 0,
+                "failures": [{"record": i, "reason": "refused"} for i in range(len(ns))] if failing else []}
+
+
+def test_a_checkpoint_lets_a_second_run_go_on_after_the_last_written_page(monkeypatch, tmp_path):
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    path = str(tmp_path / "books.checkpoint")
+    table = Pages(10)  # pages 0-2, 3-5, 6-8, 9
+
+    # The third page is refused: the run stops, and the file says to go on after the second.
+    CountingEngine.seen, CountingEngine.fail_at = [], 7
+    first = run(dynamodb=table, checkpoint=path)
+    assert first["stopped"] and first["resumed"] is False and len(first["failed"]) == 3
+    assert CountingEngine.seen == list(range(9))
+    saved = json.load(open(path))
+    assert saved["next"] == {"0": {"author": {"S": "a05"}, "bookTitle": {"B": "Bf8="}}} and saved["done"] == []
+
+    # The second run starts there (items 6-9 only), and removes the file once the table is written.
+    CountingEngine.seen, CountingEngine.fail_at = [], None
+    table.scans = []
+    second = run(dynamodb=table, checkpoint=path)
+    assert second["resumed"] is True and second["failed"] == [] and not second["stopped"]
+    assert CountingEngine.seen == [6, 7, 8, 9] and second["items"] == second["indexed"] == 4
+    assert table.scans[0]["ExclusiveStartKey"] == {"author": {"S": "a05"}, "bookTitle": {"B": bytes([5, 255])}}
+    assert not (tmp_path / "books.checkpoint").exists()
+
+    # Without a file, a run with a checkpoint writes everything.
+    CountingEngine.seen = []
+    assert run(dynamodb=table, checkpoint=path)["items"] == 10 and CountingEngine.seen == list(range(10))
+
+
+def test_a_segment_a_checkpoint_says_is_done_is_not_scanned_again(monkeypatch, tmp_path):
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    path = tmp_path / "cp.json"
+    arn = "arn:aws:dynamodb:us-east-1:1:table/books"
+    path.write_text(json.dumps({"table": arn, "segments": 2, "next": {}, "done": [0]}))
+    CountingEngine.seen, CountingEngine.fail_at = [], None
+    table = Pages(4, per_page=10)
+    result = run(dynamodb=table, checkpoint=str(path), segments=2)
+    assert [s["Segment"] for s in table.scans] == [1]
+    assert result["resumed"] is True and not path.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"table": "arn:aws:dynamodb:us-east-1:1:table/films", "segments": 1, "next": {}, "done": []}',
+     "is for table 'arn:aws:dynamodb:us-east-1:1:table/films' in 1 segments, not "
+     "'arn:aws:dynamodb:us-east-1:1:table/books' in 1: give the same table and --segments, or remove the file"),
+    ('{"table": "arn:aws:dynamodb:us-east-1:1:table/books", "segments": 4, "next": {}, "done": []}',
+     "in 4 segments, not 'arn:aws:dynamodb:us-east-1:1:table/books' in 1"),
+    ("[1, 2]", "is not a ddb2os backfill checkpoint"),
+    ("{not json", "cannot be read"),
+])
+def test_a_checkpoint_of_another_run_is_refused_before_any_scan(tmp_path, text, message):
+    path = tmp_path / "cp.json"
+    path.write_text(text)
+    with pytest.raises(ValueError) as e:
+        run(checkpoint=str(path))
+    assert message in str(e.value) and str(path) in str(e.value)
+    assert path.read_text() == text  # left as it was

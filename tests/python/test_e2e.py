@@ -438,7 +438,7 @@ def test_versions_from_int_float_and_decimal_times_and_never_an_objects_str(serv
         assert raw["dynamodb"]["ApproximateCreationDateTime"] == {"k4": None, "k5": "inf"}[letter["id"]]
 
 
-def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(servers, configure):
+def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(servers, configure, tmp_path):
     """python -m ddb2os.backfill: a table's items (written before anything read its stream) into the index, by
     parallel Scan pages; then the stream's later changes win over the backfill, and an older change does not."""
     from ddb2os.backfill import backfill, main
@@ -476,6 +476,24 @@ def test_backfill_writes_what_the_table_holds_and_later_changes_still_win(server
                                        "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES"}}]}
     answer, log = run_handler(stale)
     assert answer == {"batchItemFailures": []} and log["VersionConflicts"] == 1 and log["Indexed"] == 0
+    assert_index_equals_table(opensearch.url, table)
+
+    # Stopped after two written pages (here by the log raising; in life a crash or Ctrl-C), a second run with the
+    # same checkpoint goes on after them, reading DynamoDB's own LastEvaluatedKey back from the file.
+    checkpoint = tmp_path / "backfilled.checkpoint"
+    pages = []
+
+    def stop_at_third(line):
+        pages.append(line)
+        if len(pages) == 3:
+            raise RuntimeError("stopped")
+    with pytest.raises(RuntimeError, match="stopped"):
+        backfill("backfilled", dynamodb=table.ddb, page_size=7, margin_seconds=120, log=stop_at_third,
+                 checkpoint=str(checkpoint))
+    assert set(json.loads(checkpoint.read_text())["next"]) == {"0"}
+    resumed = backfill("backfilled", dynamodb=table.ddb, page_size=7, margin_seconds=120, checkpoint=str(checkpoint))
+    assert resumed["resumed"] and resumed["failed"] == [] and resumed["items"] == len(remaining) - 14
+    assert not checkpoint.exists()
     assert_index_equals_table(opensearch.url, table)
 
     # OpenSearch unreachable: the items of the pages being written are listed with the reason, the scan stops.

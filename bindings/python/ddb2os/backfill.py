@@ -2,6 +2,7 @@
 changes, so that an index can start from a table that existed before its stream did.
 
     python -m ddb2os.backfill TABLE [--segments N] [--page-size N] [--margin-seconds S] [--page-seconds S]
+                                    [--checkpoint FILE]
 
 The OpenSearch side is configured by the handler's environment variables (``OPENSEARCH_ENDPOINT``,
 ``INDEX_NAME``, ``TABLE_KEYS``, ... see the README; ``REFRESH`` is ignored); the table is read with
@@ -20,7 +21,11 @@ would bring the document back.
 Nothing is lost: an item OpenSearch refuses goes to the dead-letter index as a stream record would.
 Items that could not be written in time (OpenSearch unreachable, a refused request) stop the
 backfill after the pages being written: they are listed in the result (and the command exits with
-1), and a second run writes everything again (the writes are idempotent).
+1), and a second run writes everything again (the writes are idempotent). With a checkpoint file, a
+second run goes on from where each segment's last fully written page ended instead: the file holds, per
+Scan segment, the key to start from (or that the segment is done); it is written after each such page and
+removed when the whole table has been written. A resumed run reads its items afresh and versions them
+from its own start, so the order with the stream holds as in a first run.
 """
 from __future__ import annotations
 
@@ -100,20 +105,77 @@ def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_a
             raise ValueError(f"table {name!r} cannot be written: its dead-letter index: {problem} (set DLQ_INDEX)")
 
 
+def _untyped_key(keys: Mapping[str, Any]) -> Dict[str, Any]:
+    """_typed_key's inverse: B back to bytes, as boto3's client takes an ExclusiveStartKey."""
+    return {k: {t: base64.b64decode(v) if t == "B" else v for t, v in typed.items()} for k, typed in keys.items()}
+
+
+class _Checkpoint:
+    """Where each Scan segment goes on from, in a JSON file written whole (a new file renamed over the old),
+    so that a run stopped at any moment leaves the last complete state."""
+
+    def __init__(self, path: str, table_arn: str, segments: int):
+        self.path, self.lock, self.resumed = path, threading.Lock(), False
+        self.state: Dict[str, Any] = {"table": table_arn, "segments": segments, "next": {}, "done": []}
+        try:
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            raise ValueError(f"checkpoint {path!r} cannot be read: {e}") from None
+        if not isinstance(saved, dict) or not isinstance(saved.get("next"), dict) or not isinstance(saved.get("done"), list):
+            raise ValueError(f"checkpoint {path!r} is not a ddb2os backfill checkpoint")
+        if saved.get("table") != table_arn or saved.get("segments") != segments:
+            raise ValueError(f"checkpoint {path!r} is for table {saved.get('table')!r} in {saved.get('segments')} "
+                             f"segments, not {table_arn!r} in {segments}: give the same table and --segments, "
+                             f"or remove the file to start over")
+        self.state, self.resumed = saved, True
+
+    def start(self, segment: int) -> Optional[Dict[str, Any]]:
+        """None: the segment is done; {}: from its first item; else the ExclusiveStartKey."""
+        if segment in self.state["done"]:
+            return None
+        key = self.state["next"].get(str(segment))
+        return _untyped_key(key) if key else {}
+
+    def advance(self, segment: int, last_key: Optional[Mapping[str, Any]]) -> None:
+        with self.lock:
+            if last_key is None:
+                self.state["next"].pop(str(segment), None)
+                self.state["done"].append(segment)
+            else:
+                self.state["next"][str(segment)] = _typed_key(last_key)
+            temporary = f"{self.path}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as f:
+                json.dump(self.state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+
+    def finish(self) -> None:
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+
+
 def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: Optional[int] = None,
              margin_seconds: float = 60.0, page_seconds: float = 30.0,
              environment: Optional[Mapping[str, str]] = None,
-             log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+             log: Optional[Callable[[str], None]] = None, checkpoint: Optional[str] = None) -> Dict[str, Any]:
     """Writes every item of ``table`` into OpenSearch; returns the counts and the failures:
     ``{"items", "indexed", "version_conflicts", "dead_lettered", "failed": [{"key", "reason"}],
-    "stopped", "pages", "seconds", "version"}``. ``version_conflicts``: items a newer stream change
-    had already written; ``stopped``: items failed, and the scan was not finished.
+    "stopped", "pages", "seconds", "version", "resumed"}``. ``version_conflicts``: items a newer stream
+    change had already written; ``stopped``: items failed, and the scan was not finished; ``resumed``: the
+    run went on from a checkpoint.
 
     ``dynamodb``: a boto3 DynamoDB client (default: one for ``DYNAMODB_ENDPOINT`` / ``AWS_REGION``).
     ``segments``: parallel Scan segments, each with its own connection to OpenSearch.
     ``page_seconds``: the time from a page's Scan to the end of its writes (retries included); keep
     it below the index's ``index.gc_deletes``. ``environment``: the handler's variables (default
-    ``os.environ``). ``log``: one JSON line per page."""
+    ``os.environ``). ``log``: one JSON line per page. ``checkpoint``: a file to go on from, and to record
+    progress in (see the module's documentation)."""
     if not (isinstance(segments, int) and segments >= 1):
         raise ValueError("segments must be a whole number, at least 1")
     if page_size is not None and not (isinstance(page_size, int) and page_size >= 1):
@@ -142,6 +204,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     # The table's ARN in the stream-ARN form the engine reads the table name from.
     source_arn = description["TableArn"] + "/stream/backfill"
     _check_index(config, name, keys, source_arn)
+    progress = _Checkpoint(checkpoint, description["TableArn"], segments) if checkpoint else None
     started = time.time()
     version = math.floor(started - margin_seconds)
 
@@ -150,7 +213,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     totals: Dict[str, Any] = {"items": 0, "indexed": 0, "version_conflicts": 0, "dead_lettered": 0, "failed": [],
                               "stopped": False, "pages": 0}
 
-    def write_page(engine: Any, segment: int, page: int, items: List[Dict[str, Any]], read_at: float) -> None:
+    def write_page(engine: Any, segment: int, page: int, items: List[Dict[str, Any]], read_at: float) -> bool:
         records = []
         for n, item in enumerate(items):
             # Unique per table and run: a dead letter's _id is its record's eventID.
@@ -178,6 +241,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
                                 "dead_lettered": report["dead_lettered"], "failed": len(failed)}))
         if failed:
             stop.set()
+        return not failed
 
     def scan(segment: int) -> None:
         engine = _core.SyncEngine(config, env)  # one per segment: a segment never waits for another's page
@@ -187,14 +251,23 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             kwargs.update(Segment=segment, TotalSegments=segments)
         if page_size:
             kwargs["Limit"] = page_size
+        if progress is not None:
+            start = progress.start(segment)
+            if start is None:
+                return  # written whole by an earlier run
+            if start:
+                kwargs["ExclusiveStartKey"] = start
         page = 0
         try:
             while not stop.is_set():
                 answer = dynamodb.scan(**kwargs)
                 read_at = time.monotonic()
+                written = True
                 if answer.get("Items"):
-                    write_page(engine, segment, page, answer["Items"], read_at)
+                    written = write_page(engine, segment, page, answer["Items"], read_at)
                     page += 1
+                if progress is not None and written:
+                    progress.advance(segment, answer.get("LastEvaluatedKey"))
                 if "LastEvaluatedKey" not in answer:
                     return
                 kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
@@ -213,6 +286,9 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             raise
     totals["seconds"] = round(time.time() - started, 3)
     totals["version"] = version
+    totals["resumed"] = progress is not None and progress.resumed
+    if progress is not None and not totals["failed"] and not totals["stopped"]:
+        progress.finish()
     return totals
 
 
@@ -225,10 +301,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="how long before the scan started the items' version is set (60): stream changes after it win")
     p.add_argument("--page-seconds", type=float, default=30.0,
                    help="a page is written within this time of its Scan, or reported (30; below index.gc_deletes)")
+    p.add_argument("--checkpoint", metavar="FILE", default=None,
+                   help="record progress in FILE, and go on from it if it exists (removed once the table is written)")
     a = p.parse_args(argv)
     try:
         result = backfill(a.table, segments=a.segments, page_size=a.page_size, margin_seconds=a.margin_seconds,
-                          page_seconds=a.page_seconds, log=lambda line: print(line, flush=True))
+                          page_seconds=a.page_seconds, log=lambda line: print(line, flush=True),
+                          checkpoint=a.checkpoint)
     except (Error, ValueError) as e:
         p.error(str(e))
     except Exception as e:  # botocore's (no region, no table, throttled): one line, not a traceback
