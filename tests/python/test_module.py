@@ -463,6 +463,15 @@ def test_errors_carry_ids_paths_and_messages():
         ddb2os.unmarshal({"s": {"S": "\ud800"}})
     with pytest.raises(ddb2os.UnmarshalError, match=r"\[ddb2os.attribute.multiple_types\] v"):
         ddb2os.unmarshal({"v": {"S": "a", "N": "1"}})
+    # A str with a lone surrogate, in the words the bytes path uses for it (the dict path said "not valid
+    # UTF-8 (byte 0)", a byte the string does not have).
+    import json
+    event = {"Records": [{"eventID": "e", "eventName": "INSERT", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/T/stream/x",
+                          "dynamodb": {"ApproximateCreationDateTime": 1, "SequenceNumber": "1", "Keys": {"id": {"S": "a"}},
+                                       "NewImage": {"id": {"S": "a"}, "s": {"S": "ab\ud800cd"}}}}]}
+    (from_dict,), (from_bytes,) = ddb2os.bulk_bodies(event).errors, ddb2os.bulk_bodies(json.dumps(event).encode()).errors
+    assert (from_dict.id, from_dict.path, from_dict.message) == (from_bytes.id, from_bytes.path, from_bytes.message) == (
+        "utf8.invalid", "dynamodb.NewImage.s.S", "string is not valid Unicode (an unpaired UTF-16 surrogate or invalid UTF-8)")
     with pytest.raises(ddb2os.EventError) as e:
         ddb2os.bulk_bodies(b"{oops")
     assert str(e.value) == "[ddb2os.json.syntax] byte 1: expected a string key in an object"

@@ -34,8 +34,9 @@ struct python_adapter {
         return value_kind::number;  // int, float, Decimal; any other object is a number without text
     }
 
-    // A str that is not valid Unicode (a lone surrogate) reads as one invalid UTF-8 byte, so the
-    // caller reports utf8.invalid with its path instead of raising from here.
+    // A str that is not valid Unicode (a lone surrogate) reads as the JSON escape of one, so the
+    // caller reports utf8.invalid with its path, in the words the raw JSON path uses for the same
+    // string ("an unpaired UTF-16 surrogate"), instead of raising from here.
     static string_ref string(value v) noexcept {
         if (PyUnicode_IS_COMPACT_ASCII(v))  // most keys and values: the text is the str's own buffer
             return {std::string_view(static_cast<const char*>(PyUnicode_DATA(v)),
@@ -45,7 +46,7 @@ struct python_adapter {
         const char* p = PyUnicode_AsUTF8AndSize(v, &n);
         if (p == nullptr) {
             PyErr_Clear();
-            return {std::string_view("\xff", 1), false};
+            return {std::string_view("\\ud800", 6), true};
         }
         return {std::string_view(p, static_cast<std::size_t>(n)), false};
     }
