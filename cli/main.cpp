@@ -20,13 +20,14 @@ constexpr const char* usage_text =
     "usage: ddb2os convert [--index NAME | --index-template T] [--keys TABLE=PK[,SK]]...\n"
     "                      [--numbers exact|string|double] [--lists stringify|keep]\n"
     "                      [--max-bytes N] [--max-actions N] [--skip-ttl-deletes]\n"
-    "                      [--versions] [--out PREFIX] [EVENT_FILE | -]\n"
+    "                      [--exclude NAME[,NAME]...]... [--versions] [--out PREFIX] [EVENT_FILE | -]\n"
     "       ddb2os --version\n"
     "\n"
     "Reads a DynamoDB Streams event as Lambda delivers it ({\"Records\": [...]}) from EVENT_FILE or\n"
     "stdin and writes OpenSearch _bulk bodies (NDJSON) to stdout, one after another, or with\n"
     "--out each body (cut at --max-bytes and --max-actions) to its own file PREFIX-1.ndjson,\n"
     "PREFIX-2.ndjson, ... (their names on stdout); one JSON line per bad record goes to stderr.\n"
+    "--exclude: top-level attributes left out of every document, by exact name.\n"
     "--versions: each action carries version_type=external_gte from ApproximateCreationDateTime,\n"
     "as the Lambda handler's do. Exit status: 0 all records converted, 1 some failed, 2 usage,\n"
     "input or output error.\n";
@@ -88,6 +89,16 @@ int convert(int argc, char** argv) {
             opt.max_bytes = parse_size(arg, value());
         } else if (arg == "--max-actions") {
             opt.max_actions = parse_size(arg, value());
+        } else if (arg == "--exclude") {
+            const std::string v = value();
+            for (std::size_t at = 0;;) {
+                const std::size_t comma = v.find(',', at);
+                const std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+                if (name.empty()) usage_error("--exclude takes attribute names separated by commas, not \"" + v + "\"");
+                opt.exclude_attributes.push_back(name);
+                if (comma == std::string::npos) break;
+                at = comma + 1;
+            }
         } else if (arg == "--skip-ttl-deletes") {
             opt.skip_ttl_deletes = true;
         } else if (arg == "--versions") {

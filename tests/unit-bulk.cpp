@@ -649,3 +649,26 @@ TEST_CASE("bulk: each action's bytes can be found again, to re-send only some") 
     }
     CHECK(joined == all_bodies(r));
 }
+
+TEST_CASE("bulk: excluded attributes are left out of documents, unread, at the top level only") {
+    auto o = books_options();
+    o.exclude_attributes = {"ssn", "_id", "broken"};
+    const std::string image = R"({"author":{"S":"a"},"bookTitle":{"S":"t"},"ssn":{"S":"123-45-6789"},)"
+                              R"("\u0073sn":{"S":"escaped name"},"_id":{"S":"x"},"broken":{"N":"not a number"},)"
+                              R"("nested":{"M":{"ssn":{"S":"kept"}}}})";
+    const auto r = ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("a", "t"), image)}), o);
+    CHECK(r.errors.empty());  // "broken" is not read
+    CHECK(all_bodies(r) == "{\"index\":{\"_index\":\"books\",\"_id\":\"a|t\"}}\n"
+                           "{\"author\":\"a\",\"bookTitle\":\"t\",\"nested\":{\"ssn\":\"kept\"}}\n");
+    // Without the option, the same record is a number.invalid (the exclusion is what skipped it).
+    CHECK(ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("a", "t"), image)}), books_options()).errors.size() == 1);
+    // The same through nlohmann.
+    const auto j = nlohmann::ordered_json::parse(event({rec(1, "INSERT", book_keys("a", "t"), image)}));
+    CHECK(all_bodies(ddb2os::build_bulk<ddb2os::nlohmann_ordered_adapter>(&j, o)) == all_bodies(r));
+    // A key attribute can be excluded from the document; the _id still comes from Keys.
+    o.exclude_attributes = {"author"};
+    CHECK(all_bodies(ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("a", "t"), book_image("a", "t", 1))}), o)) ==
+          "{\"index\":{\"_index\":\"books\",\"_id\":\"a|t\"}}\n{\"bookTitle\":\"t\",\"year\":1}\n");
+    o.exclude_attributes = {"ssn", ""};
+    CHECK(test::error_of([&] { ddb2os::validate(o); }) == "[ddb2os.option.invalid] an excluded attribute name is empty");
+}

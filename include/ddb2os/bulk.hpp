@@ -49,6 +49,8 @@ struct bulk_options {
     // Every action carries "version": the record's ApproximateCreationDateTime in microseconds,
     // with "version_type": "external_gte", so an older write never overwrites a newer one.
     bool external_versions = false;
+    // Top-level attributes left out of every document, by exact name (unmarshal_options::exclude).
+    std::vector<std::string> exclude_attributes{};
 };
 
 enum class record_status : unsigned char { emitted, superseded, skipped_ttl, failed };
@@ -258,6 +260,8 @@ inline void validate(const bulk_options& o) {
         const std::string problem = key_schema_problem(schema);
         if (!problem.empty()) throw error(errc::option_invalid, "the key schema of table '" + table + "' " + problem);
     }
+    for (const std::string& name : o.exclude_attributes)
+        if (name.empty()) throw error(errc::option_invalid, "an excluded attribute name is empty");
     index_namer check(o.index);
 }
 
@@ -269,7 +273,7 @@ public:
     using value = typename A::value;
 
     bulk_builder(const bulk_options& o, std::size_t size_hint)
-        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true}, size_hint_(size_hint), emitter_(doc_opt_, err_) {
+        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true, o.exclude_attributes}, size_hint_(size_hint), emitter_(doc_opt_, err_) {
         validate(o);
     }
 

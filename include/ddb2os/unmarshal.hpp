@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config.hpp"
 #include "detail/base64.hpp"
@@ -29,6 +30,9 @@ struct unmarshal_options {
     // Top-level attributes named like OpenSearch metadata fields (`_id`, `_source`, ...) are
     // refused by OpenSearch; they get one more leading underscore (see rename_metadata_field).
     bool rename_metadata_fields = true;
+    // Top-level attribute names left out of an image's document (a field that must not be
+    // searchable, or that OpenSearch cannot map), by exact name. Their values are not read at all.
+    std::vector<std::string> exclude{};
 };
 
 // A failure inside one value: which rule, where, and the exact text.
@@ -313,6 +317,7 @@ public:
                         "an item image must be an object of attributes, not a" +
                             std::string(A::kind(img) == value_kind::array ? "n " : " ") +
                             std::string(kind_name(A::kind(img))));
+        if (!opt_.exclude.empty()) return object_excluding(out, img);
         return object(out, img, 0, true);
     }
 
@@ -353,6 +358,28 @@ private:
             if (!write_key(out, key, top)) return false;
             out.put(':');
             if (!attribute(out, v, depth, false)) return false;
+            path_.pop();
+            return true;
+        });
+        out.put('}');
+        return ok;
+    }
+
+    // An image without the attributes opt_.exclude names (a separate loop: object() is the hot one).
+    DDB2OS_NOINLINE bool object_excluding(out_buffer& out, value obj) {
+        out.put('{');
+        bool first = true;
+        const bool ok = A::each_member(obj, [&](string_ref key, value v) {
+            std::string_view name = key.text;
+            if (key.escaped && decoded_text(key, scratch_, name, message_) != errc::ok) name = {};  // reported below
+            for (const std::string& x : opt_.exclude)
+                if (name == x) return true;
+            if (!first) out.put(',');
+            first = false;
+            path_.push_name(key);
+            if (!write_key(out, key, true)) return false;
+            out.put(':');
+            if (!attribute(out, v, 0, false)) return false;
             path_.pop();
             return true;
         });

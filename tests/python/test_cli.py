@@ -146,6 +146,18 @@ def test_skip_ttl_deletes(cli):
     assert rc == 0 and out == ""
 
 
+def test_exclude(cli):
+    image = {"id": {"S": "1"}, "ssn": {"S": "123-45-6789"}, "card": {"N": "not read"}, "m": {"M": {"ssn": {"S": "kept"}}}}
+    event = json.dumps({"Records": [record(1, "INSERT", {"id": {"S": "1"}}, image)]}).encode()
+    rc, out, err = run(cli, event, "convert", "--exclude", "ssn", "--exclude", "card,other")
+    assert (rc, err) == (0, "")
+    assert lines(out)[1] == {"id": "1", "m": {"ssn": "kept"}}
+    assert run(cli, event, "convert")[0] == 1  # card is read without --exclude
+    for bad in ("ssn,", ",ssn", "a,,b", ""):
+        rc, _, err = run(cli, event, "convert", "--exclude", bad)
+        assert rc == 2 and err.splitlines()[0] == f'ddb2os: --exclude takes attribute names separated by commas, not "{bad}"'
+
+
 def test_framing_and_usage_errors_exit_2(cli):
     rc, out, err = run(cli, b"{not json", "convert")
     assert (rc, out) == (2, "")

@@ -37,6 +37,7 @@ HANDLER_VARS = ["OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST", "INDEX_NAME", "IND
                 "DB_HASH_KEY", "DB_SORT_KEY", "OPENSEARCH_SERVICE", "OPENSEARCH_AUTH", "OPENSEARCH_USERNAME",
                 "OPENSEARCH_PASSWORD", "REFRESH", "DLQ_INDEX", "SKIP_TTL_DELETES", "NUMBERS", "LISTS", "MAX_BULK_BYTES",
                 "MAX_BULK_ACTIONS", "OPENSEARCH_GZIP", "OPENSEARCH_CA_FILE", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "EXCLUDE_ATTRIBUTES", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE",
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
 
 
@@ -282,6 +283,22 @@ def test_a_record_opensearch_rejects_goes_to_the_dead_letter_index(servers, conf
     raw = json.loads(letter["record"])
     assert raw["dynamodb"]["NewImage"]["x"] == {"S": "not a number"}
     assert raw["dynamodb"]["SequenceNumber"] == letter["sequence_number"]
+
+
+def test_excluded_attributes_never_reach_the_index(servers, configure):
+    """EXCLUDE_ATTRIBUTES: a field kept out of search (ssn), and one whose mixed types OpenSearch cannot map (x: the
+    record above's mapping conflict, gone)."""
+    opensearch, dynamodb = servers
+    configure(TABLE_KEYS="excluded=pk,sk", EXCLUDE_ATTRIBUTES="ssn, x")
+    table = Table(dynamodb, "excluded")
+    table.ddb.put_item(TableName="excluded", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"N": "1"}, "ssn": {"S": "123-45-6789"}})
+    table.ddb.put_item(TableName="excluded", Item={"pk": {"S": "a"}, "sk": {"N": "2"}, "x": {"S": "not a number"},
+                                                   "m": {"M": {"ssn": {"S": "nested, kept"}}}})
+    (answer, log), = table.sync()
+    assert answer == {"batchItemFailures": []}
+    assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (2, 0, 0)
+    assert index_docs(opensearch.url, "excluded") == {"a|1": {"pk": "a", "sk": 1},
+                                                      "a|2": {"pk": "a", "sk": 2, "m": {"ssn": "nested, kept"}}}
 
 
 def test_records_whose_key_schema_describetable_refuses_are_reported_not_dead_lettered(servers, configure):

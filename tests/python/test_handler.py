@@ -100,6 +100,9 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, SKIP_TTL_DELETES="maybe") == "SKIP_TTL_DELETES must be true or false, not 'maybe'"
     assert error(**BASE, NUMBERS="float") == "NUMBERS must be exact, string or double, not 'float'"
     assert error(**BASE, LISTS="merge") == "LISTS must be stringify or keep, not 'merge'"
+    assert error(**BASE, EXCLUDE_ATTRIBUTES="ssn,,x") == "EXCLUDE_ATTRIBUTES must be attribute names separated by commas, not 'ssn,,x'"
+    assert config(EXCLUDE_ATTRIBUTES=" ssn , card number ")["exclude"] == ["ssn", "card number"]
+    assert config()["exclude"] == config(EXCLUDE_ATTRIBUTES=" ")["exclude"] == []
     assert error(**BASE, MAX_BULK_BYTES="5MB") == "MAX_BULK_BYTES must be a whole number, not '5MB'"
     assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
     assert error(**BASE, FIRST_BULK_BYTES="-1") == "FIRST_BULK_BYTES must be at least 64, not '-1'"

@@ -435,6 +435,26 @@ def test_document_id():
         assert e.value.message == f"key_schema {problem}"
 
 
+def test_excluded_attributes_from_the_dict_and_from_bytes():
+    import json
+    image = {"id": {"S": "a"}, "ssn": {"S": "123-45-6789"}, "card": {"N": "not read"}, "_id": {"S": "x"},
+             "m": {"M": {"ssn": {"S": "kept"}}}}
+    event = {"Records": [{"eventID": "e", "eventName": "INSERT", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/T/stream/x",
+                          "dynamodb": {"SequenceNumber": "1", "Keys": {"id": {"S": "a"}}, "NewImage": image}}]}
+    want = [b'{"index":{"_index":"t","_id":"a"}}\n{"id":"a","m":{"ssn":"kept"}}\n']
+    for names in (["ssn", "card", "_id"], ("ssn", "card", "_id")):
+        assert ddb2os.bulk_bodies(event, exclude=names).bodies == want
+        assert ddb2os.bulk_bodies(json.dumps(event).encode(), exclude=names).bodies == want
+    (e,) = ddb2os.bulk_bodies(event, exclude=["ssn"]).errors
+    assert (e.id, e.path) == ("number.invalid", "dynamodb.NewImage.card.N")
+    for bad, message in (("ssn", "exclude must be a sequence (a list, a tuple) of attribute names, not str"),
+                         ({"ssn"}, "exclude must be a sequence (a list, a tuple) of attribute names, not set"),
+                         ([1], "exclude must be a str, not int"), ([""], "an excluded attribute name is empty")):
+        with pytest.raises(ddb2os.OptionError) as err:
+            ddb2os.bulk_bodies(event, exclude=bad)
+        assert err.value.message == message
+
+
 def test_a_name_written_twice_in_raw_json_reads_as_json_loads_reads_it():
     """Raw JSON only (DynamoDB never writes it): a repeated key attribute counts once, with its last value, as
     Python's json.loads gives the dict path (the bytes path named a composite key, or "Keys holds ''"). A

@@ -103,6 +103,7 @@ def bulk_bodies(
     max_bytes: int = 5 * 2**20,
     max_actions: int = 1000,
     skip_ttl_deletes: bool = False,
+    exclude: Optional[Sequence[str]] = None,
 ) -> BulkResult:
     """Turn a DynamoDB Streams event (the Lambda event dict, its list of records, or raw JSON
     bytes) into OpenSearch ``_bulk`` bodies.
@@ -113,7 +114,8 @@ def bulk_bodies(
     (for each body, the index in ``Records`` of each action) and ``.sequence_numbers``.
 
     ``index``: a fixed index name, or a template with ``{table}``; default: the table's name,
-    lowercased. ``key_schemas``: table name -> ordered key attribute names (partition, sort)."""
+    lowercased. ``key_schemas``: table name -> ordered key attribute names (partition, sort).
+    ``exclude``: top-level attribute names left out of every document (their values are not read)."""
     if isinstance(event, Mapping) and not isinstance(event, dict):
         event = dict(event)
     if key_schemas is not None and not isinstance(key_schemas, dict):
@@ -127,6 +129,7 @@ def bulk_bodies(
         max_bytes=max_bytes,
         max_actions=max_actions,
         skip_ttl_deletes=skip_ttl_deletes,
+        exclude=exclude,
     )
 
 

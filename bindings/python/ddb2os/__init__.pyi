@@ -83,6 +83,7 @@ def bulk_bodies(
     max_bytes: int = ...,
     max_actions: int = ...,
     skip_ttl_deletes: bool = ...,
+    exclude: Optional[Sequence[str]] = ...,
 ) -> BulkResult: ...
 def sign(
     method: str,

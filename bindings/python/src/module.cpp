@@ -376,8 +376,22 @@ struct record_error_py {
     std::string sequence_number, event_id, id, path, message;
 };
 
+// Attribute names: a sequence of str (a str alone or a set is refused: one name, or no order to keep).
+std::vector<std::string> names_of(py::handle names, const char* what) {
+    std::vector<std::string> out;
+    PyObject* o = names.ptr();
+    if (o == Py_None) return out;
+    if (PyUnicode_Check(o) || !PySequence_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o))
+        throw ddb2os::error(errc::option_invalid, std::string(what) + " must be a sequence (a list, a tuple) of attribute names, not " +
+                                                      Py_TYPE(o)->tp_name);
+    const py::object items = steal(PySequence_Tuple(o));  // its own copy
+    for (py::handle name : items) out.push_back(str_arg(name, what, "option.invalid"));
+    return out;
+}
+
 bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_schemas, py::handle numbers,
-                           py::handle lists, py::handle max_bytes, py::handle max_actions, py::handle skip_ttl_deletes) {
+                           py::handle lists, py::handle max_bytes, py::handle max_actions, py::handle skip_ttl_deletes,
+                           py::handle exclude) {
     ddb2os::bulk_result r = guarded([&] {
         ddb2os::bulk_options opt;
         if (!index.is_none()) opt.index = option_str(index, "index");
@@ -396,6 +410,7 @@ bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_sc
         opt.max_bytes = option_size(max_bytes, "max_bytes");
         opt.max_actions = option_size(max_actions, "max_actions");
         opt.skip_ttl_deletes = option_bool(skip_ttl_deletes, "skip_ttl_deletes");
+        opt.exclude_attributes = names_of(exclude, "exclude");
         ddb2os::validate(opt);
         PyObject* e = event.ptr();
         std::string_view raw;
@@ -766,6 +781,7 @@ public:
             o.bulk.max_actions = py::cast<std::size_t>(cfg["max_actions"]);
             o.bulk.first_max_bytes = py::cast<std::size_t>(cfg["first_body_bytes"]);
             o.bulk.skip_ttl_deletes = py::cast<bool>(cfg["skip_ttl_deletes"]);
+            if (cfg.contains("exclude")) o.bulk.exclude_attributes = names_of(cfg["exclude"], "exclude");
             o.refresh = get("refresh");
             o.dlq_index = get("dlq_index");
             default_keys_ = py::cast<ddb2os::key_schema>(cfg["default_keys"]);
@@ -990,5 +1006,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
           py::arg("key_schemas") = py::none(), py::arg("numbers") = "exact", py::arg("lists") = "stringify",
           py::arg("max_bytes") = ddb2os::default_max_bulk_bytes, py::arg("max_actions") = ddb2os::default_max_bulk_actions,
-          py::arg("skip_ttl_deletes") = false);
+          py::arg("skip_ttl_deletes") = false, py::arg("exclude") = py::none());
 }
