@@ -804,10 +804,19 @@ private:
             // conflicts of its own.
             detail::out_buffer raw;
             detail::write_json_copy<A>(raw, records[d.record]);
-            if (without_record)
+            if (without_record) {
                 field(",\"record_omitted\":", "the record (" + std::to_string(raw.size()) +
                                                     " bytes) is larger than the cluster accepts in a request");
-            else
+                // Its Keys (at most about 3 KB), so that the item can still be read from the table
+                // (GetItem) and re-driven; a string, as the record is.
+                typename A::value ddb{}, keys{};
+                if (A::kind(records[d.record]) == value_kind::object && A::find(records[d.record], "dynamodb", ddb) &&
+                    A::kind(ddb) == value_kind::object && A::find(ddb, "Keys", keys)) {
+                    detail::out_buffer k;
+                    detail::write_json_copy<A>(k, keys);
+                    field(",\"keys\":", k.view());
+                }
+            } else
                 field(",\"record\":", raw.view());
             out.put(std::string_view("}\n"));
             std::size_t at = start;

@@ -351,6 +351,10 @@ def test_requests_larger_than_the_cluster_takes_are_split_and_a_record_too_large
         assert letter["id"] == "p|1000" and letter["sequence_number"] == records[-1]["dynamodb"]["SequenceNumber"]
         assert letter["error"]["type"] == "request_entity_too_large" and letter["error"]["status"] == 413
         assert "record" not in letter and "larger than the cluster accepts" in letter["record_omitted"]
+        # Its keys, as DynamoDB types them: GetItem reads the item back for a re-drive.
+        keys = json.loads(letter["keys"])
+        assert keys == records[-1]["dynamodb"]["Keys"]
+        assert table.ddb.get_item(TableName="split", Key=keys)["Item"]["pk"] == {"S": "p"}
 
 
 def test_opensearch_down_reports_failures_within_the_deadline_then_converges(servers, configure):
