@@ -93,7 +93,10 @@ int convert(int argc, char** argv) {
             const std::string v = value();
             for (std::size_t at = 0;;) {
                 const std::size_t comma = v.find(',', at);
-                const std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+                // Trimmed, as the handler's EXCLUDE_ATTRIBUTES is: "ssn, card" is two names.
+                std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+                name.erase(0, name.find_first_not_of(' '));
+                name.erase(name.find_last_not_of(' ') + 1);
                 if (name.empty()) usage_error("--exclude takes attribute names separated by commas, not \"" + v + "\"");
                 opt.exclude_attributes.push_back(name);
                 if (comma == std::string::npos) break;

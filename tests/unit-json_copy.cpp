@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddb2os/adapters/nlohmann.hpp"
+#include "ddb2os/adapters/raw_json.hpp"
 #include "ddb2os/detail/json_copy.hpp"
 
 namespace {
@@ -59,4 +60,22 @@ TEST_CASE("json_copy: number text JSON has no number for stays one JSON document
     const nlohmann::json j = {{"n", 1.5}, {"t", std::numeric_limits<double>::quiet_NaN()},
                               {"u", std::numeric_limits<double>::infinity()}};
     CHECK(copy<ddb2os::nlohmann_adapter>(&j) == R"({"n":1.5,"t":null,"u":null})");
+}
+
+TEST_CASE("json_copy: a record copied without the image attributes excluded, at their top level only") {
+    const std::string record =
+        R"({"eventID":"e1","ssn":"record level, kept","dynamodb":{"Keys":{"ssn":{"S":"a key, kept"}},"ssn":1,)"
+        R"("NewImage":{"id":{"S":"1"},"ssn":{"S":"123-45-6789"},"\u0073sn":{"S":"escaped"},"m":{"M":{"ssn":{"S":"nested, kept"}}}},)"
+        R"("OldImage":{"ssn":{"S":"987-65-4321"},"x":{"N":"2"}}}})";
+    const ddb2os::raw_json_document d(record);
+    ddb2os::detail::out_buffer out;
+    ddb2os::detail::write_record_copy<ddb2os::raw_json_adapter>(out, d.root(), {"ssn"});
+    CHECK(out.view() ==
+          R"({"eventID":"e1","ssn":"record level, kept","dynamodb":{"Keys":{"ssn":{"S":"a key, kept"}},"ssn":1,)"
+          R"("NewImage":{"id":{"S":"1"},"m":{"M":{"ssn":{"S":"nested, kept"}}}},"OldImage":{"x":{"N":"2"}}}})");
+    // Nothing excluded: write_json_copy's copy, byte for byte.
+    ddb2os::detail::out_buffer all, plain;
+    ddb2os::detail::write_record_copy<ddb2os::raw_json_adapter>(all, d.root(), {});
+    ddb2os::detail::write_json_copy<ddb2os::raw_json_adapter>(plain, d.root());
+    CHECK(all.view() == plain.view());
 }

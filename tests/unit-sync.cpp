@@ -656,6 +656,22 @@ TEST_CASE("sync: a dead letter too large for the cluster is written without its 
     CHECK(rep2.failures[0].reason.find("dead letter refused: request_entity_too_large: HTTP 413") == 0);
 }
 
+TEST_CASE("sync: an excluded attribute is left out of the dead letter's record too") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        return n == 0 ? ok(items({item("index", 400, "mapper_parsing_exception")})) : all_created(req);
+    };
+    auto o = fast_options();
+    o.bulk.exclude_attributes = {"ssn"};
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", R"({"id":{"S":"a"},"ssn":{"S":"123-45-6789"},"n":{"S":"x"}})")}), soon());
+    CHECK(rep.dead_lettered == 1);
+    REQUIRE(t.sent.size() == 2);
+    CHECK(t.sent[0].body.find("123-45-6789") == std::string::npos);
+    CHECK(t.sent[1].body.find("123-45-6789") == std::string::npos);  // the document said not searchable
+    CHECK(t.sent[1].body.find(R"(\"n\":{\"S\":\"x\"})") != std::string::npos);  // the rest of the record is there
+}
+
 TEST_CASE("sync: dead letters are cut into bodies as the batch is") {
     std::vector<std::string> recs;
     for (int i = 1; i <= 7; ++i) recs.push_back(rec(i, "INSERT", "k" + std::to_string(i), R"({"n":{"N":"x"}})"));

@@ -220,11 +220,15 @@ def test_a_checkpoint_lets_a_second_run_go_on_after_the_last_written_page(monkey
     assert run(dynamodb=table, checkpoint=path)["items"] == 10 and CountingEngine.seen == list(range(10))
 
 
+TARGET = {"endpoint": "http://127.0.0.1:9", "index": "", "dlq_index": "{index}-dlq", "numbers": "exact",
+          "lists": "stringify", "exclude": [], "keys": ["author", "bookTitle"]}
+
+
 def test_a_segment_a_checkpoint_says_is_done_is_not_scanned_again(monkeypatch, tmp_path):
     monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
     path = tmp_path / "cp.json"
     arn = "arn:aws:dynamodb:us-east-1:1:table/books"
-    path.write_text(json.dumps({"table": arn, "segments": 2, "next": {}, "done": [0]}))
+    path.write_text(json.dumps({"table": arn, "segments": 2, "target": TARGET, "next": {}, "done": [0]}))
     CountingEngine.seen, CountingEngine.fail_at = [], None
     table = Pages(4, per_page=10)
     result = run(dynamodb=table, checkpoint=str(path), segments=2)
@@ -232,7 +236,20 @@ def test_a_segment_a_checkpoint_says_is_done_is_not_scanned_again(monkeypatch, t
     assert result["resumed"] is True and not path.exists()
 
 
+def checkpoint_text(**change):
+    return json.dumps({"table": "arn:aws:dynamodb:us-east-1:1:table/books", "segments": 1, "target": TARGET,
+                       "next": {}, "done": [], **change})
+
+
 @pytest.mark.parametrize("text, message", [
+    (checkpoint_text(target={**TARGET, "index": "books-v1"}),
+     "was written with other settings (index differ): its pages are not in what this run writes"),
+    (checkpoint_text(target={**TARGET, "endpoint": "https://other:9200", "exclude": ["ssn"]}),
+     "(endpoint, exclude differ)"),
+    (checkpoint_text(next={"0": {"author": {"B": "not base64!"}}}), "holds no valid start key for segment '0'"),
+    (checkpoint_text(next={"0": {"author": {"SS": ["a"]}}}), "holds no valid start key for segment '0'"),
+    (checkpoint_text(next={"3": {"author": {"S": "a"}}}), "holds no valid start key for segment '3'"),
+    (checkpoint_text(done=[1]), "lists segments that are not 0 to 0 as done"),
     ('{"table": "arn:aws:dynamodb:us-east-1:1:table/films", "segments": 1, "next": {}, "done": []}',
      "is for table 'arn:aws:dynamodb:us-east-1:1:table/films' in 1 segments, not "
      "'arn:aws:dynamodb:us-east-1:1:table/books' in 1: give the same table and --segments, or remove the file"),
@@ -248,3 +265,23 @@ def test_a_checkpoint_of_another_run_is_refused_before_any_scan(tmp_path, text, 
         run(checkpoint=str(path))
     assert message in str(e.value) and str(path) in str(e.value)
     assert path.read_text() == text  # left as it was
+
+
+def test_dead_letter_ids_are_unique_per_run_even_when_a_resumed_run_numbers_its_pages_from_0(monkeypatch, tmp_path):
+    """A dead letter's _id is its record's eventID: two runs in the same second (the same version) gave their
+    pages the same eventIDs, and a resumed run's first page overwrote the first run's dead letters."""
+    ids = []
+
+    class Recording(CountingEngine):
+        def process(self, event, seconds):
+            ids.extend(r["eventID"] for r in event["Records"])
+            return super().process(event, seconds)
+    monkeypatch.setattr(bf._core, "SyncEngine", Recording)
+    monkeypatch.setattr(bf.time, "time", lambda: 1_800_000_000.0)  # both runs in the same second
+    CountingEngine.seen, CountingEngine.fail_at = [], 4
+    path = str(tmp_path / "cp.json")
+    first = run(dynamodb=Pages(9), checkpoint=path)
+    CountingEngine.fail_at = None
+    second = run(dynamodb=Pages(9), checkpoint=path)
+    assert first["version"] == second["version"] and second["resumed"]
+    assert len(ids) == 6 + 6 and len(set(ids)) == 12

@@ -152,8 +152,10 @@ def test_exclude(cli):
     rc, out, err = run(cli, event, "convert", "--exclude", "ssn", "--exclude", "card,other")
     assert (rc, err) == (0, "")
     assert lines(out)[1] == {"id": "1", "m": {"ssn": "kept"}}
+    # Names trimmed, as the handler's EXCLUDE_ATTRIBUTES: the same list excludes the same attributes.
+    assert run(cli, event, "convert", "--exclude", " ssn , card ")[1] == out
     assert run(cli, event, "convert")[0] == 1  # card is read without --exclude
-    for bad in ("ssn,", ",ssn", "a,,b", ""):
+    for bad in ("ssn,", ",ssn", "a,,b", "", "a, ,b"):
         rc, _, err = run(cli, event, "convert", "--exclude", bad)
         assert rc == 2 and err.splitlines()[0] == f'ddb2os: --exclude takes attribute names separated by commas, not "{bad}"'
 

@@ -38,6 +38,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import _core
@@ -105,18 +106,29 @@ def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_a
             raise ValueError(f"table {name!r} cannot be written: its dead-letter index: {problem} (set DLQ_INDEX)")
 
 
-def _untyped_key(keys: Mapping[str, Any]) -> Dict[str, Any]:
-    """_typed_key's inverse: B back to bytes, as boto3's client takes an ExclusiveStartKey."""
-    return {k: {t: base64.b64decode(v) if t == "B" else v for t, v in typed.items()} for k, typed in keys.items()}
+def _untyped_key(keys: Any) -> Dict[str, Any]:
+    """_typed_key's inverse: B back to bytes, as boto3's client takes an ExclusiveStartKey. ValueError for
+    anything else than key attributes typed S, N or B."""
+    if not isinstance(keys, dict) or not keys:
+        raise ValueError("not a key")
+    out = {}
+    for k, typed in keys.items():
+        if not isinstance(typed, dict) or len(typed) != 1:
+            raise ValueError("not a key")
+        (t, v), = typed.items()
+        if t not in ("S", "N", "B") or not isinstance(v, str):
+            raise ValueError("not a key")
+        out[k] = {t: base64.b64decode(v, validate=True) if t == "B" else v}
+    return out
 
 
 class _Checkpoint:
     """Where each Scan segment goes on from, in a JSON file written whole (a new file renamed over the old),
     so that a run stopped at any moment leaves the last complete state."""
 
-    def __init__(self, path: str, table_arn: str, segments: int):
+    def __init__(self, path: str, table_arn: str, segments: int, target: Dict[str, Any]):
         self.path, self.lock, self.resumed = path, threading.Lock(), False
-        self.state: Dict[str, Any] = {"table": table_arn, "segments": segments, "next": {}, "done": []}
+        self.state: Dict[str, Any] = {"table": table_arn, "segments": segments, "target": target, "next": {}, "done": []}
         try:
             with open(path, encoding="utf-8") as f:
                 saved = json.load(f)
@@ -130,6 +142,21 @@ class _Checkpoint:
             raise ValueError(f"checkpoint {path!r} is for table {saved.get('table')!r} in {saved.get('segments')} "
                              f"segments, not {table_arn!r} in {segments}: give the same table and --segments, "
                              f"or remove the file to start over")
+        # The pages before the checkpoint went where, and as what, the first run wrote them: resumed
+        # elsewhere, or with other documents, they would be missing there, silently.
+        changed = [k for k in target if (saved.get("target") or {}).get(k) != target[k]]
+        if changed:
+            raise ValueError(f"checkpoint {path!r} was written with other settings ({', '.join(changed)} differ): "
+                             f"its pages are not in what this run writes; remove the file to start over")
+        for segment, key in saved["next"].items():
+            try:
+                if not (segment.isdigit() and int(segment) < segments):
+                    raise ValueError("not a segment")
+                _untyped_key(key)
+            except (ValueError, TypeError):
+                raise ValueError(f"checkpoint {path!r} holds no valid start key for segment {segment!r}") from None
+        if not all(isinstance(s, int) and 0 <= s < segments for s in saved["done"]):
+            raise ValueError(f"checkpoint {path!r} lists segments that are not 0 to {segments - 1} as done")
         self.state, self.resumed = saved, True
 
     def start(self, segment: int) -> Optional[Dict[str, Any]]:
@@ -204,8 +231,11 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     # The table's ARN in the stream-ARN form the engine reads the table name from.
     source_arn = description["TableArn"] + "/stream/backfill"
     _check_index(config, name, keys, source_arn)
-    progress = _Checkpoint(checkpoint, description["TableArn"], segments) if checkpoint else None
+    target = {"endpoint": config["endpoint"], "index": config["index"], "dlq_index": config["dlq_index"],
+              "numbers": config["numbers"], "lists": config["lists"], "exclude": config["exclude"], "keys": keys}
+    progress = _Checkpoint(checkpoint, description["TableArn"], segments, target) if checkpoint else None
     started = time.time()
+    run = uuid.uuid4().hex[:12]  # in every eventID: a resumed run's pages are numbered from 0 again
     version = math.floor(started - margin_seconds)
 
     lock = threading.Lock()
@@ -216,8 +246,9 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     def write_page(engine: Any, segment: int, page: int, items: List[Dict[str, Any]], read_at: float) -> bool:
         records = []
         for n, item in enumerate(items):
-            # Unique per table and run: a dead letter's _id is its record's eventID.
-            sequence = f"backfill-{name}-{version}-{segment}-{page}-{n}"
+            # Unique per table and run: a dead letter's _id is its record's eventID (the version alone
+            # is shared by runs started in the same second, and a resumed run numbers pages from 0).
+            sequence = f"backfill-{name}-{version}-{run}-{segment}-{page}-{n}"
             records.append({
                 "eventID": sequence, "eventName": "INSERT", "eventSourceARN": source_arn,
                 "dynamodb": {"ApproximateCreationDateTime": version, "Keys": {k: item[k] for k in keys},

@@ -2,7 +2,9 @@
 // which keep the raw record exactly as it arrived, whatever the host's representation).
 #pragma once
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "../config.hpp"
 #include "../value_adapter.hpp"
@@ -72,6 +74,39 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
             return;
         }
     }
+}
+
+// A stream record as write_json_copy writes it, without the image attributes `exclude` names (the
+// top level of dynamodb.NewImage and dynamodb.OldImage): what the documents leave out, a dead letter
+// leaves out too. Keys are kept: they make the _id anyway, and a re-drive needs them.
+template <class A>
+void write_record_copy(out_buffer& out, typename A::value record, const std::vector<std::string>& exclude) {
+    if (exclude.empty() || A::kind(record) != value_kind::object) {
+        write_json_copy<A>(out, record);
+        return;
+    }
+    std::string scratch;
+    // level 0: the record; 1: its dynamodb object; 2: an image, whose excluded members are left out.
+    const auto copy = [&](const auto& self, typename A::value obj, int level) -> void {
+        out.put('{');
+        bool first = true;
+        A::each_member(obj, [&](string_ref k, typename A::value e) {
+            const std::string name(k.escaped && unescape_json(k.text, scratch) ? std::string_view(scratch) : k.text);
+            if (level == 2 && std::find(exclude.begin(), exclude.end(), name) != exclude.end()) return true;
+            if (!first) out.put(',');
+            first = false;
+            (void)write_string(out, name);  // invalid UTF-8: the string stops at the first bad byte, as above
+            out.put(':');
+            if (A::kind(e) == value_kind::object &&
+                ((level == 0 && name == "dynamodb") || (level == 1 && (name == "NewImage" || name == "OldImage"))))
+                self(self, e, level + 1);
+            else
+                write_json_copy<A>(out, e, level + 1);
+            return true;
+        });
+        out.put('}');
+    };
+    copy(copy, record, 0);
 }
 
 }  // namespace detail
