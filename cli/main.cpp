@@ -20,14 +20,16 @@ constexpr const char* usage_text =
     "usage: ddb2os convert [--index NAME | --index-template T] [--keys TABLE=PK[,SK]]...\n"
     "                      [--numbers exact|string|double] [--lists stringify|keep]\n"
     "                      [--max-bytes N] [--max-actions N] [--skip-ttl-deletes]\n"
-    "                      [--exclude NAME[,NAME]...]... [--versions] [--out PREFIX] [EVENT_FILE | -]\n"
+    "                      [--include NAME[,NAME]...]... [--exclude NAME[,NAME]...]...\n"
+    "                      [--versions] [--out PREFIX] [EVENT_FILE | -]\n"
     "       ddb2os --version\n"
     "\n"
     "Reads a DynamoDB Streams event as Lambda delivers it ({\"Records\": [...]}) from EVENT_FILE or\n"
     "stdin and writes OpenSearch _bulk bodies (NDJSON) to stdout, one after another, or with\n"
     "--out each body (cut at --max-bytes and --max-actions) to its own file PREFIX-1.ndjson,\n"
     "PREFIX-2.ndjson, ... (their names on stdout); one JSON line per bad record goes to stderr.\n"
-    "--exclude: top-level attributes left out of every document, by exact name.\n"
+    "--include: the only top-level attributes documents keep; --exclude: top-level attributes left\n"
+    "out of every document (both by exact name).\n"
     "--versions: each action carries version_type=external_gte from ApproximateCreationDateTime,\n"
     "as the Lambda handler's do. Exit status: 0 all records converted, 1 some failed, 2 usage,\n"
     "input or output error.\n";
@@ -89,16 +91,17 @@ int convert(int argc, char** argv) {
             opt.max_bytes = parse_size(arg, value());
         } else if (arg == "--max-actions") {
             opt.max_actions = parse_size(arg, value());
-        } else if (arg == "--exclude") {
+        } else if (arg == "--exclude" || arg == "--include") {
             const std::string v = value();
+            std::vector<std::string>& into = arg == "--exclude" ? opt.exclude_attributes : opt.include_attributes;
             for (std::size_t at = 0;;) {
                 const std::size_t comma = v.find(',', at);
                 // Trimmed, as the handler's EXCLUDE_ATTRIBUTES is: "ssn, card" is two names.
                 std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
                 name.erase(0, name.find_first_not_of(' '));
                 name.erase(name.find_last_not_of(' ') + 1);
-                if (name.empty()) usage_error("--exclude takes attribute names separated by commas, not \"" + v + "\"");
-                opt.exclude_attributes.push_back(name);
+                if (name.empty()) usage_error(std::string(arg) + " takes attribute names separated by commas, not \"" + v + "\"");
+                into.push_back(name);
                 if (comma == std::string::npos) break;
                 at = comma + 1;
             }

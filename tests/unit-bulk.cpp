@@ -671,4 +671,15 @@ TEST_CASE("bulk: excluded attributes are left out of documents, unread, at the t
           "{\"index\":{\"_index\":\"books\",\"_id\":\"a|t\"}}\n{\"bookTitle\":\"t\",\"year\":1}\n");
     o.exclude_attributes = {"ssn", ""};
     CHECK(test::error_of([&] { ddb2os::validate(o); }) == "[ddb2os.option.invalid] an excluded attribute name is empty");
+
+    // include_attributes: the only ones kept (the others unread), and exclude still applies.
+    auto inc = books_options();
+    inc.include_attributes = {"bookTitle", "nested", "ssn", "absent"};
+    inc.exclude_attributes = {"ssn"};
+    const auto ri = ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("a", "t"), image)}), inc);
+    CHECK(ri.errors.empty());
+    CHECK(all_bodies(ri) == "{\"index\":{\"_index\":\"books\",\"_id\":\"a|t\"}}\n"
+                            "{\"bookTitle\":\"t\",\"nested\":{\"ssn\":\"kept\"}}\n");
+    inc.include_attributes = {""};
+    CHECK(test::error_of([&] { ddb2os::validate(inc); }) == "[ddb2os.option.invalid] an included attribute name is empty");
 }

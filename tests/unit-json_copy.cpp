@@ -69,13 +69,19 @@ TEST_CASE("json_copy: a record copied without the image attributes excluded, at 
         R"("OldImage":{"ssn":{"S":"987-65-4321"},"x":{"N":"2"}}}})";
     const ddb2os::raw_json_document d(record);
     ddb2os::detail::out_buffer out;
-    ddb2os::detail::write_record_copy<ddb2os::raw_json_adapter>(out, d.root(), {"ssn"});
+    ddb2os::detail::write_record_copy<ddb2os::raw_json_adapter>(out, d.root(), {}, {"ssn"});
     CHECK(out.view() ==
           R"({"eventID":"e1","ssn":"record level, kept","dynamodb":{"Keys":{"ssn":{"S":"a key, kept"}},"ssn":1,)"
           R"("NewImage":{"id":{"S":"1"},"m":{"M":{"ssn":{"S":"nested, kept"}}}},"OldImage":{"x":{"N":"2"}}}})");
+    // With an include list, images keep only what it names (and exclude still applies).
+    ddb2os::detail::out_buffer inc;
+    ddb2os::detail::write_record_copy<ddb2os::raw_json_adapter>(inc, d.root(), {"x", "ssn", "id"}, {"ssn"});
+    CHECK(inc.view() ==
+          R"({"eventID":"e1","ssn":"record level, kept","dynamodb":{"Keys":{"ssn":{"S":"a key, kept"}},"ssn":1,)"
+          R"("NewImage":{"id":{"S":"1"}},"OldImage":{"x":{"N":"2"}}}})");
     // Nothing excluded: write_json_copy's copy, byte for byte.
     ddb2os::detail::out_buffer all, plain;
-    ddb2os::detail::write_record_copy<ddb2os::raw_json_adapter>(all, d.root(), {});
+    ddb2os::detail::write_record_copy<ddb2os::raw_json_adapter>(all, d.root(), {}, {});
     ddb2os::detail::write_json_copy<ddb2os::raw_json_adapter>(plain, d.root());
     CHECK(all.view() == plain.view());
 }

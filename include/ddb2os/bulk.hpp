@@ -49,8 +49,10 @@ struct bulk_options {
     // Every action carries "version": the record's ApproximateCreationDateTime in microseconds,
     // with "version_type": "external_gte", so an older write never overwrites a newer one.
     bool external_versions = false;
-    // Top-level attributes left out of every document, by exact name (unmarshal_options::exclude).
+    // Top-level attributes left out of every document, by exact name (unmarshal_options::exclude);
+    // when include_attributes is not empty, the only ones documents keep (unmarshal_options::include).
     std::vector<std::string> exclude_attributes{};
+    std::vector<std::string> include_attributes{};
 };
 
 enum class record_status : unsigned char { emitted, superseded, skipped_ttl, failed };
@@ -262,6 +264,8 @@ inline void validate(const bulk_options& o) {
     }
     for (const std::string& name : o.exclude_attributes)
         if (name.empty()) throw error(errc::option_invalid, "an excluded attribute name is empty");
+    for (const std::string& name : o.include_attributes)
+        if (name.empty()) throw error(errc::option_invalid, "an included attribute name is empty");
     index_namer check(o.index);
 }
 
@@ -273,7 +277,7 @@ public:
     using value = typename A::value;
 
     bulk_builder(const bulk_options& o, std::size_t size_hint)
-        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true, o.exclude_attributes}, size_hint_(size_hint), emitter_(doc_opt_, err_) {
+        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true, o.exclude_attributes, o.include_attributes}, size_hint_(size_hint), emitter_(doc_opt_, err_) {
         validate(o);
     }
 

@@ -803,7 +803,7 @@ private:
             // The record as it arrived, as a string: the dead-letter index must never have mapping
             // conflicts of its own.
             detail::out_buffer raw;
-            detail::write_record_copy<A>(raw, records[d.record], opt_.bulk.exclude_attributes);
+            detail::write_record_copy<A>(raw, records[d.record], opt_.bulk.include_attributes, opt_.bulk.exclude_attributes);
             if (without_record) {
                 field(",\"record_omitted\":", "the record (" + std::to_string(raw.size()) +
                                                     " bytes) is larger than the cluster accepts in a request");

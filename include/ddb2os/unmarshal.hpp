@@ -33,7 +33,23 @@ struct unmarshal_options {
     // Top-level attribute names left out of an image's document (a field that must not be
     // searchable, or that OpenSearch cannot map), by exact name. Their values are not read at all.
     std::vector<std::string> exclude{};
+    // When not empty, the only top-level attributes an image's document keeps (the others are not
+    // read either). `exclude` still applies.
+    std::vector<std::string> include{};
 };
+
+namespace detail {
+// Whether a top-level attribute is left out of documents by those two lists.
+inline bool attribute_left_out(std::string_view name, const std::vector<std::string>& include,
+                               const std::vector<std::string>& exclude) noexcept {
+    const auto in = [name](const std::vector<std::string>& names) {
+        for (const std::string& n : names)
+            if (n == name) return true;
+        return false;
+    };
+    return (!include.empty() && !in(include)) || in(exclude);
+}
+}  // namespace detail
 
 // A failure inside one value: which rule, where, and the exact text.
 struct path_error {
@@ -317,7 +333,7 @@ public:
                         "an item image must be an object of attributes, not a" +
                             std::string(A::kind(img) == value_kind::array ? "n " : " ") +
                             std::string(kind_name(A::kind(img))));
-        if (!opt_.exclude.empty()) return object_excluding(out, img);
+        if (!opt_.exclude.empty() || !opt_.include.empty()) return object_filtered(out, img);
         return object(out, img, 0, true);
     }
 
@@ -365,15 +381,15 @@ private:
         return ok;
     }
 
-    // An image without the attributes opt_.exclude names (a separate loop: object() is the hot one).
-    DDB2OS_NOINLINE bool object_excluding(out_buffer& out, value obj) {
+    // An image without the attributes opt_.include and opt_.exclude leave out (a separate loop:
+    // object() is the hot one).
+    DDB2OS_NOINLINE bool object_filtered(out_buffer& out, value obj) {
         out.put('{');
         bool first = true;
         const bool ok = A::each_member(obj, [&](string_ref key, value v) {
             std::string_view name = key.text;
             if (key.escaped && decoded_text(key, scratch_, name, message_) != errc::ok) name = {};  // reported below
-            for (const std::string& x : opt_.exclude)
-                if (name == x) return true;
+            if (attribute_left_out(name, opt_.include, opt_.exclude)) return true;
             if (!first) out.put(',');
             first = false;
             path_.push_name(key);

@@ -221,7 +221,7 @@ def test_a_checkpoint_lets_a_second_run_go_on_after_the_last_written_page(monkey
 
 
 TARGET = {"endpoint": "http://127.0.0.1:9", "index": "", "dlq_index": "{index}-dlq", "numbers": "exact",
-          "lists": "stringify", "exclude": [], "keys": ["author", "bookTitle"]}
+          "lists": "stringify", "exclude": [], "include": [], "keys": ["author", "bookTitle"]}
 
 
 def test_a_segment_a_checkpoint_says_is_done_is_not_scanned_again(monkeypatch, tmp_path):

@@ -37,7 +37,7 @@ HANDLER_VARS = ["OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST", "INDEX_NAME", "IND
                 "DB_HASH_KEY", "DB_SORT_KEY", "OPENSEARCH_SERVICE", "OPENSEARCH_AUTH", "OPENSEARCH_USERNAME",
                 "OPENSEARCH_PASSWORD", "REFRESH", "DLQ_INDEX", "SKIP_TTL_DELETES", "NUMBERS", "LISTS", "MAX_BULK_BYTES",
                 "MAX_BULK_ACTIONS", "OPENSEARCH_GZIP", "OPENSEARCH_CA_FILE", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "EXCLUDE_ATTRIBUTES", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE",
+                "EXCLUDE_ATTRIBUTES", "INCLUDE_ATTRIBUTES", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE",
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
 
 
@@ -299,6 +299,13 @@ def test_excluded_attributes_never_reach_the_index(servers, configure):
     assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (2, 0, 0)
     assert index_docs(opensearch.url, "excluded") == {"a|1": {"pk": "a", "sk": 1},
                                                       "a|2": {"pk": "a", "sk": 2, "m": {"ssn": "nested, kept"}}}
+    # INCLUDE_ATTRIBUTES: the only ones kept.
+    configure(TABLE_KEYS="excluded=pk,sk", INCLUDE_ATTRIBUTES="pk,m", INDEX_NAME="included")
+    table.ddb.put_item(TableName="excluded", Item={"pk": {"S": "b"}, "sk": {"N": "3"}, "x": {"N": "1"},
+                                                   "m": {"M": {"y": {"S": "kept"}}}})
+    (answer, log), = table.sync()
+    assert answer == {"batchItemFailures": []} and log["Indexed"] == 1
+    assert index_docs(opensearch.url, "included") == {"b|3": {"pk": "b", "m": {"y": "kept"}}}
 
 
 def test_records_whose_key_schema_describetable_refuses_are_reported_not_dead_lettered(servers, configure):

@@ -103,6 +103,8 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, EXCLUDE_ATTRIBUTES="ssn,,x") == "EXCLUDE_ATTRIBUTES must be attribute names separated by commas, not 'ssn,,x'"
     assert config(EXCLUDE_ATTRIBUTES=" ssn , card number ")["exclude"] == ["ssn", "card number"]
     assert config()["exclude"] == config(EXCLUDE_ATTRIBUTES=" ")["exclude"] == []
+    assert config(INCLUDE_ATTRIBUTES="title, author")["include"] == ["title", "author"] and config()["include"] == []
+    assert error(**BASE, INCLUDE_ATTRIBUTES=",title") == "INCLUDE_ATTRIBUTES must be attribute names separated by commas, not ',title'"
     assert error(**BASE, MAX_BULK_BYTES="5MB") == "MAX_BULK_BYTES must be a whole number, not '5MB'"
     assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
     assert error(**BASE, FIRST_BULK_BYTES="-1") == "FIRST_BULK_BYTES must be at least 64, not '-1'"

@@ -447,6 +447,9 @@ def test_excluded_attributes_from_the_dict_and_from_bytes():
         assert ddb2os.bulk_bodies(json.dumps(event).encode(), exclude=names).bodies == want
     (e,) = ddb2os.bulk_bodies(event, exclude=["ssn"]).errors
     assert (e.id, e.path) == ("number.invalid", "dynamodb.NewImage.card.N")
+    # include: the only ones kept; exclude still applies.
+    assert ddb2os.bulk_bodies(event, include=["id", "m", "ssn"], exclude=["ssn"]).bodies == want
+    assert ddb2os.bulk_bodies(json.dumps(event).encode(), include=("id", "m")).bodies == want
     for bad, message in (("ssn", "exclude must be a sequence (a list, a tuple) of attribute names, not str"),
                          ({"ssn"}, "exclude must be a sequence (a list, a tuple) of attribute names, not set"),
                          ([1], "exclude must be a str, not int"), ([""], "an excluded attribute name is empty")):

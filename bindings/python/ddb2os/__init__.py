@@ -104,6 +104,7 @@ def bulk_bodies(
     max_actions: int = 1000,
     skip_ttl_deletes: bool = False,
     exclude: Optional[Sequence[str]] = None,
+    include: Optional[Sequence[str]] = None,
 ) -> BulkResult:
     """Turn a DynamoDB Streams event (the Lambda event dict, its list of records, or raw JSON
     bytes) into OpenSearch ``_bulk`` bodies.
@@ -115,7 +116,8 @@ def bulk_bodies(
 
     ``index``: a fixed index name, or a template with ``{table}``; default: the table's name,
     lowercased. ``key_schemas``: table name -> ordered key attribute names (partition, sort).
-    ``exclude``: top-level attribute names left out of every document (their values are not read)."""
+    ``exclude``: top-level attribute names left out of every document (their values are not read);
+    ``include``: the only top-level attribute names documents keep (``exclude`` still applies)."""
     if isinstance(event, Mapping) and not isinstance(event, dict):
         event = dict(event)
     if key_schemas is not None and not isinstance(key_schemas, dict):
@@ -130,6 +132,7 @@ def bulk_bodies(
         max_actions=max_actions,
         skip_ttl_deletes=skip_ttl_deletes,
         exclude=exclude,
+        include=include,
     )
 
 

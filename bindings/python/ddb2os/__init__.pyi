@@ -84,6 +84,7 @@ def bulk_bodies(
     max_actions: int = ...,
     skip_ttl_deletes: bool = ...,
     exclude: Optional[Sequence[str]] = ...,
+    include: Optional[Sequence[str]] = ...,
 ) -> BulkResult: ...
 def sign(
     method: str,

@@ -216,10 +216,11 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
                           c["dlq_index"].replace("{index}", c["index"] if fixed else "books"), shown=c["dlq_index"],
                           note=note)
     c["skip_ttl_deletes"] = _flag(env, "SKIP_TTL_DELETES")
-    excluded = env.get("EXCLUDE_ATTRIBUTES", "")
-    c["exclude"] = [n.strip() for n in excluded.split(",")] if excluded.strip() else []
-    if not all(c["exclude"]):
-        raise _fail(f"EXCLUDE_ATTRIBUTES must be attribute names separated by commas, not {excluded!r}")
+    for key, name in (("exclude", "EXCLUDE_ATTRIBUTES"), ("include", "INCLUDE_ATTRIBUTES")):
+        text = env.get(name, "")
+        c[key] = [n.strip() for n in text.split(",")] if text.strip() else []
+        if not all(c[key]):
+            raise _fail(f"{name} must be attribute names separated by commas, not {text!r}")
     c["numbers"] = env.get("NUMBERS", "exact").strip() or "exact"
     c["lists"] = env.get("LISTS", "stringify").strip() or "stringify"
     if c["numbers"] not in ("exact", "string", "double"):

@@ -232,7 +232,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     source_arn = description["TableArn"] + "/stream/backfill"
     _check_index(config, name, keys, source_arn)
     target = {"endpoint": config["endpoint"], "index": config["index"], "dlq_index": config["dlq_index"],
-              "numbers": config["numbers"], "lists": config["lists"], "exclude": config["exclude"], "keys": keys}
+              "numbers": config["numbers"], "lists": config["lists"], "exclude": config["exclude"], "include": config["include"], "keys": keys}
     progress = _Checkpoint(checkpoint, description["TableArn"], segments, target) if checkpoint else None
     started = time.time()
     run = uuid.uuid4().hex[:12]  # in every eventID: a resumed run's pages are numbered from 0 again

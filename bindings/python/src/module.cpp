@@ -391,7 +391,7 @@ std::vector<std::string> names_of(py::handle names, const char* what) {
 
 bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_schemas, py::handle numbers,
                            py::handle lists, py::handle max_bytes, py::handle max_actions, py::handle skip_ttl_deletes,
-                           py::handle exclude) {
+                           py::handle exclude, py::handle include) {
     ddb2os::bulk_result r = guarded([&] {
         ddb2os::bulk_options opt;
         if (!index.is_none()) opt.index = option_str(index, "index");
@@ -411,6 +411,7 @@ bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_sc
         opt.max_actions = option_size(max_actions, "max_actions");
         opt.skip_ttl_deletes = option_bool(skip_ttl_deletes, "skip_ttl_deletes");
         opt.exclude_attributes = names_of(exclude, "exclude");
+        opt.include_attributes = names_of(include, "include");
         ddb2os::validate(opt);
         PyObject* e = event.ptr();
         std::string_view raw;
@@ -782,6 +783,7 @@ public:
             o.bulk.first_max_bytes = py::cast<std::size_t>(cfg["first_body_bytes"]);
             o.bulk.skip_ttl_deletes = py::cast<bool>(cfg["skip_ttl_deletes"]);
             if (cfg.contains("exclude")) o.bulk.exclude_attributes = names_of(cfg["exclude"], "exclude");
+            if (cfg.contains("include")) o.bulk.include_attributes = names_of(cfg["include"], "include");
             o.refresh = get("refresh");
             o.dlq_index = get("dlq_index");
             default_keys_ = py::cast<ddb2os::key_schema>(cfg["default_keys"]);
@@ -1006,5 +1008,6 @@ PYBIND11_MODULE(_core, m) {
     m.def("bulk_bodies", &bulk_bodies, py::arg("event"), py::kw_only(), py::arg("index") = py::none(),
           py::arg("key_schemas") = py::none(), py::arg("numbers") = "exact", py::arg("lists") = "stringify",
           py::arg("max_bytes") = ddb2os::default_max_bulk_bytes, py::arg("max_actions") = ddb2os::default_max_bulk_actions,
-          py::arg("skip_ttl_deletes") = false, py::arg("exclude") = py::none());
+          py::arg("skip_ttl_deletes") = false, py::arg("exclude") = py::none(),
+          py::arg("include") = py::none());
 }

@@ -2,11 +2,11 @@
 // which keep the raw record exactly as it arrived, whatever the host's representation).
 #pragma once
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "../config.hpp"
+#include "../unmarshal.hpp"
 #include "../value_adapter.hpp"
 #include "base64.hpp"
 #include "number.hpp"
@@ -76,12 +76,14 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
     }
 }
 
-// A stream record as write_json_copy writes it, without the image attributes `exclude` names (the
-// top level of dynamodb.NewImage and dynamodb.OldImage): what the documents leave out, a dead letter
-// leaves out too. Keys are kept: they make the _id anyway, and a re-drive needs them.
+// A stream record as write_json_copy writes it, without the image attributes `include` and `exclude`
+// leave out (attribute_left_out; the top level of dynamodb.NewImage and dynamodb.OldImage): what the
+// documents leave out, a dead letter leaves out too. Keys are kept: they make the _id anyway, and a
+// re-drive needs them.
 template <class A>
-void write_record_copy(out_buffer& out, typename A::value record, const std::vector<std::string>& exclude) {
-    if (exclude.empty() || A::kind(record) != value_kind::object) {
+void write_record_copy(out_buffer& out, typename A::value record, const std::vector<std::string>& include,
+                       const std::vector<std::string>& exclude) {
+    if ((include.empty() && exclude.empty()) || A::kind(record) != value_kind::object) {
         write_json_copy<A>(out, record);
         return;
     }
@@ -92,7 +94,7 @@ void write_record_copy(out_buffer& out, typename A::value record, const std::vec
         bool first = true;
         A::each_member(obj, [&](string_ref k, typename A::value e) {
             const std::string name(k.escaped && unescape_json(k.text, scratch) ? std::string_view(scratch) : k.text);
-            if (level == 2 && std::find(exclude.begin(), exclude.end(), name) != exclude.end()) return true;
+            if (level == 2 && attribute_left_out(name, include, exclude)) return true;
             if (!first) out.put(',');
             first = false;
             (void)write_string(out, name);  // invalid UTF-8: the string stops at the first bad byte, as above
