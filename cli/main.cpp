@@ -100,7 +100,8 @@ int convert(int argc, char** argv) {
                 std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
                 name.erase(0, name.find_first_not_of(' '));
                 name.erase(name.find_last_not_of(' ') + 1);
-                if (name.empty()) usage_error(std::string(arg) + " takes attribute names separated by commas, not \"" + v + "\"");
+                if (name.empty())
+                    usage_error(std::string(arg) + " takes attribute names separated by commas, not \"" + v + "\"");
                 into.push_back(name);
                 if (comma == std::string::npos) break;
                 at = comma + 1;

@@ -277,7 +277,11 @@ public:
     using value = typename A::value;
 
     bulk_builder(const bulk_options& o, std::size_t size_hint)
-        : opt_(o), namer_(o.index), doc_opt_{o.numbers, o.lists, true, o.exclude_attributes, o.include_attributes}, size_hint_(size_hint), emitter_(doc_opt_, err_) {
+        : opt_(o),
+          namer_(o.index),
+          doc_opt_{o.numbers, o.lists, true, o.exclude_attributes, o.include_attributes},
+          size_hint_(size_hint),
+          emitter_(doc_opt_, err_) {
         validate(o);
     }
 

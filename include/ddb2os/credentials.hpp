@@ -1,8 +1,8 @@
 // credentials.hpp: AWS credentials and where they come from.
 //
 // Sources, in the AWS SDKs' order: the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN, as Lambda sets them, or the older AWS_SECURITY_TOKEN), then the shared credentials and config files with
-// profiles. The container endpoint and EC2 instance metadata come later, with the transport,
+// AWS_SESSION_TOKEN, as Lambda sets them, or the older AWS_SECURITY_TOKEN), then the shared
+// credentials and config files with profiles. The container endpoint and EC2 instance metadata come later, with the transport,
 // as more credentials_provider implementations added to the same chain. Sources that need a call
 // to STS, SSO or a process (role_arn, web identity, SSO, credential_process) are refused with
 // credentials.unsupported rather than skipped: the next source would sign as someone else.

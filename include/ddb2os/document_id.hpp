@@ -202,7 +202,8 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
                         detail::table_label(table) + " has a composite key (Keys holds " + std::to_string(n) +
                             " attributes) and no key schema is known for it");
         std::string name_scratch;
-        const std::string name = key.escaped && detail::unescape_json(key.text, name_scratch) ? name_scratch : std::string(key.text);
+        const std::string name =
+            key.escaped && detail::unescape_json(key.text, name_scratch) ? name_scratch : std::string(key.text);
         const errc e = detail::key_value_text<A>(only, text, message, scratch);
         if (e != errc::ok) return fail(e, join(name), message);
         if (text.empty())

@@ -6,9 +6,10 @@
 //              is there) | 429, 5xx, (es_)rejected_execution_exception, cluster_block_exception:
 //              retried, those items only, exponential backoff with full jitter, until the deadline
 //              | anything else: dead letter
-//   per request: 429, 5xx, no answer: retried as above (waiting at least a Retry-After) | 413: split in halves (one action alone:
-//              a dead letter, written without the raw record if that is too large as well) | any
-//              other status: its records reported as failed
+//   per request: 429, 5xx, no answer: retried as above (waiting at least a Retry-After) | 413:
+//              split in halves (one action alone: a dead letter, written without the raw record,
+//              but with its Keys, if that is too large as well) | any other status: its records
+//              reported as failed
 //   dead letters go to "<index>-dlq" with the raw record, the error and the time; if that fails
 //   too, or dead letters are off, the record is reported as failed. So is every record whose
 //   retries were still failing at the deadline, and every record of a composite-key table whose
@@ -803,7 +804,8 @@ private:
             // The record as it arrived, as a string: the dead-letter index must never have mapping
             // conflicts of its own.
             detail::out_buffer raw;
-            detail::write_record_copy<A>(raw, records[d.record], opt_.bulk.include_attributes, opt_.bulk.exclude_attributes);
+            detail::write_record_copy<A>(raw, records[d.record], opt_.bulk.include_attributes,
+                                         opt_.bulk.exclude_attributes);
             if (without_record) {
                 field(",\"record_omitted\":", "the record (" + std::to_string(raw.size()) +
                                                     " bytes) is larger than the cluster accepts in a request");

@@ -90,8 +90,8 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
 
 def _endpoint_key(name: str, value: str) -> Tuple[str, str, int]:
     """What a URL variable names, however it is written: scheme, host (in lower case) and port."""
-    scheme, host = _endpoint(name, value)
-    parts = urlsplit(scheme)
+    url, host = _endpoint(name, value)
+    parts = urlsplit(url)
     return parts.scheme, host.lower(), parts.port or (443 if parts.scheme == "https" else 80)
 
 
@@ -142,7 +142,7 @@ class Config(dict):
 def config_from_environment(env: Mapping[str, str]) -> Config:
     """Reads and checks the handler's environment variables (see the README for the list)."""
     endpoint_var, endpoint = _first(env, "OPENSEARCH_ENDPOINT", "ES_ENDPOINT", "HOST")
-    es_var, es_endpoint = _first(env, "ES_ENDPOINT")
+    _, es_endpoint = _first(env, "ES_ENDPOINT")
     if endpoint_var == "OPENSEARCH_ENDPOINT" and es_endpoint is not None and (
             _endpoint_key("OPENSEARCH_ENDPOINT", endpoint) != _endpoint_key("ES_ENDPOINT", es_endpoint)):
         # Which one was meant cannot be known. HOST is not compared: shells and containers set it for
@@ -237,8 +237,9 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail(f"OPENSEARCH_CA_FILE {c['ca_file']!r} is not a readable file")
     c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000, most=900_000)
     ddb_endpoint = env.get("DYNAMODB_ENDPOINT", "").strip()
+    china = ".cn" if c["region"].startswith("cn-") else ""  # China regions' endpoints end in .com.cn
     c["dynamodb_endpoint"] = _endpoint("DYNAMODB_ENDPOINT", ddb_endpoint)[0] if ddb_endpoint else (
-        f"https://dynamodb.{c['region']}.amazonaws.com{'.cn' if c['region'].startswith('cn-') else ''}" if c["region"] else "")
+        f"https://dynamodb.{c['region']}.amazonaws.com{china}" if c["region"] else "")
     return c
 
 

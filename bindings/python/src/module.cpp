@@ -382,7 +382,8 @@ std::vector<std::string> names_of(py::handle names, const char* what) {
     PyObject* o = names.ptr();
     if (o == Py_None) return out;
     if (PyUnicode_Check(o) || !PySequence_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o))
-        throw ddb2os::error(errc::option_invalid, std::string(what) + " must be a sequence (a list, a tuple) of attribute names, not " +
+        throw ddb2os::error(errc::option_invalid, std::string(what) +
+                                                      " must be a sequence (a list, a tuple) of attribute names, not " +
                                                       Py_TYPE(o)->tp_name);
     const py::object items = steal(PySequence_Tuple(o));  // its own copy
     for (py::handle name : items) out.push_back(str_arg(name, what, "option.invalid"));
