@@ -199,10 +199,23 @@ TEST_CASE("credentials: the config file, with [profile name] sections") {
                "sso_region = us-east-1\n"
                "[profile   spaced  ]\n"
                "aws_access_key_id = AKIASPACED\n"
-               "aws_secret_access_key = s4\n");
+               "aws_secret_access_key = s4\n"
+               // Split as botocore splits it (shlex): a quoted name is one name, two words are no profile.
+               "[profile \"my name\"]\n"
+               "aws_access_key_id = AKIAQUOTED\n"
+               "aws_secret_access_key = s5\n"
+               "[profile 'single']\n"
+               "aws_access_key_id = AKIASINGLE\n"
+               "aws_secret_access_key = s6\n"
+               "[profile two words]\n"
+               "aws_access_key_id = AKIATWOWORDS\n"
+               "aws_secret_access_key = s7\n");
     CHECK(load_profile(home.env()) == credentials("AKIACONFIGDEFAULT", "s1"));
     CHECK(load_profile(home.env({{"AWS_PROFILE", "dev"}})) == credentials("AKIACONFIGDEV", "s2"));
     CHECK(load_profile(home.env({{"AWS_PROFILE", "spaced"}})) == credentials("AKIASPACED", "s4"));
+    CHECK(load_profile(home.env({{"AWS_PROFILE", "my name"}})) == credentials("AKIAQUOTED", "s5"));
+    CHECK(load_profile(home.env({{"AWS_PROFILE", "single"}})) == credentials("AKIASINGLE", "s6"));
+    CHECK(error_of([&] { load_profile(home.env({{"AWS_PROFILE", "two words"}})); }).find("profile_not_found") != std::string::npos);
     CHECK(error_of([&] { load_profile(home.env({{"AWS_PROFILE", "prod"}})); }) ==
           "[ddb2os.credentials.profile_not_found] profile \"prod\" (named by AWS_PROFILE) is in neither shared "
           "credentials file \"" + home.path(".aws/credentials") + "\" nor config file \"" + home.path(".aws/config") + "\"");

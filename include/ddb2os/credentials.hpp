@@ -214,8 +214,18 @@ inline profile_map parse_profile_file(std::string_view text, profile_file_kind k
             if (kind == profile_file_kind::credentials || name == "default") {
                 section = &profiles[std::string(name)];
             } else if (name.substr(0, 7) == "profile" && name.size() > 7 && (name[7] == ' ' || name[7] == '\t')) {
-                const std::string_view profile = trim(name.substr(8));
-                if (!profile.empty()) section = &profiles[std::string(profile)];
+                // As botocore splits it (shlex): one word, or one quoted name ([profile "my name"]);
+                // more than one word is not a profile.
+                std::string_view profile = trim(name.substr(8));
+                char quote = 0;
+                if (profile.size() >= 2 && (profile.front() == '"' || profile.front() == '\'') &&
+                    profile.back() == profile.front()) {
+                    quote = profile.front();
+                    profile = profile.substr(1, profile.size() - 2);
+                }
+                const bool one_name = quote != 0 ? profile.find(quote) == std::string_view::npos
+                                                 : profile.find_first_of(" \t\"'") == std::string_view::npos;
+                if (!profile.empty() && one_name) section = &profiles[std::string(profile)];
             }
             continue;
         }
