@@ -26,6 +26,7 @@
 #include "config.hpp"
 #include "credentials.hpp"
 #include "detail/uri.hpp"
+#include "detail/utc_time.hpp"
 #include "error.hpp"
 #include "http.hpp"
 #include "sigv4.hpp"
@@ -136,14 +137,6 @@ inline bool is_loopback_or_container_host(std::string_view host) {
     if (host == "169.254.170.2" || host == "169.254.170.23" || iequals(host, "[fd00:ec2::23]")) return true;
     if (host.substr(0, 4) != "127.") return false;  // 127.0.0.0/8, written as an address
     return std::all_of(host.begin(), host.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
-}
-
-// "2024-05-01T12:34:56Z" (for messages); the seconds since 1970 outside the years 1970 to 9999.
-inline std::string iso8601_utc(std::chrono::system_clock::time_point t) {
-    const std::int64_t seconds = sigv4::detail::epoch_seconds(t);
-    if (seconds < 0 || seconds > 253402300799) return std::to_string(seconds) + " s since 1970";
-    const std::string a = sigv4::detail::format_amz_date(seconds);  // YYYYMMDDTHHMMSSZ
-    return a.substr(0, 4) + "-" + a.substr(4, 2) + "-" + a.substr(6, 5) + ":" + a.substr(11, 2) + ":" + a.substr(13);
 }
 
 }  // namespace detail

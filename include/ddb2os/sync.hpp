@@ -24,7 +24,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <ctime>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -42,6 +41,7 @@
 #include "config.hpp"
 #include "detail/json_copy.hpp"
 #include "detail/json_tape.hpp"
+#include "detail/utc_time.hpp"
 #include "detail/writer.hpp"
 #include "error.hpp"
 #include "http.hpp"
@@ -702,15 +702,6 @@ private:
         }
     }
 
-    static std::string iso8601(std::chrono::system_clock::time_point t) {
-        const std::time_t s = std::chrono::system_clock::to_time_t(t);
-        std::tm tm{};
-        gmtime_r(&s, &tm);
-        char buf[32];
-        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        return buf;
-    }
-
     std::string dlq_name(const std::string& index) const {
         std::string name = opt_.dlq_index;
         const std::string with = index.empty() ? std::string("ddb2os") : index;
@@ -729,7 +720,7 @@ private:
                 failed.push_back({d.record, bulk.records[d.record].sequence_number, d.type + ": " + d.reason});
             return;
         }
-        const std::string now = iso8601(std::chrono::system_clock::now());
+        const std::string now = detail::iso8601_utc(std::chrono::system_clock::now());
         std::vector<dead_letter> dlq_dead;
         std::vector<record_failure> dlq_failed;
         sync_report dlq_rep;

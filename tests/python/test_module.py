@@ -433,6 +433,11 @@ def test_document_id():
         with pytest.raises(ddb2os.OptionError) as e:
             ddb2os.document_id(three, schema)
         assert e.value.message == f"key_schema {problem}"
+    # A name with a lone surrogate: refused by name (it was Python's UnicodeEncodeError).
+    for schema in (["h\ud800"], ("r", "h\ud800")):
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.document_id(three, schema)
+        assert e.value.message == "key_schema is not valid Unicode (it holds a lone surrogate)"
 
 
 def test_excluded_attributes_from_the_dict_and_from_bytes():
@@ -452,7 +457,9 @@ def test_excluded_attributes_from_the_dict_and_from_bytes():
     assert ddb2os.bulk_bodies(json.dumps(event).encode(), include=("id", "m")).bodies == want
     for bad, message in (("ssn", "exclude must be a sequence (a list, a tuple) of attribute names, not str"),
                          ({"ssn"}, "exclude must be a sequence (a list, a tuple) of attribute names, not set"),
-                         ([1], "exclude must be a str, not int"), ([""], "an excluded attribute name is empty")):
+                         ([1], "exclude must hold str attribute names, not int"), ([""], "an excluded attribute name is empty"),
+                         ({"ssn": 1}, "exclude must be a sequence (a list, a tuple) of attribute names, not dict"),
+                         (["a\ud800"], "exclude is not valid Unicode (it holds a lone surrogate)")):
         with pytest.raises(ddb2os.OptionError) as err:
             ddb2os.bulk_bodies(event, exclude=bad)
         assert err.value.message == message

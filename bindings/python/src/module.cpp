@@ -296,27 +296,37 @@ bool option_bool(py::handle h, const char* name) {
 // sequence, or their text "partitionKey,sortKey". A set, a mapping or an iterator is refused: a
 // set has no order (nor an iterator over one), so the _id's parts would change from process to
 // process.
+// Attribute names: a sequence of str, read from its own copy (a list could change while read). A
+// str alone, bytes, a mapping, a set or an iterator is refused: one name, or no order to keep.
+// `ordered`: the order matters (a key schema), and the message says so.
+std::vector<std::string> names_of(py::handle names, const std::string& what, bool ordered) {
+    PyObject* o = names.ptr();
+    if (PyUnicode_Check(o) || !PySequence_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) ||
+        PyObject_HasAttrString(o, "keys"))
+        throw ddb2os::error(errc::option_invalid, what + " must be a sequence (a list, a tuple) of attribute names" +
+                                                      (ordered ? ", in order" : "") + ", not " + Py_TYPE(o)->tp_name);
+    std::vector<std::string> out;
+    const py::object items = steal(PySequence_Tuple(o));
+    for (py::handle name : items) {
+        if (!PyUnicode_Check(name.ptr()))
+            throw ddb2os::error(errc::option_invalid, what + " must hold str attribute names, not " + Py_TYPE(name.ptr())->tp_name);
+        out.push_back(str_arg(name, what.c_str(), "option.invalid"));
+    }
+    return out;
+}
+
 ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
     ddb2os::key_schema schema;
     PyObject* o = names.ptr();
     const std::string what = table.empty() ? "key_schema" : "the key schema of table '" + table + "'";
     if (PyUnicode_Check(o)) {  // "author,bookTitle", with the CLI's rule
         std::string ignored;
-        const std::string text(utf8(o));
+        const std::string text = str_arg(o, what.c_str(), "option.invalid");
         if (!ddb2os::parse_key_schema_spec(table + "=" + text, ignored, schema))
             throw ddb2os::error(errc::option_invalid, what + " must name 1 or 2 attributes, not \"" + text + "\"");
         return schema;
     }
-    if (!PySequence_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) || PyObject_HasAttrString(o, "keys"))
-        throw ddb2os::error(errc::option_invalid,
-                            what + " must be a sequence (a list, a tuple) of attribute names, in order, not " +
-                                Py_TYPE(o)->tp_name);
-    const py::object items = steal(PySequence_Tuple(o));  // its own copy: a list could change while read
-    for (py::handle name : items) {
-        if (!PyUnicode_Check(name.ptr()))
-            throw ddb2os::error(errc::option_invalid, what + " must hold str attribute names, not " + Py_TYPE(name.ptr())->tp_name);
-        schema.emplace_back(utf8(name.ptr()));
-    }
+    schema = names_of(o, what, true);
     // Checked here for every caller (document_id took what bulk_bodies refused); empty is document_id's
     // "no schema" (bulk_bodies refuses it for a table).
     const std::string problem = schema.empty() ? std::string() : ddb2os::key_schema_problem(schema);
@@ -376,20 +386,6 @@ struct record_error_py {
     std::string sequence_number, event_id, id, path, message;
 };
 
-// Attribute names: a sequence of str (a str alone or a set is refused: one name, or no order to keep).
-std::vector<std::string> names_of(py::handle names, const char* what) {
-    std::vector<std::string> out;
-    PyObject* o = names.ptr();
-    if (o == Py_None) return out;
-    if (PyUnicode_Check(o) || !PySequence_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o))
-        throw ddb2os::error(errc::option_invalid, std::string(what) +
-                                                      " must be a sequence (a list, a tuple) of attribute names, not " +
-                                                      Py_TYPE(o)->tp_name);
-    const py::object items = steal(PySequence_Tuple(o));  // its own copy
-    for (py::handle name : items) out.push_back(str_arg(name, what, "option.invalid"));
-    return out;
-}
-
 bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_schemas, py::handle numbers,
                            py::handle lists, py::handle max_bytes, py::handle max_actions, py::handle skip_ttl_deletes,
                            py::handle exclude, py::handle include) {
@@ -411,8 +407,8 @@ bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_sc
         opt.max_bytes = option_size(max_bytes, "max_bytes");
         opt.max_actions = option_size(max_actions, "max_actions");
         opt.skip_ttl_deletes = option_bool(skip_ttl_deletes, "skip_ttl_deletes");
-        opt.exclude_attributes = names_of(exclude, "exclude");
-        opt.include_attributes = names_of(include, "include");
+        if (!exclude.is_none()) opt.exclude_attributes = names_of(exclude, "exclude", false);
+        if (!include.is_none()) opt.include_attributes = names_of(include, "include", false);
         ddb2os::validate(opt);
         PyObject* e = event.ptr();
         std::string_view raw;
@@ -783,8 +779,8 @@ public:
             o.bulk.max_actions = py::cast<std::size_t>(cfg["max_actions"]);
             o.bulk.first_max_bytes = py::cast<std::size_t>(cfg["first_body_bytes"]);
             o.bulk.skip_ttl_deletes = py::cast<bool>(cfg["skip_ttl_deletes"]);
-            if (cfg.contains("exclude")) o.bulk.exclude_attributes = names_of(cfg["exclude"], "exclude");
-            if (cfg.contains("include")) o.bulk.include_attributes = names_of(cfg["include"], "include");
+            if (cfg.contains("exclude")) o.bulk.exclude_attributes = names_of(cfg["exclude"], "exclude", false);
+            if (cfg.contains("include")) o.bulk.include_attributes = names_of(cfg["include"], "include", false);
             o.refresh = get("refresh");
             o.dlq_index = get("dlq_index");
             default_keys_ = py::cast<ddb2os::key_schema>(cfg["default_keys"]);
