@@ -4,7 +4,7 @@ CLANG_BUILD ?= build/clang-asan
 PYTHON     ?= python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps configure build python test test-cpp test-clang test-python test-conan demo demo-cli bench clean
+.PHONY: all deps configure build python test test-cpp test-clang test-python test-python-versions test-conan demo demo-cli bench clean
 
 all: build
 
@@ -39,6 +39,11 @@ python: deps
 test-python: build python
 	DDB2OS_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
 
+# The module on Lambda's other Python versions (3.9, 3.10, 3.12, 3.13) where this machine has them
+# (pyenv's, or python3.N on PATH): the tests that need no server, in a virtual environment each.
+test-python-versions: build
+	bash scripts/test-python-versions.sh $(abspath $(BUILD))
+
 # The Conan package (conanfile.py, test_package/): created and its test_package run against the
 # system's libraries (tests/conan/system stand in for ConanCenter's), with no remote. Conan's home
 # is kept in the build tree.
@@ -54,6 +59,7 @@ test: deps
 	$(MAKE) test-cpp
 	$(MAKE) test-clang
 	$(MAKE) test-python
+	$(MAKE) test-python-versions
 	$(MAKE) test-conan
 
 # The README's main job: a DynamoDB table's changes synced into a local OpenSearch.

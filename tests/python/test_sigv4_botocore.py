@@ -9,6 +9,8 @@ presigned URLs, its X-Amz-Signature), and the same canonical request.
 botocore reads the query of a URL as already encoded (it does not re-encode it), so queries are
 generated in canonical encoded form, as an HTTP client would send them.
 """
+from __future__ import annotations
+
 import base64
 import datetime
 import hashlib
