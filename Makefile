@@ -4,7 +4,7 @@ CLANG_BUILD ?= build/clang-asan
 PYTHON     ?= python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps configure build python test test-cpp test-clang test-python test-python-versions test-conan demo demo-cli bench clean
+.PHONY: all deps configure build python test test-cpp test-clang test-python test-python-versions test-fuzz fuzz test-conan demo demo-cli bench clean
 
 all: build
 
@@ -44,6 +44,15 @@ test-python: build python
 test-python-versions: build
 	bash scripts/test-python-versions.sh $(abspath $(BUILD))
 
+# libFuzzer targets (tests/fuzz/) with ASan and UBSan: a fixed number of inputs each from the seeds
+# (make test), or FUZZ_SECONDS each from a random seed (make fuzz).
+test-fuzz: deps
+	bash scripts/test-fuzz.sh $(abspath $(BUILD))/fuzz
+
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/test-fuzz.sh $(abspath $(BUILD))/fuzz
+
 # The Conan package (conanfile.py, test_package/): created and its test_package run against the
 # system's libraries (tests/conan/system stand in for ConanCenter's), with no remote. Conan's home
 # is kept in the build tree.
@@ -58,6 +67,7 @@ test-conan: deps
 test: deps
 	$(MAKE) test-cpp
 	$(MAKE) test-clang
+	$(MAKE) test-fuzz
 	$(MAKE) test-python
 	$(MAKE) test-python-versions
 	$(MAKE) test-conan

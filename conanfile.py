@@ -55,6 +55,8 @@ class Ddb2osConan(ConanFile):
         self.cpp_info.bindirs = []
         self.cpp_info.libdirs = []
         self.cpp_info.set_property("cmake_file_name", "ddb2os")
+        # As the installed package's own version file: a 0.x minor version may break its API.
+        self.cpp_info.set_property("cmake_config_version_compat", "SameMinorVersion")
         # The root target links every component; the core keeps the name of the project's own target.
         self.cpp_info.set_property("cmake_target_name", "ddb2os::all")
 

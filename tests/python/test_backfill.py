@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -18,10 +19,12 @@ class FakeDynamoDB:
 
     def describe_table(self, TableName):
         meta = {"ResponseMetadata": {"HTTPHeaders": {"date": self.date}}} if self.date else {}
-        return {**meta, "Table": {"TableName": self.name,
+        return {**meta, "Table": {"TableName": self.name, "TableId": "id-1",
                                   "TableArn": f"arn:aws:dynamodb:us-east-1:{self.account}:table/{self.name}",
-                          "KeySchema": [{"AttributeName": "bookTitle", "KeyType": "RANGE"},
-                                        {"AttributeName": "author", "KeyType": "HASH"}]}}
+                                  "KeySchema": [{"AttributeName": "bookTitle", "KeyType": "RANGE"},
+                                                {"AttributeName": "author", "KeyType": "HASH"}],
+                                  "AttributeDefinitions": [{"AttributeName": "author", "AttributeType": "S"},
+                                                           {"AttributeName": "bookTitle", "AttributeType": "B"}]}}
 
     def scan(self, **kwargs):
         raise AssertionError("scanned")
@@ -57,7 +60,10 @@ class SpyEngine:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"segments": 0}, "segments must be a whole number, at least 1"),
+    ({"segments": 0}, "segments must be a whole number from 1 to 1000"),
+    ({"segments": 1001}, "segments must be a whole number from 1 to 1000"),
+    ({"margin_seconds": 1e10}, "margin_seconds must be at most 86400"),
+    ({"checkpoint": ""}, "checkpoint must be a file name"),
     ({"page_size": 0}, "page_size must be a whole number, at least 1"),
     ({"margin_seconds": 0.5}, "margin_seconds must be at least 1"),
     ({"margin_seconds": float("nan")}, "margin_seconds must be at least 1"),
@@ -86,7 +92,7 @@ def test_the_command_line_reports_bad_input_in_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         bf.main(["books", "--segments", "0"])
     assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("segments must be a whole number, at least 1")
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("segments must be a whole number from 1 to 1000 (a thread and an OpenSearch connection each)")
 
 
 def test_a_host_clock_ahead_of_dynamodbs_by_more_than_the_margin_is_refused():
@@ -96,7 +102,7 @@ def test_a_host_clock_ahead_of_dynamodbs_by_more_than_the_margin_is_refused():
     with pytest.raises(ValueError, match=r"this host's clock is 12\d s ahead of DynamoDB's .* more than margin_seconds \(60\)"):
         run(dynamodb=FakeDynamoDB(date=behind))
     # Within the margin: on to the Scan (which this fake refuses).
-    with pytest.raises(AssertionError, match="scanned"):
+    with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):
         run(dynamodb=FakeDynamoDB(date=behind), margin_seconds=180)
 
 
@@ -124,7 +130,7 @@ def test_a_table_whose_index_name_is_invalid_is_refused_before_any_scan(table, e
     with pytest.raises(ValueError, match=message):
         run(env, dynamodb=FakeDynamoDB(name=table), table=table)
     # A fixed index makes the same table writable: on to the Scan (which this fake refuses).
-    with pytest.raises(AssertionError, match="scanned"):
+    with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):
         run({"INDEX_NAME": "sessions", "DLQ_INDEX": "dead"}, dynamodb=FakeDynamoDB(name=table), table=table)
 
 
@@ -228,7 +234,8 @@ def test_a_segment_a_checkpoint_says_is_done_is_not_scanned_again(monkeypatch, t
     monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
     path = tmp_path / "cp.json"
     arn = "arn:aws:dynamodb:us-east-1:1:table/books"
-    path.write_text(json.dumps({"table": arn, "segments": 2, "target": TARGET, "next": {}, "done": [0]}))
+    path.write_text(json.dumps({"table": arn, "table_id": "id-1", "segments": 2, "target": TARGET, "next": {},
+                                "done": [0]}))
     CountingEngine.seen, CountingEngine.fail_at = [], None
     table = Pages(4, per_page=10)
     result = run(dynamodb=table, checkpoint=str(path), segments=2)
@@ -237,8 +244,8 @@ def test_a_segment_a_checkpoint_says_is_done_is_not_scanned_again(monkeypatch, t
 
 
 def checkpoint_text(**change):
-    return json.dumps({"table": "arn:aws:dynamodb:us-east-1:1:table/books", "segments": 1, "target": TARGET,
-                       "next": {}, "done": [], **change})
+    return json.dumps({"table": "arn:aws:dynamodb:us-east-1:1:table/books", "table_id": "id-1", "segments": 1,
+                       "target": TARGET, "next": {}, "done": [], **change})
 
 
 @pytest.mark.parametrize("text, message", [
@@ -249,11 +256,18 @@ def checkpoint_text(**change):
     (checkpoint_text(next={"0": {"author": {"B": "not base64!"}}}), "holds no valid start key for segment '0'"),
     (checkpoint_text(next={"0": {"author": {"SS": ["a"]}}}), "holds no valid start key for segment '0'"),
     (checkpoint_text(next={"3": {"author": {"S": "a"}}}), "holds no valid start key for segment '3'"),
+    # The table's key, typed as DescribeTable defines it (a Scan would refuse it only after the pages before).
+    (checkpoint_text(next={"0": {"isbn": {"N": "5"}}}), "holds no valid start key for segment '0'"),
+    (checkpoint_text(next={"0": {"author": {"S": "a"}}}), "holds no valid start key for segment '0'"),
+    (checkpoint_text(next={"0": {"author": {"N": "1"}, "bookTitle": {"B": "AA=="}}}), "no valid start key"),
+    (checkpoint_text(next={"0": {"author": {"S": "a"}, "bookTitle": {"S": "t"}}}), "no valid start key"),
+    (checkpoint_text(table_id="id-0"), "is for another table of that name (TableId 'id-0', not 'id-1'"),
+    (checkpoint_text(target="x"), "is not a ddb2os backfill checkpoint"),
     (checkpoint_text(done=[1]), "lists segments that are not 0 to 0 as done"),
-    ('{"table": "arn:aws:dynamodb:us-east-1:1:table/films", "segments": 1, "next": {}, "done": []}',
+    ('{"table": "arn:aws:dynamodb:us-east-1:1:table/films", "segments": 1, "target": {}, "next": {}, "done": []}',
      "is for table 'arn:aws:dynamodb:us-east-1:1:table/films' in 1 segments, not "
      "'arn:aws:dynamodb:us-east-1:1:table/books' in 1: give the same table and --segments, or remove the file"),
-    ('{"table": "arn:aws:dynamodb:us-east-1:1:table/books", "segments": 4, "next": {}, "done": []}',
+    ('{"table": "arn:aws:dynamodb:us-east-1:1:table/books", "segments": 4, "target": {}, "next": {}, "done": []}',
      "in 4 segments, not 'arn:aws:dynamodb:us-east-1:1:table/books' in 1"),
     ("[1, 2]", "is not a ddb2os backfill checkpoint"),
     ("{not json", "cannot be read"),
@@ -285,3 +299,104 @@ def test_dead_letter_ids_are_unique_per_run_even_when_a_resumed_run_numbers_its_
     second = run(dynamodb=Pages(9), checkpoint=path)
     assert first["version"] == second["version"] and second["resumed"]
     assert len(ids) == 6 + 6 and len(set(ids)) == 12
+
+
+def test_a_start_key_of_the_tables_key_and_types_is_taken(monkeypatch, tmp_path):
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    path = tmp_path / "cp.json"
+    path.write_text(checkpoint_text(next={"0": {"author": {"S": "a01"}, "bookTitle": {"B": "Af8="}}}))
+    CountingEngine.seen, CountingEngine.fail_at = [], None
+    table = Pages(4)
+    assert run(dynamodb=table, checkpoint=str(path))["resumed"] is True
+    assert table.scans[0]["ExclusiveStartKey"] == {"author": {"S": "a01"}, "bookTitle": {"B": bytes([1, 255])}}
+    assert CountingEngine.seen == [2, 3] and not path.exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_is_refused_before_any_scan(tmp_path):
+    path = tmp_path / "no-such-directory" / "cp.json"
+    with pytest.raises(ValueError, match="checkpoint '.*cp.json' cannot be written: No such file or directory"):
+        run(checkpoint=str(path))  # FakeDynamoDB raises if scanned
+    assert list(tmp_path.iterdir()) == []
+
+
+class SegmentFails(Pages):
+    """Segment 1's Scan raises while segment 0's second page is being read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.second_page, self.raised = threading.Event(), threading.Event()
+
+    def scan(self, **kwargs):
+        if kwargs.get("Segment") == 1:
+            assert self.second_page.wait(10)
+            self.raised.set()
+            raise RuntimeError("AccessDenied on Scan")
+        if "ExclusiveStartKey" in kwargs:
+            self.second_page.set()
+            assert self.raised.wait(10)
+        return super().scan(**kwargs)
+
+
+def test_a_segment_that_raises_keeps_the_other_segments_failed_items(monkeypatch, tmp_path, capsys):
+    """The error and the failed items of the segments that did not raise, together (the error alone was raised,
+    and the failed items were not listed anywhere)."""
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    CountingEngine.seen, CountingEngine.fail_at = [], 4  # segment 0's first page written, its second refused
+    path = str(tmp_path / "cp.json")
+    with pytest.raises(bf.BackfillError) as e:
+        run(dynamodb=SegmentFails(6, per_page=3), segments=2, checkpoint=path)
+    assert str(e.value) == (f"segment 1: RuntimeError: AccessDenied on Scan; checkpoint {path!r} kept: a rerun goes "
+                            f"on from it")
+    assert [f["key"]["author"] for f in e.value.result["failed"]] == [{"S": "a03"}, {"S": "a04"}, {"S": "a05"}]
+    assert e.value.result["stopped"] is True and e.value.result["items"] == 6
+    assert json.load(open(path))["next"] == {"0": {"author": {"S": "a02"}, "bookTitle": {"B": "Av8="}}}
+
+    # The command line lists them, then says what stopped the run.
+    monkeypatch.setattr(bf, "backfill", lambda *a, **k: (_ for _ in ()).throw(bf.BackfillError("segment 1: X", {
+        "items": 3, "failed": [{"key": {"author": {"S": "a00"}}, "reason": "refused"}], "stopped": True})))
+    assert bf.main(["books"]) == 1
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0]["message"] == "ddb2os backfill stopped" and lines[0]["failed"] == 1
+    assert lines[1] == {"message": "ddb2os backfill item failed", "key": {"author": {"S": "a00"}}, "reason": "refused"}
+    assert err == "python -m ddb2os.backfill: error: segment 1: X\n"
+
+
+def test_ctrl_c_says_whether_the_checkpoint_was_kept(monkeypatch, capsys, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(bf, "backfill", interrupted)
+    monkeypatch.chdir(tmp_path)
+    assert bf.main(["books", "--checkpoint", "cp.json"]) == 130  # no page written: no file
+    assert capsys.readouterr().err == "python -m ddb2os.backfill: interrupted; a rerun writes everything again\n"
+    (tmp_path / "cp.json").write_text("{}")
+    assert bf.main(["books", "--checkpoint", "cp.json"]) == 130
+    assert capsys.readouterr().err == ("python -m ddb2os.backfill: interrupted; checkpoint 'cp.json' kept: a rerun "
+                                       "goes on from it\n")
+
+
+def test_the_dynamodb_client_reads_the_engines_environment(monkeypatch):
+    """The endpoint as the handler parses it (a bare host is https://), and `environment`'s credentials: boto3
+    read os.environ's, and refused a bare host."""
+    import boto3.session
+    made = {}
+
+    class Session:
+        def __init__(self, **kwargs):
+            made["session"] = kwargs
+
+        def client(self, service, **kwargs):
+            made["client"] = kwargs
+            return FakeDynamoDB()
+    monkeypatch.setattr(boto3.session, "Session", Session)
+    env = {"DYNAMODB_ENDPOINT": "ddb.example:8000", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s3cret",
+           "AWS_SESSION_TOKEN": "tok"}
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):  # FakeDynamoDB: DescribeTable answered, then Scan
+        bf.backfill("books", environment={**ENV, **env})
+    assert made["session"] == {"aws_access_key_id": "AKID", "aws_secret_access_key": "s3cret",
+                               "aws_session_token": "tok"}
+    assert made["client"]["endpoint_url"] == "https://ddb.example:8000"
+    with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):
+        bf.backfill("books", environment={**ENV, "AWS_PROFILE": "dev"})
+    assert made["session"] == {"profile_name": "dev"} and made["client"]["endpoint_url"] is None

@@ -30,8 +30,9 @@ from its own start, so the order with the stream holds as in a first run.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import base64
+import concurrent.futures
+import decimal
 import json
 import math
 import os
@@ -45,7 +46,19 @@ from . import _core
 from ._errors import Error
 from ._handler import config_from_environment, _index_name_problem, shorten_reason
 
-__all__ = ["backfill", "main"]
+__all__ = ["backfill", "main", "BackfillError"]
+
+MAX_SEGMENTS = 1000  # a thread and an OpenSearch connection each
+MAX_MARGIN_SECONDS = 86400.0  # a stream keeps a day of changes: a larger margin has no use
+
+
+class BackfillError(RuntimeError):
+    """A segment's Scan or write raised (DynamoDB refused a Scan, ...). The other segments ended after their
+    page; ``result`` holds what the run did, its failed items listed as in a finished run's result."""
+
+    def __init__(self, message: str, result: Dict[str, Any]):
+        super().__init__(message)
+        self.result = result
 
 def _key_names(description: Mapping[str, Any]) -> List[str]:
     schema = description["KeySchema"]
@@ -106,45 +119,70 @@ def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_a
             raise ValueError(f"table {name!r} cannot be written: its dead-letter index: {problem} (set DLQ_INDEX)")
 
 
-def _untyped_key(keys: Any) -> Dict[str, Any]:
+def _untyped_key(keys: Any, types: Optional[Mapping[str, Optional[str]]] = None) -> Dict[str, Any]:
     """_typed_key's inverse: B back to bytes, as boto3's client takes an ExclusiveStartKey. ValueError for
-    anything else than key attributes typed S, N or B."""
+    anything else than key attributes typed S, N or B; with ``types`` (the table's key attributes, each
+    with its type when DescribeTable gave it), for other attributes than those, or another type."""
     if not isinstance(keys, dict) or not keys:
         raise ValueError("not a key")
+    if types is not None and set(keys) != set(types):
+        raise ValueError("not the table's key")
     out = {}
     for k, typed in keys.items():
         if not isinstance(typed, dict) or len(typed) != 1:
             raise ValueError("not a key")
         (t, v), = typed.items()
-        if t not in ("S", "N", "B") or not isinstance(v, str):
+        if t not in ("S", "N", "B") or not isinstance(v, str) or (types is not None and types[k] not in (None, t)):
             raise ValueError("not a key")
+        if t == "N":
+            try:
+                if not decimal.Decimal(v).is_finite():
+                    raise ValueError("not a number")
+            except decimal.InvalidOperation:
+                raise ValueError("not a number") from None
         out[k] = {t: base64.b64decode(v, validate=True) if t == "B" else v}
     return out
+
+
+def _key_types(description: Mapping[str, Any], keys: List[str]) -> Dict[str, Optional[str]]:
+    """Each key attribute's type (S, N or B) from DescribeTable's AttributeDefinitions, None where absent."""
+    defined = {a.get("AttributeName"): a.get("AttributeType") for a in description.get("AttributeDefinitions") or []}
+    return {k: defined.get(k) for k in keys}
 
 
 class _Checkpoint:
     """Where each Scan segment goes on from, in a JSON file written whole (a new file renamed over the old),
     so that a run stopped at any moment leaves the last complete state."""
 
-    def __init__(self, path: str, table_arn: str, segments: int, target: Dict[str, Any]):
-        self.path, self.lock, self.resumed = path, threading.Lock(), False
-        self.state: Dict[str, Any] = {"table": table_arn, "segments": segments, "target": target, "next": {}, "done": []}
+    def __init__(self, path: str, table_arn: str, table_id: Optional[str], segments: int, target: Dict[str, Any],
+                 key_types: Mapping[str, Optional[str]]):
+        self.path, self.lock, self.resumed, self.key_types = path, threading.Lock(), False, key_types
+        # The table's id too: a table deleted and created again under the same name has the same ARN,
+        # and its items before the saved keys would be skipped.
+        self.state: Dict[str, Any] = {"table": table_arn, "table_id": table_id, "segments": segments,
+                                      "target": target, "next": {}, "done": []}
         try:
             with open(path, encoding="utf-8") as f:
                 saved = json.load(f)
         except FileNotFoundError:
+            self._check_writable()
             return
         except (OSError, ValueError) as e:
             raise ValueError(f"checkpoint {path!r} cannot be read: {e}") from None
-        if not isinstance(saved, dict) or not isinstance(saved.get("next"), dict) or not isinstance(saved.get("done"), list):
+        if not (isinstance(saved, dict) and isinstance(saved.get("next"), dict) and isinstance(saved.get("done"), list)
+                and isinstance(saved.get("target"), dict)):
             raise ValueError(f"checkpoint {path!r} is not a ddb2os backfill checkpoint")
         if saved.get("table") != table_arn or saved.get("segments") != segments:
             raise ValueError(f"checkpoint {path!r} is for table {saved.get('table')!r} in {saved.get('segments')} "
                              f"segments, not {table_arn!r} in {segments}: give the same table and --segments, "
                              f"or remove the file to start over")
+        if saved.get("table_id") != table_id:
+            raise ValueError(f"checkpoint {path!r} is for another table of that name (TableId "
+                             f"{saved.get('table_id')!r}, not {table_id!r}: deleted and created again since); "
+                             f"remove the file to start over")
         # The pages before the checkpoint went where, and as what, the first run wrote them: resumed
         # elsewhere, or with other documents, they would be missing there, silently.
-        changed = [k for k in target if (saved.get("target") or {}).get(k) != target[k]]
+        changed = [k for k in target if saved["target"].get(k) != target[k]]
         if changed:
             raise ValueError(f"checkpoint {path!r} was written with other settings ({', '.join(changed)} differ): "
                              f"its pages are not in what this run writes; remove the file to start over")
@@ -152,19 +190,32 @@ class _Checkpoint:
             try:
                 if not (segment.isdigit() and int(segment) < segments):
                     raise ValueError("not a segment")
-                _untyped_key(key)
+                _untyped_key(key, key_types)
             except (ValueError, TypeError):
                 raise ValueError(f"checkpoint {path!r} holds no valid start key for segment {segment!r}") from None
         if not all(isinstance(s, int) and 0 <= s < segments for s in saved["done"]):
             raise ValueError(f"checkpoint {path!r} lists segments that are not 0 to {segments - 1} as done")
+        self._check_writable()
         self.state, self.resumed = saved, True
+
+    def _temporary(self) -> str:
+        return f"{self.path}.{os.getpid()}.tmp"
+
+    def _check_writable(self) -> None:
+        """Before any Scan: a checkpoint that cannot be written would stop the run after its first page."""
+        try:
+            with open(self._temporary(), "w", encoding="utf-8"):
+                pass
+            os.remove(self._temporary())
+        except OSError as e:
+            raise ValueError(f"checkpoint {self.path!r} cannot be written: {e.strerror or e}") from None
 
     def start(self, segment: int) -> Optional[Dict[str, Any]]:
         """None: the segment is done; {}: from its first item; else the ExclusiveStartKey."""
         if segment in self.state["done"]:
             return None
         key = self.state["next"].get(str(segment))
-        return _untyped_key(key) if key else {}
+        return _untyped_key(key, self.key_types) if key else {}
 
     def advance(self, segment: int, last_key: Optional[Mapping[str, Any]]) -> None:
         with self.lock:
@@ -173,12 +224,19 @@ class _Checkpoint:
                 self.state["done"].append(segment)
             else:
                 self.state["next"][str(segment)] = _typed_key(last_key)
-            temporary = f"{self.path}.{os.getpid()}.tmp"
-            with open(temporary, "w", encoding="utf-8") as f:
-                json.dump(self.state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, self.path)
+            temporary = self._temporary()
+            try:
+                with open(temporary, "w", encoding="utf-8") as f:
+                    json.dump(self.state, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(temporary, self.path)
+            except BaseException:
+                try:
+                    os.remove(temporary)
+                except OSError:
+                    pass
+                raise
 
     def finish(self) -> None:
         try:
@@ -203,12 +261,18 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     it below the index's ``index.gc_deletes``. ``environment``: the handler's variables (default
     ``os.environ``). ``log``: one JSON line per page. ``checkpoint``: a file to go on from, and to record
     progress in (see the module's documentation)."""
-    if not (isinstance(segments, int) and segments >= 1):
-        raise ValueError("segments must be a whole number, at least 1")
+    if not (isinstance(segments, int) and 1 <= segments <= MAX_SEGMENTS):
+        raise ValueError(f"segments must be a whole number from 1 to {MAX_SEGMENTS} (a thread and an OpenSearch "
+                         f"connection each)")
     if page_size is not None and not (isinstance(page_size, int) and page_size >= 1):
         raise ValueError("page_size must be a whole number, at least 1")
     if not (math.isfinite(margin_seconds) and margin_seconds >= 1):
         raise ValueError("margin_seconds must be at least 1 (ApproximateCreationDateTime is in whole seconds)")
+    if margin_seconds > MAX_MARGIN_SECONDS:
+        raise ValueError(f"margin_seconds must be at most {MAX_MARGIN_SECONDS:g} (a stream keeps a day of changes; "
+                         f"a larger margin only lets older changes win over the backfill)")
+    if checkpoint is not None and not (isinstance(checkpoint, str) and checkpoint):
+        raise ValueError("checkpoint must be a file name (it is empty)")
     if not (math.isfinite(page_seconds) and page_seconds > 0):
         raise ValueError("page_seconds must be a positive number")
     env = dict(os.environ if environment is None else environment)
@@ -219,9 +283,12 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
         from botocore.config import Config as BotoConfig
         # Adaptive retries: a throttled Scan slows down and goes on, rather than ending the whole
         # backfill after botocore's default few attempts (a rerun starts from the first item).
-        dynamodb = boto3.client("dynamodb", endpoint_url=env.get("DYNAMODB_ENDPOINT") or None,
-                                region_name=config["region"] or None,
-                                config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 10}))
+        # The client reads what the engine reads: the endpoint as the handler parses it (a bare host is
+        # https://) and, when `environment` is given, its credentials or profile rather than os.environ's.
+        session = boto3.session.Session(**_session_arguments(env)) if environment is not None else boto3
+        endpoint = config["dynamodb_endpoint"] if env.get("DYNAMODB_ENDPOINT", "").strip() else None
+        dynamodb = session.client("dynamodb", endpoint_url=endpoint, region_name=config["region"] or None,
+                                  config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 10}))
     answer = dynamodb.describe_table(TableName=table)
     description = answer["Table"]
     name = description["TableName"]  # `table` may be an ARN
@@ -233,7 +300,8 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     _check_index(config, name, keys, source_arn)
     target = {"endpoint": config["endpoint"], "index": config["index"], "dlq_index": config["dlq_index"],
               "numbers": config["numbers"], "lists": config["lists"], "exclude": config["exclude"], "include": config["include"], "keys": keys}
-    progress = _Checkpoint(checkpoint, description["TableArn"], segments, target) if checkpoint else None
+    progress = None if checkpoint is None else _Checkpoint(
+        checkpoint, description["TableArn"], description.get("TableId"), segments, target, _key_types(description, keys))
     started = time.time()
     run = uuid.uuid4().hex[:12]  # in every eventID: a resumed run's pages are numbered from 0 again
     version = math.floor(started - margin_seconds)
@@ -307,20 +375,41 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             stop.set()  # the other segments end after their page
             raise
 
+    errors: List[str] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=segments) as pool:
-        futures = [pool.submit(scan, s) for s in range(segments)]
         try:
-            for f in futures:
-                f.result()
-        except BaseException:  # an error in a segment, or Ctrl-C: the others stop after their page
+            futures = [pool.submit(scan, s) for s in range(segments)]
+            for segment, f in enumerate(futures):
+                try:
+                    f.result()
+                except Exception as e:  # the others stop after their page; their failures are kept
+                    errors.append(f"segment {segment}: {type(e).__name__}: {e}")
+        except BaseException:  # Ctrl-C, or no thread to start: the others stop after their page
             stop.set()
+            if log is not None:
+                log(json.dumps({"message": "ddb2os backfill interrupted: waiting for the pages being written"}))
             raise
     totals["seconds"] = round(time.time() - started, 3)
     totals["version"] = version
     totals["resumed"] = progress is not None and progress.resumed
+    if errors:
+        totals["stopped"] = True
+        kept = (f"; checkpoint {checkpoint!r} kept: a rerun goes on from it"
+                if checkpoint is not None and os.path.exists(checkpoint) else "")
+        raise BackfillError("; ".join(errors) + kept, totals)
     if progress is not None and not totals["failed"] and not totals["stopped"]:
         progress.finish()
     return totals
+
+
+def _session_arguments(env: Mapping[str, str]) -> Dict[str, Any]:
+    """boto3 Session arguments for the credentials `env` names (keys, else a profile), as the engine reads them."""
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        return {"aws_access_key_id": key, "aws_secret_access_key": secret,
+                "aws_session_token": env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None}
+    profile = env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE")
+    return {"profile_name": profile} if profile else {}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -335,21 +424,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--checkpoint", metavar="FILE", default=None,
                    help="record progress in FILE, and go on from it if it exists (removed once the table is written)")
     a = p.parse_args(argv)
+    error = None
     try:
         result = backfill(a.table, segments=a.segments, page_size=a.page_size, margin_seconds=a.margin_seconds,
                           page_seconds=a.page_seconds, log=lambda line: print(line, flush=True),
                           checkpoint=a.checkpoint)
+    except BackfillError as e:  # the run's counts and failed items first, then what stopped it
+        result, error = e.result, e
     except (Error, ValueError) as e:
         p.error(str(e))
+    except KeyboardInterrupt:
+        kept = (f"checkpoint {a.checkpoint!r} kept: a rerun goes on from it"
+                if a.checkpoint and os.path.exists(a.checkpoint) else "a rerun writes everything again")
+        print(f"{p.prog}: interrupted; {kept}", file=sys.stderr)
+        return 130
     except Exception as e:  # botocore's (no region, no table, throttled): one line, not a traceback
         print(f"{p.prog}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     failed = result.pop("failed")
-    print(json.dumps({"message": "ddb2os backfill done", "table": a.table, **result, "failed": len(failed)}), flush=True)
+    print(json.dumps({"message": "ddb2os backfill done" if error is None else "ddb2os backfill stopped",
+                      "table": a.table, **result, "failed": len(failed)}), flush=True)
     for f in failed[:20]:
         print(json.dumps({"message": "ddb2os backfill item failed", **f}, default=str), flush=True)
     if len(failed) > 20:
         print(json.dumps({"message": "ddb2os backfill items failed", "not_shown": len(failed) - 20}), flush=True)
+    if error is not None:
+        print(f"{p.prog}: error: {error}", file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 
