@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include <sys/stat.h>
+#include <exception>
 #include <iostream>
+#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,10 +61,25 @@ int convert(int argc, char** argv) {
     bool index_set = false;
     std::string input_path, out_prefix;
     bool input_given = false;
+    bool options_done = false;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
+        if (arg == "--" && !options_done) {
+            options_done = true;  // what follows is the event file, even if it starts with '-'
+            continue;
+        }
+        if (options_done) {
+            if (arg.empty()) usage_error("an event file name is empty");
+            if (input_given) usage_error("one event file only, not also \"" + std::string(arg) + "\"");
+            input_path = std::string(arg);
+            input_given = true;
+            continue;
+        }
         auto value = [&]() -> std::string {
             if (i + 1 >= argc) usage_error(std::string(arg) + " needs a value");
+            // "--out --versions" is a forgotten value, not a file named --versions.
+            if (std::string_view(argv[i + 1]).substr(0, 2) == "--")
+                usage_error(std::string(arg) + " needs a value, not the option \"" + argv[i + 1] + "\"");
             return argv[++i];
         };
         if (arg == "--index" || arg == "--index-template") {
@@ -78,8 +95,11 @@ int convert(int argc, char** argv) {
             const std::string spec = value();
             std::string table;
             ddb2os::key_schema schema;
+            if (spec.find(';') != std::string::npos)
+                usage_error("--keys takes one table (TABLE=PK or TABLE=PK,SK), not \"" + spec + "\": give --keys once per table");
             if (!ddb2os::parse_key_schema_spec(spec, table, schema))
                 usage_error("--keys takes TABLE=PK or TABLE=PK,SK, not \"" + spec + "\"");
+            if (opt.key_schemas.count(table) != 0) usage_error("--keys gives table \"" + table + "\" twice");
             opt.key_schemas[table] = std::move(schema);
         } else if (arg == "--numbers") {
             const std::string v = value();
@@ -219,5 +239,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc < 2 || std::string_view(argv[1]) != "convert") usage_error(argc < 2 ? "no command given" : "unknown command \"" + std::string(argv[1]) + "\"");
-    return convert(argc, argv);
+    try {
+        return convert(argc, argv);
+    } catch (const std::bad_alloc&) {
+        std::cerr << "ddb2os: out of memory\n";
+    } catch (const std::exception& e) {  // anything else: said, with the documented exit code, not an abort
+        std::cerr << "ddb2os: " << e.what() << "\n";
+    }
+    return 2;
 }

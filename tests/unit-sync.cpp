@@ -503,6 +503,20 @@ TEST_CASE("sync: records that cannot be converted become dead letters; without a
     CHECK(rep.batch_item_failures() == std::vector<std::string>{"2"});
     CHECK(rep.failures[0].reason.find("dead letter refused: illegal_argument_exception") == 0);
     CHECK(rep.dead_lettered == 0);
+
+    // The dead-letter write throttled until the deadline: the reason says it was the dead letter's
+    // write, and the record's own error (it read as the batch's write being throttled).
+    scripted_transport x;
+    x.answer = [](const ddb2os::http::request&, std::size_t n) {
+        return n == 0 ? ok(R"({"errors":false,"items":[{"index":{"status":201}}]})")
+                      : ok(items({item("index", 429, "es_rejected_execution_exception")}));
+    };
+    ddb2os::sync_engine throttled(fast_options(), x);
+    rep = throttled.process(ev, clock::now() + std::chrono::milliseconds(100));
+    CHECK(rep.batch_item_failures() == std::vector<std::string>{"2"});
+    CHECK(rep.failures[0].reason.find("dead letter not written (the record's error: ddb2os.number.invalid: "
+                                      "dynamodb.NewImage.n.N: \"x\" is not a number): still failing at the deadline") == 0);
+    CHECK(rep.dead_lettered == 0);
 }
 
 TEST_CASE("sync: key schemas are resolved once per table and engine") {

@@ -1055,6 +1055,50 @@ TEST_CASE("curl_transport: no message holds a secret") {
     CHECK(ddb2os::detail::scrub("see http://u:pw@host/x and s3cr3tvalue", {"s3cr3tvalue"}) == "see http://****@host/x and ****");
 }
 
+TEST_CASE("curl_transport: an error answer that echoes the request's headers holds no secret") {
+    // Some proxies and gateways answer 401/403 with the request they got; the engine quotes error answers.
+    const auto echo = [](const received_request& r) {
+        std::string body = "denied. Request headers:";
+        for (const auto& h : r.headers) body += " " + h.name + ": " + h.value + ";";
+        return respond(r.target == "/ok" ? 200 : 401, body);
+    };
+    http_server server(echo);
+    scoped_env env;
+    {
+        ddb2os::curl_options o;
+        o.auth = ddb2os::authentication::basic("admin", "pa55word-never-shown");
+        ddb2os::curl_transport t(server.url(), o);
+        const http::result r = t.send({"GET", "/x", {}, {}}, in(5s));
+        REQUIRE(r.res.status == 401);
+        CHECK(r.res.body.find("Authorization: Basic ****;") != std::string::npos);
+        CHECK(r.res.body.find("YWRtaW46") == std::string::npos);  // base64 of "admin:"
+        // A successful answer is not rewritten.
+        CHECK(t.send({"GET", "/ok", {}, {}}, in(5s)).res.body.find("YWRtaW46") != std::string::npos);
+    }
+    {
+        ddb2os::curl_transport t(server.url(),
+                                 sigv4_options(std::make_shared<fixed_credentials>(credentials(key_id, secret, token))));
+        const http::result r = t.send({"POST", "/_bulk", {}, "{}\n"}, in(5s));
+        REQUIRE(r.res.status == 401);
+        CHECK_FALSE(holds_secret(r.res.body));
+        CHECK(r.res.body.find("X-Amz-Security-Token: ****;") != std::string::npos);
+    }
+}
+
+TEST_CASE("curl_transport: credentials with a line break are refused, never sent as two headers") {
+    http_server server([](const received_request&) { return respond(200, "{}"); });
+    scoped_env env;
+    for (const auto& creds : {credentials(key_id, secret, "tok\r\nX-Injected: 1"), credentials("AKID\nX-Injected: 1", secret)}) {
+        ddb2os::curl_transport t(server.url(), sigv4_options(std::make_shared<fixed_credentials>(creds)));
+        const http::result r = t.send({"POST", "/_bulk", {}, "{}\n"}, in(5s));
+        CHECK(r.error == http::error_kind::credentials);
+        CHECK(r.message.find("the credentials hold a control character (a line break?)") != std::string::npos);
+        CHECK(r.message.find("tok") == std::string::npos);
+        CHECK(r.message.find("Injected") == std::string::npos);
+    }
+    CHECK(server.requests().empty());
+}
+
 TEST_CASE("curl_transport: invalid endpoints and requests") {
     scoped_env env;
     CHECK(error_of([] { ddb2os::curl_transport t("ftp://host"); }) ==

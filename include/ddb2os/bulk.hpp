@@ -350,7 +350,9 @@ public:
                 std::string rest(body_.view(start));
                 body_.truncate(start);
                 take_current(out);
-                body_ = out_buffer(capacity_);
+                // Bodies cut at max_actions are small: the next starts near the last one's size, not the
+                // input's (with --max-actions 1, every body held an input-sized buffer).
+                body_ = out_buffer(std::min(capacity_, 2 * out.data.size() + 1024));
                 body_.put(rest);
                 current_.records.push_back(r);
                 current_.offsets.push_back(0);

@@ -68,21 +68,27 @@ inline std::string compose_document_id(const std::vector<std::string_view>& part
 }
 
 // "books=author,bookTitle" -> table "books", schema {"author", "bookTitle"}: the form the CLI's
-// --keys and the handler's TABLE_KEYS entries take. False when it is not TABLE=PK or TABLE=PK,SK.
+// --keys and the handler's TABLE_KEYS entries take, each name trimmed of ASCII whitespace as the
+// handler trims them ("books = author, bookTitle"). False when it is not TABLE=PK or TABLE=PK,SK.
 inline bool parse_key_schema_spec(std::string_view spec, std::string& table, key_schema& schema) {
+    const auto trimmed = [](std::string_view s) {
+        constexpr std::string_view space = " \t\r\n\v\f";
+        const std::size_t first = s.find_first_not_of(space);
+        return first == std::string_view::npos ? std::string_view() : s.substr(first, s.find_last_not_of(space) + 1 - first);
+    };
     const std::size_t eq = spec.find('=');
-    if (eq == std::string_view::npos || eq == 0) return false;
+    if (eq == std::string_view::npos || trimmed(spec.substr(0, eq)).empty()) return false;
     key_schema names;
     std::string_view rest = spec.substr(eq + 1);
     for (;;) {
         const std::size_t comma = rest.find(',');
-        names.emplace_back(rest.substr(0, comma));
+        names.emplace_back(trimmed(rest.substr(0, comma)));
         if (names.back().empty() || names.size() > 2) return false;
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
     }
     if (names.size() == 2 && names[0] == names[1]) return false;  // the sort key would never be read
-    table.assign(spec.data(), eq);
+    table.assign(trimmed(spec.substr(0, eq)));
     schema = std::move(names);
     return true;
 }

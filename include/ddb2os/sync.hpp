@@ -745,9 +745,15 @@ private:
         rep.bytes += dlq_rep.bytes;
         rep.retries += dlq_rep.retries;
         std::vector<bool> lost(bulk.records.size(), false);
-        for (const auto& f : dlq_failed) {
+        for (auto f : dlq_failed) {  // said as the dead letter's, with the record's own error
             lost[f.record] = true;
-            failed.push_back(f);
+            for (const auto& original : dead)
+                if (original.record == f.record) {
+                    f.reason = "dead letter not written (the record's error: " + original.type + ": " + original.reason +
+                               "): " + f.reason;
+                    break;
+                }
+            failed.push_back(std::move(f));
         }
         for (const auto& d : dlq_dead) {
             lost[d.record] = true;

@@ -185,6 +185,11 @@ def test_framing_and_usage_errors_exit_2(cli):
         (["convert", "--index", "Bad"], 'ddb2os: [ddb2os.option.invalid] index name "Bad" is invalid: it must be lowercase'),
         (["convert", "--index-template", "x"], "ddb2os: --index-template needs {table} in it"),
         (["convert", "--bogus"], 'ddb2os: unknown option "--bogus"'),
+        (["convert", "--keys", "a=x;b=y"],
+         'ddb2os: --keys takes one table (TABLE=PK or TABLE=PK,SK), not "a=x;b=y": give --keys once per table'),
+        (["convert", "--keys", "Books=id", "--keys", " Books =id,t"], 'ddb2os: --keys gives table "Books" twice'),
+        (["convert", "--out", "--versions"], 'ddb2os: --out needs a value, not the option "--versions"'),
+        (["convert", "--", "a.json", "b.json"], 'ddb2os: one event file only, not also "b.json"'),
         (["frobnicate"], 'ddb2os: unknown command "frobnicate"'),
         ([], "ddb2os: no command given"),
     ]:
@@ -199,3 +204,31 @@ def test_version_and_help(cli):
     assert rc == 0 and out.startswith("ddb2os ")
     rc, out, _ = run(cli, b"", "convert", "--help")
     assert rc == 0 and out.startswith("usage: ddb2os convert")
+
+
+def test_keys_are_trimmed_as_table_keys_is_and_a_file_may_follow_double_dash(cli, tmp_path):
+    """"Books=a, b" gave the sort key " b", which no item has; a file named "-x" could not be given."""
+    keys = {"a": {"S": "1"}, "b": {"S": "2"}}
+    event = json.dumps({"Records": [record(1, "REMOVE", keys)]}).encode()
+    rc, out, err = run(cli, event, "convert", "--keys", " Books = a, b ")
+    assert (rc, err) == (0, "") and lines(out) == [{"delete": {"_index": "books", "_id": "1|2"}}]
+    (tmp_path / "-x").write_bytes(event)
+    p = subprocess.run([str(cli), "convert", "--keys", "Books=a,b", "--", "-x"], capture_output=True, cwd=tmp_path,
+                       timeout=60)
+    assert p.returncode == 0 and lines(p.stdout.decode()) == [{"delete": {"_index": "books", "_id": "1|2"}}]
+
+
+def test_many_small_bodies_of_a_large_event_take_memory_as_their_size(cli, tmp_path):
+    """Every body started with a buffer the size of the whole input: --max-actions 1 on a 2 MB event of
+    10,000 records needed about 20 GB, and ended in std::bad_alloc, an abort (exit 134)."""
+    import resource
+    event = json.dumps({"Records": [record(i, "REMOVE", {"id": {"S": f"k{i}"}}) for i in range(10_000)]}).encode()
+    path = tmp_path / "big.json"
+    path.write_bytes(event)
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # 1 GiB of address space
+    p = subprocess.run([str(cli), "convert", "--max-actions", "1", str(path)], capture_output=True, timeout=120,
+                       preexec_fn=limited)
+    assert p.returncode == 0, p.stderr.decode()[-500:]
+    assert len(p.stdout.splitlines()) == 10_000

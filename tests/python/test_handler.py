@@ -145,6 +145,16 @@ def test_endpoints_ports_and_sizes_are_checked_at_cold_start():
     assert message == "DYNAMODB_ENDPOINT must not hold a user name or password (user:password@host)"
     assert config(DYNAMODB_ENDPOINT="http://localhost:8000/")["dynamodb_endpoint"] == "http://localhost:8000"
     assert config(DYNAMODB_ENDPOINT="localhost:8000")["dynamodb_endpoint"] == "https://localhost:8000"
+    # urlsplit's own ValueError (an unbalanced bracket) named no variable; a space in the host failed every batch.
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "http://[::1"}) == (
+        "OPENSEARCH_ENDPOINT 'http://[::1' is not a URL (an unbalanced '[' or ']')")
+    assert error(**BASE, DYNAMODB_ENDPOINT="http://::1]:8000") == (
+        "DYNAMODB_ENDPOINT 'http://::1]:8000' is not a URL (an unbalanced '[' or ']')")
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://admin:pa[ss@host"}).startswith(
+        "OPENSEARCH_ENDPOINT must not hold a user name or password")
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "http://exa mple.com"}) == (
+        "OPENSEARCH_ENDPOINT 'http://exa mple.com' has a space or control character in its host")
+    assert config(OPENSEARCH_ENDPOINT="http://[::1]:9200")["endpoint"] == "http://[::1]:9200"
     assert error(**BASE, MAX_BULK_BYTES="99999999999999999999999") == (
         "MAX_BULK_BYTES must be at most 1099511627776, not '99999999999999999999999'")
     assert error(**BASE, OPENSEARCH_CONNECT_TIMEOUT_MS="1000000") == (
@@ -240,6 +250,19 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
                                 "DynamoDB stream to this function instead)")
         with pytest.raises(ddb2os.EventError, match=r"Records\[1\].eventSource: .* comes from 'aws:sqs'$"):
             ddb2os.handler({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]}, None)
+    finally:
+        _handler._reset_for_tests()
+
+
+def test_a_context_without_the_remaining_time_gets_60_seconds(monkeypatch, capsys):
+    """A local harness's stand-in for Lambda's context (a dict, a bare object) raised AttributeError."""
+    from ddb2os import _handler
+    monkeypatch.setattr(_handler.os, "environ", {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "OPENSEARCH_AUTH": "none"})
+    _handler._reset_for_tests()
+    try:
+        for context in (None, {}, object()):
+            assert ddb2os.handler({"Records": []}, context) == {"batchItemFailures": []}
+        assert capsys.readouterr().out.count('"message":"ddb2os batch"') == 3
     finally:
         _handler._reset_for_tests()
 

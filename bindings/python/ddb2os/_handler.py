@@ -67,13 +67,19 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
     scheme); returns it and its host name."""
     if "://" not in value:
         value = "https://" + value
-    parts = urlsplit(value)
     # Never quoted back whole: a URL can carry a password (user:password@host). Any "@" is taken for
     # one: a password holding "/", "?" or "#" ends urlsplit's host part early, so that it sees no user,
     # and a later message would quote it. (No path or query is allowed, so "@" has no other place.)
-    if "@" in value or parts.username is not None or parts.password is not None:
+    if "@" in value:
         hint = ": set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead" if name != "DYNAMODB_ENDPOINT" else ""
         raise _fail(f"{name} must not hold a user name or password (user:password@host){hint}")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "Invalid IPv6 URL": an unbalanced [ or ]
+        raise _fail(f"{name} {value!r} is not a URL (an unbalanced '[' or ']')") from None
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in parts.netloc):
+        # Every request would fail ("URL using bad/illegal format"): said at the cold start instead.
+        raise _fail(f"{name} {value!r} has a space or control character in its host")
     try:
         parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError:
@@ -262,7 +268,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dic
     bodies or secrets."""
     engine = _get_engine()
     _check_source(event)
-    remaining = context.get_remaining_time_in_millis() if context is not None else 60_000
+    # Lambda's context has it; a local harness's stand-in (None, a dict) may not: 60 s then.
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    remaining = remaining_ms() if callable(remaining_ms) else 60_000
     budget = max(remaining - min(_MARGIN_MS, remaining // 5), 100)
     report = engine.process(event, budget / 1000.0)
     print(report["log_line"], file=sys.stdout, flush=True)

@@ -45,6 +45,9 @@ public:
     std::string_view view(std::size_t from) const noexcept { return {buf_.data() + from, size_ - from}; }
     std::string take() {
         buf_.resize(size_);
+        // Far larger than what it holds (a buffer sized for a whole input that got one small body): given
+        // back, since a result holds every body. Never for a body near its buffer's size (no copy then).
+        if (buf_.capacity() > 8 * size_ + 65536) buf_.shrink_to_fit();
         size_ = 0;
         return std::move(buf_);
     }

@@ -370,7 +370,15 @@ public:
                                              return false;
                                          }),
                           headers.end());
-            for (sigv4::field& f : signed_.headers) headers.push_back({std::move(f.name), std::move(f.value)});
+            for (sigv4::field& f : signed_.headers) {
+                // A line break in a session token or key id (a copied variable) would end the header and
+                // start another: refused, never quoted.
+                if (!detail::valid_header({f.name, f.value}))
+                    return fail(out, http::error_kind::credentials,
+                                what + "the credentials hold a control character (a line break?); their " + f.name +
+                                    " header cannot be sent");
+                headers.push_back({std::move(f.name), std::move(f.value)});
+            }
         }
 
         std::vector<std::string> lines;
@@ -453,6 +461,9 @@ public:
             return fail(out, detail::curl_error_kind(rc), detail::scrub(std::move(msg), secrets));
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.res.status);
+        // An error answer is quoted in reasons and logs, and a proxy or gateway may echo the request's
+        // headers in it (Authorization, X-Amz-Security-Token). Successful answers are not read that way.
+        if (out.res.status < 200 || out.res.status >= 300) out.res.body = detail::scrub(std::move(out.res.body), secrets);
         return out;
     }
 
