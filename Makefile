@@ -42,16 +42,16 @@ test-python: build python
 # The module on Lambda's other Python versions (3.9, 3.10, 3.12, 3.13) where this machine has them
 # (pyenv's, or python3.N on PATH): the tests that need no server, in a virtual environment each.
 test-python-versions: build
-	bash scripts/test-python-versions.sh $(abspath $(BUILD))
+	JOBS=$(JOBS) bash scripts/test-python-versions.sh $(abspath $(BUILD))
 
 # libFuzzer targets (tests/fuzz/) with ASan and UBSan: a fixed number of inputs each from the seeds
 # (make test), or FUZZ_SECONDS each from a random seed (make fuzz).
 test-fuzz: deps
-	bash scripts/test-fuzz.sh $(abspath $(BUILD))/fuzz
+	JOBS=$(JOBS) bash scripts/test-fuzz.sh $(abspath $(BUILD))/fuzz
 
 FUZZ_SECONDS ?= 600
 fuzz: deps
-	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/test-fuzz.sh $(abspath $(BUILD))/fuzz
+	JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/test-fuzz.sh $(abspath $(BUILD))/fuzz
 
 # The Conan package (conanfile.py, test_package/): created and its test_package run against the
 # system's libraries (tests/conan/system stand in for ConanCenter's), with no remote. Conan's home

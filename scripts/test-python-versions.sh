@@ -28,14 +28,18 @@ for v in "${versions[@]}"; do
   if [ -z "$py" ]; then missing+=("$v"); continue; fi
   venv=$build/pyenv-$v
   echo "== Python $v ($py): $venv"
-  [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-  # pip older than 23.1 has no -C (--config-settings' short form); Python 3.9's and 3.10's venvs have one.
-  PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check 'pip>=23.1'
+  # An interpreter without venv or ensurepip (Debian's python3.N without python3.N-venv) is not usable
+  # here: named at the end with the ones not found, not an error of the project's. pip older than 23.1
+  # has no -C (--config-settings' short form); Python 3.9's and 3.10's venvs come with one.
+  if ! { [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"; } ||
+     ! PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check 'pip>=23.1'; then
+    rm -rf "$venv"; missing+=("$v (no venv or pip)"); continue
+  fi
   grep -v '^conan' tests/requirements.txt > "$venv/requirements.txt"  # the Conan test runs once, on python3
   PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     -r "$venv/requirements.txt"
-  PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    -C cmake.define.DDB2OS_WERROR=ON .
+  CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-$(nproc)} PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q \
+    --disable-pip-version-check -C cmake.define.DDB2OS_WERROR=ON .
   DDB2OS_BUILD_DIR=$build "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs "${tests[@]}"
   tested+=("$v")
 done
@@ -43,6 +47,6 @@ done
 echo "== Python versions tested: ${tested[*]:-none}; not found: ${missing[*]:-none}"
 for v in ${DDB2OS_REQUIRE_PYTHONS:-}; do
   for m in "${missing[@]}"; do
-    if [ "$m" = "$v" ]; then echo "error: Python $v is required (DDB2OS_REQUIRE_PYTHONS) and was not found" >&2; exit 1; fi
+    if [ "${m%% *}" = "$v" ]; then echo "error: Python $v is required (DDB2OS_REQUIRE_PYTHONS): $m" >&2; exit 1; fi
   done
 done

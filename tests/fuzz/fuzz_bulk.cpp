@@ -51,12 +51,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
 
-    std::size_t emitted = 0, failed = 0;
+    std::size_t emitted = 0, superseded = 0, skipped = 0;
     for (const auto& rec : r.records) {
         emitted += rec.status == ddb2os::record_status::emitted;
-        failed += rec.status == ddb2os::record_status::failed;
+        superseded += rec.status == ddb2os::record_status::superseded;
+        skipped += rec.status == ddb2os::record_status::skipped_ttl;
     }
     check(emitted == r.actions, "actions differ from emitted records", r.actions);
+    check(superseded == r.superseded, "superseded count", r.superseded);
+    check(skipped == r.skipped_ttl, "skipped_ttl count", r.skipped_ttl);
     std::vector<bool> has_error(r.records.size());
     for (const auto& e : r.errors) {
         check(e.record < r.records.size(), "an error names no record", e.record);
@@ -66,7 +69,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     for (std::size_t i = 0; i < r.records.size(); ++i)
         if (r.records[i].status == ddb2os::record_status::failed) check(has_error[i], "a failed record without an error", i);
-    (void)failed;
 
     std::vector<int> seen(r.records.size());
     std::size_t actions = 0;

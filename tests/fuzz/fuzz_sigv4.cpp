@@ -2,7 +2,8 @@
 // service and options, then lines: the method, the URL, "name: value" headers, an empty line, and
 // the body. sign() and the reusable signer must agree: the same Authorization header, or errors
 // with the same id; and a signature is 64 lower-case hex digits. A second signing of the same
-// request by the same signer gives the same header (its cached state holds nothing of the first).
+// request by the same signer gives the same header (its cached state holds nothing of the first),
+// and a signing a second later agrees with sign() at that second (the signer's per-second state).
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -53,28 +54,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     req.body = sigv4::payload::bytes(in);
 
     const ddb2os::credentials creds("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token ? "token/=+" : "");
-    // 2015-08-30T12:36:00Z, the AWS test suite's time, and a second later on the signer's second call.
+    // 2015-08-30T12:36:00Z, the AWS test suite's time.
     const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1440938160));
 
-    std::string one, two, three;
-    try {
-        const sigv4::signing_result r = sigv4::sign(req, creds, sigv4::signing_params{"us-east-1", service, t, o});
-        for (const auto& h : r.headers)
-            if (h.name == "Authorization") one = h.value;
-        if (r.signature.size() != 64 || r.signature.find_first_not_of("0123456789abcdef") != std::string::npos)
-            fail("a signature that is not 64 hex digits", r.signature);
-        if (one.empty() || one.find("Signature=" + r.signature) == std::string::npos) fail("no Authorization with the signature", one);
-    } catch (const ddb2os::error& e) {
-        one = "error " + e.id();
-    }
+    const auto signed_by_sign = [&](std::chrono::system_clock::time_point at) {
+        std::string auth;
+        try {
+            const sigv4::signing_result r = sigv4::sign(req, creds, sigv4::signing_params{"us-east-1", service, at, o});
+            for (const auto& h : r.headers)
+                if (h.name == "Authorization") auth = h.value;
+            if (r.signature.size() != 64 || r.signature.find_first_not_of("0123456789abcdef") != std::string::npos)
+                fail("a signature that is not 64 hex digits", r.signature);
+            if (auth.empty() || auth.find("Signature=" + r.signature) == std::string::npos)
+                fail("no Authorization with the signature", auth);
+        } catch (const ddb2os::error& e) {
+            auth = "error " + e.id();
+        }
+        return auth;
+    };
+    const std::string one = signed_by_sign(t), later = signed_by_sign(t + std::chrono::seconds(1));
+    std::string two, three, four;
     try {
         sigv4::signer s(creds, "us-east-1", service, o);
         two = std::string(s.sign(req, t).authorization);
         three = std::string(s.sign(req, t).authorization);
+        four = std::string(s.sign(req, t + std::chrono::seconds(1)).authorization);  // its per-second state renewed
     } catch (const ddb2os::error& e) {
-        two = three = "error " + e.id();
+        two = three = four = "error " + e.id();
     }
     if (one != two) fail("sign() and signer disagree", one, two);
     if (two != three) fail("the signer's second signing differs", two, three);
+    if (later != four) fail("the signer's next second differs from sign()", later, four);
     return 0;
 }

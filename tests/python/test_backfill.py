@@ -349,6 +349,14 @@ def test_a_segment_that_raises_keeps_the_other_segments_failed_items(monkeypatch
                             f"on from it")
     assert [f["key"]["author"] for f in e.value.result["failed"]] == [{"S": "a03"}, {"S": "a04"}, {"S": "a05"}]
     assert e.value.result["stopped"] is True and e.value.result["items"] == 6
+    # The segment's own exception kept (callers that caught botocore's ClientError can still look at it),
+    # and the error pickles and copies with its parts.
+    assert isinstance(e.value.__cause__, RuntimeError) and list(e.value.errors) == [1]
+    import copy
+    import pickle
+    for again in (pickle.loads(pickle.dumps(e.value)), copy.copy(e.value)):
+        assert type(again) is bf.BackfillError and str(again) == str(e.value)
+        assert again.result == e.value.result and list(again.errors) == [1]
     assert json.load(open(path))["next"] == {"0": {"author": {"S": "a02"}, "bookTitle": {"B": "Av8="}}}
 
     # The command line lists them, then says what stopped the run.
@@ -400,3 +408,32 @@ def test_the_dynamodb_client_reads_the_engines_environment(monkeypatch):
     with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):
         bf.backfill("books", environment={**ENV, "AWS_PROFILE": "dev"})
     assert made["session"] == {"profile_name": "dev"} and made["client"]["endpoint_url"] is None
+
+
+def test_segments_that_fail_alike_are_named_together(monkeypatch):
+    """Every segment's Scan refused: one line naming them, not the same text once per segment."""
+    class Refused(FakeDynamoDB):
+        all_in = threading.Barrier(8, timeout=10)  # every segment's Scan is asked before any fails
+
+        def scan(self, **kwargs):
+            self.all_in.wait()
+            if kwargs["Segment"] != 5:
+                raise RuntimeError("AccessDenied")
+            raise ValueError("other")
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    with pytest.raises(bf.BackfillError) as e:
+        run(dynamodb=Refused(), segments=8)
+    assert str(e.value) == "segments 0-4, 6-7: RuntimeError: AccessDenied; segment 5: ValueError: other"
+    assert sorted(e.value.errors) == list(range(8))
+
+
+def test_a_checkpoint_may_be_a_path_and_one_written_before_table_ids_were_recorded_is_taken(monkeypatch, tmp_path):
+    import pathlib
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    path = tmp_path / "cp.json"
+    older = json.loads(checkpoint_text(next={"0": {"author": {"S": "a01"}, "bookTitle": {"B": "Af8="}}}))
+    del older["table_id"]
+    path.write_text(json.dumps(older))
+    CountingEngine.seen, CountingEngine.fail_at = [], None
+    result = run(dynamodb=Pages(4), checkpoint=pathlib.Path(path))
+    assert result["resumed"] is True and CountingEngine.seen == [2, 3] and not path.exists()

@@ -54,11 +54,17 @@ MAX_MARGIN_SECONDS = 86400.0  # a stream keeps a day of changes: a larger margin
 
 class BackfillError(RuntimeError):
     """A segment's Scan or write raised (DynamoDB refused a Scan, ...). The other segments ended after their
-    page; ``result`` holds what the run did, its failed items listed as in a finished run's result."""
+    page; ``result`` holds what the run did, its failed items listed as in a finished run's result, and
+    ``errors`` each segment's exception (``{segment: exception}``; the first is also ``__cause__``)."""
 
-    def __init__(self, message: str, result: Dict[str, Any]):
+    def __init__(self, message: str, result: Optional[Dict[str, Any]] = None,
+                 errors: Optional[Dict[int, BaseException]] = None):
         super().__init__(message)
-        self.result = result
+        self.result = {} if result is None else result
+        self.errors = {} if errors is None else errors
+
+    def __reduce__(self):  # pickled and copied with its parts, as the module's other errors are
+        return (type(self), (str(self), self.result, self.errors), self.__dict__)
 
 def _key_names(description: Mapping[str, Any]) -> List[str]:
     schema = description["KeySchema"]
@@ -176,7 +182,8 @@ class _Checkpoint:
             raise ValueError(f"checkpoint {path!r} is for table {saved.get('table')!r} in {saved.get('segments')} "
                              f"segments, not {table_arn!r} in {segments}: give the same table and --segments, "
                              f"or remove the file to start over")
-        if saved.get("table_id") != table_id:
+        # A file without one was written before the id was recorded: the ARN and the rest are checked.
+        if "table_id" in saved and saved["table_id"] != table_id:
             raise ValueError(f"checkpoint {path!r} is for another table of that name (TableId "
                              f"{saved.get('table_id')!r}, not {table_id!r}: deleted and created again since); "
                              f"remove the file to start over")
@@ -271,8 +278,10 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     if margin_seconds > MAX_MARGIN_SECONDS:
         raise ValueError(f"margin_seconds must be at most {MAX_MARGIN_SECONDS:g} (a stream keeps a day of changes; "
                          f"a larger margin only lets older changes win over the backfill)")
-    if checkpoint is not None and not (isinstance(checkpoint, str) and checkpoint):
-        raise ValueError("checkpoint must be a file name (it is empty)")
+    if checkpoint is not None:
+        checkpoint = os.fspath(checkpoint)  # a str or a path-like object (pathlib.Path)
+        if not isinstance(checkpoint, str) or not checkpoint:
+            raise ValueError("checkpoint must be a file name" + (" (it is empty)" if checkpoint == "" else ""))
     if not (math.isfinite(page_seconds) and page_seconds > 0):
         raise ValueError("page_seconds must be a positive number")
     env = dict(os.environ if environment is None else environment)
@@ -375,7 +384,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             stop.set()  # the other segments end after their page
             raise
 
-    errors: List[str] = []
+    errors: Dict[int, Exception] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=segments) as pool:
         try:
             futures = [pool.submit(scan, s) for s in range(segments)]
@@ -383,7 +392,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
                 try:
                     f.result()
                 except Exception as e:  # the others stop after their page; their failures are kept
-                    errors.append(f"segment {segment}: {type(e).__name__}: {e}")
+                    errors[segment] = e
         except BaseException:  # Ctrl-C, or no thread to start: the others stop after their page
             stop.set()
             if log is not None:
@@ -394,12 +403,28 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     totals["resumed"] = progress is not None and progress.resumed
     if errors:
         totals["stopped"] = True
+        # Segments that failed alike are named together (every segment's Scan refused: one line, not 1,000).
+        alike: Dict[str, List[int]] = {}
+        for segment, e in errors.items():
+            alike.setdefault(f"{type(e).__name__}: {e}", []).append(segment)
+        said = "; ".join(f"segment{'s' if len(s) > 1 else ''} {_ranges(s)}: {text}" for text, s in alike.items())
         kept = (f"; checkpoint {checkpoint!r} kept: a rerun goes on from it"
                 if checkpoint is not None and os.path.exists(checkpoint) else "")
-        raise BackfillError("; ".join(errors) + kept, totals)
+        raise BackfillError(said + kept, totals, errors) from next(iter(errors.values()))
     if progress is not None and not totals["failed"] and not totals["stopped"]:
         progress.finish()
     return totals
+
+
+def _ranges(numbers: List[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2, 5"."""
+    out: List[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
 
 
 def _session_arguments(env: Mapping[str, str]) -> Dict[str, Any]:
