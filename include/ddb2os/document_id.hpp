@@ -74,7 +74,8 @@ inline bool parse_key_schema_spec(std::string_view spec, std::string& table, key
     const auto trimmed = [](std::string_view s) {
         constexpr std::string_view space = " \t\r\n\v\f";
         const std::size_t first = s.find_first_not_of(space);
-        return first == std::string_view::npos ? std::string_view() : s.substr(first, s.find_last_not_of(space) + 1 - first);
+        if (first == std::string_view::npos) return std::string_view();
+        return s.substr(first, s.find_last_not_of(space) + 1 - first);
     };
     const std::size_t eq = spec.find('=');
     if (eq == std::string_view::npos || trimmed(spec.substr(0, eq)).empty()) return false;

@@ -729,14 +729,15 @@ private:
         // A letter the cluster refuses as too large alone (413) holds a record larger than any request
         // it takes: written again without the record (its sequence number and event ID lead back to
         // it), or it would be refused at every retry of the batch and hold up the shard.
+        std::vector<const dead_letter*> original_of(bulk.records.size(), nullptr);  // each record's letter
+        for (const auto& d : dead) original_of[d.record] = &d;
         std::vector<dead_letter> slim, refused;
         for (auto& d : dlq_dead) {
             if (d.status != 413) {
                 refused.push_back(std::move(d));
                 continue;
             }
-            for (const auto& original : dead)
-                if (original.record == d.record) slim.push_back(original);
+            if (original_of[d.record] != nullptr) slim.push_back(*original_of[d.record]);
         }
         dlq_dead = std::move(refused);
         for (bulk_body& body : letter_bodies<A>(records, bulk, slim, now, true))
@@ -745,14 +746,11 @@ private:
         rep.bytes += dlq_rep.bytes;
         rep.retries += dlq_rep.retries;
         std::vector<bool> lost(bulk.records.size(), false);
-        for (auto f : dlq_failed) {  // said as the dead letter's, with the record's own error
+        for (auto& f : dlq_failed) {  // said as the dead letter's, with the record's own error
             lost[f.record] = true;
-            for (const auto& original : dead)
-                if (original.record == f.record) {
-                    f.reason = "dead letter not written (the record's error: " + original.type + ": " + original.reason +
-                               "): " + f.reason;
-                    break;
-                }
+            if (const dead_letter* original = original_of[f.record])
+                f.reason = "dead letter not written (the record's error: " + original->type + ": " + original->reason +
+                           "): " + f.reason;
             failed.push_back(std::move(f));
         }
         for (const auto& d : dlq_dead) {

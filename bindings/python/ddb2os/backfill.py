@@ -408,9 +408,8 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
         for segment, e in errors.items():
             alike.setdefault(f"{type(e).__name__}: {e}", []).append(segment)
         said = "; ".join(f"segment{'s' if len(s) > 1 else ''} {_ranges(s)}: {text}" for text, s in alike.items())
-        kept = (f"; checkpoint {checkpoint!r} kept: a rerun goes on from it"
-                if checkpoint is not None and os.path.exists(checkpoint) else "")
-        raise BackfillError(said + kept, totals, errors) from next(iter(errors.values()))
+        kept = _kept(checkpoint)
+        raise BackfillError(said + (f"; {kept}" if kept else ""), totals, errors) from next(iter(errors.values()))
     if progress is not None and not totals["failed"] and not totals["stopped"]:
         progress.finish()
     return totals
@@ -418,13 +417,20 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
 
 def _ranges(numbers: List[int]) -> str:
     """[0, 1, 2, 5] -> "0-2, 5"."""
-    out: List[str] = []
+    runs: List[List[int]] = []
     for n in sorted(numbers):
-        if out and out[-1].split("-")[-1] == str(n - 1):
-            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        if runs and runs[-1][1] == n - 1:
+            runs[-1][1] = n
         else:
-            out.append(str(n))
-    return ", ".join(out)
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _kept(checkpoint: Optional[str]) -> Optional[str]:
+    """What a stopped run says of its checkpoint, when there is one to go on from."""
+    if checkpoint and os.path.exists(checkpoint):
+        return f"checkpoint {checkpoint!r} kept: a rerun goes on from it"
+    return None
 
 
 def _session_arguments(env: Mapping[str, str]) -> Dict[str, Any]:
@@ -459,9 +465,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (Error, ValueError) as e:
         p.error(str(e))
     except KeyboardInterrupt:
-        kept = (f"checkpoint {a.checkpoint!r} kept: a rerun goes on from it"
-                if a.checkpoint and os.path.exists(a.checkpoint) else "a rerun writes everything again")
-        print(f"{p.prog}: interrupted; {kept}", file=sys.stderr)
+        print(f"{p.prog}: interrupted; {_kept(a.checkpoint) or 'a rerun writes everything again'}", file=sys.stderr)
         return 130
     except Exception as e:  # botocore's (no region, no table, throttled): one line, not a traceback
         print(f"{p.prog}: error: {type(e).__name__}: {e}", file=sys.stderr)
