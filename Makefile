@@ -12,7 +12,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 $(BUILD)/build.ninja: | deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ -DDDB2OS_WERROR=ON
 
 configure: deps $(BUILD)/build.ninja
 
@@ -25,7 +25,7 @@ test-cpp: build
 
 # clang 14 with AddressSanitizer and UndefinedBehaviorSanitizer: warnings and memory errors.
 $(CLANG_BUILD)/build.ninja: | deps
-	cmake -S . -B $(CLANG_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
+	cmake -S . -B $(CLANG_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 -DDDB2OS_WERROR=ON \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 test-clang: deps $(CLANG_BUILD)/build.ninja

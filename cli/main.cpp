@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <exception>
 #include <iostream>
+#include <limits>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,13 +46,18 @@ constexpr const char* usage_text =
 std::size_t parse_size(std::string_view flag, const std::string& text) {
     std::size_t pos = 0;
     unsigned long long v = 0;
+    bool too_large = false;
     try {
         v = std::stoull(text, &pos);
+    } catch (const std::out_of_range&) {
+        too_large = true;
     } catch (...) {
         pos = 0;
     }
-    if (pos != text.size() || text.empty() || text[0] < '0' || text[0] > '9')
+    if (!too_large && (pos != text.size() || text.empty() || text[0] < '0' || text[0] > '9'))
         usage_error(std::string(flag) + " needs a whole number, not \"" + text + "\"");
+    if (too_large || v > std::numeric_limits<std::size_t>::max())
+        usage_error(std::string(flag) + " is too large: \"" + text + "\"");
     return static_cast<std::size_t>(v);
 }
 

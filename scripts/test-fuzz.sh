@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build/fuzz}
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DDDB2OS_BUILD_FUZZERS=ON -DDDB2OS_BUILD_TESTS=OFF -DDDB2OS_BUILD_CLI=OFF -DDDB2OS_INSTALL=OFF >/dev/null
+  -DDDB2OS_BUILD_FUZZERS=ON -DDDB2OS_BUILD_TESTS=OFF -DDDB2OS_BUILD_CLI=OFF -DDDB2OS_INSTALL=OFF -DDDB2OS_WERROR=ON >/dev/null
 cmake --build "$build" -j "${JOBS:-$(nproc)}"
 # Inputs per target for make test: about 20 s each on this project's machines.
 declare -A runs=([bulk]=300000 [unmarshal]=200000 [sigv4]=200000 [sync_answer]=10000)

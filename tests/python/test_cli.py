@@ -174,6 +174,8 @@ def test_framing_and_usage_errors_exit_2(cli):
         (["convert", "--keys", "Books"], 'ddb2os: --keys takes TABLE=PK or TABLE=PK,SK, not "Books"'),
         (["convert", "--max-bytes", "-5"], 'ddb2os: --max-bytes needs a whole number, not "-5"'),
         (["convert", "--max-bytes", " -5"], 'ddb2os: --max-bytes needs a whole number, not " -5"'),
+        (["convert", "--max-bytes", "99999999999999999999999"],
+         'ddb2os: --max-bytes is too large: "99999999999999999999999"'),
         (["convert", "--index", ""], "ddb2os: --index needs a name, not an empty value"),
         (["convert", "--index-template", "Logs-{table}"],
          'ddb2os: [ddb2os.option.invalid] index template "Logs-{table}" gives no valid name: for table "aaa", '
