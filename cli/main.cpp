@@ -75,7 +75,8 @@ int convert(int argc, char** argv) {
             options_done = true;  // what follows is the event file, even if it starts with '-'
             continue;
         }
-        if (options_done) {
+        // The event file: "-" (stdin), anything not starting with '-', or anything after "--".
+        if (options_done || arg.empty() || arg == "-" || arg[0] != '-') {
             if (arg.empty()) usage_error("an event file name is empty");
             if (input_given) usage_error("one event file only, not also \"" + std::string(arg) + "\"");
             input_path = std::string(arg);
@@ -143,13 +144,6 @@ int convert(int argc, char** argv) {
         } else if (arg == "-h" || arg == "--help") {
             std::cout << usage_text;
             return 0;
-        } else if (arg.empty()) {
-            usage_error("an event file name is empty");
-        } else if ((arg == "-" || arg.substr(0, 1) != "-") && !input_given) {
-            input_path = std::string(arg);
-            input_given = true;
-        } else if (arg == "-" || arg.substr(0, 1) != "-") {
-            usage_error("one event file only, not also \"" + std::string(arg) + "\"");
         } else {
             usage_error("unknown option \"" + std::string(arg) + "\"");
         }

@@ -400,7 +400,8 @@ def test_the_dynamodb_client_reads_the_engines_environment(monkeypatch):
     env = {"DYNAMODB_ENDPOINT": "ddb.example:8000", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s3cret",
            "AWS_SESSION_TOKEN": "tok"}
     monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
-    with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):  # FakeDynamoDB: DescribeTable answered, then Scan
+    # FakeDynamoDB answers DescribeTable, then refuses the Scan: the client was made and used.
+    with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):
         bf.backfill("books", environment={**ENV, **env})
     assert made["session"] == {"aws_access_key_id": "AKID", "aws_secret_access_key": "s3cret",
                                "aws_session_token": "tok"}
