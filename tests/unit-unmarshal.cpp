@@ -198,3 +198,22 @@ TEST_CASE("unmarshal: the nlohmann adapter, binary values and to_json errors") {
     CHECK_THROWS_WITH_AS(ddb2os::to_json<ddb2os::nlohmann_adapter>(&bad),
                          "[ddb2os.number.invalid] n.N: \"1x\" is not a number", ddb2os::error);
 }
+
+// An adapter that says its strings are valid UTF-8 is believed (the Python adapter's case: CPython
+// encoded them); every other adapter's strings are checked.
+struct trusting_adapter : ddb2os::nlohmann_adapter {
+    static constexpr bool valid_utf8 = true;
+};
+
+TEST_CASE("unmarshal: string_text checks a string unless the adapter vouches for it") {
+    static_assert(!ddb2os::detail::adapter_valid_utf8<ddb2os::nlohmann_adapter>::value);
+    static_assert(!ddb2os::detail::adapter_valid_utf8<ddb2os::raw_json_adapter>::value);
+    static_assert(ddb2os::detail::adapter_valid_utf8<trusting_adapter>::value);
+    const nlohmann::json bad = std::string("a\xff");
+    std::string scratch, message;
+    std::string_view text;
+    CHECK(ddb2os::detail::string_text<ddb2os::nlohmann_adapter>(&bad, scratch, text, message) == ddb2os::errc::utf8_invalid);
+    CHECK(message == "string is not valid UTF-8 (byte 1)");
+    CHECK(ddb2os::detail::string_text<trusting_adapter>(&bad, scratch, text, message) == ddb2os::errc::ok);
+    CHECK(text == "a\xff");
+}

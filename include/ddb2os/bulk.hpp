@@ -490,7 +490,7 @@ private:
             return false;
         }
         std::string msg;
-        if (decoded_text(A::string(f.v), scratch, out, msg) != errc::ok) {
+        if (string_text<A>(f.v, scratch, out, msg) != errc::ok) {
             wrong = true;
             return false;
         }
@@ -603,7 +603,7 @@ private:
             std::string scratch, msg;
             std::string_view txt;
             if (A::kind(t) == value_kind::number) txt = A::number_text(t, scratch);
-            else if (A::kind(t) == value_kind::string && decoded_text(A::string(t), scratch, txt, msg) != errc::ok)
+            else if (A::kind(t) == value_kind::string && string_text<A>(t, scratch, txt, msg) != errc::ok)
                 txt = {};  // decoded as every other field is: JSON may escape any character
             if (!epoch_microseconds(txt, p.version))
                 return fail(r, errc::record_bad_field, time_path,

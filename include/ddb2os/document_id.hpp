@@ -131,11 +131,11 @@ errc key_value_text(typename A::value v, std::string_view& out, std::string& mes
     std::string_view text;
     switch (t) {
         case ddb_type::S:
-            if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::utf8_invalid;
+            if (string_text<A>(p, scratch, text, message) != errc::ok) return errc::utf8_invalid;
             out = text;
             return errc::ok;
         case ddb_type::N: {
-            if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::number_invalid;
+            if (string_text<A>(p, scratch, text, message) != errc::ok) return errc::number_invalid;
             number_parts parts;
             const number_status st = parse_number(text, parts);
             if (st != number_status::ok) {
@@ -153,7 +153,7 @@ errc key_value_text(typename A::value v, std::string_view& out, std::string& mes
                 out = scratch;
                 return errc::ok;
             }
-            if (decoded_text(A::string(p), scratch, text, message) != errc::ok) return errc::base64_invalid;
+            if (string_text<A>(p, scratch, text, message) != errc::ok) return errc::base64_invalid;
             const std::string_view problem = base64_problem(text);
             if (!problem.empty()) {
                 message.clear();

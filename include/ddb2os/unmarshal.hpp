@@ -315,6 +315,19 @@ DDB2OS_ALWAYS_INLINE errc decoded_text(const string_ref& s, std::string& scratch
                                        std::string& message) {
     return decoded_text(s.text, s.escaped, scratch, text, message);
 }
+// The decoded text of string value v, checked unless A's strings are valid UTF-8 already.
+template <class A>
+DDB2OS_ALWAYS_INLINE errc string_text(typename A::value v, std::string& scratch, std::string_view& text,
+                                      std::string& message) {
+    const string_ref s = A::string(v);
+    if constexpr (adapter_valid_utf8<A>::value) {
+        if (!s.escaped) {
+            text = s.text;
+            return errc::ok;
+        }
+    }
+    return decoded_text(s.text, s.escaped, scratch, text, message);
+}
 
 // The JSON-text emitter: one attribute value (or a whole image) into an out_buffer.
 template <class A>

@@ -17,10 +17,15 @@
 //   template <class F> static bool each_element(value, F&&);  // F(value) -> bool
 //   static bool find(value object, std::string_view key, value& out);
 //
-// each_* stop early when F returns false, and then return false.
+// each_* stop early when F returns false, and then return false. Optionally,
+//
+//   static constexpr bool valid_utf8 = true;  // string()'s unescaped text is always valid UTF-8
+//
+// spares the components checking it again (a Python str is encoded by CPython, which checks).
 #pragma once
 
 #include <string_view>
+#include <type_traits>
 
 #include "config.hpp"
 
@@ -48,5 +53,13 @@ struct string_ref {
     std::string_view text;
     bool escaped = false;
 };
+
+namespace detail {
+// A::valid_utf8, or false for an adapter without it.
+template <class A, class = void>
+struct adapter_valid_utf8 : std::false_type {};
+template <class A>
+struct adapter_valid_utf8<A, std::enable_if_t<A::valid_utf8>> : std::true_type {};
+}  // namespace detail
 
 DDB2OS_END_NAMESPACE

@@ -616,3 +616,29 @@ def test_the_bound_objects_refuse_pickling_at_every_protocol(protocol):
     for obj, name in ((result, "BulkResult"), (signer, "Signer")):
         with pytest.raises(TypeError, match=f"cannot pickle 'ddb2os.{name}' object"):
             pickle.dumps(obj, protocol)
+
+
+def test_lone_surrogates_are_found_where_the_dict_path_trusts_strs():
+    """The dict path takes a str's text as valid UTF-8 without checking it (CPython's encoding): a str
+    with a lone surrogate must still fail each field as the bytes path fails it."""
+    import copy
+    import json
+
+    base = {"eventID": "e", "eventName": "MODIFY", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/T/stream/x",
+            "dynamodb": {"ApproximateCreationDateTime": 1, "SequenceNumber": "1", "Keys": {"id": {"S": "a"}},
+                         "NewImage": {"id": {"S": "a"}}}}
+    places = [lambda r: r["dynamodb"]["Keys"].update(id={"S": "a\ud800"}),
+              lambda r: r["dynamodb"]["Keys"].update(id={"N": "1\udfff"}),
+              lambda r: r["dynamodb"]["Keys"].update(id={"B": "QQ==\ud800"}),
+              lambda r: r.update(eventName="MOD\ud800"),
+              lambda r: r.update(eventSourceARN="arn:aws:dynamodb:us-east-1:1:table/T\ud800/stream/x")]
+    for i, change in enumerate(places):
+        record = copy.deepcopy(base)
+        change(record)
+        event = {"Records": [record]}
+        raw = json.dumps(event).encode()  # \ud800 escapes: the bytes path decodes and refuses them
+        from_dict, from_bytes = ddb2os.bulk_bodies(event), ddb2os.bulk_bodies(raw)
+        assert len(from_dict.errors) == len(from_bytes.errors) == 1, (i, from_dict.errors, from_bytes.errors)
+        d, b = from_dict.errors[0], from_bytes.errors[0]
+        assert (d.id, d.path, d.message) == (b.id, b.path, b.message), i
+        assert d.id in ("utf8.invalid", "number.invalid", "base64.invalid", "record.event_name", "record.bad_field"), (i, d)

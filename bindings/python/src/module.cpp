@@ -130,7 +130,7 @@ private:
 
     py::object number(PyObject* p) {
         std::string_view text;
-        if (ddb2os::detail::decoded_text(python_adapter::string(p), scratch_, text, message_) != errc::ok)
+        if (ddb2os::detail::string_text<python_adapter>(p, scratch_, text, message_) != errc::ok)
             fail(errc::number_invalid, "a number must be ASCII text: " + message_);
         ddb2os::detail::number_parts parts;
         const auto st = ddb2os::detail::parse_number(text, parts);

@@ -23,6 +23,9 @@ DDB2OS_BEGIN_NAMESPACE
 
 struct python_adapter {
     using value = PyObject*;
+    // string()'s text is a str's own ASCII or CPython's checked UTF-8 (a lone surrogate reads as
+    // an escape): the components need not check it again.
+    static constexpr bool valid_utf8 = true;
 
     static value_kind kind(value v) noexcept {
         if (PyUnicode_Check(v)) return value_kind::string;
