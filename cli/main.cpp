@@ -25,13 +25,14 @@ constexpr const char* usage_text =
     "                      [--numbers exact|string|double] [--lists stringify|keep]\n"
     "                      [--max-bytes N] [--max-actions N] [--skip-ttl-deletes]\n"
     "                      [--include NAME[,NAME]...]... [--exclude NAME[,NAME]...]...\n"
-    "                      [--versions] [--out PREFIX] [EVENT_FILE | -]\n"
+    "                      [--versions] [--out PREFIX] [--] [EVENT_FILE | -]\n"
     "       ddb2os --version\n"
     "\n"
-    "Reads a DynamoDB Streams event as Lambda delivers it ({\"Records\": [...]}) from EVENT_FILE or\n"
-    "stdin and writes OpenSearch _bulk bodies (NDJSON) to stdout, one after another, or with\n"
-    "--out each body (cut at --max-bytes and --max-actions) to its own file PREFIX-1.ndjson,\n"
-    "PREFIX-2.ndjson, ... (their names on stdout); one JSON line per bad record goes to stderr.\n"
+    "Reads a DynamoDB Streams event as Lambda delivers it ({\"Records\": [...]}, or a bare array of\n"
+    "records) from EVENT_FILE or stdin and writes OpenSearch _bulk bodies (NDJSON) to stdout, one\n"
+    "after another, or with --out each body (cut at --max-bytes and --max-actions) to its own file\n"
+    "PREFIX-1.ndjson, PREFIX-2.ndjson, ... (their names on stdout); one JSON line per bad record\n"
+    "goes to stderr. -- ends the options (a file named -x).\n"
     "--include: the only top-level attributes documents keep; --exclude: top-level attributes left\n"
     "out of every document (both by exact name).\n"
     "--versions: each action carries version_type=external_gte from ApproximateCreationDateTime,\n"
@@ -126,8 +127,8 @@ int convert(int argc, char** argv) {
                 const std::size_t comma = v.find(',', at);
                 // Trimmed, as the handler's EXCLUDE_ATTRIBUTES is: "ssn, card" is two names.
                 std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-                name.erase(0, name.find_first_not_of(' '));
-                name.erase(name.find_last_not_of(' ') + 1);
+                name.erase(0, name.find_first_not_of(" \t\r\n\v\f"));
+                name.erase(name.find_last_not_of(" \t\r\n\v\f") + 1);
                 if (name.empty())
                     usage_error(std::string(arg) + " takes attribute names separated by commas, not \"" + v + "\"");
                 into.push_back(name);

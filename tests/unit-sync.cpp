@@ -102,7 +102,36 @@ TEST_CASE("sync: a clean batch is one request, versioned, and nothing fails") {
     CHECK(log["Records"] == 2);
     CHECK(log["Failed"] == 0);
     CHECK(log["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ddb2os");
-    CHECK(log["_aws"]["CloudWatchMetrics"][0]["Metrics"].size() == 13);
+    CHECK(log["_aws"]["CloudWatchMetrics"][0]["Metrics"].size() == 14);
+}
+
+TEST_CASE("sync: TTL deletes are counted in the report and the log line, written or skipped") {
+    // A REMOVE by DynamoDB's TTL process names the service in userIdentity.
+    std::string ttl = rec(2, "REMOVE", "b");
+    ttl.insert(ttl.size() - 1, R"(,"userIdentity":{"type":"Service","principalId":"dynamodb.amazonaws.com"})");
+    for (const bool skip : {false, true}) {
+        scripted_transport t;
+        t.answer = [](const ddb2os::http::request& req, std::size_t) {  // one delete line an action
+            std::string s = R"({"errors":false,"items":[)";
+            for (std::size_t at = 0; (at = req.body.find('\n', at)) != std::string::npos; ++at)
+                s += std::string(s.back() == '[' ? "" : ",") + R"({"delete":{"status":200}})";
+            return ok(s + "]}");
+        };
+        auto o = fast_options();
+        o.bulk.skip_ttl_deletes = skip;
+        ddb2os::sync_engine engine(o, t);
+        const auto rep = engine.process(event({rec(1, "REMOVE", "a"), ttl}), soon());
+        CHECK(rep.failures.empty());
+        CHECK(rep.ttl_deletes == 1);
+        CHECK(rep.skipped_ttl == (skip ? 1u : 0u));
+        CHECK(rep.deleted == (skip ? 1u : 2u));
+        const auto log = nlohmann::json::parse(rep.log_line());
+        CHECK(log["TTLDeletes"] == 1);
+        CHECK(log["SkippedTTL"] == (skip ? 1 : 0));
+        bool named = false;
+        for (const auto& m : log["_aws"]["CloudWatchMetrics"][0]["Metrics"]) named = named || m["Name"] == "TTLDeletes";
+        CHECK(named);
+    }
 }
 
 TEST_CASE("sync: per-item outcomes; only the retriable items are sent again") {

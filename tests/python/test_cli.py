@@ -154,6 +154,7 @@ def test_exclude(cli):
     assert lines(out)[1] == {"id": "1", "m": {"ssn": "kept"}}
     # Names trimmed, as the handler's EXCLUDE_ATTRIBUTES: the same list excludes the same attributes.
     assert run(cli, event, "convert", "--exclude", " ssn , card ")[1] == out
+    assert run(cli, event, "convert", "--exclude", "\tssn,\ncard ")[1] == out  # any ASCII space, as the handler strips
     assert run(cli, event, "convert", "--include", "id,m,ssn", "--exclude", "ssn")[1] == out
     assert run(cli, event, "convert", "--include", "id,")[0] == 2
     assert run(cli, event, "convert")[0] == 1  # card is read without --exclude

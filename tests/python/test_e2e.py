@@ -285,6 +285,23 @@ def test_a_record_opensearch_rejects_goes_to_the_dead_letter_index(servers, conf
     assert raw["dynamodb"]["SequenceNumber"] == letter["sequence_number"]
 
 
+def test_double_numbers_past_a_long_are_indexed_as_doubles(servers, configure):
+    """NUMBERS=double: 12345678901234567890.99's nearest double written as the digits 12345678901234567168 is an
+    integer past a long to OpenSearch, which refuses it; written with an exponent, it is a double."""
+    opensearch, dynamodb = servers
+    status, answer = http("POST", f"{opensearch.url}/bignums-probe/_doc", {"v": 12345678901234567168})
+    assert status == 400 and answer["error"]["type"] == "mapper_parsing_exception", (status, answer)  # why
+    configure(TABLE_KEYS="bignums=pk,sk", NUMBERS="double")
+    table = Table(dynamodb, "bignums")
+    table.ddb.put_item(TableName="bignums", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"N": "12345678901234567890.99"}})
+    table.ddb.put_item(TableName="bignums", Item={"pk": {"S": "a"}, "sk": {"N": "2"}, "v": {"N": "-1E+19"}})
+    (answer, log), = table.sync()
+    assert answer == {"batchItemFailures": []}
+    assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (2, 0, 0), json.dumps(index_docs(opensearch.url, "bignums-dlq"), default=str)
+    docs = index_docs(opensearch.url, "bignums")
+    assert docs["a|1"]["v"] == Decimal("1.2345678901234567E+19") and docs["a|2"]["v"] == Decimal("-1E+19")
+
+
 def test_excluded_attributes_never_reach_the_index(servers, configure):
     """EXCLUDE_ATTRIBUTES: a field kept out of search (ssn), and one whose mixed types OpenSearch cannot map (x: the
     record above's mapping conflict, gone)."""

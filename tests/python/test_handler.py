@@ -51,6 +51,11 @@ def test_table_keys():
     for bad in ["books", "books=", "=id", "t=a,b,c", "t=a,"]:
         with pytest.raises(ddb2os.OptionError, match="must look like table=partitionKey"):
             parse_table_keys(bad)
+    # A table given twice: which entry was meant cannot be known (the last one was kept, silently).
+    for twice in ["books=a;books=b,c", "books=a; books =a"]:
+        with pytest.raises(ddb2os.OptionError) as e:
+            parse_table_keys(twice)
+        assert e.value.message == "TABLE_KEYS names table 'books' twice"
 
 
 def test_every_invalid_setting_is_named():

@@ -642,3 +642,5 @@ def test_lone_surrogates_are_found_where_the_dict_path_trusts_strs():
         d, b = from_dict.errors[0], from_bytes.errors[0]
         assert (d.id, d.path, d.message) == (b.id, b.path, b.message), i
         assert d.id in ("utf8.invalid", "number.invalid", "base64.invalid", "record.event_name", "record.bad_field"), (i, d)
+        # Its own name: ddb2os.RecordError is the handler's exception, not this.
+        assert type(d) is ddb2os.BulkRecordError and repr(d).startswith("BulkRecordError(record=0, "), repr(d)

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 BulkResult = _core.BulkResult
-BulkRecordError = _core.RecordError
+BulkRecordError = _core.BulkRecordError
 Signer = _core.Signer
 Signer.__module__ = "ddb2os"
 Signer.__doc__ = """A SigV4 signer with its region, service and credentials bound once (as botocore's
@@ -58,10 +58,11 @@ Its repr shows the access key id, never the secret key or the token."""
 
 
 def unmarshal(image: Mapping[str, Any]) -> dict:
-    """Convert a DynamoDB item image (attribute name -> typed value) to Python values, exactly as
-    boto3's ``TypeDeserializer`` does: N -> ``decimal.Decimal``, S -> ``str``, B -> ``bytes`` (from
-    the base64 text stream events carry, or bytes as boto3 returns them), BOOL -> ``bool``,
-    NULL -> ``None``, M -> ``dict``, L -> ``list``, SS/NS/BS -> ``set``.
+    """Convert a DynamoDB item image (attribute name -> typed value) to Python values as boto3's
+    ``TypeDeserializer`` does: N -> ``decimal.Decimal``, S -> ``str``, BOOL -> ``bool``,
+    NULL -> ``None``, M -> ``dict``, L -> ``list``, SS/NS/BS -> ``set``; but B -> ``bytes`` (from the
+    base64 text stream events carry, or bytes as boto3 returns them), where boto3 gives its
+    ``Binary`` wrapper (whose ``.value`` is those bytes).
 
     Raises :class:`UnmarshalError` naming the path of the first invalid value."""
     if not isinstance(image, dict):
@@ -111,8 +112,10 @@ def bulk_bodies(
 
     Returns a :class:`BulkResult`: ``.bodies`` (``list[bytes]``, NDJSON), ``.errors`` (one per bad
     record, with ``sequence_number``, ``event_id``, ``id``, ``path``, ``message``), ``.superseded``
-    (earlier changes of a document replaced by a later one in the same event), ``.body_records``
-    (for each body, the index in ``Records`` of each action) and ``.sequence_numbers``.
+    (earlier changes of a document replaced by a later one in the same event), ``.actions``,
+    ``.skipped_ttl`` and ``.ttl_deletes`` (removes by DynamoDB's TTL, skipped or written),
+    ``.body_records`` (for each body, the index in ``Records`` of each action) and
+    ``.sequence_numbers``.
 
     ``index``: a fixed index name, or a template with ``{table}``; default: the table's name,
     lowercased. ``key_schemas``: table name -> ordered key attribute names (partition, sort).
@@ -153,8 +156,8 @@ def sign(
     ``Authorization``, ``X-Amz-Date``, and ``X-Amz-Security-Token`` (with a session token) and
     ``X-Amz-Content-Sha256`` (for ``aoss``) where they apply.
 
-    ``service`` is ``"es"`` (Amazon OpenSearch Service), ``"aoss"`` (OpenSearch Serverless) or
-    ``"dynamodb"``; ``timestamp`` is an aware datetime (default: now). The body is hashed with the
+    ``service`` is the signing name: ``"es"`` (Amazon OpenSearch Service), ``"aoss"`` (OpenSearch
+    Serverless, whose requests also carry the body's hash), ``"dynamodb"``, or any other; ``timestamp`` is an aware datetime (default: now). The body is hashed with the
     GIL released. The secret key and token never appear in an error message."""
     return _core.sign(method, url, headers, body, region=region, service=service, access_key=access_key,
                       secret_key=secret_key, session_token=session_token, timestamp=timestamp)

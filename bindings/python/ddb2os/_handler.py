@@ -133,6 +133,8 @@ def parse_table_keys(text: str) -> Dict[str, List[str]]:
             raise _fail(f"TABLE_KEYS entry {part!r} must look like table=partitionKey[,sortKey]")
         if len(names) == 2 and names[0] == names[1]:
             raise _fail(f"TABLE_KEYS entry {part!r} names {names[0]!r} twice")
+        if table.strip() in out:  # which one was meant cannot be known (the CLI's --keys refuses it too)
+            raise _fail(f"TABLE_KEYS names table {table.strip()!r} twice")
         out[table.strip()] = names
     return out
 

@@ -83,7 +83,7 @@ bool raw_json_view(PyObject* e, std::string_view& raw) {
     return true;
 }
 
-// Builds Python values exactly as boto3's TypeDeserializer does (N -> Decimal, B -> bytes,
+// Builds Python values as boto3's TypeDeserializer does (N -> Decimal, B -> bytes where boto3 gives Binary,
 // sets -> set), with ddb2os's checks and error paths.
 class py_unmarshaller {
 public:
@@ -853,6 +853,8 @@ public:
         out["records"] = rep.records;
         out["actions"] = rep.actions;
         out["superseded"] = rep.superseded;
+        out["skipped_ttl"] = rep.skipped_ttl;
+        out["ttl_deletes"] = rep.ttl_deletes;
         out["requests"] = rep.requests;
         out["bytes"] = rep.bytes;
         out["retries"] = rep.retries;
@@ -922,9 +924,10 @@ PYBIND11_MODULE(_core, m) {
     m.def("document_id", &document_id, py::arg("keys"), py::arg("key_schema"));
 
     using E = record_error_py;
-    static const char* const error_type = "RecordError";
-    py::class_<record_error_py>(m, "RecordError")
-        .def("__reduce_ex__", refuse_pickle("RecordError"))
+    // Named as ddb2os exports it: ddb2os.RecordError is the exception a handler raises.
+    static const char* const error_type = "BulkRecordError";
+    py::class_<record_error_py>(m, "BulkRecordError")
+        .def("__reduce_ex__", refuse_pickle("BulkRecordError"))
         .def_property_readonly("record", field(&E::record, error_type))
         .def_property_readonly("sequence_number", field(&E::sequence_number, error_type))
         .def_property_readonly("event_id", field(&E::event_id, error_type))
@@ -937,7 +940,7 @@ PYBIND11_MODULE(_core, m) {
         })
         .def("__repr__", [](py::handle self) {
             const E& e = made<E>(self, error_type);
-            return "RecordError(record=" + std::to_string(e.record) + ", sequence_number=" +
+            return "BulkRecordError(record=" + std::to_string(e.record) + ", sequence_number=" +
                    py::repr(py::str(e.sequence_number)).cast<std::string>() + ", id=" +
                    py::repr(py::str(e.id)).cast<std::string>() + ", path=" +
                    py::repr(py::str(e.path)).cast<std::string>() + ")";
