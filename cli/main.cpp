@@ -11,6 +11,7 @@
 #include <iostream>
 #include <limits>
 #include <new>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -70,6 +71,7 @@ int convert(int argc, char** argv) {
     std::string input_path, out_prefix;
     bool input_given = false;
     bool options_done = false;
+    std::set<std::string_view> given_once;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--" && !options_done) {
@@ -91,6 +93,9 @@ int convert(int argc, char** argv) {
                 usage_error(std::string(arg) + " needs a value, not the option \"" + argv[i + 1] + "\"");
             return argv[++i];
         };
+        // A single-valued option given twice: which one was meant cannot be known (the last won).
+        for (const std::string_view once : {"--numbers", "--lists", "--max-bytes", "--max-actions", "--out"})
+            if (arg == once && !given_once.insert(once).second) usage_error(std::string(arg) + " is given twice");
         if (arg == "--index" || arg == "--index-template") {
             if (index_set) usage_error("give one of --index and --index-template");
             index_set = true;

@@ -194,6 +194,11 @@ def test_framing_and_usage_errors_exit_2(cli):
         (["convert", "--out", "--versions"], 'ddb2os: --out needs a value, not the option "--versions"'),
         (["convert", "--", "a.json", "b.json"], 'ddb2os: one event file only, not also "b.json"'),
         (["frobnicate"], 'ddb2os: unknown command "frobnicate"'),
+        (["convert", "--numbers", "exact", "--numbers", "string"], "ddb2os: --numbers is given twice"),
+        (["convert", "--lists", "keep", "--lists", "keep"], "ddb2os: --lists is given twice"),
+        (["convert", "--max-bytes", "100", "--max-bytes", "200"], "ddb2os: --max-bytes is given twice"),
+        (["convert", "--max-actions", "1", "--max-actions", "2"], "ddb2os: --max-actions is given twice"),
+        (["convert", "--out", "a", "--out", "b"], "ddb2os: --out is given twice"),
         ([], "ddb2os: no command given"),
     ]:
         rc, out, err = run(cli, b"{}", *args)
