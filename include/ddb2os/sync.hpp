@@ -147,9 +147,9 @@ struct sync_report {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
         const std::pair<const char*, std::size_t> counts[] = {
             {"Records", records}, {"Actions", actions}, {"Superseded", superseded}, {"SkippedTTL", skipped_ttl},
-            {"TTLDeletes", ttl_deletes}, {"Requests", requests}, {"Bytes", bytes}, {"Retries", retries}, {"Indexed", indexed},
-            {"Deleted", deleted}, {"VersionConflicts", version_conflicts}, {"DeadLettered", dead_lettered},
-            {"Failed", failed}};
+            {"TTLDeletes", ttl_deletes}, {"Requests", requests}, {"Bytes", bytes}, {"Retries", retries},
+            {"Indexed", indexed}, {"Deleted", deleted}, {"VersionConflicts", version_conflicts},
+            {"DeadLettered", dead_lettered}, {"Failed", failed}};
         std::string s = "{\"_aws\":{\"Timestamp\":" + std::to_string(ms) +
                         ",\"CloudWatchMetrics\":[{\"Namespace\":\"ddb2os\",\"Dimensions\":[[\"Service\"]],\"Metrics\":[";
         for (const auto& c : counts) s += std::string("{\"Name\":\"") + c.first + "\",\"Unit\":\"" + (c.first == std::string("Bytes") ? "Bytes" : "Count") + "\"},";

@@ -157,7 +157,8 @@ def sign(
     ``X-Amz-Content-Sha256`` (for ``aoss``) where they apply.
 
     ``service`` is the signing name: ``"es"`` (Amazon OpenSearch Service), ``"aoss"`` (OpenSearch
-    Serverless, whose requests also carry the body's hash), ``"dynamodb"``, or any other; ``timestamp`` is an aware datetime (default: now). The body is hashed with the
+    Serverless, whose requests also carry the body's hash), ``"dynamodb"``, or any other;
+    ``timestamp`` is an aware datetime (default: now). The body is hashed with the
     GIL released. The secret key and token never appear in an error message."""
     return _core.sign(method, url, headers, body, region=region, service=service, access_key=access_key,
                       secret_key=secret_key, session_token=session_token, timestamp=timestamp)
