@@ -548,6 +548,37 @@ TEST_CASE("sync: records that cannot be converted become dead letters; without a
     CHECK(rep.dead_lettered == 0);
 }
 
+TEST_CASE("sync: a dead letter's _id is its eventID, else its sequence number, else the record's hash") {
+    // Records no DynamoDB stream sends: one not an object, one without eventID or SequenceNumber.
+    const std::string nameless = R"({"eventName":"UPSERT","dynamodb":{"Keys":{"id":{"S":"a"}}}})";
+    const std::string ev = event({"5", nameless, rec(3, "UPSERT", "c")});
+    std::vector<std::string> ids_of_runs[2];
+    for (auto& ids : ids_of_runs) {
+        scripted_transport t;
+        t.answer = [](const ddb2os::http::request&, std::size_t) {
+            return ok(R"({"errors":false,"items":[{"index":{"status":201}},{"index":{"status":201}},{"index":{"status":201}}]})");
+        };
+        ddb2os::sync_engine engine(fast_options(), t);
+        const auto rep = engine.process(ev, soon());
+        CHECK(rep.dead_lettered == 3);
+        REQUIRE(t.sent.size() == 1);
+        std::size_t at = 0;
+        for (int line = 0; (at = t.sent[0].body.find('\n', at)) != std::string::npos; ++line, ++at) {
+            if (line % 2 != 0) continue;
+            const std::size_t begin = line == 0 ? 0 : t.sent[0].body.rfind('\n', at - 1) + 1;
+            const auto action = nlohmann::json::parse(t.sent[0].body.substr(begin, at - begin));
+            CHECK(action["index"]["_index"] == "ddb2os-dlq");  // no index known for any of them
+            ids.push_back(action["index"]["_id"]);
+        }
+    }
+    REQUIRE(ids_of_runs[0].size() == 3);
+    CHECK(ids_of_runs[0] == ids_of_runs[1]);  // the same letters again at a retry, not new ones
+    CHECK((ids_of_runs[0][0].size() == 71 && ids_of_runs[0][0].rfind("sha256-", 0) == 0));
+    CHECK(ids_of_runs[0][0] == "sha256-" + ddb2os::detail::hex(ddb2os::detail::sha256("5")));
+    CHECK((ids_of_runs[0][1].rfind("sha256-", 0) == 0 && ids_of_runs[0][1] != ids_of_runs[0][0]));
+    CHECK(ids_of_runs[0][2] == "ev3");
+}
+
 TEST_CASE("sync: key schemas are resolved once per table and engine") {
     scripted_transport t;
     t.answer = [](const ddb2os::http::request&, std::size_t) {

@@ -39,6 +39,7 @@
 #include "adapters/raw_json.hpp"
 #include "bulk.hpp"
 #include "config.hpp"
+#include "detail/crypto.hpp"
 #include "detail/json_copy.hpp"
 #include "detail/json_tape.hpp"
 #include "detail/utc_time.hpp"
@@ -762,7 +763,8 @@ private:
             if (!lost[d.record]) ++rep.dead_lettered;
     }
 
-    // Dead letters, idempotent (the _id is the record's eventID, or its sequence number), in bodies
+    // Dead letters, idempotent (the _id is the record's eventID, else its sequence number, else for
+    // a record with neither, which no DynamoDB stream sends, the SHA-256 of the record), in bodies
     // cut as the batch's are (max_bytes, max_actions): each holds its whole raw record (unless
     // `without_record`), so they are larger than the actions they stand for.
     template <class A>
@@ -775,14 +777,18 @@ private:
         detail::out_buffer out;
         for (const auto& d : dead) {
             const record_info& info = bulk.records[d.record];
+            // The record as it arrived, as a string: the dead-letter index must never have mapping
+            // conflicts of its own.
+            detail::out_buffer raw;
+            detail::write_record_copy<A>(raw, records[d.record], opt_.bulk.include_attributes,
+                                         opt_.bulk.exclude_attributes);
             const std::size_t start = out.size();
             out.put(std::string_view("{\"index\":{\"_index\":"));
             detail::write_string(out, dlq_name(info.index));
-            const record_text& id = info.event_id.empty() ? info.sequence_number : info.event_id;
-            if (!id.empty()) {
-                out.put(std::string_view(",\"_id\":"));
-                detail::write_string(out, id);
-            }
+            out.put(std::string_view(",\"_id\":"));
+            if (!info.event_id.empty()) detail::write_string(out, info.event_id);
+            else if (!info.sequence_number.empty()) detail::write_string(out, info.sequence_number);
+            else detail::write_string(out, "sha256-" + detail::hex(detail::sha256(raw.view())));
             auto field = [&](std::string_view prefix, std::string_view value) {
                 out.put(prefix);
                 detail::write_string(out, value);
@@ -796,11 +802,6 @@ private:
             out.put(std::string_view(",\"status\":"));
             out.put(std::to_string(d.status));
             field("},\"time\":", now);
-            // The record as it arrived, as a string: the dead-letter index must never have mapping
-            // conflicts of its own.
-            detail::out_buffer raw;
-            detail::write_record_copy<A>(raw, records[d.record], opt_.bulk.include_attributes,
-                                         opt_.bulk.exclude_attributes);
             if (without_record) {
                 field(",\"record_omitted\":", "the record (" + std::to_string(raw.size()) +
                                                     " bytes) is larger than the cluster accepts in a request");
