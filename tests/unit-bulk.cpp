@@ -355,6 +355,7 @@ TEST_CASE("bulk: one bad record never stops the others") {
         {R"("just a string")", "[ddb2os.record.not_object] a record must be an object, not a string"},
         {R"({"eventID":"e1","dynamodb":{"SequenceNumber":"5"}})", "[ddb2os.record.missing_field] eventName: the record has no eventName"},
         {R"({"eventID":"e1","eventName":7,"dynamodb":{}})", "[ddb2os.record.bad_field] eventName: eventName must be a string"},
+        {R"({"eventID":"e1","eventName":"MOD\ud800","dynamodb":{}})", "[ddb2os.record.bad_field] eventName: eventName is not valid Unicode"},
         {R"({"eventName":"INSERT"})", "[ddb2os.record.missing_field] dynamodb: the record has no dynamodb object"},
         {R"({"eventName":"INSERT","dynamodb":[]})", "[ddb2os.record.bad_field] dynamodb: dynamodb must be an object, not an array"},
         {rec(1, "UPDATE", book_keys("a", "b")), "[ddb2os.record.event_name] eventName: eventName \"UPDATE\" is not INSERT, MODIFY or REMOVE"},

@@ -112,6 +112,14 @@ TEST_CASE("document id: errors name the table and the attribute") {
           "[ddb2os.base64.invalid] dynamodb.Keys.id: \"*\" is not valid base64: length is not a multiple of 4");
     CHECK(id_of(R"({"id":{}})", &single) ==
           "[ddb2os.attribute.no_type] dynamodb.Keys.id: an attribute value needs a type key (S, N, B, BOOL, NULL, M, L, SS, NS or BS); it has none");
+    // A name that is not valid UTF-8 is refused though no key schema reads it (raw bytes only: nlohmann
+    // refuses to parse it; a Python dict's key that is not a str reads so).
+    const ddb2os::raw_json_document d(std::string_view("{\"i\xff\":{\"S\":\"x\"}}"));
+    std::string id;
+    ddb2os::path_error err;
+    CHECK_FALSE(ddb2os::document_id<ddb2os::raw_json_adapter>(d.root(), nullptr, "books", id, err, "dynamodb.Keys"));
+    CHECK(std::string(err.what()) ==
+          "[ddb2os.utf8.invalid] dynamodb.Keys: a key attribute's name: string is not valid UTF-8 (byte 1)");
 }
 
 TEST_CASE("document id: compose_document_id is the pure rule") {

@@ -90,9 +90,10 @@ TEST_CASE("numbers: double mode is the nearest double, shortest text") {
     CHECK(n("9.9999999999999999999999999999999999999E+125", number_mode::double_) == R"({"v":1e+126})");
     CHECK(n("1E-130", number_mode::double_) == R"({"v":1e-130})");
     CHECK(n(".5", number_mode::double_) == R"({"v":0.5})");
-    // From 2^63 up, an integral double keeps an exponent: its digits alone would be a long to OpenSearch.
+    // Past a long's range, an integral double keeps an exponent: its digits alone are a long to OpenSearch.
     CHECK(n("12345678901234567890.99", number_mode::double_) == R"({"v":1.2345678901234567e+19})");
-    CHECK(n("-9223372036854775808", number_mode::double_) == R"({"v":-9.223372036854776e+18})");
+    CHECK(n("-9223372036854775808", number_mode::double_) == R"({"v":-9223372036854775808})");  // a long
+    CHECK(n("-9223372036854777856", number_mode::double_) == R"({"v":-9.223372036854778e+18})");  // the next
     CHECK(n("9223372036854775807", number_mode::double_) == R"({"v":9.223372036854776e+18})");  // rounds to 2^63
     CHECK(n("9223372036854774784", number_mode::double_) == R"({"v":9223372036854774784})");  // below: a long
     CHECK(n("1E+21", number_mode::double_) == R"({"v":1e+21})");

@@ -204,16 +204,22 @@ TEST_CASE("unmarshal: the nlohmann adapter, binary values and to_json errors") {
 struct trusting_adapter : ddb2os::nlohmann_adapter {
     static constexpr bool valid_utf8 = true;
 };
+struct doubting_adapter : ddb2os::nlohmann_adapter {
+    static constexpr bool valid_utf8 = false;
+};
 
 TEST_CASE("unmarshal: string_text checks a string unless the adapter vouches for it") {
     static_assert(!ddb2os::detail::adapter_valid_utf8<ddb2os::nlohmann_adapter>::value);
     static_assert(!ddb2os::detail::adapter_valid_utf8<ddb2os::raw_json_adapter>::value);
     static_assert(ddb2os::detail::adapter_valid_utf8<trusting_adapter>::value);
+    static_assert(!ddb2os::detail::adapter_valid_utf8<doubting_adapter>::value);
     const nlohmann::json bad = std::string("a\xff");
     std::string scratch, message;
     std::string_view text;
-    CHECK(ddb2os::detail::string_text<ddb2os::nlohmann_adapter>(&bad, scratch, text, message) == ddb2os::errc::utf8_invalid);
+    using ddb2os::detail::string_text;
+    CHECK(string_text<ddb2os::nlohmann_adapter>(&bad, scratch, text, message) == ddb2os::errc::utf8_invalid);
     CHECK(message == "string is not valid UTF-8 (byte 1)");
-    CHECK(ddb2os::detail::string_text<trusting_adapter>(&bad, scratch, text, message) == ddb2os::errc::ok);
+    CHECK(string_text<doubting_adapter>(&bad, scratch, text, message) == ddb2os::errc::utf8_invalid);
+    CHECK(string_text<trusting_adapter>(&bad, scratch, text, message) == ddb2os::errc::ok);
     CHECK(text == "a\xff");
 }

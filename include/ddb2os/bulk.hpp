@@ -526,7 +526,9 @@ private:
         std::string_view event_name;
         if (!string_field(f_event_name, event_name, name_scratch_, missing, wrong))
             return fail(r, missing ? errc::record_missing_field : errc::record_bad_field, "eventName",
-                        missing ? "the record has no eventName" : "eventName must be a string");
+                        missing ? "the record has no eventName"
+                        : A::kind(f_event_name.v) == value_kind::string ? "eventName is not valid Unicode"
+                                                                        : "eventName must be a string");
         if (!has_ddb) {
             if (!f_ddb.found)
                 return fail(r, errc::record_missing_field, "dynamodb", "the record has no dynamodb object");

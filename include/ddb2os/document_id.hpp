@@ -208,9 +208,13 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
             return fail(errc::key_no_schema, std::string(prefix),
                         detail::table_label(table) + " has a composite key (Keys holds " + std::to_string(n) +
                             " attributes) and no key schema is known for it");
+        // Its name is not in the _id, but is checked as any name is (a dict's key that is not a str
+        // reads as invalid UTF-8).
         std::string name_scratch;
-        const std::string name =
-            key.escaped && detail::unescape_json(key.text, name_scratch) ? name_scratch : std::string(key.text);
+        std::string_view name_text;
+        if (detail::decoded_text(key, name_scratch, name_text, message) != errc::ok)
+            return fail(errc::utf8_invalid, std::string(prefix), "a key attribute's name: " + message);
+        const std::string name(name_text);
         const errc e = detail::key_value_text<A>(only, text, message, scratch);
         if (e != errc::ok) return fail(e, join(name), message);
         if (text.empty())

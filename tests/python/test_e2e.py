@@ -293,13 +293,15 @@ def test_double_numbers_past_a_long_are_indexed_as_doubles(servers, configure):
     assert status == 400 and answer["error"]["type"] == "mapper_parsing_exception", (status, answer)  # why
     configure(TABLE_KEYS="bignums=pk,sk", NUMBERS="double")
     table = Table(dynamodb, "bignums")
-    table.ddb.put_item(TableName="bignums", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"N": "12345678901234567890.99"}})
-    table.ddb.put_item(TableName="bignums", Item={"pk": {"S": "a"}, "sk": {"N": "2"}, "v": {"N": "-1E+19"}})
+    for sk, v in ((1, "12345678901234567890.99"), (2, "-12345678901234567890")):
+        table.ddb.put_item(TableName="bignums", Item={"pk": {"S": "a"}, "sk": {"N": str(sk)}, "v": {"N": v}})
     (answer, log), = table.sync()
     assert answer == {"batchItemFailures": []}
-    assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (2, 0, 0), json.dumps(index_docs(opensearch.url, "bignums-dlq"), default=str)
+    dead = index_docs(opensearch.url, "bignums-dlq") if log["DeadLettered"] else {}
+    assert (log["Indexed"], log["DeadLettered"], log["Failed"]) == (2, 0, 0), json.dumps(dead, default=str)
     docs = index_docs(opensearch.url, "bignums")
-    assert docs["a|1"]["v"] == Decimal("1.2345678901234567E+19") and docs["a|2"]["v"] == Decimal("-1E+19")
+    assert docs["a|1"]["v"] == Decimal("1.2345678901234567E+19")
+    assert docs["a|2"]["v"] == Decimal("-1.2345678901234567E+19")
 
 
 def test_excluded_attributes_never_reach_the_index(servers, configure):

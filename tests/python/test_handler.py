@@ -107,6 +107,10 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, LISTS="merge") == "LISTS must be stringify or keep, not 'merge'"
     assert error(**BASE, EXCLUDE_ATTRIBUTES="ssn,,x") == "EXCLUDE_ATTRIBUTES must be attribute names separated by commas, not 'ssn,,x'"
     assert config(EXCLUDE_ATTRIBUTES=" ssn , card number ")["exclude"] == ["ssn", "card number"]
+    # ASCII whitespace only, as the CLI's --exclude and --keys trim: U+00A0 and \x1f are part of a name.
+    names = config(EXCLUDE_ATTRIBUTES="\tssn\r,\v\fcard\n,\u00a0x,\x1fy")["exclude"]
+    assert names == ["ssn", "card", "\u00a0x", "\x1fy"]
+    assert parse_table_keys("\u00a0t = a ,\x1fb") == {"\u00a0t": ["a", "\x1fb"]}
     assert config()["exclude"] == config(EXCLUDE_ATTRIBUTES=" ")["exclude"] == []
     assert config(INCLUDE_ATTRIBUTES="title, author")["include"] == ["title", "author"] and config()["include"] == []
     assert error(**BASE, INCLUDE_ATTRIBUTES=",title") == "INCLUDE_ATTRIBUTES must be attribute names separated by commas, not ',title'"
@@ -238,6 +242,24 @@ def test_the_engine_never_quotes_its_arguments():
     with pytest.raises(TypeError) as e:
         engine.process(event)
     assert str(e.value) == "process() missing required argument 'seconds'"
+
+
+def test_process_counts_ttl_deletes_skipped_without_a_request():
+    """SKIP_TTL_DELETES: a batch of TTL removes only sends nothing (the endpoint is closed), and process()
+    and its log line say how many there were and were skipped."""
+    import json
+    from ddb2os import _core
+    engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT="http://127.0.0.1:9",
+                                     SKIP_TTL_DELETES="true", TABLE_KEYS="T=id"), {})
+    ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
+    records = [{"eventID": f"e{i}", "eventName": "REMOVE", "eventSourceARN": arn, "userIdentity": ttl,
+                "dynamodb": {"ApproximateCreationDateTime": 1, "SequenceNumber": str(i), "Keys": {"id": {"S": f"k{i}"}}}}
+               for i in range(3)]
+    out = engine.process({"Records": records}, 5)
+    assert (out["ttl_deletes"], out["skipped_ttl"], out["requests"], out["failed"]) == (3, 3, 0, 0), out
+    log = json.loads(out["log_line"])
+    assert (log["TTLDeletes"], log["SkippedTTL"], log["Deleted"]) == (3, 3, 0)
 
 
 def test_records_from_another_source_fail_the_invocation(monkeypatch):

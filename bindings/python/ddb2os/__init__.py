@@ -154,10 +154,11 @@ def sign(
 ) -> Dict[str, str]:
     """Sign a request with AWS Signature Version 4 and return the headers to add:
     ``Authorization``, ``X-Amz-Date``, and ``X-Amz-Security-Token`` (with a session token) and
-    ``X-Amz-Content-Sha256`` (for ``aoss``) where they apply.
+    ``X-Amz-Content-Sha256`` (for ``aoss`` and ``s3``) where they apply.
 
     ``service`` is the signing name: ``"es"`` (Amazon OpenSearch Service), ``"aoss"`` (OpenSearch
-    Serverless, whose requests also carry the body's hash), ``"dynamodb"``, or any other;
+    Serverless), ``"dynamodb"``, or another (signed as ``es`` is; ``s3`` as S3 wants: paths
+    neither normalized nor encoded twice);
     ``timestamp`` is an aware datetime (default: now). The body is hashed with the
     GIL released. The secret key and token never appear in an error message."""
     return _core.sign(method, url, headers, body, region=region, service=service, access_key=access_key,

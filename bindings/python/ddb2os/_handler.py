@@ -19,6 +19,10 @@ __all__ = ["handler", "Config", "config_from_environment"]
 # Time kept back from Lambda's deadline to return the answer and write the log line.
 _MARGIN_MS = 3000
 
+# Names (tables, key and other attributes) are trimmed of ASCII whitespace only, as the CLI and
+# C++ parse_key_schema_spec trim them (str.strip() would also take U+00A0 and \x1c-\x1f).
+_SPACE = " \t\n\r\v\f"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -124,18 +128,19 @@ def parse_table_keys(text: str) -> Dict[str, List[str]]:
     """``books=author,bookTitle;users=id`` -> ``{"books": ["author", "bookTitle"], "users": ["id"]}``."""
     out: Dict[str, List[str]] = {}
     for part in text.split(";"):
-        part = part.strip()
+        part = part.strip(_SPACE)
         if not part:
             continue
         table, eq, keys = part.partition("=")
-        names = [k.strip() for k in keys.split(",")]
-        if not eq or not table.strip() or not 1 <= len(names) <= 2 or not all(names):
+        table = table.strip(_SPACE)
+        names = [k.strip(_SPACE) for k in keys.split(",")]
+        if not eq or not table or not 1 <= len(names) <= 2 or not all(names):
             raise _fail(f"TABLE_KEYS entry {part!r} must look like table=partitionKey[,sortKey]")
         if len(names) == 2 and names[0] == names[1]:
             raise _fail(f"TABLE_KEYS entry {part!r} names {names[0]!r} twice")
-        if table.strip() in out:  # which one was meant cannot be known (the CLI's --keys refuses it too)
-            raise _fail(f"TABLE_KEYS names table {table.strip()!r} twice")
-        out[table.strip()] = names
+        if table in out:  # which one was meant cannot be known (the CLI's --keys refuses it too)
+            raise _fail(f"TABLE_KEYS names table {table!r} twice")
+        out[table] = names
     return out
 
 
@@ -174,7 +179,7 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         _check_index_name(index_var, index)
 
     keys = parse_table_keys(env.get("TABLE_KEYS", ""))
-    hash_key, sort_key = env.get("DB_HASH_KEY", "").strip(), env.get("DB_SORT_KEY", "").strip()
+    hash_key, sort_key = env.get("DB_HASH_KEY", "").strip(_SPACE), env.get("DB_SORT_KEY", "").strip(_SPACE)
     if sort_key and not hash_key:
         raise _fail("DB_SORT_KEY is set but DB_HASH_KEY is not")
     if sort_key and sort_key == hash_key:
@@ -226,7 +231,7 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     c["skip_ttl_deletes"] = _flag(env, "SKIP_TTL_DELETES")
     for key, name in (("exclude", "EXCLUDE_ATTRIBUTES"), ("include", "INCLUDE_ATTRIBUTES")):
         text = env.get(name, "")
-        c[key] = [n.strip() for n in text.split(",")] if text.strip() else []
+        c[key] = [n.strip(_SPACE) for n in text.split(",")] if text.strip(_SPACE) else []
         if not all(c[key]):
             raise _fail(f"{name} must be attribute names separated by commas, not {text!r}")
     c["numbers"] = env.get("NUMBERS", "exact").strip() or "exact"

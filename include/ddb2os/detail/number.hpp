@@ -156,10 +156,10 @@ void write_double_number(Out& out, std::string_view text, const number_parts& p)
     std::from_chars(exact.data(), exact.data() + exact.size(), d);  // in range by construction
     char buf[32];
     auto r = std::to_chars(buf, buf + sizeof buf, d);
-    // The shortest text of a double of magnitude 2^63 or more can be an integer's digits
-    // (12345678901234567168), which OpenSearch maps as a long and then refuses past a long's
-    // range: such a value keeps an exponent.
-    if (d >= 9223372036854775808.0 || d <= -9223372036854775808.0) {
+    // The shortest text of a double past a long's range can be an integer's digits
+    // (12345678901234567168), which OpenSearch maps as a long and then refuses: such a value keeps
+    // an exponent. (-2^63 is a long.)
+    if (d >= 9223372036854775808.0 || d < -9223372036854775808.0) {
         const std::string_view t(buf, static_cast<std::size_t>(r.ptr - buf));
         if (t.find_first_of(".e") == std::string_view::npos)
             r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
