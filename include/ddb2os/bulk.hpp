@@ -403,6 +403,7 @@ public:
     }
 
 private:
+    using name_memo = typename adapter_name_memo<A>::type;
     enum class op : unsigned char { none, index, remove };
     static constexpr std::uint32_t no_record = ~std::uint32_t{0};
     // A record's action (its index and _id are in its record_info).
@@ -427,6 +428,7 @@ private:
     bulk_body current_;
     bulk_result result_;
     std::vector<plan_t> plans_;
+    name_memo record_memo_, ddb_memo_;  // pick's, for the records and their dynamodb objects
     std::string scratch_, name_scratch_, arn_scratch_, id_scratch_;
     // The last table seen and its index (index_for).
     std::string cached_table_, cached_index_, cached_problem_;
@@ -463,7 +465,11 @@ private:
         bool found = false;
     };
     template <std::size_t N>
-    void pick(value obj, const std::string_view (&names)[N], field (&out)[N]) {
+    void pick(value obj, const std::string_view (&names)[N], field (&out)[N], name_memo& memo) {
+        if constexpr (!std::is_same_v<name_memo, no_name_memo>) {
+            A::each_named_member(obj, names, memo, [&](int slot, value v) { out[slot] = field{v, true}; });
+            return;
+        }
         A::each_member(obj, [&](string_ref k, value v) {
             std::string_view name = k.text;
             if (k.escaped) {
@@ -510,13 +516,13 @@ private:
         static constexpr std::string_view record_names[] = {"dynamodb", "eventID", "eventName", "eventSourceARN",
                                                             "userIdentity"};
         field rf[5];
-        pick(rec, record_names, rf);
+        pick(rec, record_names, rf, record_memo_);
         const field &f_ddb = rf[0], &f_event_id = rf[1], &f_event_name = rf[2], &f_arn = rf[3], &f_user = rf[4];
         static constexpr std::string_view ddb_names[] = {"SequenceNumber", "Keys", "NewImage",
                                                          "ApproximateCreationDateTime", "StreamViewType"};
         field df[5];
         const bool has_ddb = f_ddb.found && A::kind(f_ddb.v) == value_kind::object;
-        if (has_ddb) pick(f_ddb.v, ddb_names, df);
+        if (has_ddb) pick(f_ddb.v, ddb_names, df, ddb_memo_);
         const field &f_seq = df[0], &f_keys = df[1], &f_new = df[2], &f_time = df[3], &f_view = df[4];
 
         bool missing = false, wrong = false;

@@ -55,6 +55,17 @@ struct string_ref {
 };
 
 namespace detail {
+// A::name_memo (adapters/python.hpp: names found by key identity), or none.
+struct no_name_memo {};
+template <class A, class = void>
+struct adapter_name_memo {
+    using type = no_name_memo;
+};
+template <class A>
+struct adapter_name_memo<A, std::void_t<typename A::name_memo>> {
+    using type = typename A::name_memo;
+};
+
 // A::valid_utf8, or false for an adapter without it.
 template <class A, class = void>
 struct adapter_valid_utf8 : std::false_type {};

@@ -669,3 +669,45 @@ def test_sequence_numbers_are_every_records_in_order_read_as_often_as_asked():
         assert first == ["100000000000000000000001", "7", ""] == r.sequence_numbers and first is not r.sequence_numbers
         first.append("x")  # a list of the caller's own
         assert len(r.sequence_numbers) == 3
+
+
+def test_records_keys_in_any_order_and_of_any_making_are_read_by_their_text():
+    """The dict path remembers which name each key object at each position was (json.loads shares key objects
+    between records): records whose keys come in another order, are other objects of the same text, a str
+    subclass, or missing, must read exactly as the same records from bytes."""
+    import json
+
+    class Name(str):
+        pass
+
+    arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
+
+    def rec(i, name="REMOVE"):
+        return {"eventID": f"e{i}", "eventName": name, "eventSourceARN": arn,
+                "dynamodb": {"SequenceNumber": str(i), "Keys": {"id": {"S": f"k{i % 4}"}},
+                             "NewImage": {"id": {"S": f"k{i % 4}"}, "n": {"N": str(i)}}}}
+
+    records = [rec(i, "INSERT" if i % 3 else "REMOVE") for i in range(6)]
+    records.append(dict(reversed(list(rec(6, "MODIFY").items()))))  # the same key objects, other positions
+    made = {"".join(["event", "Name"]): "MODIFY", "".join(["event", "ID"]): "e7", "eventSourceARN": arn,
+            "".join(["dyna", "modb"]): rec(7)["dynamodb"]}  # other objects, the same text
+    records.append(made)
+    records.append({Name("eventID"): "e8", Name("eventName"): "REMOVE", Name("eventSourceARN"): arn,
+                    Name("dynamodb"): rec(8)["dynamodb"]})
+    records.append({"eventID": "e9", "eventSourceARN": arn, "dynamodb": rec(9)["dynamodb"]})  # no eventName
+    records.append({"eventID": "e10", "eventName": "INSERT", "dynamodb": rec(10)["dynamodb"]})  # no ARN
+    records.append({"x": 1, "eventName": "REMOVE", "eventID": "e11", "dynamodb": rec(11)["dynamodb"], 7: "a",
+                    "eventSourceARN": arn})
+    records += [rec(i, "INSERT") for i in range(12, 40)]  # the memo's keys again, after all that
+    event = {"Records": records}
+    raw = json.dumps({"Records": [{str(k): v for k, v in r.items()} for r in records]}).encode()
+    import sys
+    keys = [k for r in records[6:9] for k in r]  # the memo holds keys while it lives, then lets them go
+    counts = [sys.getrefcount(k) for k in keys]
+    from_dict, from_bytes = ddb2os.bulk_bodies(event), ddb2os.bulk_bodies(raw)
+    assert [sys.getrefcount(k) for k in keys] == counts
+    assert from_dict.bodies == from_bytes.bodies
+    assert [(e.record, e.id, e.path) for e in from_dict.errors] == [(e.record, e.id, e.path) for e in from_bytes.errors]
+    assert [e.record for e in from_dict.errors] == [9, 10]
+    assert from_dict.sequence_numbers == from_bytes.sequence_numbers
+    assert from_dict.actions == from_bytes.actions > 0 and from_dict.superseded == from_bytes.superseded > 0
