@@ -468,21 +468,22 @@ private:
     void pick(value obj, const std::string_view (&names)[N], field (&out)[N], name_memo& memo) {
         if constexpr (!std::is_same_v<name_memo, no_name_memo>) {
             A::each_named_member(obj, names, memo, [&](int slot, value v) { out[slot] = field{v, true}; });
-            return;
-        }
-        A::each_member(obj, [&](string_ref k, value v) {
-            std::string_view name = k.text;
-            if (k.escaped) {
-                if (!unescape_json(k.text, scratch_)) return true;
-                name = scratch_;
-            }
-            for (std::size_t i = 0; i < N; ++i)
-                if (name == names[i]) {
-                    out[i] = field{v, true};
-                    break;
+        } else {
+            (void)memo;
+            A::each_member(obj, [&](string_ref k, value v) {
+                std::string_view name = k.text;
+                if (k.escaped) {
+                    if (!unescape_json(k.text, scratch_)) return true;
+                    name = scratch_;
                 }
-            return true;
-        });
+                for (std::size_t i = 0; i < N; ++i)
+                    if (name == names[i]) {
+                        out[i] = field{v, true};
+                        break;
+                    }
+                return true;
+            });
+        }
     }
 
     // A string field, decoded: a view of the input, or of `scratch` when it held escapes.

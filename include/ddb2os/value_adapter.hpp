@@ -21,7 +21,14 @@
 //
 //   static constexpr bool valid_utf8 = true;  // string()'s unescaped text is always valid UTF-8
 //
-// spares the components checking it again (a Python str is encoded by CPython, which checks).
+// spares the components checking it again (a Python str is encoded by CPython, which checks), and
+//
+//   class name_memo;  // per call: which name each key was
+//   template <std::size_t N, class F>
+//   static void each_named_member(value, const std::string_view (&names)[N], name_memo&, F&&);  // F(slot, value)
+//
+// lets bulk_builder find a record's fields by what it remembers of the records before (the Python
+// adapter: by key object); without them, each member's text is compared with each name.
 #pragma once
 
 #include <string_view>
