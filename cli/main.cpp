@@ -131,9 +131,8 @@ int convert(int argc, char** argv) {
             for (std::size_t at = 0;;) {
                 const std::size_t comma = v.find(',', at);
                 // Trimmed, as the handler's EXCLUDE_ATTRIBUTES is: "ssn, card" is two names.
-                std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-                name.erase(0, name.find_first_not_of(" \t\r\n\v\f"));
-                name.erase(name.find_last_not_of(" \t\r\n\v\f") + 1);
+                const std::string name(ddb2os::detail::trim_ascii_space(
+                    std::string_view(v).substr(at, comma == std::string::npos ? std::string::npos : comma - at)));
                 if (name.empty())
                     usage_error(std::string(arg) + " takes attribute names separated by commas, not \"" + v + "\"");
                 into.push_back(name);

@@ -127,6 +127,14 @@ TEST_CASE("document id: compose_document_id is the pure rule") {
     CHECK(ddb2os::compose_document_id({"a|", "\\b"}) == "a\\||\\\\b");
 }
 
+TEST_CASE("document id: names are trimmed of ASCII whitespace only") {
+    using ddb2os::detail::trim_ascii_space;
+    CHECK(trim_ascii_space(" \t\r\n\v\fa b\f\v\n\r\t ") == "a b");
+    CHECK(trim_ascii_space(" \t ").empty());
+    CHECK(trim_ascii_space("").empty());
+    CHECK(trim_ascii_space("\xc2\xa0" "a\x1f") == "\xc2\xa0" "a\x1f");  // U+00A0 and \x1f are part of a name
+}
+
 TEST_CASE("document id: TABLE=PK[,SK] key schema specs") {
     std::string table;
     ddb2os::key_schema schema;

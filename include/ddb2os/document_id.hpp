@@ -53,8 +53,21 @@ inline bool has_hashed_id_form(std::string_view id) noexcept {
     return true;
 }
 
+// "sha256-" and the hex SHA-256 of `text`: a long key's _id, and a dead letter's when its record
+// has no eventID or sequence number.
+inline std::string hashed_id(std::string_view text) { return "sha256-" + hex(sha256(text)); }
+
 inline void finish_id(std::string& id) {
-    if (id.size() > max_id_bytes || has_hashed_id_form(id)) id = "sha256-" + hex(sha256(id));
+    if (id.size() > max_id_bytes || has_hashed_id_form(id)) id = hashed_id(id);
+}
+
+// `s` without ASCII whitespace at either end: how names in key schemas and attribute lists (the
+// CLI's --keys, --include, --exclude; the handler's variables alike) are read.
+inline std::string_view trim_ascii_space(std::string_view s) noexcept {
+    constexpr std::string_view space = " \t\r\n\v\f";
+    const std::size_t first = s.find_first_not_of(space);
+    if (first == std::string_view::npos) return {};
+    return s.substr(first, s.find_last_not_of(space) + 1 - first);
 }
 
 }  // namespace detail
@@ -71,25 +84,19 @@ inline std::string compose_document_id(const std::vector<std::string_view>& part
 // --keys and the handler's TABLE_KEYS entries take, each name trimmed of ASCII whitespace as the
 // handler trims them ("books = author, bookTitle"). False when it is not TABLE=PK or TABLE=PK,SK.
 inline bool parse_key_schema_spec(std::string_view spec, std::string& table, key_schema& schema) {
-    const auto trimmed = [](std::string_view s) {
-        constexpr std::string_view space = " \t\r\n\v\f";
-        const std::size_t first = s.find_first_not_of(space);
-        if (first == std::string_view::npos) return std::string_view();
-        return s.substr(first, s.find_last_not_of(space) + 1 - first);
-    };
     const std::size_t eq = spec.find('=');
-    if (eq == std::string_view::npos || trimmed(spec.substr(0, eq)).empty()) return false;
+    if (eq == std::string_view::npos || detail::trim_ascii_space(spec.substr(0, eq)).empty()) return false;
     key_schema names;
     std::string_view rest = spec.substr(eq + 1);
     for (;;) {
         const std::size_t comma = rest.find(',');
-        names.emplace_back(trimmed(rest.substr(0, comma)));
+        names.emplace_back(detail::trim_ascii_space(rest.substr(0, comma)));
         if (names.back().empty() || names.size() > 2) return false;
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
     }
     if (names.size() == 2 && names[0] == names[1]) return false;  // the sort key would never be read
-    table.assign(trimmed(spec.substr(0, eq)));
+    table.assign(detail::trim_ascii_space(spec.substr(0, eq)));
     schema = std::move(names);
     return true;
 }

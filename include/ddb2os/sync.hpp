@@ -39,7 +39,7 @@
 #include "adapters/raw_json.hpp"
 #include "bulk.hpp"
 #include "config.hpp"
-#include "detail/crypto.hpp"
+#include "document_id.hpp"
 #include "detail/json_copy.hpp"
 #include "detail/json_tape.hpp"
 #include "detail/utc_time.hpp"
@@ -788,7 +788,7 @@ private:
             out.put(std::string_view(",\"_id\":"));
             if (!info.event_id.empty()) detail::write_string(out, info.event_id);
             else if (!info.sequence_number.empty()) detail::write_string(out, info.sequence_number);
-            else detail::write_string(out, "sha256-" + detail::hex(detail::sha256(raw.view())));
+            else detail::write_string(out, detail::hashed_id(raw.view()));
             auto field = [&](std::string_view prefix, std::string_view value) {
                 out.put(prefix);
                 detail::write_string(out, value);

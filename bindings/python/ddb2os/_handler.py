@@ -19,8 +19,8 @@ __all__ = ["handler", "Config", "config_from_environment"]
 # Time kept back from Lambda's deadline to return the answer and write the log line.
 _MARGIN_MS = 3000
 
-# Names (tables, key and other attributes) are trimmed of ASCII whitespace only, as the CLI and
-# C++ parse_key_schema_spec trim them (str.strip() would also take U+00A0 and \x1c-\x1f).
+# Names (tables, key and other attributes) are trimmed of ASCII whitespace only, as the CLI trims
+# them (ddb2os::detail::trim_ascii_space) (str.strip() would also take U+00A0 and \x1c-\x1f).
 _SPACE = " \t\n\r\v\f"
 
 _TRUE = {"1", "true", "yes", "on"}
