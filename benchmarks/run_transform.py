@@ -2,7 +2,7 @@
 """Transform benchmark (issue 6, comparison 1): DynamoDB stream events -> OpenSearch _bulk bodies.
 
     python3 benchmarks/run_transform.py [--corpus small medium ...] [--only NAME ...] [--cpu N]
-                                        [--seconds 1.0] [--reference NAME] [--json PATH]
+                                        [--seconds 1.0] [--reference NAME] [--json PATH] [--records N ...]
 
 On one core (sched_setaffinity; child processes inherit it), for each corpus of benchmarks/gen_events.py
 (generated into build/bench/data/ when missing), each competitor is run once to produce its output, which is
@@ -565,18 +565,33 @@ def ensure_dict_walk() -> None:
         raise Skip(_dict_walk_ready)
 
 
-def ensure_data(names: List[str], regen: bool) -> Dict[str, Corpus]:
+def write_atomically(path: str, data: bytes) -> None:
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    os.replace(path + ".tmp", path)
+
+
+def ensure_data(names: List[str], regen: bool, cuts: Optional[List[int]] = None) -> Dict[str, Corpus]:
+    """The corpora, generated when missing; and with cuts, each also cut to its first N records (an event of
+    the same records, smaller: <name>-first<N>, after the whole one)."""
     os.makedirs(DATA, exist_ok=True)
     out = {}
     for name in names:
         path = os.path.join(DATA, f"{name}.json")
         if regen or not os.path.exists(path):
             log(f"generating {os.path.relpath(path, ROOT)}")
-            data = gen_events.corpus_bytes(name)
-            with open(path + ".tmp", "wb") as f:
-                f.write(data)
-            os.replace(path + ".tmp", path)
-        out[name] = Corpus(name, path)
+            write_atomically(path, gen_events.corpus_bytes(name))
+        whole = out[name] = Corpus(name, path)
+        for n in sorted(set(cuts or []), reverse=True):
+            if n <= 0:
+                raise SystemExit(f"--records {n}: a cut needs at least 1 record")
+            if n >= whole.records:
+                log(f"{name} has {whole.records} records: no cut to its first {n}")
+                continue
+            cut_path = os.path.join(DATA, f"{name}-first{n}.json")
+            if regen or not os.path.exists(cut_path) or os.path.getmtime(cut_path) < os.path.getmtime(path):
+                write_atomically(cut_path, gen_events.compact({"Records": whole.event["Records"][:n]}))
+            out[f"{name}-first{n}"] = Corpus(f"{name}-first{n}", cut_path)
     return out
 
 
@@ -644,6 +659,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--cpu", type=int, help="CPU to pin to (default: the last allowed one)")
     ap.add_argument("--reference", help="competitor whose output the others are checked against")
     ap.add_argument("--regen", action="store_true", help="regenerate the corpora")
+    ap.add_argument("--records", nargs="*", type=int, default=[], metavar="N",
+                    help="also each corpus cut to its first N records (how a rate depends on the event's size: "
+                         "whether its objects stay in the cache)")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="rates from process CPU time (default: robust to other load on a shared machine) "
                          "or wall time; both are in the JSON")
@@ -654,7 +672,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     CLOCK = args.clock
     cpu = pin_to_one_core(args.cpu)
     os.makedirs(OUTPUTS, exist_ok=True)
-    corpora = ensure_data(args.corpus, args.regen)
+    corpora = ensure_data(args.corpus, args.regen, args.records)
     started = time.time()
 
     comps = [c for c in COMPETITORS if not args.only or any(o.lower() in c.name.lower() for o in args.only)]
