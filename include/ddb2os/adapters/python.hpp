@@ -27,7 +27,7 @@ struct python_adapter {
     // an escape): the components need not check it again.
     static constexpr bool valid_utf8 = true;
 
-    static value_kind kind(value v) noexcept {
+    DDB2OS_ALWAYS_INLINE static value_kind kind(value v) noexcept {
         if (PyUnicode_Check(v)) return value_kind::string;
         if (PyDict_Check(v)) return value_kind::object;
         if (PyList_Check(v) || PyTuple_Check(v)) return value_kind::array;
@@ -40,7 +40,7 @@ struct python_adapter {
     // A str that is not valid Unicode (a lone surrogate) reads as the JSON escape of one, so the
     // caller reports utf8.invalid with its path, in the words the raw JSON path uses for the same
     // string ("an unpaired UTF-16 surrogate"), instead of raising from here.
-    static string_ref string(value v) noexcept {
+    DDB2OS_ALWAYS_INLINE static string_ref string(value v) noexcept {
         if (PyUnicode_IS_COMPACT_ASCII(v))  // most keys and values: the text is the str's own buffer
             return {std::string_view(static_cast<const char*>(PyUnicode_DATA(v)),
                                      static_cast<std::size_t>(PyUnicode_GET_LENGTH(v))),
