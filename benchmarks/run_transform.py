@@ -204,7 +204,8 @@ class Skip(Exception):
 
 
 class Corpus:
-    """One event file; its parsed dict is built on first use and dropped by ``release()``."""
+    """One event file; its parsed dict is built on first use (a whole corpus's at once, to count its records)
+    and dropped by ``release()``."""
 
     def __init__(self, name: str, path: str, records: Optional[int] = None) -> None:
         self.name = name
