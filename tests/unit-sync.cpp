@@ -790,6 +790,32 @@ TEST_CASE("sync: a write block (cluster_block_exception) is waited out, not dead
     CHECK(rep.failures.empty());
 }
 
+TEST_CASE("sync: items refused for the cluster's set-up (permissions, a missing or closed index) are reported, not dead-lettered") {
+    // The security plugin refuses items one by one when the role may not write the index; an index
+    // that auto-creation will not make, or a closed one, refuses every record alike. Dead-lettering
+    // them would let the shard move on while the index falls behind.
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) {
+        return ok(items({item("index", 403, "security_exception"), item("index", 404, "index_not_found_exception"),
+                         item("index", 400, "index_closed_exception"), item("delete", 404, "index_not_found_exception"),
+                         item("index", 401, "unauthorized")}));
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img), rec(2, "INSERT", "b", img), rec(3, "INSERT", "c", img),
+                                           rec(4, "REMOVE", "d"), rec(5, "INSERT", "e", img)}),
+                                    soon());
+    CHECK(t.sent.size() == 1);  // neither retried here nor written to the dead-letter index
+    CHECK(rep.dead_lettered == 0);
+    CHECK(rep.deleted == 1);  // a delete in a missing index: already gone
+    REQUIRE(rep.failures.size() == 4);
+    CHECK(rep.failures[0].sequence_number == "1");
+    CHECK(rep.failures[0].reason == R"(HTTP 403 security_exception: because "security_exception")");
+    CHECK(rep.failures[1].reason == R"(HTTP 404 index_not_found_exception: because "index_not_found_exception")");
+    CHECK(rep.failures[2].reason == R"(HTTP 400 index_closed_exception: because "index_closed_exception")");
+    CHECK(rep.failures[3].sequence_number == "5");
+    CHECK(rep.failures[3].reason == R"(HTTP 401 unauthorized: because "unauthorized")");
+}
+
 TEST_CASE("sync: DescribeTable's answer gives the ordered key schema") {
     scripted_transport t;
     t.answer = [](const ddb2os::http::request& req, std::size_t) {
@@ -816,6 +842,20 @@ TEST_CASE("sync: options are checked") {
     o.dlq_index = "DLQ";
     CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] dead-letter index \"DLQ\" is invalid: it must be lowercase",
                          ddb2os::error);
+    for (const char* same : {"{index}", "books"}) {  // letters among the documents
+        o = fast_options();
+        o.bulk.index = "books";
+        o.dlq_index = same;
+        CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), ("[ddb2os.option.invalid] dead-letter index \"" + std::string(same) +
+                                                         "\" is the data index itself: give the dead letters an index of their own").c_str(),
+                             ddb2os::error);
+    }
+    o = fast_options();
+    o.dlq_index = "{index}";  // the index named after each table
+    CHECK_THROWS_AS(ddb2os::sync_engine(o, t), ddb2os::error);
+    o.bulk.index = "books";
+    o.dlq_index = "books-{index}";
+    CHECK_NOTHROW(ddb2os::sync_engine(o, t));
     o = fast_options();
     CHECK(o.bulk.first_max_bytes == 256 * 1024);  // the engine's default
     o.bulk.first_max_bytes = 10;

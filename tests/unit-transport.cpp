@@ -1021,6 +1021,79 @@ TEST_CASE("curl_transport: the deadline counts the time credentials take to load
     CHECK(srv.connections() == 0);
 }
 
+TEST_CASE("credentials_http: a fetch over the network stops at the deadline of the request that wanted it") {
+    // An endpoint that never answers: each attempt waits out the deadline it is given. Before, each of
+    // the container endpoint's 3 attempts had its own 2 s (a request with 200 ms left took 6 s), and a
+    // thread waiting for another's refresh waited for all of it.
+    struct hanging_transport final : http::transport {
+        std::mutex m;
+        std::vector<http::clock::time_point> deadlines;
+        http::result send(const http::request&, http::clock::time_point deadline) override {
+            {
+                const std::lock_guard<std::mutex> lock(m);
+                deadlines.push_back(deadline);
+            }
+            std::this_thread::sleep_until(std::min(deadline, http::clock::now() + 3s));
+            http::result r;
+            r.error = http::error_kind::timeout;
+            r.message = "timed out";
+            return r;
+        }
+    };
+    scoped_env env;
+    const auto hanging = std::make_shared<hanging_transport>();
+    ddb2os::container_credentials container(
+        hanging, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds"}}));
+    const auto elapsed_within = [](auto&& f) {
+        const auto start = http::clock::now();
+        f();
+        return http::clock::now() - start;
+    };
+
+    auto deadline = http::clock::now() + 150ms;
+    CHECK(elapsed_within([&] {
+              CHECK(error_of([&] { container.load(deadline); }) ==
+                    "[ddb2os.credentials.unreachable] container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) "
+                    "failed: timed out");
+          }) < 1s);
+    REQUIRE(hanging->deadlines.size() == 1);  // the one attempt that reached the deadline; no other after it
+    CHECK(hanging->deadlines[0] <= deadline);
+
+    // Instance metadata: three calls in a row (token, role, credentials), none past the deadline.
+    hanging->deadlines.clear();
+    ddb2os::imds_credentials imds(hanging, ddb2os::environment_from({}));
+    deadline = http::clock::now() + 150ms;
+    CHECK(elapsed_within([&] { CHECK_FALSE(imds.lookup_within(deadline).found); }) < 1s);
+    REQUIRE(hanging->deadlines.size() == 1);
+    CHECK(hanging->deadlines[0] <= deadline);
+
+    // The cache in front: a thread that finds another fetching waits until its own deadline only.
+    hanging->deadlines.clear();
+    const auto cached = std::make_shared<ddb2os::refreshing_credentials>(std::make_shared<ddb2os::container_credentials>(
+        hanging, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds"}})));
+    std::thread first([&] { CHECK_THROWS_AS(cached->load(http::clock::now() + 1500ms), ddb2os::error); });
+    while (true) {  // until the first thread is inside the fetch
+        {
+            const std::lock_guard<std::mutex> lock(hanging->m);
+            if (!hanging->deadlines.empty()) break;
+        }
+        std::this_thread::sleep_for(1ms);
+    }
+    CHECK(elapsed_within([&] {
+              CHECK(error_of([&] { cached->load(http::clock::now() + 100ms); }) ==
+                    "[ddb2os.credentials.unreachable] the deadline passed while another thread was fetching the credentials");
+          }) < 1s);
+    first.join();
+
+    // And through the transport: a request given 200 ms returns in about that, not after the fetch's 6 s.
+    ddb2os::curl_transport t("http://127.0.0.1:9", sigv4_options(std::make_shared<ddb2os::container_credentials>(
+                                                       hanging, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                                                                           "http://127.0.0.1:9/creds"}}))));
+    http::result r;
+    CHECK(elapsed_within([&] { r = t.send({"GET", "/", {}, {}}, in(200ms)); }) < 1s);
+    CHECK(r.error == http::error_kind::credentials);
+}
+
 TEST_CASE("curl_transport: no message holds a secret") {
     refusing_port nobody;
     {
@@ -1141,6 +1214,14 @@ TEST_CASE("credentials_http: ISO-8601 expiration times") {
     CHECK(parse_iso8601("2015-08-30T14:36:00+02:00") == at(1440938160));
     CHECK(parse_iso8601("2015-08-30T10:06:00-0230") == at(1440938160));
     CHECK(parse_iso8601("1970-01-01t00:00:00z") == at(0));
+    // Past system_clock's range (nanoseconds: 1678-2261): clamped inside it, not overflowed (UBSan
+    // caught the overflow), so a far-future Expiration stays in the future and a far-past one in the past.
+    const auto far = *parse_iso8601("9999-12-31T23:59:59Z");
+    CHECK(far > std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 200));
+    CHECK(far - std::chrono::minutes(5) < far);
+    const auto ancient = *parse_iso8601("0001-01-01T00:00:00Z");
+    CHECK(ancient < at(0));
+    CHECK(ancient - std::chrono::minutes(5) < ancient);
     CHECK_FALSE(parse_iso8601("2015-08-30T12:36:00"));
     CHECK_FALSE(parse_iso8601("2015-08-30 12:36:00Z"));
     CHECK_FALSE(parse_iso8601("2015-13-30T12:36:00Z"));

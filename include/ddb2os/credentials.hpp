@@ -114,9 +114,21 @@ public:
     // so a typo never silently selects other credentials.
     virtual credentials_lookup lookup() = 0;
 
+    // lookup(), giving up waiting at `deadline` (a steady-clock time, as http::clock's): the sources
+    // that ask over the network (container endpoint, instance metadata) and the cache in front of
+    // them override it, so a request's credentials cannot outlast the request's deadline. The others
+    // have nothing to wait for. (Its own name: an overload would hide lookup() in every override.)
+    virtual credentials_lookup lookup_within(std::chrono::steady_clock::time_point deadline) {
+        (void)deadline;
+        return lookup();
+    }
+
     // The credentials, or credentials.missing naming every place that was tried.
-    credentials load() {
-        credentials_lookup r = lookup();
+    credentials load() { return found(lookup()); }
+    credentials load(std::chrono::steady_clock::time_point deadline) { return found(lookup_within(deadline)); }
+
+private:
+    static credentials found(credentials_lookup r) {
         if (!r.found) throw error("credentials.missing", "no AWS credentials found; tried: " + r.tried);
         return std::move(*r.found);
     }
@@ -486,10 +498,11 @@ public:
     }
     std::size_t size() const noexcept { return providers_.size(); }
 
-    credentials_lookup lookup() override {
+    credentials_lookup lookup() override { return lookup_within(std::chrono::steady_clock::time_point::max()); }
+    credentials_lookup lookup_within(std::chrono::steady_clock::time_point deadline) override {
         credentials_lookup r;
         for (const auto& p : providers_) {
-            credentials_lookup one = p->lookup();
+            credentials_lookup one = p->lookup_within(deadline);
             if (one.found) return one;
             if (!r.tried.empty() && !one.tried.empty()) r.tried += "; ";
             r.tried += one.tried;

@@ -83,7 +83,14 @@ inline std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::s
     if (at != s.size()) return std::nullopt;
     const std::int64_t days = sigv4::detail::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
     const std::int64_t epoch = days * 86400 + h * 3600 + mi * 60 + sec - offset;
-    return std::chrono::system_clock::time_point(std::chrono::seconds(epoch));
+    // system_clock counts nanoseconds here (years 1678-2261): a time past its range is clamped a day
+    // inside it rather than overflowed (a far-future Expiration, as a custom credentials server may
+    // send, means no expiry), leaving room for the refresh window's arithmetic.
+    using std::chrono::system_clock;
+    constexpr std::int64_t day = 86400;
+    const std::int64_t most = std::chrono::duration_cast<std::chrono::seconds>(system_clock::time_point::max().time_since_epoch()).count() - day;
+    const std::int64_t least = std::chrono::duration_cast<std::chrono::seconds>(system_clock::time_point::min().time_since_epoch()).count() + day;
+    return system_clock::time_point(std::chrono::seconds(epoch > most ? most : epoch < least ? least : epoch));
 }
 
 // The AWS credentials document both endpoints return:
@@ -121,12 +128,15 @@ inline credentials parse_credentials_document(std::string_view body, const std::
     return credentials(std::move(id), std::move(secret), std::move(token), expires);
 }
 
-// Sends `req` up to `attempts` times while the network fails or the server answers 5xx.
+// Sends `req` up to `attempts` times while the network fails or the server answers 5xx, each
+// attempt given `timeout`, none past `deadline` (the request's that wanted the credentials).
 inline http::result fetch(http::transport& t, const http::request& req, std::chrono::milliseconds timeout,
-                          int attempts) {
+                          int attempts, http::clock::time_point deadline) {
     http::result r;
     for (int i = 0; i < std::max(1, attempts); ++i) {
-        r = t.send(req, http::clock::now() + timeout);
+        const http::clock::time_point now = http::clock::now();
+        if (i > 0 && now >= deadline) break;
+        r = t.send(req, std::min(now + timeout, deadline));
         if (r && r.res.status < 500) break;
     }
     return r;
@@ -161,7 +171,8 @@ public:
         if (!transport_) throw error("credentials.bad_option", "container credentials need a transport");
     }
 
-    credentials_lookup lookup() override {
+    credentials_lookup lookup() override { return lookup_within(http::clock::time_point::max()); }
+    credentials_lookup lookup_within(http::clock::time_point deadline) override {
         credentials_lookup r;
         const std::optional<std::string> relative = detail::env_value(env_, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
         const std::optional<std::string> full = detail::env_value(env_, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -184,7 +195,7 @@ public:
         }
         req.headers.push_back({"Accept", "application/json"});
         if (std::optional<std::string> token = authorization_token()) req.headers.push_back({"Authorization", std::move(*token)});
-        const http::result res = detail::fetch(*transport_, req, opts_.timeout, opts_.attempts);
+        const http::result res = detail::fetch(*transport_, req, opts_.timeout, opts_.attempts, deadline);
         if (!res) throw error("credentials.unreachable", where + " failed: " + res.message);
         if (res.res.status != 200)
             throw error("credentials.refused", where + " answered HTTP " + std::to_string(res.res.status));
@@ -253,7 +264,8 @@ public:
         if (!transport_) throw error("credentials.bad_option", "instance metadata credentials need a transport");
     }
 
-    credentials_lookup lookup() override {
+    credentials_lookup lookup() override { return lookup_within(http::clock::time_point::max()); }
+    credentials_lookup lookup_within(http::clock::time_point deadline) override {
         credentials_lookup r;
         if (const std::optional<std::string> off = detail::env_value(env_, "AWS_EC2_METADATA_DISABLED");
             off && detail::iequals(detail::trim(*off), "true")) {
@@ -266,7 +278,7 @@ public:
         http::request put{"PUT", base + "/latest/api/token",
                           {{"X-aws-ec2-metadata-token-ttl-seconds", std::to_string(opts_.token_ttl.count())}},
                           {}};
-        const http::result t = detail::fetch(*transport_, put, opts_.timeout, opts_.attempts);
+        const http::result t = detail::fetch(*transport_, put, opts_.timeout, opts_.attempts, deadline);
         if (!t) return not_found(r, where + " (token request failed: " + t.message + ")");
         if (t.res.status != 200) return not_found(r, where + " (token request answered HTTP " + std::to_string(t.res.status) + ")");
         const std::string token(detail::trim(t.res.body));
@@ -275,7 +287,7 @@ public:
 
         http::request get{"GET", base + "/latest/meta-data/iam/security-credentials/",
                           {{"X-aws-ec2-metadata-token", token}}, {}};
-        const http::result roles = detail::fetch(*transport_, get, opts_.timeout, opts_.attempts);
+        const http::result roles = detail::fetch(*transport_, get, opts_.timeout, opts_.attempts, deadline);
         if (!roles) return not_found(r, where + " (role request failed: " + roles.message + ")");
         if (roles.res.status == 404) return not_found(r, where + " (no IAM role attached to the instance)");
         if (roles.res.status != 200)
@@ -292,7 +304,7 @@ public:
 
         const std::string what = where + " for role \"" + role + "\"";
         get.target += role;
-        const http::result c = detail::fetch(*transport_, get, opts_.timeout, opts_.attempts);
+        const http::result c = detail::fetch(*transport_, get, opts_.timeout, opts_.attempts, deadline);
         if (!c) throw error("credentials.unreachable", what + " failed: " + c.message);
         if (c.res.status != 200) throw error("credentials.refused", what + " answered HTTP " + std::to_string(c.res.status));
         r.found = detail::parse_credentials_document(c.res.body, what);
@@ -329,7 +341,7 @@ private:
 // thrown again without asking until `retry_interval` has passed (each signature asked the source
 // again). Once the cached ones have expired, a failing source is asked at every lookup: a passing
 // fault must not fail every request for the interval. Static credentials (no Expiration) are kept for good.
-// Thread-safe: one thread refreshes while the others wait for its result.
+// Thread-safe: one thread refreshes while the others wait for its result (lookup_within: until their deadline).
 class refreshing_credentials final : public credentials_provider {
 public:
     using time_point = std::chrono::system_clock::time_point;
@@ -345,8 +357,14 @@ public:
         if (!source_) throw error("credentials.bad_option", "refreshing credentials need a source");
     }
 
-    credentials_lookup lookup() override {
-        const std::lock_guard<std::mutex> lock(mutex_);
+    credentials_lookup lookup() override { return lookup_within(http::clock::time_point::max()); }
+    // A thread that finds another fetching waits for its result until its own deadline only.
+    credentials_lookup lookup_within(http::clock::time_point deadline) override {
+        std::unique_lock<std::timed_mutex> lock(mutex_, std::defer_lock);
+        if (deadline == http::clock::time_point::max())
+            lock.lock();
+        else if (!lock.try_lock_until(deadline))
+            throw error("credentials.unreachable", "the deadline passed while another thread was fetching the credentials");
         const time_point t = now_();
         if (cached_) {
             const std::optional<time_point>& exp = cached_->expiration();
@@ -361,7 +379,7 @@ public:
         ++refreshes_;
         credentials_lookup r;
         try {
-            r = source_->lookup();
+            r = source_->lookup_within(deadline);
         } catch (const error&) {
             if (usable(t)) return hit();
             throw;
@@ -382,7 +400,7 @@ public:
 
     // Drops the cache: the next lookup asks the source (after a server said "expired token").
     void invalidate() {
-        const std::lock_guard<std::mutex> lock(mutex_);
+        const std::lock_guard<std::timed_mutex> lock(mutex_);
         cached_.reset();
         attempted_.reset();
         failure_.reset();
@@ -390,7 +408,7 @@ public:
 
     // How many times the source was asked.
     std::uint64_t refreshes() const {
-        const std::lock_guard<std::mutex> lock(mutex_);
+        const std::lock_guard<std::timed_mutex> lock(mutex_);
         return refreshes_;
     }
 
@@ -402,7 +420,7 @@ private:
     std::chrono::seconds refresh_before_;
     std::chrono::seconds retry_interval_;
     clock_function now_;
-    mutable std::mutex mutex_;
+    mutable std::timed_mutex mutex_;
     std::optional<credentials> cached_;
     std::optional<time_point> attempted_;
     std::optional<error> failure_;  // credentials.expired, thrown again until retry_interval has passed

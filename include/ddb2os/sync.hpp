@@ -5,7 +5,8 @@
 //   per item:  2xx ok | 404 on delete ok (already gone) | 409 version conflict ok (a newer write
 //              is there) | 429, 5xx, (es_)rejected_execution_exception, cluster_block_exception:
 //              retried, those items only, exponential backoff with full jitter, until the deadline
-//              | anything else: dead letter
+//              | 401, 403, security_exception, index_not_found_exception, index_closed_exception
+//              (the cluster's set-up, not the record): reported as failed | anything else: dead letter
 //   per request: 429, 5xx, no answer: retried as above (waiting at least a Retry-After) | 413:
 //              split in halves (one action alone: a dead letter, written without the raw record,
 //              but with its Keys, if that is too large as well) | any other status: its records
@@ -115,6 +116,14 @@ inline void validate(const sync_options& o) {
         const std::string problem = index_name_problem(name);
         if (!problem.empty())
             throw error(errc::option_invalid, "dead-letter index \"" + o.dlq_index + "\" is invalid: " + problem);
+        // Letters written among the documents would be read as documents (and a letter's _id, an
+        // eventID, can never be a document's, so nothing would ever replace them).
+        std::string fixed = o.dlq_index;
+        const bool index_fixed = !o.bulk.index.empty() && o.bulk.index.find("{table}") == std::string::npos;
+        const std::string with = index_fixed ? o.bulk.index : std::string();
+        for (std::size_t at = 0; (at = fixed.find("{index}", at)) != std::string::npos; at += with.size()) fixed.replace(at, 7, with);
+        if (o.dlq_index == "{index}" || (index_fixed && fixed == o.bulk.index))
+            throw error(errc::option_invalid, "dead-letter index \"" + o.dlq_index + "\" is the data index itself: give the dead letters an index of their own");
     }
     if (o.retry.base.count() <= 0 || o.retry.cap < o.retry.base)
         throw error(errc::option_invalid, "retry needs 0 < base <= cap");
@@ -463,7 +472,8 @@ private:
         return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, ceiling)(rng_));
     }
 
-    enum class item_state : unsigned char { ok, retry, dead };
+    // fail: reported to Lambda, neither retried here nor dead-lettered (the cluster's set-up, not the record).
+    enum class item_state : unsigned char { ok, retry, dead, fail };
     struct item_outcome {
         item_state state = item_state::retry;
         std::string type, reason;
@@ -538,6 +548,13 @@ private:
                            o.type == "rejected_execution_exception" ||  // OpenSearch 2.x names it so
                            o.type == "cluster_block_exception") {  // a write block: lifted, not the record's fault
                     o.state = item_state::retry;
+                } else if (s == 401 || s == 403 || o.type == "security_exception" ||
+                           o.type == "index_not_found_exception" || o.type == "index_closed_exception") {
+                    // No write permission on the index (the security plugin refuses items one by one), or
+                    // an index that auto-creation will not make or that is closed: every later record
+                    // would fail alike, so they are reported and the shard waits for the fix rather than
+                    // filling the dead-letter index while the batch reports success.
+                    o.state = item_state::fail;
                 } else {
                     o.state = item_state::dead;
                 }
@@ -679,6 +696,13 @@ private:
                             last_reason = "HTTP " + std::to_string(items[j].status) + " " + items[j].type;
                         } else if (items[j].state == item_state::dead) {
                             dead.push_back({b.records[i], items[j].type, items[j].reason, items[j].status});
+                        } else if (items[j].state == item_state::fail) {
+                            std::string reason = "HTTP " + std::to_string(items[j].status) + " " + items[j].type;
+                            if (!items[j].reason.empty()) {
+                                reason += ": ";
+                                detail::append_sanitized_utf8(reason, items[j].reason, 300);
+                            }
+                            failed.push_back({b.records[i], bulk.records[b.records[i]].sequence_number, reason});
                         }
                     }
                 }

@@ -86,6 +86,15 @@ def test_the_handlers_key_schema_is_used_so_both_write_the_same_ids():
     with pytest.raises(ValueError, match=r"the key schema configured for table 'books' \(isbn\) is not the table's "
                                          r"key \(author,bookTitle\)"):
         run({"TABLE_KEYS": "books=isbn"})
+    # Kept, but said (the backfill is the one place that can notice a swapped TABLE_KEYS).
+    lines = []
+    run({"TABLE_KEYS": "books=bookTitle,author"}, dynamodb=OnePage(), log=lines.append)
+    assert json.loads(lines[0]) == {"message": "ddb2os backfill: the configured key order is not the table's",
+                                    "table": "books", "configured": ["bookTitle", "author"],
+                                    "table_key": ["author", "bookTitle"]}
+    lines.clear()
+    run({"TABLE_KEYS": "books=author,bookTitle"}, dynamodb=OnePage(), log=lines.append)
+    assert not any("key order" in line for line in lines)
 
 
 def test_the_command_line_reports_bad_input_in_one_line(capsys):

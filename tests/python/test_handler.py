@@ -184,11 +184,44 @@ def test_options_the_engine_checks_fail_at_cold_start_too(monkeypatch):
 
 
 def test_switches_and_secrets():
+    import json
     c = config(REFRESH="wait_for", DLQ_INDEX="off", SKIP_TTL_DELETES="true", OPENSEARCH_USERNAME="admin",
                OPENSEARCH_PASSWORD="hunter2-secret", OPENSEARCH_ENDPOINT="https://os.internal:9200")
     assert (c["refresh"], c["dlq_index"], c["skip_ttl_deletes"], c["auth"]) == ("wait_for", "", True, "basic")
-    assert "hunter2-secret" not in repr(c)
+    # The configuration holds no password, so no copy of it can show one (only repr masked it: a review
+    # found it in dict(c), c.copy(), c | {} and json.dumps(c)); the engine reads it from the environment.
+    for shown in (repr(c), str(dict(c)), str(c.copy()), str(c | {}), json.dumps(c)):
+        assert "hunter2-secret" not in shown
     assert config(REFRESH="true")["refresh"] == "true"
+    # Dead letters off as every switch is off (0 and no named indexes "0" and "no"); the data index refused.
+    for off in ("0", "no", "false", "off", "none", " ", ""):
+        assert config(DLQ_INDEX=off)["dlq_index"] == ""
+    for same in ("{index}", " {index} "):
+        assert error(**BASE, DLQ_INDEX=same) == f"DLQ_INDEX {same!r} is the data index itself: give the dead letters an index of their own"
+    assert error(**BASE, INDEX_NAME="books", DLQ_INDEX="books") == (
+        "DLQ_INDEX 'books' is the data index itself: give the dead letters an index of their own")
+    assert config(INDEX_NAME="books", DLQ_INDEX="books-dlq")["dlq_index"] == "books-dlq"
+
+
+def test_region_user_name_host_and_ca_file():
+    # Trimmed, and a blank AWS_REGION leaves AWS_DEFAULT_REGION (before: "us-east-1 " was signed into every
+    # request's scope and DynamoDB's host, and " " hid AWS_DEFAULT_REGION).
+    c = config(AWS_REGION="us-east-1 ")
+    assert (c["region"], c["dynamodb_endpoint"]) == ("us-east-1", "https://dynamodb.us-east-1.amazonaws.com")
+    assert config(AWS_REGION=" ", AWS_DEFAULT_REGION="eu-west-1")["region"] == "eu-west-1"
+    assert error(**{**BASE, "AWS_REGION": "US-EAST-1"}) == (
+        "AWS_REGION must be a region name such as us-east-1 (lowercase letters, digits and '-'), not 'US-EAST-1'")
+    assert error(**{**BASE, "AWS_REGION": "", "AWS_DEFAULT_REGION": "us east"}) == (
+        "AWS_DEFAULT_REGION must be a region name such as us-east-1 (lowercase letters, digits and '-'), not 'us east'")
+    # HTTP Basic joins user and password with ':': such a user name is refused every request (401).
+    assert error(OPENSEARCH_ENDPOINT="http://localhost:9200", OPENSEARCH_USERNAME="a:b", OPENSEARCH_PASSWORD="p") == (
+        "OPENSEARCH_USERNAME must not hold ':' (HTTP Basic authentication cannot carry it)")
+    # A fully qualified host name (a trailing dot) is the same host: signed (it was sent unsigned).
+    c = config(OPENSEARCH_ENDPOINT="https://search-books.us-east-1.es.amazonaws.com.")
+    assert (c["auth"], c["service"]) == ("sigv4", "es")
+    assert config(OPENSEARCH_ENDPOINT="abc.us-east-1.aoss.amazonaws.com.")["service"] == "aoss"
+    assert error(**BASE, OPENSEARCH_CA_FILE="/nonexistent/ca.pem") == "OPENSEARCH_CA_FILE '/nonexistent/ca.pem' is not a readable file"
+    assert error(**BASE, OPENSEARCH_CA_FILE="/tmp") == "OPENSEARCH_CA_FILE '/tmp' is not a readable file"
 
 
 def test_a_password_in_the_endpoint_is_refused_and_never_quoted():
@@ -225,11 +258,13 @@ def test_the_engine_never_quotes_its_arguments():
     # they were (before, an unrelated variable stopped the engine with pybind11's RuntimeError), and a
     # configured password that cannot be UTF-8 is refused by name, never quoted.
     _core.SyncEngine(config(OPENSEARCH_AUTH="none"), {"LANG_X": "caf\udce9", "AWS_SECRET_ACCESS_KEY": "wJal\udcffSECRET"})
-    with pytest.raises(ddb2os.OptionError) as e:
-        _core.SyncEngine(config(OPENSEARCH_ENDPOINT="http://localhost:9200", OPENSEARCH_USERNAME="u",
-                                OPENSEARCH_PASSWORD="pw\udcffSECRET"), {})
-    assert e.value.message == "password is not valid Unicode (it holds a lone surrogate)"
-    assert "SECRET" not in repr(e.value) and e.value.__context__ is None
+    # The password is read from the environment (the configuration holds none): as the bytes it was.
+    basic = config(OPENSEARCH_ENDPOINT="http://localhost:9200", OPENSEARCH_USERNAME="u", OPENSEARCH_PASSWORD="pw\udcffSECRET")
+    _core.SyncEngine(basic, {"OPENSEARCH_PASSWORD": "pw\udcffSECRET"})
+    for env in ({}, {"OPENSEARCH_PASSWORD": ""}):
+        with pytest.raises(ddb2os.OptionError) as e:
+            _core.SyncEngine(basic, env)
+        assert e.value.message == "OPENSEARCH_PASSWORD is not set in the environment: basic authentication needs it"
     with pytest.raises(ddb2os.OptionError) as e:
         _core.SyncEngine(config(OPENSEARCH_AUTH="none"), {"X": 5})
     assert e.value.message == "an environment variable's value must be a str, not int"
@@ -277,8 +312,56 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
                                 "DynamoDB stream to this function instead)")
         with pytest.raises(ddb2os.EventError, match=r"Records\[1\].eventSource: .* comes from 'aws:sqs'$"):
             ddb2os.handler({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]}, None)
+        # A bare list of records, as EventBridge Pipes sends them, is checked alike (it was not: a review
+        # found each Kinesis record dead-lettered and the batch acknowledged).
+        with pytest.raises(ddb2os.EventError) as e:
+            ddb2os.handler(kinesis["Records"], None)
+        assert str(e.value).startswith("[ddb2os.event.shape] [0].eventSource: ddb2os.handler reads DynamoDB Streams "
+                                        "records; this one comes from 'aws:kinesis'")
+        with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] \[1\].eventSource: .* comes from 'aws:sqs'$"):
+            ddb2os.handler(({"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}), None)
     finally:
         _handler._reset_for_tests()
+
+
+def test_basic_authentication_reads_the_password_from_the_environment(monkeypatch, capsys):
+    """The configuration holds no password; the engine takes it from the environment and sends it."""
+    import base64
+    import http.server
+    import threading
+    from ddb2os import _handler
+    seen = []
+
+    class Bulk(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = b'{"errors":false,"items":[{"delete":{"status":200}}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Bulk)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(_handler.os, "environ", {
+        "OPENSEARCH_ENDPOINT": f"http://127.0.0.1:{server.server_port}", "OPENSEARCH_USERNAME": "admin",
+        "OPENSEARCH_PASSWORD": "pa55:w0rd-never-shown"})
+    _handler._reset_for_tests()
+    try:
+        event = {"Records": [{"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
+                              "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}]}
+        assert ddb2os.handler(event, None) == {"batchItemFailures": []}
+        assert seen == [("/_bulk?filter_path=errors,items.*.status,items.*.error",
+                         "Basic " + base64.b64encode(b"admin:pa55:w0rd-never-shown").decode())]
+        assert "never-shown" not in capsys.readouterr().out
+    finally:
+        _handler._reset_for_tests()
+        server.shutdown()
 
 
 def test_a_context_without_the_remaining_time_gets_60_seconds(monkeypatch, capsys):

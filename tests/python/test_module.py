@@ -418,6 +418,20 @@ def test_bulk_result_fields():
         ddb2os.bulk_bodies(event, key_schemas={"Books": "a,,b"})
 
 
+def test_an_argument_that_is_not_a_mapping_is_named():
+    """dict()'s own errors said neither what nor which ("dictionary update sequence element #0 ...")."""
+    import types
+    for call, name, bad in ((lambda v: ddb2os.document_id(v, ["id"]), "keys", "pk"),
+                            (lambda v: ddb2os.unmarshal(v), "image", 5),
+                            (lambda v: ddb2os.to_json(v), "image", [("id", {"S": "a"})])):
+        with pytest.raises(TypeError) as e:
+            call(bad)
+        assert str(e.value) == f"{name} must be a mapping (a dict), not {type(bad).__name__}"
+    # Any mapping is still taken.
+    assert ddb2os.document_id(types.MappingProxyType({"id": {"S": "a"}}), ["id"]) == "a"
+    assert ddb2os.unmarshal(types.MappingProxyType({"n": {"N": "1"}})) == {"n": 1}
+
+
 def test_document_id():
     assert ddb2os.document_id({"bookTitle": {"S": "b|c"}, "author": {"S": "a\\"}}, ["author", "bookTitle"]) == "a\\\\|b\\|c"
     assert ddb2os.document_id({"id": {"N": "101"}}, []) == "101"
@@ -427,8 +441,20 @@ def test_document_id():
     with pytest.raises(ddb2os.DocumentIdError) as e:
         ddb2os.document_id({"author": {"S": "a"}}, ["author", "bookTitle"])
     assert str(e.value) == "[ddb2os.key.missing] bookTitle: the table: key attribute 'bookTitle' is missing from Keys"
-    with pytest.raises(TypeError):
-        ddb2os.document_id({"id": {"S": "a"}}, "id")
+    # A str is "partition[,sort]", as in bulk_bodies' key_schemas (document_id refused it, and the core's
+    # str path named no table: "must name 1 or 2 attributes, not \"pk,sk\"", a review found).
+    assert ddb2os.document_id({"id": {"S": "a"}}, "id") == "a"
+    assert ddb2os.document_id({"bookTitle": {"S": "b"}, "author": {"S": "a"}}, " author , bookTitle ") == "a|b"
+    assert ddb2os.bulk_bodies({"Records": []}, key_schemas={"books": "author,bookTitle"}).actions == 0
+    for text, problem in (("h,h", "names \"h\" twice"), (" h , h", "names \"h\" twice"),
+                          ("h,r,z", "must name 1 or 2 attributes, not \"h,r,z\""),
+                          (",h", "must name 1 or 2 attributes, not \",h\""), ("", "must name 1 or 2 attributes, not \"\"")):
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.document_id({"h": {"S": "a"}, "r": {"S": "b"}, "z": {"S": "c"}}, text)
+        assert e.value.message == f"key_schema {problem}"
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.bulk_bodies({"Records": []}, key_schemas={"books": text})
+        assert e.value.message == f"the key schema of table 'books' {problem}"
     # The schema rules bulk_bodies applies (document_id took these: "a|a", "a|b|c", a missing '').
     three = {"h": {"S": "a"}, "r": {"S": "b"}, "z": {"S": "c"}}
     for schema, problem in ((["h", "h"], "names 'h' twice"), (["h", "r", "z"], "must name 1 or 2 attributes"),

@@ -44,6 +44,16 @@ def test_sign_defaults_and_errors():
         ddb2os.sign("GET", "https://example.com/", {}, None, region="r", service="es", access_key="A",
                     secret_key="very-secret", timestamp=datetime.datetime(2024, 1, 1))
     assert str(e.value) == "[ddb2os.sigv4.bad_time] timestamp must be a timezone-aware datetime"
+    # Seconds since the epoch, or a date: named (an int raised AttributeError: 'int' object has no attribute 'utcoffset').
+    for stamp, name in ((1700000000, "int"), (1.7e9, "float"), (datetime.date(2024, 1, 1), "datetime.date"),
+                        ("20240101T000000Z", "str")):
+        with pytest.raises(ddb2os.SigningError) as e:
+            ddb2os.sign("GET", "https://example.com/", {}, None, region="r", service="es", access_key="A",
+                        secret_key="very-secret", timestamp=stamp)
+        assert str(e.value) == f"[ddb2os.sigv4.bad_time] timestamp must be a timezone-aware datetime, not {name}"
+        with pytest.raises(ddb2os.SigningError):
+            ddb2os.Signer(region="r", service="es", access_key="A", secret_key="very-secret").sign(
+                "GET", "https://example.com/", timestamp=stamp)
     with pytest.raises(ddb2os.SigningError) as e:
         ddb2os.sign("GET", "not a url", {}, None, region="r", service="es", access_key="A",
                     secret_key="very-secret", session_token="tok-secret")

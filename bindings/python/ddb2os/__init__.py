@@ -57,6 +57,16 @@ add, as :func:`sign` does, with the same errors; it is the fast path for signing
 Its repr shows the access key id, never the secret key or the token."""
 
 
+def _as_dict(value: Any, name: str) -> dict:
+    """A mapping argument as a dict; anything else a TypeError naming the argument (dict()'s own
+    error for a str or a list says neither what nor which)."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping (a dict), not {type(value).__name__}")
+    return dict(value)
+
+
 def unmarshal(image: Mapping[str, Any]) -> dict:
     """Convert a DynamoDB item image (attribute name -> typed value) to Python values as boto3's
     ``TypeDeserializer`` does: N -> ``decimal.Decimal``, S -> ``str``, BOOL -> ``bool``,
@@ -65,8 +75,7 @@ def unmarshal(image: Mapping[str, Any]) -> dict:
     ``Binary`` wrapper (whose ``.value`` is those bytes).
 
     Raises :class:`UnmarshalError` naming the path of the first invalid value."""
-    if not isinstance(image, dict):
-        image = dict(image)
+    image = _as_dict(image, "image")
     return _core.unmarshal(image)
 
 
@@ -76,20 +85,17 @@ def to_json(image: Mapping[str, Any], *, numbers: str = "exact", lists: str = "s
     ``numbers``: ``"exact"`` (a JSON number with the same decimal value), ``"string"`` (its text as a
     JSON string) or ``"double"`` (nearest double, lossy). ``lists``: ``"stringify"`` (mixed-type
     arrays become strings, as OpenSearch needs) or ``"keep"``."""
-    if not isinstance(image, dict):
-        image = dict(image)
+    image = _as_dict(image, "image")
     return _core.to_json(image, numbers=numbers, lists=lists)
 
 
-def document_id(keys: Mapping[str, Any], key_schema: Sequence[str]) -> str:
+def document_id(keys: Mapping[str, Any], key_schema: Union[Sequence[str], str]) -> str:
     """The OpenSearch ``_id`` for a record's ``Keys``: the value itself for one key attribute,
     ``<partition>|<sort>`` (with ``\\`` and ``|`` escaped) for two, ``sha256-<hex>`` past 512 bytes.
-    An empty ``key_schema`` is allowed when ``keys`` holds a single attribute."""
-    if not isinstance(keys, dict):
-        keys = dict(keys)
-    if isinstance(key_schema, str):
-        raise TypeError("key_schema must be a sequence of attribute names, not a str")
-    # Passed as it is: a set (no order) is refused there rather than turned into a list whose
+    ``key_schema`` is the names in key order, or one str ``"partition[,sort]"`` (as in ``bulk_bodies``'
+    ``key_schemas``). An empty ``key_schema`` is allowed when ``keys`` holds a single attribute."""
+    keys = _as_dict(keys, "keys")
+    # A str is "partition[,sort]" as in bulk_bodies' key_schemas and TABLE_KEYS. Passed as it is: a set (no order) is refused there rather than turned into a list whose
     # order, and so the _id, would change from process to process.
     return _core.document_id(keys, key_schema)
 

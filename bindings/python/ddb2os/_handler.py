@@ -145,11 +145,12 @@ def parse_table_keys(text: str) -> Dict[str, List[str]]:
 
 
 class Config(dict):
-    """The checked configuration (a dict the native engine reads). Never holds a secret in repr."""
+    """The checked configuration (a dict the native engine reads). Holds no secret: the engine reads
+    OPENSEARCH_PASSWORD from the environment it is given, so no copy of this dict (``dict(c)``,
+    ``json.dumps(c)``) can show it."""
 
     def __repr__(self) -> str:
-        shown = {k: ("****" if k in ("password",) and v else v) for k, v in self.items()}
-        return f"Config({shown!r})"
+        return f"Config({dict(self)!r})"
 
 
 def config_from_environment(env: Mapping[str, str]) -> Config:
@@ -187,24 +188,34 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     c["table_keys"] = keys
     c["default_keys"] = [k for k in (hash_key, sort_key) if k]
 
-    c["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    # Trimmed, and a blank AWS_REGION does not hide AWS_DEFAULT_REGION: "us-east-1 " would be signed
+    # into every request's scope (and the DynamoDB endpoint's host) and refused there, batch after batch.
+    region_var, region = _first(env, "AWS_REGION", "AWS_DEFAULT_REGION")
+    if region is not None and not all(ch.isascii() and (ch.islower() or ch.isdigit() or ch == "-") for ch in region):
+        raise _fail(f"{region_var} must be a region name such as us-east-1 (lowercase letters, digits and "
+                    f"'-'), not {env[region_var]!r}")
+    c["region"] = region or ""
     username, password = env.get("OPENSEARCH_USERNAME", ""), env.get("OPENSEARCH_PASSWORD", "")
     if bool(username) != bool(password):
         raise _fail("OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
+    if ":" in username:
+        # HTTP Basic joins them with ':' (RFC 7617): every request would be refused with 401.
+        raise _fail("OPENSEARCH_USERNAME must not hold ':' (HTTP Basic authentication cannot carry it)")
     auth = env.get("OPENSEARCH_AUTH", "").strip().lower()
+    aws_host = host.rstrip(".")  # a fully qualified name ("...amazonaws.com.") is the same host
     if not auth:
-        auth = "basic" if username else ("sigv4" if host.endswith((".amazonaws.com", ".amazonaws.com.cn")) else "none")
+        auth = "basic" if username else ("sigv4" if aws_host.endswith((".amazonaws.com", ".amazonaws.com.cn")) else "none")
     if auth not in ("sigv4", "basic", "none"):
         raise _fail(f"OPENSEARCH_AUTH must be sigv4, basic or none, not {auth!r}")
     if auth == "basic" and not username:
         raise _fail("OPENSEARCH_AUTH=basic needs OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD")
     service = env.get("OPENSEARCH_SERVICE", "").strip() or (
-        "aoss" if host.endswith((".aoss.amazonaws.com", ".aoss.amazonaws.com.cn")) else "es")
+        "aoss" if aws_host.endswith((".aoss.amazonaws.com", ".aoss.amazonaws.com.cn")) else "es")
     if service not in ("es", "aoss"):
         raise _fail(f"OPENSEARCH_SERVICE must be es or aoss, not {service!r}")
     if auth == "sigv4" and not c["region"]:
         raise _fail("AWS_REGION is not set: SigV4 signing needs the region")
-    c.update(auth=auth, service=service, username=username, password=password)
+    c.update(auth=auth, service=service, username=username)  # the password: from the environment, by the engine
 
     refresh = env.get("REFRESH", "").strip().lower()
     if refresh in _FALSE:
@@ -216,9 +227,13 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     c["refresh"] = refresh
 
     dlq = env.get("DLQ_INDEX")
-    c["dlq_index"] = "{index}-dlq" if dlq is None else ("" if dlq.strip().lower() in ("", "off", "none", "false") else dlq.strip())
+    # Off as every other switch is (0, no, false, off, empty), and none: "0" or "no" named an index.
+    c["dlq_index"] = "{index}-dlq" if dlq is None else ("" if dlq.strip().lower() in _FALSE | {"none"} else dlq.strip())
     if "{table}" in c["dlq_index"]:
         raise _fail("DLQ_INDEX must not contain {table}: only {index} is replaced (by the record's index name)")
+    fixed_index = c["index"] if c["index"] and "{table}" not in c["index"] else None
+    if c["dlq_index"] == "{index}" or (fixed_index and c["dlq_index"].replace("{index}", fixed_index) == fixed_index):
+        raise _fail(f"DLQ_INDEX {dlq!r} is the data index itself: give the dead letters an index of their own")
     if c["dlq_index"]:
         # {index} stands for the index itself when it is fixed (a long one can make the dead-letter name too
         # long), else for a valid name.
@@ -246,7 +261,7 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     c["first_body_bytes"] = 0 if env.get("FIRST_BULK_BYTES", "").strip() == "0" else _size(env, "FIRST_BULK_BYTES", 256 * 2**10, least=64)
     c["gzip"] = _flag(env, "OPENSEARCH_GZIP")
     c["ca_file"] = env.get("OPENSEARCH_CA_FILE", "").strip()
-    if c["ca_file"] and not os.path.isfile(c["ca_file"]):
+    if c["ca_file"] and not (os.path.isfile(c["ca_file"]) and os.access(c["ca_file"], os.R_OK)):
         raise _fail(f"OPENSEARCH_CA_FILE {c['ca_file']!r} is not a readable file")
     c["connect_timeout_ms"] = _size(env, "OPENSEARCH_CONNECT_TIMEOUT_MS", 3000, most=900_000)
     ddb_endpoint = env.get("DYNAMODB_ENDPOINT", "").strip()
@@ -288,7 +303,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dic
 def _check_source(event: Any) -> None:
     """Records from another source (a Kinesis data stream, SQS) would each become a dead letter and
     the batch be acknowledged: the whole invocation fails instead, naming the source."""
-    records = event.get("Records") if isinstance(event, dict) else None
+    # A bare list of records (EventBridge Pipes' shape) is read by the engine too, so it is checked alike.
+    bare = isinstance(event, (list, tuple))
+    records = event if bare else (event.get("Records") if isinstance(event, dict) else None)
     if not isinstance(records, (list, tuple)):
         return  # the engine reports what is wrong with the event
     for i, r in enumerate(records):
@@ -296,7 +313,7 @@ def _check_source(event: Any) -> None:
         if source != "aws:dynamodb":
             hint = (" (a Kinesis data stream: map the table's DynamoDB stream to this function instead)"
                     if source == "aws:kinesis" else "")
-            raise EventError("event.shape", f"Records[{i}].eventSource",
+            raise EventError("event.shape", f"{'' if bare else 'Records'}[{i}].eventSource",
                              f"ddb2os.handler reads DynamoDB Streams records; this one comes from {source!r}{hint}")
 
 

@@ -302,7 +302,13 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     description = answer["Table"]
     name = description["TableName"]  # `table` may be an ARN
     _check_clock(answer, margin_seconds)
-    keys = _handler_keys(config, name, _key_names(description))
+    described = _key_names(description)
+    keys = _handler_keys(config, name, described)
+    if keys != described and log is not None:
+        # Kept (the handler makes its _ids in the configured order, and both must agree), but said: a
+        # swapped TABLE_KEYS gives "<sort>|<partition>" _ids, which only the backfill can notice.
+        log(json.dumps({"message": "ddb2os backfill: the configured key order is not the table's",
+                        "table": name, "configured": keys, "table_key": described}))
     config["table_keys"] = {**config["table_keys"], name: keys}  # no DescribeTable through the engine
     # The table's ARN in the stream-ARN form the engine reads the table name from.
     source_arn = description["TableArn"] + "/stream/backfill"

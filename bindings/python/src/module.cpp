@@ -322,11 +322,20 @@ ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
     if (PyUnicode_Check(o)) {  // "author,bookTitle", with the CLI's rule
         std::string ignored;
         const std::string text = str_arg(o, what.c_str(), "option.invalid");
-        if (!ddb2os::parse_key_schema_spec(table + "=" + text, ignored, schema))
+        // The spec names a table; document_id's schema has none, so a stand-in is parsed with it.
+        if (!ddb2os::parse_key_schema_spec((table.empty() ? std::string("_") : table) + "=" + text, ignored, schema)) {
+            const std::string_view t(text);
+            const std::size_t comma = t.find(',');
+            if (comma != std::string_view::npos && t.find(',', comma + 1) == std::string_view::npos) {
+                const std::string_view first = ddb2os::detail::trim_ascii_space(t.substr(0, comma));
+                if (!first.empty() && first == ddb2os::detail::trim_ascii_space(t.substr(comma + 1)))
+                    throw ddb2os::error(errc::option_invalid, what + " names \"" + std::string(first) + "\" twice");
+            }
             throw ddb2os::error(errc::option_invalid, what + " must name 1 or 2 attributes, not \"" + text + "\"");
-        return schema;
+        }
+    } else {
+        schema = names_of(o, what, true);
     }
-    schema = names_of(o, what, true);
     // Checked here for every caller (document_id took what bulk_bodies refused); empty is document_id's
     // "no schema" (bulk_bodies refuses it for a table).
     const std::string problem = schema.empty() ? std::string() : ddb2os::key_schema_problem(schema);
@@ -507,6 +516,11 @@ void read_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* 
 std::chrono::system_clock::time_point time_of(PyObject* timestamp) {
     if (timestamp == Py_None) return std::chrono::system_clock::now();
     py::handle ts(timestamp);
+    static PyObject* const datetime_type = py::object(py::module_::import("datetime").attr("datetime")).release().ptr();
+    const int is_datetime = PyObject_IsInstance(timestamp, datetime_type);
+    if (is_datetime < 0) throw py::error_already_set();
+    if (is_datetime == 0)  // an int or a float: an AttributeError from utcoffset() named nothing
+        throw ddb2os::error("sigv4.bad_time", std::string("timestamp must be a timezone-aware datetime, not ") + Py_TYPE(timestamp)->tp_name);
     if (ts.attr("utcoffset")().is_none())
         throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
     const double seconds = py::cast<double>(ts.attr("timestamp")());
@@ -767,7 +781,12 @@ public:
             os_opt.connect_timeout = std::chrono::milliseconds(py::cast<long>(cfg["connect_timeout_ms"]));
             os_opt.ca_file = get("ca_file");
             os_opt.gzip = py::cast<bool>(cfg["gzip"]);
-            if (auth == "basic") os_opt.auth = ddb2os::authentication::basic(get("username"), get("password"));
+            if (auth == "basic") {  // the password from the environment: the configuration holds no secret
+                const auto password = env.find("OPENSEARCH_PASSWORD");
+                if (password == env.end() || password->second.empty())
+                    throw ddb2os::error(errc::option_invalid, "OPENSEARCH_PASSWORD is not set in the environment: basic authentication needs it");
+                os_opt.auth = ddb2os::authentication::basic(get("username"), password->second);
+            }
             else if (auth == "sigv4") os_opt.auth = ddb2os::authentication::sigv4(get("service"), region, credentials());
             os_ = std::make_unique<ddb2os::curl_transport>(get("endpoint"), os_opt);
 

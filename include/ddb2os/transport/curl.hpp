@@ -342,7 +342,7 @@ public:
         if (opts_.auth.kind_ == authentication::kind::sigv4) {
             std::optional<credentials> creds;
             try {
-                creds = opts_.auth.provider_->load();
+                creds = opts_.auth.provider_->load(deadline);  // a fetch over the network stops at the request's deadline
             } catch (const error& e) {
                 return fail(out, http::error_kind::credentials, e.message());
             }
