@@ -816,6 +816,21 @@ TEST_CASE("sync: items refused for the cluster's set-up (permissions, a missing 
     CHECK(rep.failures[3].reason == R"(HTTP 401 unauthorized: because "unauthorized")");
 }
 
+TEST_CASE("sync: a dead letter whose index would be the record's own is reported, not written among the documents") {
+    // A fixed dead-letter name equal to a table's index (named after the table): the options cannot know it.
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) { return ok(items({item("index", 400, "mapper_parsing_exception")})); };
+    auto o = fast_options();
+    o.dlq_index = "books";
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(t.sent.size() == 1);
+    CHECK(rep.dead_lettered == 0);
+    REQUIRE(rep.failures.size() == 1);
+    CHECK(rep.failures[0].reason ==
+          R"(mapper_parsing_exception: because "mapper_parsing_exception" (not dead-lettered: the dead-letter index is the record's own index "books"))");
+}
+
 TEST_CASE("sync: DescribeTable's answer gives the ordered key schema") {
     scripted_transport t;
     t.answer = [](const ddb2os::http::request& req, std::size_t) {

@@ -216,6 +216,8 @@ def test_region_user_name_host_and_ca_file():
     # HTTP Basic joins user and password with ':': such a user name is refused every request (401).
     assert error(OPENSEARCH_ENDPOINT="http://localhost:9200", OPENSEARCH_USERNAME="a:b", OPENSEARCH_PASSWORD="p") == (
         "OPENSEARCH_USERNAME must not hold ':' (HTTP Basic authentication cannot carry it)")
+    # ... only when Basic is what is used: a leftover user name with another authentication is never sent.
+    assert config(OPENSEARCH_AUTH="none", OPENSEARCH_USERNAME="svc:x", OPENSEARCH_PASSWORD="p")["auth"] == "none"
     # A fully qualified host name (a trailing dot) is the same host: signed (it was sent unsigned).
     c = config(OPENSEARCH_ENDPOINT="https://search-books.us-east-1.es.amazonaws.com.")
     assert (c["auth"], c["service"]) == ("sigv4", "es")

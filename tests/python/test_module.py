@@ -427,9 +427,18 @@ def test_an_argument_that_is_not_a_mapping_is_named():
         with pytest.raises(TypeError) as e:
             call(bad)
         assert str(e.value) == f"{name} must be a mapping (a dict), not {type(bad).__name__}"
-    # Any mapping is still taken.
+    # Any mapping is still taken, registered or not (what dict() takes: keys() and [] are enough).
     assert ddb2os.document_id(types.MappingProxyType({"id": {"S": "a"}}), ["id"]) == "a"
     assert ddb2os.unmarshal(types.MappingProxyType({"n": {"N": "1"}})) == {"n": 1}
+
+    class Duck:
+        def keys(self):
+            return ["n"]
+
+        def __getitem__(self, key):
+            return {"N": "1"}
+
+    assert ddb2os.unmarshal(Duck()) == {"n": 1} and ddb2os.to_json(Duck()) == b'{"n":1}'
 
 
 def test_document_id():

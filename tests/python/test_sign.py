@@ -54,6 +54,22 @@ def test_sign_defaults_and_errors():
         with pytest.raises(ddb2os.SigningError):
             ddb2os.Signer(region="r", service="es", access_key="A", secret_key="very-secret").sign(
                 "GET", "https://example.com/", timestamp=stamp)
+
+    # An object that behaves as a datetime (arrow's, pendulum's) is taken as one.
+    class Like:
+        def __init__(self, at):
+            self.at = at
+
+        def utcoffset(self):
+            return self.at.utcoffset()
+
+        def timestamp(self):
+            return self.at.timestamp()
+
+    at = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    kw = dict(region="r", service="es", access_key="A", secret_key="very-secret")
+    assert ddb2os.sign("GET", "https://example.com/", {}, None, timestamp=Like(at), **kw) == \
+        ddb2os.sign("GET", "https://example.com/", {}, None, timestamp=at, **kw)
     with pytest.raises(ddb2os.SigningError) as e:
         ddb2os.sign("GET", "not a url", {}, None, region="r", service="es", access_key="A",
                     secret_key="very-secret", session_token="tok-secret")

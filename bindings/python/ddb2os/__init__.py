@@ -62,7 +62,7 @@ def _as_dict(value: Any, name: str) -> dict:
     error for a str or a list says neither what nor which)."""
     if isinstance(value, dict):
         return value
-    if not isinstance(value, Mapping):
+    if not isinstance(value, Mapping) and not hasattr(value, "keys"):  # what dict() takes as a mapping
         raise TypeError(f"{name} must be a mapping (a dict), not {type(value).__name__}")
     return dict(value)
 

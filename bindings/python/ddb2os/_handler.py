@@ -198,9 +198,6 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     username, password = env.get("OPENSEARCH_USERNAME", ""), env.get("OPENSEARCH_PASSWORD", "")
     if bool(username) != bool(password):
         raise _fail("OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
-    if ":" in username:
-        # HTTP Basic joins them with ':' (RFC 7617): every request would be refused with 401.
-        raise _fail("OPENSEARCH_USERNAME must not hold ':' (HTTP Basic authentication cannot carry it)")
     auth = env.get("OPENSEARCH_AUTH", "").strip().lower()
     aws_host = host.rstrip(".")  # a fully qualified name ("...amazonaws.com.") is the same host
     if not auth:
@@ -209,6 +206,9 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail(f"OPENSEARCH_AUTH must be sigv4, basic or none, not {auth!r}")
     if auth == "basic" and not username:
         raise _fail("OPENSEARCH_AUTH=basic needs OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD")
+    if auth == "basic" and ":" in username:
+        # HTTP Basic joins them with ':' (RFC 7617): every request would be refused with 401.
+        raise _fail("OPENSEARCH_USERNAME must not hold ':' (HTTP Basic authentication cannot carry it)")
     service = env.get("OPENSEARCH_SERVICE", "").strip() or (
         "aoss" if aws_host.endswith((".aoss.amazonaws.com", ".aoss.amazonaws.com.cn")) else "es")
     if service not in ("es", "aoss"):

@@ -516,10 +516,9 @@ void read_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* 
 std::chrono::system_clock::time_point time_of(PyObject* timestamp) {
     if (timestamp == Py_None) return std::chrono::system_clock::now();
     py::handle ts(timestamp);
-    static PyObject* const datetime_type = py::object(py::module_::import("datetime").attr("datetime")).release().ptr();
-    const int is_datetime = PyObject_IsInstance(timestamp, datetime_type);
-    if (is_datetime < 0) throw py::error_already_set();
-    if (is_datetime == 0)  // an int or a float: an AttributeError from utcoffset() named nothing
+    // An int or a float raised AttributeError from utcoffset(), naming nothing. A datetime, or an
+    // object that behaves as one (arrow's, pendulum's), is asked for its offset and timestamp.
+    if (!PyObject_HasAttrString(timestamp, "utcoffset") || !PyObject_HasAttrString(timestamp, "timestamp"))
         throw ddb2os::error("sigv4.bad_time", std::string("timestamp must be a timezone-aware datetime, not ") + Py_TYPE(timestamp)->tp_name);
     if (ts.attr("utcoffset")().is_none())
         throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
