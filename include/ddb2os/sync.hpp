@@ -747,7 +747,7 @@ private:
         }
         // A dead-letter index that is the record's own index (a fixed DLQ name equal to a table's
         // index, which the options cannot know of): reported, never written among the documents.
-        std::vector<dead_letter> own;
+        std::vector<dead_letter> kept;
         for (auto& d : dead) {
             const std::string& index = bulk.records[d.record].index;
             if (dlq_name(index) == index)
@@ -755,9 +755,9 @@ private:
                                   d.type + ": " + d.reason + " (not dead-lettered: the dead-letter index is the record's own index \"" +
                                       index + "\")"});
             else
-                own.push_back(std::move(d));
+                kept.push_back(std::move(d));
         }
-        dead = std::move(own);
+        dead = std::move(kept);
         if (dead.empty()) return;
         const std::string now = detail::iso8601_utc(std::chrono::system_clock::now());
         std::vector<dead_letter> dlq_dead;

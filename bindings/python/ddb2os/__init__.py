@@ -95,8 +95,9 @@ def document_id(keys: Mapping[str, Any], key_schema: Union[Sequence[str], str]) 
     ``key_schema`` is the names in key order, or one str ``"partition[,sort]"`` (as in ``bulk_bodies``'
     ``key_schemas``). An empty ``key_schema`` is allowed when ``keys`` holds a single attribute."""
     keys = _as_dict(keys, "keys")
-    # A str is "partition[,sort]" as in bulk_bodies' key_schemas and TABLE_KEYS. Passed as it is: a set (no order) is refused there rather than turned into a list whose
-    # order, and so the _id, would change from process to process.
+    # A str is "partition[,sort]", as in bulk_bodies' key_schemas and TABLE_KEYS. Passed as it is: a
+    # set (no order) is refused there rather than turned into a list whose order, and so the _id,
+    # would change from process to process.
     return _core.document_id(keys, key_schema)
 
 
