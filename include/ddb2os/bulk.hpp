@@ -453,10 +453,6 @@ private:
                                               std::move(message)});
     }
 
-    static std::string an(value_kind k) {
-        return (k == value_kind::array || k == value_kind::object ? "an " : "a ") + std::string(kind_name(k));
-    }
-
     // Named members of an object, found in one pass over it (a record is read for five names, its
     // dynamodb object for five). With a duplicated name the last one wins, as in A::find. Also
     // for a Python dict, where five hashed lookups measured slower than the walk.
@@ -513,7 +509,7 @@ private:
     void plan(std::uint32_t r, value rec) {
         record_info& info = result_.records[r];
         if (A::kind(rec) != value_kind::object)
-            return fail(r, errc::record_not_object, "", "a record must be an object, not " + an(A::kind(rec)));
+            return fail(r, errc::record_not_object, "", "a record must be an object, not " + detail::a_kind_of<A>(rec));
         static constexpr std::string_view record_names[] = {"dynamodb", "eventID", "eventName", "eventSourceARN",
                                                             "userIdentity"};
         field rf[5];
@@ -539,7 +535,7 @@ private:
         if (!has_ddb) {
             if (!f_ddb.found)
                 return fail(r, errc::record_missing_field, "dynamodb", "the record has no dynamodb object");
-            return fail(r, errc::record_bad_field, "dynamodb", "dynamodb must be an object, not " + an(A::kind(f_ddb.v)));
+            return fail(r, errc::record_bad_field, "dynamodb", "dynamodb must be an object, not " + detail::a_kind_of<A>(f_ddb.v));
         }
         plan_t& p = plans_[r];
         if (event_name == "REMOVE") {
@@ -579,7 +575,7 @@ private:
                             missing ? "the record has no eventSourceARN, so its table (and index) is unknown"
                             : wrong ? (A::kind(f_arn.v) == value_kind::string
                                            ? std::string("eventSourceARN is not valid UTF-8")
-                                           : "eventSourceARN must be a string (a DynamoDB stream's ARN), not " + an(A::kind(f_arn.v)))
+                                           : "eventSourceARN must be a string (a DynamoDB stream's ARN), not " + detail::a_kind_of<A>(f_arn.v))
                                     : "eventSourceARN names no table, so the record's index is unknown");
             if (!index_for(table)) return fail(r, errc::index_invalid, "eventSourceARN", cached_problem_);
             const auto it = opt_.key_schemas.find(table);

@@ -200,8 +200,7 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
         return p;
     };
     if (A::kind(keys) != value_kind::object)
-        return fail(errc::record_bad_field, std::string(prefix), "Keys must be an object, not a" +
-                    std::string(A::kind(keys) == value_kind::array ? "n " : " ") + std::string(kind_name(A::kind(keys))));
+        return fail(errc::record_bad_field, std::string(prefix), "Keys must be an object, not " + detail::a_kind_of<A>(keys));
     const std::size_t n = A::size(keys);
     if (n == 0) return fail(errc::key_empty, std::string(prefix), "Keys is empty");
 

@@ -226,9 +226,7 @@ template <class A>
 errc classify(typename A::value v, ddb_type& type, typename A::value& payload, std::string& message,
               std::string& scratch) {
     if (A::kind(v) != value_kind::object) {
-        message = "an attribute value must be an object with one type key, not a" +
-                  std::string(A::kind(v) == value_kind::array || A::kind(v) == value_kind::object ? "n " : " ") +
-                  std::string(kind_name(A::kind(v)));
+        message = "an attribute value must be an object with one type key, not " + detail::a_kind_of<A>(v);
         return errc::attr_not_object;
     }
     const std::size_t n = A::size(v);
@@ -274,15 +272,14 @@ errc classify(typename A::value v, ddb_type& type, typename A::value& payload, s
         case ddb_type::NULL_:
             if (k == value_kind::boolean && A::boolean(payload)) return errc::ok;
             message = k == value_kind::boolean ? "NULL holds false; it must hold true"
-                                               : "NULL holds a " + std::string(kind_name(k)) + "; it must hold true";
+                                               : "NULL holds " + detail::a_kind_of<A>(payload) + "; it must hold true";
             return errc::attr_wrong_json_type;
         case ddb_type::M: want = value_kind::object; break;
         default: want = value_kind::array; break;  // L, SS, NS, BS
     }
     if (k != want) {
-        message = std::string(type_name(type)) + " holds a" + (k == value_kind::array || k == value_kind::object ? "n " : " ") +
-                  std::string(kind_name(k)) + "; it must hold a" + (want == value_kind::array || want == value_kind::object ? "n " : " ") +
-                  std::string(kind_name(want));
+        message = std::string(type_name(type)) + " holds " + detail::a_kind_of<A>(payload) + "; it must hold " +
+                  detail::a_kind(want);
         return errc::attr_wrong_json_type;
     }
     return errc::ok;
@@ -343,9 +340,7 @@ public:
     bool image(out_buffer& out, value img) {
         if (A::kind(img) != value_kind::object)
             return fail(errc::attr_not_object,
-                        "an item image must be an object of attributes, not a" +
-                            std::string(A::kind(img) == value_kind::array ? "n " : " ") +
-                            std::string(kind_name(A::kind(img))));
+                        "an item image must be an object of attributes, not " + detail::a_kind_of<A>(img));
         if (!opt_.exclude.empty() || !opt_.include.empty()) return object_filtered(out, img);
         return object(out, img, 0, true);
     }
@@ -569,9 +564,7 @@ private:
             const value_kind k = A::kind(v);
             if (!(k == value_kind::string || (t == ddb_type::BS && k == value_kind::binary)))
                 return fail(errc::attr_wrong_json_type,
-                            std::string(type_name(t)) + " elements must be strings, not a" +
-                                (k == value_kind::array || k == value_kind::object ? "n " : " ") +
-                                std::string(kind_name(k)));
+                            std::string(type_name(t)) + " elements must be strings, not " + detail::a_kind_of<A>(v));
             const bool ok1 = t == ddb_type::SS ? string_value(out, v)
                              : t == ddb_type::NS ? number_value(out, v, stringify)
                                                  : binary_value(out, v);

@@ -28,11 +28,17 @@
 //   static void each_named_member(value, const std::string_view (&names)[N], name_memo&, F&&);  // F(slot, value)
 //
 // lets bulk_builder find a record's fields by what it remembers of the records before (the Python
-// adapter: by key object); without them, each member's text is compared with each name.
+// adapter: by key object); without them, each member's text is compared with each name. And
+//
+//   static std::string foreign_name(value);  // "" or what an error calls a value no JSON holds
+//
+// names in errors a value the adapter reads as a kind it is not (a Python set reads as a number).
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "config.hpp"
 
@@ -78,6 +84,26 @@ template <class A, class = void>
 struct adapter_valid_utf8 : std::false_type {};
 template <class A>
 struct adapter_valid_utf8<A, std::enable_if_t<A::valid_utf8>> : std::true_type {};
+
+template <class A, class = void>
+struct adapter_foreign_name : std::false_type {};
+template <class A>
+struct adapter_foreign_name<A, std::void_t<decltype(A::foreign_name(std::declval<typename A::value>()))>> : std::true_type {};
+
+inline std::string a_kind(value_kind k) {
+    return (k == value_kind::array || k == value_kind::object ? "an " : "a ") + std::string(kind_name(k));
+}
+
+// "a string", "an array", ... for a value in an error message; the adapter's own words for a value
+// no JSON holds (foreign_name), so a Python set is not called "a number".
+template <class A>
+std::string a_kind_of(typename A::value v) {
+    if constexpr (adapter_foreign_name<A>::value) {
+        std::string own = A::foreign_name(v);
+        if (!own.empty()) return own;
+    }
+    return a_kind(A::kind(v));
+}
 }  // namespace detail
 
 DDB2OS_END_NAMESPACE

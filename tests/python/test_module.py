@@ -127,6 +127,33 @@ def test_unmarshal_32_levels_equals_boto3_and_33_is_refused(kind):
     assert e.value.message == "nesting is deeper than DynamoDB's 32 levels"
 
 
+def test_a_python_object_no_json_holds_is_named_in_errors():
+    """A set, a datetime or an int subclass reads as a number (the adapter's stand-in kind): said as a
+    number, the message misled ("NS holds a number; it must hold an array" for a set)."""
+    import datetime
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 1
+
+    wrong = "attribute.wrong_json_type"
+    for image, error in (
+            ({"tags": {"NS": {1, 2}}}, (wrong, "tags", "NS holds a Python set object; it must hold an array")),
+            ({"tags": {"SS": ["a", frozenset("b")]}}, (wrong, "tags.SS[1]", "SS elements must be strings, not a Python frozenset object")),
+            ({"tags": {"SS": ["a", 1]}}, (wrong, "tags.SS[1]", "SS elements must be strings, not a number")),
+            ({"t": datetime.date(2024, 1, 1)}, ("attribute.not_object", "t",
+                                                "an attribute value must be an object with one type key, not a Python datetime.date object")),
+            ({"n": {"NULL": Level.HIGH}}, (wrong, "n", "NULL holds a Python Level object; it must hold true")),
+            ({"n": {"N": 5}}, (wrong, "n", "N holds a number; it must hold a string"))):  # a real number is still a number
+        for convert in (ddb2os.unmarshal, ddb2os.to_json):  # to Python values, and to the document: the same words
+            with pytest.raises(ddb2os.UnmarshalError) as e:
+                convert(image)
+            assert (e.value.id, e.value.path, e.value.message) == error
+    with pytest.raises(ddb2os.UnmarshalError) as e:
+        ddb2os.document_id({"id": {"S": {"x"}}}, ["id"])
+    assert (e.value.path, e.value.message) == ("id", "S holds a Python set object; it must hold a string")
+
+
 def test_unmarshal_extremes():
     image = {"max": {"N": "9.9999999999999999999999999999999999999E+125"}, "min": {"N": "-1E-130"},
              "d38": {"N": "12345678901234567890123456789012345678"}, "emoji": {"S": "😀\u2028\x00"}}

@@ -211,7 +211,8 @@ private:
                     const bool is_str = PyUnicode_Check(e);
                     if (!(is_str || (t == ddb_type::BS && (PyBytes_Check(e) || PyByteArray_Check(e)))))
                         fail(errc::attr_wrong_json_type, std::string(ddb2os::type_name(t)) +
-                                                             " elements must be strings, not " + Py_TYPE(e)->tp_name);
+                                                             " elements must be strings, not " +
+                                                             ddb2os::detail::a_kind_of<python_adapter>(e));  // as to_json says it
                     py::object item = t == ddb_type::SS ? str(e) : t == ddb_type::NS ? number(e) : bytes(e);
                     if (PySet_Add(set.ptr(), item.ptr()) != 0) throw py::error_already_set();
                     path_.pop();

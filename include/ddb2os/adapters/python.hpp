@@ -54,6 +54,14 @@ struct python_adapter {
         return {std::string_view(p, static_cast<std::size_t>(n)), false};
     }
 
+    // What an error calls an object that reads as a number but is none (a set, a datetime, an
+    // int subclass): "a Python set object" rather than "a number".
+    static std::string foreign_name(value v) {
+        if (kind(v) != value_kind::number || PyLong_CheckExact(v) || PyFloat_CheckExact(v) || Py_TYPE(v) == decimal_type())
+            return {};
+        return std::string("a Python ") + Py_TYPE(v)->tp_name + " object";
+    }
+
     // The text of an exact int, float or decimal.Decimal (the standard library's str()); empty, so
     // an invalid number, for anything else: a subclass's or another object's str() is the event's
     // own code, which could change the event.
