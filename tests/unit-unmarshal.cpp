@@ -88,6 +88,9 @@ TEST_CASE("unmarshal: attribute value shape errors, with exact messages") {
     CHECK(one_error(R"({"BOOL":"true"})") == "[ddb2os.attribute.wrong_json_type] v: BOOL holds a string; it must hold a boolean");
     CHECK(one_error(R"({"NULL":false})") == "[ddb2os.attribute.wrong_json_type] v: NULL holds false; it must hold true");
     CHECK(one_error(R"({"NULL":"x"})") == "[ddb2os.attribute.wrong_json_type] v: NULL holds a string; it must hold true");
+    // "an", as every other message says it (these said "a array", "a object" before 612943c).
+    CHECK(one_error(R"({"NULL":[]})") == "[ddb2os.attribute.wrong_json_type] v: NULL holds an array; it must hold true");
+    CHECK(one_error(R"({"NULL":{}})") == "[ddb2os.attribute.wrong_json_type] v: NULL holds an object; it must hold true");
     CHECK(one_error(R"({"M":[]})") == "[ddb2os.attribute.wrong_json_type] v: M holds an array; it must hold an object");
     CHECK(one_error(R"({"L":{}})") == "[ddb2os.attribute.wrong_json_type] v: L holds an object; it must hold an array");
     CHECK(one_error(R"({"SS":"a"})") == "[ddb2os.attribute.wrong_json_type] v: SS holds a string; it must hold an array");

@@ -30,9 +30,11 @@
 // lets bulk_builder find a record's fields by what it remembers of the records before (the Python
 // adapter: by key object); without them, each member's text is compared with each name. And
 //
-//   static std::string foreign_name(value);  // "" or what an error calls a value no JSON holds
+//   static std::string foreign_name(value);  // "", or the whole phrase, article included
 //
-// names in errors a value the adapter reads as a kind it is not (a Python set reads as a number).
+// names in errors a value the adapter reads as a kind it is not: the Python adapter reads any object
+// that is not an exact int, float or Decimal (a set, a date, an int subclass) as a number, and says
+// "a Python set object" where others say "a number".
 #pragma once
 
 #include <string>
@@ -88,7 +90,7 @@ struct adapter_valid_utf8<A, std::enable_if_t<A::valid_utf8>> : std::true_type {
 template <class A, class = void>
 struct adapter_foreign_name : std::false_type {};
 template <class A>
-struct adapter_foreign_name<A, std::void_t<decltype(A::foreign_name(std::declval<typename A::value>()))>> : std::true_type {};
+struct adapter_foreign_name<A, std::void_t<decltype(A::foreign_name(std::declval<typename A::value&>()))>> : std::true_type {};
 
 inline std::string a_kind(value_kind k) {
     return (k == value_kind::array || k == value_kind::object ? "an " : "a ") + std::string(kind_name(k));

@@ -152,6 +152,16 @@ def test_a_python_object_no_json_holds_is_named_in_errors():
     with pytest.raises(ddb2os.UnmarshalError) as e:
         ddb2os.document_id({"id": {"S": {"x"}}}, ["id"])
     assert (e.value.path, e.value.message) == ("id", "S holds a Python set object; it must hold a string")
+    # The record's own fields too (bulk_bodies reports them per record).
+    arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
+    for records, index, path, message in (
+            ([{"a"}], "t", "", "a record must be an object, not a Python set object"),
+            ([{"eventName": "REMOVE", "eventSourceARN": Level.HIGH, "dynamodb": {"Keys": {"id": {"S": "a"}}}}], None,
+             "eventSourceARN", "eventSourceARN must be a string (a DynamoDB stream's ARN), not a Python Level object"),
+            ([{"eventName": "REMOVE", "eventSourceARN": arn, "dynamodb": {"Keys": frozenset()}}], "t",
+             "dynamodb.Keys", "Keys must be an object, not a Python frozenset object")):
+        errors = ddb2os.bulk_bodies(records, index=index).errors  # the ARN is read only for an index named after its table
+        assert [(e.path, e.message) for e in errors] == [(path, message)]
 
 
 def test_unmarshal_extremes():
