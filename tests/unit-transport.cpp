@@ -1094,6 +1094,42 @@ TEST_CASE("credentials_http: a fetch over the network stops at the deadline of t
     CHECK(r.error == http::error_kind::credentials);
 }
 
+TEST_CASE("curl_transport: credentials the service calls expired or invalid are dropped from the cache") {
+    // Static credentials (no Expiration) are kept for good: before, a revoked session kept signing
+    // every request until the process ended; credentials with an Expiration until their refresh window.
+    scoped_env env;
+    std::atomic<int> answer{0};
+    http_server srv([&](const received_request&) {
+        switch (answer.load()) {
+            case 1: return respond(403, R"({"message":"The security token included in the request is expired"})");
+            case 2: return respond(400, R"({"__type":"com.amazon.coral.service#ExpiredTokenException","message":"..."})");
+            case 3: return respond(403, R"({"Message":"User: arn:aws:sts::1:assumed-role/r is not authorized to perform: es:ESHttpPost"})");
+            default: return respond(200, "ok");
+        }
+    });
+    const auto source = std::make_shared<fixed_credentials>(credentials(key_id, secret));
+    ddb2os::curl_transport t(srv.url(), sigv4_options(std::make_shared<ddb2os::refreshing_credentials>(source)));
+    const auto send = [&](int a) {
+        answer = a;
+        return t.send({"POST", "/_bulk", {}, "{}\n"}, in(5s));
+    };
+    REQUIRE(send(0));
+    REQUIRE(send(0));
+    CHECK(source->calls == 1);  // cached
+    const http::result refused = send(1);
+    REQUIRE(refused);
+    CHECK(refused.res.status == 403);  // answered as it was: the engine reports the batch
+    CHECK(source->calls == 1);
+    REQUIRE(send(0));
+    CHECK(source->calls == 2);  // asked again after the refusal
+    REQUIRE(send(2));           // DynamoDB's way of saying it (DescribeTable)
+    REQUIRE(send(0));
+    CHECK(source->calls == 3);
+    REQUIRE(send(3));  // a 403 for a missing permission: new credentials would not help
+    REQUIRE(send(0));
+    CHECK(source->calls == 3);
+}
+
 TEST_CASE("curl_transport: no message holds a secret") {
     refusing_port nobody;
     {

@@ -123,6 +123,11 @@ public:
         return lookup();
     }
 
+    // A server refused the credentials as expired or invalid before their Expiration (a revoked
+    // session, this machine's clock behind): a cache drops them, so that the next lookup asks its
+    // source again. A source without a cache has nothing to drop.
+    virtual void invalidate() {}
+
     // The credentials, or credentials.missing naming every place that was tried.
     credentials load() { return found(lookup()); }
     credentials load(std::chrono::steady_clock::time_point deadline) { return found(lookup_within(deadline)); }

@@ -399,7 +399,7 @@ public:
     }
 
     // Drops the cache: the next lookup asks the source (after a server said "expired token").
-    void invalidate() {
+    void invalidate() override {
         const std::lock_guard<std::timed_mutex> lock(mutex_);
         cached_.reset();
         attempted_.reset();

@@ -168,6 +168,14 @@ inline std::string scrub(std::string text, const std::vector<std::string>& secre
     return text;
 }
 
+// An AWS answer refusing the session token (ExpiredToken, ExpiredTokenException, "The security
+// token included in the request is expired" or "... is invalid").
+inline bool says_token_rejected(std::string_view body) noexcept {
+    return body.find("ExpiredToken") != std::string_view::npos ||
+           body.find("security token included in the request is expired") != std::string_view::npos ||
+           body.find("security token included in the request is invalid") != std::string_view::npos;
+}
+
 inline http::error_kind curl_error_kind(CURLcode rc) noexcept {
     switch (rc) {
         case CURLE_COULDNT_RESOLVE_PROXY:
@@ -464,6 +472,13 @@ public:
         // An error answer is quoted in reasons and logs, and a proxy or gateway may echo the request's
         // headers in it (Authorization, X-Amz-Security-Token). Successful answers are not read that way.
         if (out.res.status < 200 || out.res.status >= 300) out.res.body = detail::scrub(std::move(out.res.body), secrets);
+        // Credentials the service calls expired or invalid are dropped from the cache, so the next
+        // request (the batch's retry) fetches new ones instead of signing with them until their
+        // refresh window: this request itself is answered as it was.
+        // (DynamoDB answers ExpiredTokenException with 400, OpenSearch Service with 403.)
+        if (opts_.auth.kind_ == authentication::kind::sigv4 && out.res.status >= 400 && out.res.status <= 403 &&
+            detail::says_token_rejected(out.res.body))
+            opts_.auth.provider_->invalidate();
         return out;
     }
 
