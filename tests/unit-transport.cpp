@@ -872,6 +872,29 @@ TEST_CASE("curl_transport: refused, and closed mid-response") {
     CHECK(r.message.find("SSL connect error") != std::string::npos);
 }
 
+TEST_CASE("curl_transport: https to a plain-HTTP port is a TLS failure, not a reset") {
+    // OpenSSL reads the HTTP answer to its hello as "wrong version number": the same every time, so
+    // the engine tries it three times (error_kind::tls), not until the deadline as a reset.
+    scoped_env env;
+    // A plain-HTTP server as OpenSearch's is: it answers a TLS hello with 400 Bad Request.
+    refusing_port plain;
+    REQUIRE(::listen(plain.fd, 4) == 0);
+    std::thread server([&] {
+        const int c = ::accept(plain.fd, nullptr, nullptr);
+        if (c < 0) return;
+        char hello[512];
+        (void)::recv(c, hello, sizeof hello, 0);
+        const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        (void)::send(c, answer, sizeof answer - 1, MSG_NOSIGNAL);
+        ::close(c);
+    });
+    ddb2os::curl_transport t("https://127.0.0.1:" + std::to_string(plain.port));
+    const http::result r = t.send({"GET", "/", {}, {}}, in(10s));
+    server.join();
+    CHECK(r.error == http::error_kind::tls);
+    CHECK(r.message.find("wrong version number") != std::string::npos);
+}
+
 TEST_CASE("curl_transport: TLS verified with a CA file, refused without it") {
     scoped_env env;
     tls_files files;

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -466,7 +467,12 @@ public:
             out.res = http::response{};
             std::string msg = what + curl_easy_strerror(rc);
             if (errbuf[0] != '\0') msg += std::string(" (") + errbuf + ")";
-            return fail(out, detail::curl_error_kind(rc), detail::scrub(std::move(msg), secrets));
+            http::error_kind kind = detail::curl_error_kind(rc);
+            // A handshake answered in plain HTTP (https:// to an http port) fails the same way every
+            // time: a TLS failure (tried three times), not a reset retried until the deadline.
+            if (rc == CURLE_SSL_CONNECT_ERROR && std::strstr(errbuf, "wrong version number") != nullptr)
+                kind = http::error_kind::tls;
+            return fail(out, kind, detail::scrub(std::move(msg), secrets));
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.res.status);
         // An error answer is quoted in reasons and logs, and a proxy or gateway may echo the request's
