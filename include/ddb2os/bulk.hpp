@@ -242,16 +242,6 @@ inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcep
     return scaled(whole >= 100000000000000 ? 0 : whole >= 100000000000 ? 3 : 6, out);
 }
 
-// What is wrong with a key schema ("must name 1 or 2 attributes", ...), or "" when nothing is.
-inline std::string key_schema_problem(const key_schema& schema) {
-    if (schema.empty() || schema.size() > 2) return "must name 1 or 2 attributes";
-    for (const std::string& k : schema)
-        if (k.empty()) return "names an empty attribute";
-    if (schema.size() == 2 && schema[0] == schema[1])  // Keys' second attribute would be ignored: items merged
-        return "names '" + schema[0] + "' twice";
-    return {};
-}
-
 // Throws error(option.invalid) for options that cannot work.
 inline void validate(const bulk_options& o) {
     if (o.max_actions == 0) throw error(errc::option_invalid, "max_actions must be at least 1");

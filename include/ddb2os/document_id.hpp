@@ -80,22 +80,36 @@ inline std::string compose_document_id(const std::vector<std::string_view>& part
     return id;
 }
 
+// What is wrong with a key schema ("must name 1 or 2 attributes", ...), or "" when nothing is.
+inline std::string key_schema_problem(const key_schema& schema) {
+    if (schema.empty() || schema.size() > 2) return "must name 1 or 2 attributes";
+    for (const std::string& k : schema)
+        if (k.empty()) return "names an empty attribute";
+    if (schema.size() == 2 && schema[0] == schema[1])  // Keys' second attribute would be ignored: items merged
+        return "names '" + schema[0] + "' twice";
+    return {};
+}
+
+// "author, bookTitle" -> {"author", "bookTitle"}: names between commas, each trimmed of ASCII
+// whitespace as the handler trims them; not checked (key_schema_problem says what is wrong).
+inline key_schema split_key_names(std::string_view text) {
+    key_schema names;
+    for (;;) {
+        const std::size_t comma = text.find(',');
+        names.emplace_back(detail::trim_ascii_space(text.substr(0, comma)));
+        if (comma == std::string_view::npos) return names;
+        text.remove_prefix(comma + 1);
+    }
+}
+
 // "books=author,bookTitle" -> table "books", schema {"author", "bookTitle"}: the form the CLI's
-// --keys and the handler's TABLE_KEYS entries take, each name trimmed of ASCII whitespace as the
-// handler trims them ("books = author, bookTitle"). False when it is not TABLE=PK or TABLE=PK,SK.
+// --keys and the handler's TABLE_KEYS entries take ("books = author, bookTitle" alike). False
+// when it is not TABLE=PK or TABLE=PK,SK (key_schema_problem's rules).
 inline bool parse_key_schema_spec(std::string_view spec, std::string& table, key_schema& schema) {
     const std::size_t eq = spec.find('=');
     if (eq == std::string_view::npos || detail::trim_ascii_space(spec.substr(0, eq)).empty()) return false;
-    key_schema names;
-    std::string_view rest = spec.substr(eq + 1);
-    for (;;) {
-        const std::size_t comma = rest.find(',');
-        names.emplace_back(detail::trim_ascii_space(rest.substr(0, comma)));
-        if (names.back().empty() || names.size() > 2) return false;
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-    }
-    if (names.size() == 2 && names[0] == names[1]) return false;  // the sort key would never be read
+    key_schema names = split_key_names(spec.substr(eq + 1));
+    if (!key_schema_problem(names).empty()) return false;
     table.assign(detail::trim_ascii_space(spec.substr(0, eq)));
     schema = std::move(names);
     return true;

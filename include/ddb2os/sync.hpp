@@ -106,23 +106,28 @@ struct sync_options {
         resolve_key_schema;
 };
 
+namespace detail {
+// A dead-letter index pattern with `index` for each {index}. Searched on after what was put in: an
+// index name holding "{index}" would make it endless.
+inline std::string dlq_index_for(std::string pattern, std::string_view index) {
+    for (std::size_t at = 0; (at = pattern.find("{index}", at)) != std::string::npos; at += index.size())
+        pattern.replace(at, 7, index);
+    return pattern;
+}
+}  // namespace detail
+
 inline void validate(const sync_options& o) {
     validate(o.bulk);
     if (!(o.refresh.empty() || o.refresh == "true" || o.refresh == "false" || o.refresh == "wait_for"))
         throw error(errc::option_invalid, "refresh must be true, false or wait_for, not \"" + o.refresh + "\"");
     if (!o.dlq_index.empty()) {
-        std::string name = o.dlq_index;
-        for (std::size_t at; (at = name.find("{index}")) != std::string::npos;) name.replace(at, 7, "books");
-        const std::string problem = index_name_problem(name);
+        const std::string problem = index_name_problem(detail::dlq_index_for(o.dlq_index, "books"));
         if (!problem.empty())
             throw error(errc::option_invalid, "dead-letter index \"" + o.dlq_index + "\" is invalid: " + problem);
         // Letters written among the documents would be read as documents (and a letter's _id, an
         // eventID, can never be a document's, so nothing would ever replace them).
-        std::string fixed = o.dlq_index;
         const bool index_fixed = !o.bulk.index.empty() && o.bulk.index.find("{table}") == std::string::npos;
-        const std::string with = index_fixed ? o.bulk.index : std::string();
-        for (std::size_t at = 0; (at = fixed.find("{index}", at)) != std::string::npos; at += with.size()) fixed.replace(at, 7, with);
-        if (o.dlq_index == "{index}" || (index_fixed && fixed == o.bulk.index))
+        if (o.dlq_index == "{index}" || (index_fixed && detail::dlq_index_for(o.dlq_index, o.bulk.index) == o.bulk.index))
             throw error(errc::option_invalid, "dead-letter index \"" + o.dlq_index + "\" is the data index itself: give the dead letters an index of their own");
     }
     if (o.retry.base.count() <= 0 || o.retry.cap < o.retry.base)
@@ -728,12 +733,7 @@ private:
     }
 
     std::string dlq_name(const std::string& index) const {
-        std::string name = opt_.dlq_index;
-        const std::string with = index.empty() ? std::string("ddb2os") : index;
-        // Searched on after what was put in: an index name holding "{index}" would make it endless.
-        for (std::size_t at = 0; (at = name.find("{index}", at)) != std::string::npos; at += with.size())
-            name.replace(at, 7, with);
-        return name;
+        return detail::dlq_index_for(opt_.dlq_index, index.empty() ? std::string_view("ddb2os") : std::string_view(index));
     }
 
     template <class A, class Unlock>

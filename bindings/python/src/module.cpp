@@ -320,23 +320,8 @@ ddb2os::key_schema key_schema_of(const std::string& table, py::handle names) {
     ddb2os::key_schema schema;
     PyObject* o = names.ptr();
     const std::string what = table.empty() ? "key_schema" : "the key schema of table '" + table + "'";
-    if (PyUnicode_Check(o)) {  // "author,bookTitle", with the CLI's rule
-        std::string ignored;
-        const std::string text = str_arg(o, what.c_str(), "option.invalid");
-        // The spec names a table; document_id's schema has none, so a stand-in is parsed with it.
-        if (!ddb2os::parse_key_schema_spec((table.empty() ? std::string("_") : table) + "=" + text, ignored, schema)) {
-            const std::string_view t(text);
-            const std::size_t comma = t.find(',');
-            if (comma != std::string_view::npos && t.find(',', comma + 1) == std::string_view::npos) {
-                const std::string_view first = ddb2os::detail::trim_ascii_space(t.substr(0, comma));
-                if (!first.empty() && first == ddb2os::detail::trim_ascii_space(t.substr(comma + 1)))
-                    throw ddb2os::error(errc::option_invalid, what + " names \"" + std::string(first) + "\" twice");
-            }
-            throw ddb2os::error(errc::option_invalid, what + " must name 1 or 2 attributes, not \"" + text + "\"");
-        }
-    } else {
-        schema = names_of(o, what, true);
-    }
+    // "author,bookTitle" as the CLI's --keys reads it, or a sequence of names; checked alike below.
+    schema = PyUnicode_Check(o) ? ddb2os::split_key_names(str_arg(o, what.c_str(), "option.invalid")) : names_of(o, what, true);
     // Checked here for every caller (document_id took what bulk_bodies refused); empty is document_id's
     // "no schema" (bulk_bodies refuses it for a table).
     const std::string problem = schema.empty() ? std::string() : ddb2os::key_schema_problem(schema);

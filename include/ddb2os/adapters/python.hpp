@@ -54,11 +54,15 @@ struct python_adapter {
         return {std::string_view(p, static_cast<std::size_t>(n)), false};
     }
 
+    // An exact int, float or decimal.Decimal: the numbers whose text is read (number_text).
+    static bool exact_number(value v) noexcept {
+        return PyLong_CheckExact(v) || PyFloat_CheckExact(v) || Py_TYPE(v) == decimal_type();
+    }
+
     // What an error calls an object that reads as a number but is none (a set, a datetime, an
     // int subclass): "a Python set object" rather than "a number".
     static std::string foreign_name(value v) {
-        if (kind(v) != value_kind::number || PyLong_CheckExact(v) || PyFloat_CheckExact(v) || Py_TYPE(v) == decimal_type())
-            return {};
+        if (kind(v) != value_kind::number || exact_number(v)) return {};
         return std::string("a Python ") + Py_TYPE(v)->tp_name + " object";
     }
 
@@ -66,7 +70,7 @@ struct python_adapter {
     // an invalid number, for anything else: a subclass's or another object's str() is the event's
     // own code, which could change the event.
     static std::string_view number_text(value v, std::string& scratch) {
-        if (!PyLong_CheckExact(v) && !PyFloat_CheckExact(v) && Py_TYPE(v) != decimal_type()) {
+        if (!exact_number(v)) {
             scratch.clear();
             return scratch;
         }
