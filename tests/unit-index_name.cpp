@@ -8,6 +8,12 @@ TEST_CASE("index names: the table from an event source ARN") {
     CHECK(ddb2os::table_from_arn("arn:aws:dynamodb:us-east-1:123456789012:table/Books") == "Books");
     CHECK(ddb2os::table_from_arn("arn:aws:sqs:us-east-1:1:queue").empty());
     CHECK(ddb2os::table_from_arn("").empty());
+    CHECK(ddb2os::table_arn_from_arn("arn:aws:dynamodb:us-east-1:123456789012:table/Books/stream/2015-06-27T00:48:05.899") ==
+          "arn:aws:dynamodb:us-east-1:123456789012:table/Books");
+    CHECK(ddb2os::table_arn_from_arn("arn:aws:dynamodb:us-east-1:123456789012:table/Books") ==
+          "arn:aws:dynamodb:us-east-1:123456789012:table/Books");
+    CHECK(ddb2os::table_arn_from_arn("arn:aws:sqs:us-east-1:1:queue").empty());
+    CHECK(ddb2os::table_arn_from_arn("").empty());
 }
 
 TEST_CASE("index names: default, fixed and template") {

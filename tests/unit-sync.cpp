@@ -340,9 +340,11 @@ TEST_CASE("sync: an eventSourceARN with escaped slashes names its table to the k
     t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
     auto o = fast_options();
     int asked = 0;
-    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& schema, std::string&, clock::time_point) {
+    o.resolve_key_schema = [&](const std::string& table, const std::string& table_arn, ddb2os::key_schema& schema,
+                               std::string&, clock::time_point) {
         ++asked;
         CHECK(table == "Books");
+        CHECK(table_arn == "arn:aws:dynamodb:us-east-1:123456789012:table/Books");  // decoded too
         schema = {"author", "title"};
         return true;
     };
@@ -354,7 +356,8 @@ TEST_CASE("sync: an eventSourceARN with escaped slashes names its table to the k
 
     // Not resolved: the record is reported (Lambda retries it), not dead-lettered as key.no_schema.
     auto o2 = fast_options();
-    o2.resolve_key_schema = [](const std::string&, ddb2os::key_schema&, std::string& reason, clock::time_point) {
+    o2.resolve_key_schema = [](const std::string&, const std::string&, ddb2os::key_schema&, std::string& reason,
+                                clock::time_point) {
         reason = "DescribeTable Books: HTTP 400 ThrottlingException";
         return false;
     };
@@ -588,7 +591,8 @@ TEST_CASE("sync: key schemas are resolved once per table and engine") {
     auto o = fast_options();
     int asked = 0;
     const auto deadline = soon();
-    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& s, std::string&, clock::time_point d) {
+    o.resolve_key_schema = [&](const std::string& table, const std::string&, ddb2os::key_schema& s, std::string&,
+                               clock::time_point d) {
         ++asked;
         CHECK(d == deadline);  // the batch's own deadline bounds DescribeTable
         CHECK(table == "Pairs");
@@ -610,7 +614,8 @@ TEST_CASE("sync: records whose key schema could not be asked for are reported, n
     auto o = fast_options();
     int asked = 0;
     bool throttled = true;
-    o.resolve_key_schema = [&](const std::string& table, ddb2os::key_schema& s, std::string& reason, clock::time_point) {
+    o.resolve_key_schema = [&](const std::string& table, const std::string&, ddb2os::key_schema& s, std::string& reason,
+                               clock::time_point) {
         ++asked;
         if (throttled) {
             reason = "DescribeTable " + table + ": HTTP 400 ThrottlingException";
@@ -645,7 +650,8 @@ TEST_CASE("sync: records whose key schema could not be asked for are reported, n
     // A schema the resolver gives that cannot be used (one name twice) is not kept: reported, asked again.
     auto broken = o;
     int broken_asked = 0;
-    broken.resolve_key_schema = [&](const std::string&, ddb2os::key_schema& s, std::string&, clock::time_point) {
+    broken.resolve_key_schema = [&](const std::string&, const std::string&, ddb2os::key_schema& s, std::string&,
+                                    clock::time_point) {
         ++broken_asked;
         s = {"pk", "pk"};
         return true;

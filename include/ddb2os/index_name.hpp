@@ -22,6 +22,15 @@ inline std::string_view table_from_arn(std::string_view arn) noexcept {
     return rest.substr(0, rest.find('/'));
 }
 
+// "arn:aws:dynamodb:us-east-1:123456789012:table/Books/stream/2024-..." ->
+// "arn:aws:dynamodb:us-east-1:123456789012:table/Books": the table's own ARN, which names its
+// account (DescribeTable takes it as TableName; a name alone is looked up in the caller's account).
+inline std::string_view table_arn_from_arn(std::string_view arn) noexcept {
+    const std::size_t t = arn.find(":table/");
+    if (t == std::string_view::npos) return {};
+    return arn.substr(0, t + 7 + table_from_arn(arn).size());
+}
+
 // Empty when OpenSearch accepts `name` as an index name; otherwise why not.
 inline std::string index_name_problem(std::string_view name) {
     if (name.empty()) return "it is empty";

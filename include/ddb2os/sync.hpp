@@ -100,9 +100,13 @@ struct sync_options {
     std::string dlq_index = "{index}-dlq";
     retry_policy retry;
     // Key schema of a table missing from bulk.key_schemas (DynamoDB DescribeTable), asked once
-    // per table and engine, within the batch's deadline. Returns false with a reason when it cannot tell.
-    std::function<bool(const std::string& table, key_schema& schema, std::string& reason,
-                       http::clock::time_point deadline)>
+    // per table name and engine, within the batch's deadline. Given the table's name and its ARN
+    // (from the first record's eventSourceARN, without "/stream/..."; empty when the ARN has no
+    // ":table/"): ask by the ARN, which names the table's account, so a stream from another
+    // account is not answered with a same-named table of the caller's. Returns false with a
+    // reason when it cannot tell.
+    std::function<bool(const std::string& table, const std::string& table_arn, key_schema& schema,
+                       std::string& reason, http::clock::time_point deadline)>
         resolve_key_schema;
 };
 
@@ -236,7 +240,7 @@ private:
 }  // namespace detail
 
 // DynamoDB DescribeTable through a transport that signs for service "dynamodb": the ordered key
-// schema (HASH, then RANGE).
+// schema (HASH, then RANGE). `table` is a table's name or its ARN, as DescribeTable's TableName.
 inline bool describe_table_key_schema(http::transport& dynamodb, const std::string& table, key_schema& schema,
                                       std::string& reason, http::clock::time_point deadline) {
     http::request req;
@@ -412,16 +416,21 @@ private:
         return b;
     }
 
-    // The table a record's eventSourceARN names ("" when none); a view into the input or `scratch`.
-    // Decoded as bulk.hpp decodes it: JSON may write the ARN's slashes as "\/".
+    // A record's eventSourceARN ("" when none); a view into the input or `scratch`. Decoded as
+    // bulk.hpp decodes it: JSON may write the ARN's slashes as "\/".
     template <class A>
-    static std::string_view table_of(typename A::value r, std::string& scratch) {
+    static std::string_view arn_of(typename A::value r, std::string& scratch) {
         typename A::value arn{};
         if (A::kind(r) != value_kind::object || !A::find(r, "eventSourceARN", arn) || A::kind(arn) != value_kind::string)
             return {};
         const string_ref text = A::string(arn);
-        if (!text.escaped) return table_from_arn(text.text);
-        return detail::unescape_json(text.text, scratch) ? table_from_arn(scratch) : std::string_view{};
+        if (!text.escaped) return text.text;
+        return detail::unescape_json(text.text, scratch) ? std::string_view(scratch) : std::string_view{};
+    }
+    // The table a record's eventSourceARN names ("" when none).
+    template <class A>
+    static std::string_view table_of(typename A::value r, std::string& scratch) {
+        return table_from_arn(arn_of<A>(r, scratch));
     }
 
     template <class A>
@@ -440,7 +449,8 @@ private:
         if (!opt_.resolve_key_schema) return;
         std::string last, scratch;
         for (const auto& r : records) {
-            const std::string table(table_of<A>(r, scratch));
+            const std::string_view arn = arn_of<A>(r, scratch);
+            const std::string table(table_from_arn(arn));
             if (table.empty() || table == last) continue;
             last = table;
             if (opt_.bulk.key_schemas.count(table) != 0 || resolved_.count(table) != 0 || unresolved_.count(table) != 0)
@@ -451,7 +461,7 @@ private:
             {
                 Unlock unlocked;
                 (void)unlocked;
-                ok = opt_.resolve_key_schema(table, schema, reason, deadline);
+                ok = opt_.resolve_key_schema(table, std::string(table_arn_from_arn(arn)), schema, reason, deadline);
             }
             if (ok) {
                 const std::string problem = key_schema_problem(schema);

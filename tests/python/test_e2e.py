@@ -343,7 +343,8 @@ def test_records_whose_key_schema_describetable_refuses_are_reported_not_dead_le
     assert (log["Failed"], log["DeadLettered"], log["Requests"]) == (2, 0, 0)
     (first, second) = log["failure_lines"]
     assert first["sequence_number"] == records[0]["dynamodb"]["SequenceNumber"]
-    assert "no key schema is known for it; DescribeTable nosuchtable: HTTP 400" in first["reason"]
+    assert ("no key schema is known for it; DescribeTable arn:aws:dynamodb:ddblocal:000000000000:table/nosuchtable: "
+            "HTTP 400") in first["reason"]
     assert "ResourceNotFoundException" in first["reason"]
     assert http("GET", f"{opensearch.url}/nosuchtable-dlq/_count")[0] == 404
     answer, log = run_handler({"Records": records})

@@ -366,6 +366,61 @@ def test_basic_authentication_reads_the_password_from_the_environment(monkeypatc
         server.shutdown()
 
 
+def test_describetable_is_asked_by_the_streams_table_arn(monkeypatch, capsys):
+    """A stream from another account names its table by ARN: asked by name alone, DynamoDB answers with
+    the caller's own table of that name (a different key here), and every _id would be wrong. The server
+    stands in for both DynamoDB (answering by name or ARN as AWS does) and OpenSearch's _bulk."""
+    import http.server
+    import json
+    import threading
+    from ddb2os import _handler
+    asked, bulks = [], []
+    theirs = "arn:aws:dynamodb:us-east-1:222222222222:table/books"
+
+    class Both(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("X-Amz-Target") == "DynamoDB_20120810.DescribeTable":
+                name = json.loads(body)["TableName"]
+                asked.append(name)
+                keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+                if name != theirs:  # the caller's own "books"
+                    keys = [{"AttributeName": "id", "KeyType": "HASH"}]
+                answer = json.dumps({"Table": {"TableName": "books", "KeySchema": keys}}).encode()
+            else:
+                bulks.append(body.decode())
+                answer = b'{"errors":false,"items":[{"index":{"status":201}}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Both)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setattr(_handler.os, "environ", {
+        "OPENSEARCH_ENDPOINT": url, "OPENSEARCH_AUTH": "none", "DYNAMODB_ENDPOINT": url, "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-never-shown"})
+    _handler._reset_for_tests()
+    try:
+        keys = {"pk": {"S": "p"}, "sk": {"N": "2"}}
+        event = {"Records": [{"eventID": "e1", "eventName": "INSERT", "eventSourceARN": theirs + "/stream/2024-01-01T00:00:00.000",
+                              "dynamodb": {"Keys": keys, "NewImage": {**keys, "v": {"S": "x"}}, "SequenceNumber": "100",
+                                           "ApproximateCreationDateTime": 1700000000}}]}
+        assert ddb2os.handler(event, None) == {"batchItemFailures": []}
+        assert asked == [theirs]
+        (bulk,) = bulks
+        assert json.loads(bulk.splitlines()[0])["index"]["_id"] == "p|2"
+        assert "secret-never-shown" not in capsys.readouterr().out
+    finally:
+        _handler._reset_for_tests()
+        server.shutdown()
+
+
 def test_a_context_without_the_remaining_time_gets_60_seconds(monkeypatch, capsys):
     """A local harness's stand-in for Lambda's context (a dict, a bare object) raised AttributeError."""
     from ddb2os import _handler

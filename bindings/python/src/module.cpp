@@ -798,7 +798,8 @@ public:
                 d.auth = ddb2os::authentication::sigv4("dynamodb", region, credentials());
                 ddb_ = std::make_unique<ddb2os::curl_transport>(ddb_endpoint, d);
             }
-            o.resolve_key_schema = [this](const std::string& table, ddb2os::key_schema& schema, std::string& reason,
+            o.resolve_key_schema = [this](const std::string& table, const std::string& table_arn,
+                                          ddb2os::key_schema& schema, std::string& reason,
                                           ddb2os::http::clock::time_point deadline) {
                 if (!default_keys_.empty()) {  // DB_HASH_KEY / DB_SORT_KEY: the founding Lambdas' variables
                     schema = default_keys_;
@@ -812,7 +813,9 @@ public:
                                    "than AWS's; or TABLE_KEYS)";
                     return false;
                 }
-                return ddb2os::describe_table_key_schema(*ddb_, table, schema, reason, deadline);
+                // By ARN: a stream from another account names its table's account there.
+                return ddb2os::describe_table_key_schema(*ddb_, table_arn.empty() ? table : table_arn, schema, reason,
+                                                         deadline);
             };
             engine_ = std::make_unique<ddb2os::sync_engine>(std::move(o), *os_);
             return 0;
