@@ -180,17 +180,9 @@ int convert(int argc, char** argv) {
             return 2;
         }
     }
-    ddb2os::bulk_result result;
-    try {
-        result = ddb2os::build_bulk(input, opt);
-    } catch (const ddb2os::error& e) {
-        std::cerr << "ddb2os: " << e.what() << "\n";
-        return 2;
-    }
-    for (const auto& e : result.errors) std::cerr << e.to_json() << "\n";
     // The bodies of an earlier run with the same prefix from number `k` on: older images of the same
     // documents, which a PREFIX-*.ndjson glob would otherwise send after these (after a failed write
-    // too, so the files left are this run's first bodies and nothing else).
+    // or an input that is not an event too, so the files left are this run's and nothing else).
     // Regular files only, up to the first number missing.
     const auto remove_if_regular = [&](std::size_t k) {
         struct stat st {};
@@ -200,6 +192,15 @@ int convert(int argc, char** argv) {
     const auto remove_earlier_from = [&](std::size_t k) {
         while (!out_prefix.empty() && remove_if_regular(k)) ++k;
     };
+    ddb2os::bulk_result result;
+    try {
+        result = ddb2os::build_bulk(input, opt);
+    } catch (const ddb2os::error& e) {
+        std::cerr << "ddb2os: " << e.what() << "\n";
+        remove_earlier_from(1);
+        return 2;
+    }
+    for (const auto& e : result.errors) std::cerr << e.to_json() << "\n";
     for (std::size_t i = 0; i < result.bodies.size(); ++i) {
         const std::string& data = result.bodies[i].data;
         if (out_prefix.empty()) {
@@ -230,6 +231,8 @@ int convert(int argc, char** argv) {
         std::cerr << "ddb2os: cannot write standard output: " << std::strerror(errno) << "\n";
         return 2;
     }
+    // Records' reports that could not be written: those records would be lost without a word.
+    if (!result.errors.empty() && !std::cerr.flush()) return 2;
     return result.errors.empty() ? 0 : 1;
 }
 

@@ -151,8 +151,13 @@ def main() -> int:
             print(f"  sequence {s['sequence_number']}, _id {s['id']!r}: {s['error']['type']}")
             print(f"     {s['error']['reason'][:140]}")
         table_items = ddb.scan(TableName="books")["Count"]
-        say(f"DynamoDB has {table_items} items; OpenSearch has {found['hits']['total']['value']} documents "
-            f"and {dlq['hits']['total']['value']} dead letter(s): nothing lost")
+        documents, letters = found["hits"]["total"]["value"], dlq["hits"]["total"]["value"]
+        # Every item is a document or, refused by OpenSearch, a dead letter.
+        missing = table_items - documents - letters
+        say(f"DynamoDB has {table_items} items; OpenSearch has {documents} documents and {letters} dead letter(s): "
+            + ("nothing lost" if missing == 0 else f"{missing} item(s) unaccounted for"))
+        if missing != 0:
+            return 1
 
         # A table that existed before its stream: python -m ddb2os.backfill, here into a second index.
         say("backfilling a second index, books-backfill, from the table as it is now (ddb2os.backfill: Scan pages)")

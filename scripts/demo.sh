@@ -37,4 +37,10 @@ set -e
 echo "-- stderr: records that could not be converted"
 cat "$errors"
 rm -f "$errors"
-echo "-- exit status $status (1: some records failed, and were reported)"
+# Record 5 is bad, so 1 (some records failed, each reported); anything else (0, 2, a CLI missing) is
+# the demo failing, and says so.
+if [ "$status" -ne 1 ]; then
+    echo "-- exit status $status, where 1 was expected (record 5 is bad)" >&2
+    exit 1
+fi
+echo "-- exit status 1: some records failed, and were reported"

@@ -392,6 +392,60 @@ def test_ctrl_c_says_whether_the_checkpoint_was_kept(monkeypatch, capsys, tmp_pa
                                        "goes on from it\n")
 
 
+def test_items_not_written_make_the_run_stopped_not_done(monkeypatch, capsys, tmp_path):
+    """A run whose items failed said "ddb2os backfill done" (with "stopped": true), and nothing on stderr."""
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    backfill = bf.backfill
+    monkeypatch.setattr(bf, "backfill", lambda table, **k: backfill(table, dynamodb=Pages(10), environment=ENV,
+                                                                     checkpoint=k["checkpoint"]))
+    monkeypatch.chdir(tmp_path)
+    # The second page refused (the scan stops there); the last page, of one item (the scan had ended).
+    for fail_at, stopped, failed, items in ((4, True, 3, "3 items"), (9, False, 1, "1 item")):
+        CountingEngine.seen, CountingEngine.fail_at = [], fail_at
+        assert bf.main(["books", "--checkpoint", "cp.json"]) == 1
+        out, err = capsys.readouterr()
+        summary = json.loads(out.splitlines()[0])
+        assert summary["message"] == "ddb2os backfill stopped" and summary["stopped"] is stopped
+        assert summary["failed"] == failed and len(out.splitlines()) == 1 + failed
+        assert err == (f"python -m ddb2os.backfill: {items} not written (listed above); checkpoint 'cp.json' kept: "
+                       f"a rerun goes on from it\n")
+        (tmp_path / "cp.json").unlink()
+    CountingEngine.seen, CountingEngine.fail_at = [], None
+    assert bf.main(["books", "--checkpoint", "cp.json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[0])["message"] == "ddb2os backfill done" and err == ""
+
+
+class Interrupted(Pages):
+    """Ctrl-C during the third Scan."""
+
+    def scan(self, **kwargs):
+        if len(self.scans) == 2:
+            raise KeyboardInterrupt
+        return super().scan(**kwargs)
+
+
+def test_ctrl_c_keeps_the_runs_counts_and_failed_items(monkeypatch, capsys):
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    CountingEngine.seen, CountingEngine.fail_at = [], None
+    with pytest.raises(KeyboardInterrupt) as e:
+        run(dynamodb=Interrupted(10))
+    got = e.value.backfill_result  # the two pages written before it
+    assert (got["items"], got["indexed"], got["pages"], got["failed"]) == (6, 6, 2, [])
+    # The command line prints the counts and failed items before saying it was interrupted.
+    interrupt = KeyboardInterrupt()
+    interrupt.backfill_result = {"items": 3, "indexed": 2, "stopped": False, "pages": 1,
+                                 "failed": [{"key": {"author": {"S": "a00"}}, "reason": "refused"}]}
+    monkeypatch.setattr(bf, "backfill", lambda *a, **k: (_ for _ in ()).throw(interrupt))
+    assert bf.main(["books"]) == 130
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0] == {"message": "ddb2os backfill interrupted", "table": "books", "items": 3, "indexed": 2,
+                        "stopped": False, "pages": 1, "failed": 1}
+    assert lines[1] == {"message": "ddb2os backfill item failed", "key": {"author": {"S": "a00"}}, "reason": "refused"}
+    assert err == "python -m ddb2os.backfill: interrupted; a rerun writes everything again\n"
+
+
 def test_the_dynamodb_client_reads_the_engines_environment(monkeypatch):
     """The endpoint as the handler parses it (a bare host is https://), and `environment`'s credentials: boto3
     read os.environ's, and refused a bare host."""

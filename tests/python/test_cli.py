@@ -107,6 +107,14 @@ def test_split_limits(cli, tmp_path):
     assert rc == 2 and out.splitlines() == [f"{prefix}-1.ndjson"]
     assert sorted(p.name for p in redo.iterdir()) == ["b-1.ndjson", "b-2.ndjson"]
     assert (redo / "b-2.ndjson" / "keep").exists()
+    # An input that is not an event: no earlier run's bodies are left for a glob to send as this run's.
+    again = tmp_path / "again"
+    again.mkdir()
+    prefix = str(again / "c")
+    assert run(cli, event, "convert", "--max-actions", "2", "--out", prefix)[0] == 0  # c-1 .. c-3
+    rc, out, err = run(cli, b'{"Records": [', "convert", "--out", prefix)
+    assert (rc, out) == (2, "") and err.startswith("ddb2os: [ddb2os.json.syntax]")
+    assert list(again.iterdir()) == []
 
 
 def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
@@ -135,6 +143,11 @@ def test_event_file_versions_bom_and_output_errors(cli, tmp_path):
         p = subprocess.run([str(cli), "convert"], input=event, stdout=full, stderr=subprocess.PIPE, timeout=60)
     assert p.returncode == 2
     assert p.stderr.decode() == "ddb2os: cannot write standard output: No space left on device\n"
+    # Bad records' reports that cannot be written: exit 2 (1 says each one was reported).
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([str(cli), "convert", "--versions"], input=timeless, stdout=subprocess.PIPE, stderr=full,
+                           timeout=60)
+    assert p.returncode == 2 and len(lines(p.stdout.decode())) == 2
 
 
 def test_skip_ttl_deletes(cli):

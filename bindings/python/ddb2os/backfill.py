@@ -391,6 +391,7 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             raise
 
     errors: Dict[int, Exception] = {}
+    interrupted: Optional[BaseException] = None
     with concurrent.futures.ThreadPoolExecutor(max_workers=segments) as pool:
         try:
             futures = [pool.submit(scan, s) for s in range(segments)]
@@ -399,14 +400,18 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
                     f.result()
                 except Exception as e:  # the others stop after their page; their failures are kept
                     errors[segment] = e
-        except BaseException:  # Ctrl-C, or no thread to start: the others stop after their page
+        except BaseException as e:  # Ctrl-C, or no thread to start: the others stop after their page
             stop.set()
             if log is not None:
                 log(json.dumps({"message": "ddb2os backfill interrupted: waiting for the pages being written"}))
-            raise
+            interrupted = e
     totals["seconds"] = round(time.time() - started, 3)
     totals["version"] = version
     totals["resumed"] = progress is not None and progress.resumed
+    if interrupted is not None:
+        # With the run's counts and failed items: the pages being written are done (the pool waited).
+        interrupted.backfill_result = totals  # type: ignore[attr-defined]
+        raise interrupted
     if errors:
         totals["stopped"] = True
         # Segments that failed alike are named together (every segment's Scan refused: one line, not 1,000).
@@ -470,23 +475,38 @@ def main(argv: Optional[List[str]] = None) -> int:
         result, error = e.result, e
     except (Error, ValueError) as e:
         p.error(str(e))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        result = getattr(e, "backfill_result", None)
+        if result is not None:
+            _print_result("ddb2os backfill interrupted", a.table, result)
         print(f"{p.prog}: interrupted; {_kept(a.checkpoint) or 'a rerun writes everything again'}", file=sys.stderr)
         return 130
     except Exception as e:  # botocore's (no region, no table, throttled): one line, not a traceback
         print(f"{p.prog}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    failed = result.pop("failed")
-    print(json.dumps({"message": "ddb2os backfill done" if error is None else "ddb2os backfill stopped",
-                      "table": a.table, **result, "failed": len(failed)}), flush=True)
+    # "done" only for a table read and written whole.
+    stopped = error is not None or result["stopped"] or result["failed"]
+    failed = _print_result("ddb2os backfill stopped" if stopped else "ddb2os backfill done", a.table, result)
+    if error is not None:
+        print(f"{p.prog}: error: {error}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"{p.prog}: {failed} item{'s' if failed > 1 else ''} not written (listed above); "
+              f"{_kept(a.checkpoint) or 'a rerun writes everything again'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_result(message: str, table: str, result: Dict[str, Any]) -> int:
+    """The run's counts, then its first 20 failed items (and how many more): the number failed."""
+    failed = result["failed"]
+    print(json.dumps({"message": message, "table": table, **{k: v for k, v in result.items() if k != "failed"},
+                      "failed": len(failed)}), flush=True)
     for f in failed[:20]:
         print(json.dumps({"message": "ddb2os backfill item failed", **f}, default=str), flush=True)
     if len(failed) > 20:
         print(json.dumps({"message": "ddb2os backfill items failed", "not_shown": len(failed) - 20}), flush=True)
-    if error is not None:
-        print(f"{p.prog}: error: {error}", file=sys.stderr)
-        return 1
-    return 1 if failed else 0
+    return len(failed)
 
 
 if __name__ == "__main__":
