@@ -501,6 +501,10 @@ TEST_CASE("bulk: options are checked") {
     o = {};
     o.max_bytes = 10;
     CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] max_bytes must be at least 64", ddb2os::error);
+    o.max_bytes = ddb2os::max_bulk_bytes_limit + 1;  // a body's action offsets are 32-bit
+    CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] max_bytes must be at most 2147483647", ddb2os::error);
+    o.max_bytes = ddb2os::max_bulk_bytes_limit;
+    CHECK_NOTHROW(ddb2os::validate(o));
     o = {};
     o.key_schemas["t"] = {"a", "b", "c"};
     CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] the key schema of table 't' must name 1 or 2 attributes",

@@ -85,3 +85,30 @@ TEST_CASE("json_copy: a record copied without the image attributes excluded, at 
     ddb2os::detail::write_json_copy<ddb2os::raw_json_adapter>(plain, d.root());
     CHECK(all.view() == plain.view());
 }
+
+TEST_CASE("json_copy: what cannot be decoded becomes U+FFFD, and the rest of the string is kept") {
+    using R = ddb2os::raw_json_adapter;
+    const auto raw = [](std::string_view text) {
+        const ddb2os::raw_json_document d(text);
+        return copy<R>(d.root());
+    };
+    const std::string fffd = "\xEF\xBF\xBD";
+    // A byte that is not UTF-8 (the string was cut there), in a value and in a name.
+    CHECK(raw("{\"s\":\"ab\xff" "cd\"}") == "{\"s\":\"ab" + fffd + "cd\"}");
+    CHECK(raw("{\"k\xfe\":1}") == "{\"k" + fffd + "\":1}");
+    CHECK(raw("{\"s\":\"\\n\xff\"}") == "{\"s\":\"\\n" + fffd + "\"}");  // escaped and not UTF-8 both
+    // An unpaired surrogate escape (it was written back as the text "\\ud800", a backslash and "ud800").
+    CHECK(raw(R"({"s":"x\ud800y"})") == "{\"s\":\"x" + fffd + "y\"}");
+    CHECK(raw(R"({"s":"\udc00\ud83d\ude00\ud800"})") == "{\"s\":\"" + fffd + "\xF0\x9F\x98\x80" + fffd + "\"}");
+    CHECK(raw(R"({"\ud800":1})") == "{\"" + fffd + "\":1}");
+    CHECK(raw(R"({"s":"\ud800\u0041"})") == "{\"s\":\"" + fffd + "A\"}");
+    // Valid strings as before.
+    CHECK(raw(R"({"s":"a\"b\\c\u00e9\ud83d\ude00"})") == "{\"s\":\"a\\\"b\\\\c\xC3\xA9\xF0\x9F\x98\x80\"}");
+}
+
+TEST_CASE("json_copy: a value nested deeper than 256 levels is replaced by a note saying so, not by null") {
+    std::string deep(300, '['), close(300, ']');
+    const ddb2os::raw_json_document d(deep + "1" + close);
+    const std::string out = copy<ddb2os::raw_json_adapter>(d.root());
+    CHECK(out == std::string(257, '[') + "\"[ddb2os: nested deeper than 256 levels, not copied]\"" + std::string(257, ']'));
+}

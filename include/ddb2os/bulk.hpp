@@ -246,6 +246,9 @@ inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcep
 inline void validate(const bulk_options& o) {
     if (o.max_actions == 0) throw error(errc::option_invalid, "max_actions must be at least 1");
     if (o.max_bytes < 64) throw error(errc::option_invalid, "max_bytes must be at least 64");
+    // A body's action offsets are 32-bit.
+    if (o.max_bytes > max_bulk_bytes_limit)
+        throw error(errc::option_invalid, "max_bytes must be at most " + std::to_string(max_bulk_bytes_limit));
     if (o.first_max_bytes != 0 && o.first_max_bytes < 64)
         throw error(errc::option_invalid, "first_max_bytes must be 0 or at least 64");
     for (const auto& [table, schema] : o.key_schemas) {

@@ -39,5 +39,7 @@ inline constexpr std::size_t max_id_bytes = 512;
 // 5 MiB: the safe bulk size for the smallest Amazon OpenSearch Service instances.
 inline constexpr std::size_t default_max_bulk_bytes = 5u * 1024u * 1024u;
 inline constexpr std::size_t default_max_bulk_actions = 1000;
+// The largest max_bytes: 2^31 - 1 (a body's action offsets are 32-bit).
+inline constexpr std::size_t max_bulk_bytes_limit = 2147483647u;
 
 DDB2OS_END_NAMESPACE

@@ -267,8 +267,12 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
             // No name outside the schema: one was written twice (raw JSON only), and find() read its last.
             if (!extra.empty()) {
                 for (const std::string& s : *schema) names += (names.empty() ? "" : ", ") + s;
-                return fail(errc::key_unexpected, join(extra),
-                            detail::table_label(table) + ": Keys holds '" + extra +
+                // Named as it came (a name that is not UTF-8, U+FFFD for its bad bytes): a report's
+                // JSON writer would stop at the first bad byte, mid-name and mid-message.
+                std::string shown;
+                detail::append_sanitized_utf8(shown, extra);
+                return fail(errc::key_unexpected, join(shown),
+                            detail::table_label(table) + ": Keys holds '" + shown +
                                 "', which is not in the key schema (" + names + ")");
             }
         }

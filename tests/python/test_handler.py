@@ -165,7 +165,9 @@ def test_endpoints_ports_and_sizes_are_checked_at_cold_start():
         "OPENSEARCH_ENDPOINT 'http://exa mple.com' has a space or control character in its host")
     assert config(OPENSEARCH_ENDPOINT="http://[::1]:9200")["endpoint"] == "http://[::1]:9200"
     assert error(**BASE, MAX_BULK_BYTES="99999999999999999999999") == (
-        "MAX_BULK_BYTES must be at most 1099511627776, not '99999999999999999999999'")
+        "MAX_BULK_BYTES must be at most 2147483647, not '99999999999999999999999'")
+    assert error(**BASE, MAX_BULK_BYTES="2147483648") == "MAX_BULK_BYTES must be at most 2147483647, not '2147483648'"
+    assert config(MAX_BULK_BYTES="2147483647")["max_bytes"] == 2**31 - 1
     assert error(**BASE, OPENSEARCH_CONNECT_TIMEOUT_MS="1000000") == (
         "OPENSEARCH_CONNECT_TIMEOUT_MS must be at most 900000, not '1000000'")
 

@@ -255,7 +255,7 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
         raise _fail(f"NUMBERS must be exact, string or double, not {c['numbers']!r}")
     if c["lists"] not in ("stringify", "keep"):
         raise _fail(f"LISTS must be stringify or keep, not {c['lists']!r}")
-    c["max_bytes"] = _size(env, "MAX_BULK_BYTES", 5 * 2**20, least=64)
+    c["max_bytes"] = _size(env, "MAX_BULK_BYTES", 5 * 2**20, least=64, most=2**31 - 1)
     c["max_actions"] = _size(env, "MAX_BULK_ACTIONS", 1000)
     # The first body of a batch is cut here so OpenSearch starts on it while the rest is written; 0: off.
     c["first_body_bytes"] = 0 if env.get("FIRST_BULK_BYTES", "").strip() == "0" else _size(env, "FIRST_BULK_BYTES", 256 * 2**10, least=64)

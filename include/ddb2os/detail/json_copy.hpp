@@ -15,17 +15,54 @@
 DDB2OS_BEGIN_NAMESPACE
 namespace detail {
 
+// A string of a dead letter's copy, whole: what cannot be decoded (a byte that is not UTF-8, an
+// unpaired surrogate escape such as \ud800) becomes U+FFFD, and the rest is kept. Such a string is
+// often what the record was refused for; cut at the bad byte, or its escape shown as literal text,
+// the copy would say something else than what arrived.
+inline void write_copied_string(out_buffer& out, string_ref s, std::string& scratch) {
+    if (s.escaped ? unescape_json(s.text, scratch) : is_valid_utf8(s.text.data(), s.text.size())) {
+        (void)write_string(out, s.escaped ? std::string_view(scratch) : s.text);
+        return;
+    }
+    std::string bytes;
+    append_sanitized_utf8(bytes, s.text);
+    if (s.escaped) {  // the escapes (already checked for syntax) with each unpaired surrogate as \uFFFD
+        std::string fixed;
+        for (std::size_t i = 0; i < bytes.size();) {
+            if (bytes[i] != '\\') {
+                fixed += bytes[i++];
+                continue;
+            }
+            if (bytes[i + 1] != 'u') {
+                fixed.append(bytes, i, 2);
+                i += 2;
+                continue;
+            }
+            const std::uint32_t cp = read_hex4(bytes.data() + i + 2);
+            if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= bytes.size() && bytes[i + 6] == '\\' && bytes[i + 7] == 'u') {
+                const std::uint32_t lo = read_hex4(bytes.data() + i + 8);
+                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                    fixed.append(bytes, i, 12);
+                    i += 12;
+                    continue;
+                }
+            }
+            fixed.append(cp >= 0xD800 && cp <= 0xDFFF ? std::string_view("\\uFFFD") : std::string_view(bytes).substr(i, 6));
+            i += 6;
+        }
+        if (unescape_json(fixed, scratch)) bytes = scratch;
+    }
+    (void)write_string(out, bytes);
+}
+
 template <class A>
 void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
     if (depth > 256) {  // dead letters hold records that may be absurdly deep: cut, never recurse on
-        out.put(std::string_view("null"));
+        out.put(std::string_view("\"[ddb2os: nested deeper than 256 levels, not copied]\""));
         return;
     }
     std::string scratch;
-    auto text = [&](string_ref s) {
-        if (s.escaped && unescape_json(s.text, scratch)) write_string(out, scratch);
-        else (void)write_string(out, s.text);  // invalid UTF-8: the string stops at the first bad byte
-    };
+    auto text = [&](string_ref s) { write_copied_string(out, s, scratch); };
     switch (A::kind(v)) {
         case value_kind::null: out.put(std::string_view("null")); return;
         case value_kind::boolean: out.put(A::boolean(v) ? std::string_view("true") : std::string_view("false")); return;
@@ -97,7 +134,7 @@ void write_record_copy(out_buffer& out, typename A::value record, const std::vec
             if (level == 2 && attribute_left_out(name, include, exclude)) return true;
             if (!first) out.put(',');
             first = false;
-            (void)write_string(out, name);  // invalid UTF-8: the string stops at the first bad byte, as above
+            write_copied_string(out, k, scratch);
             out.put(':');
             if (A::kind(e) == value_kind::object &&
                 ((level == 0 && name == "dynamodb") || (level == 1 && (name == "NewImage" || name == "OldImage"))))
