@@ -159,6 +159,25 @@ int convert(int argc, char** argv) {
         usage_error(e.what());
     }
 
+    // The bodies of an earlier run with the same prefix from number `k` on: older images of the same
+    // documents, which a PREFIX-*.ndjson glob would otherwise send after these (after a failed write,
+    // or no body at all, too: the files left are this run's and nothing else).
+    // Regular files only, up to the first number missing.
+    const auto remove_if_regular = [&](std::size_t k) {
+        struct stat st {};
+        const std::string old = out_name(out_prefix, k);
+        return ::lstat(old.c_str(), &st) == 0 && S_ISREG(st.st_mode) && std::remove(old.c_str()) == 0;
+    };
+    const auto remove_earlier_from = [&](std::size_t k) {
+        while (!out_prefix.empty() && remove_if_regular(k)) ++k;
+    };
+    // No body at all (the input cannot be read, is not an event, or no memory is left): none of the
+    // earlier run's either, a PREFIX-1 that is not a file skipped as a failed write skips it.
+    const auto remove_earlier = [&] {
+        if (out_prefix.empty()) return;  // no --out: "-1.ndjson" is nobody's body
+        remove_if_regular(1);
+        remove_earlier_from(2);
+    };
     std::string input;
     {
         const bool from_file = !input_path.empty() && input_path != "-";
@@ -166,6 +185,7 @@ int convert(int argc, char** argv) {
         const std::string what = from_file ? "\"" + input_path + "\"" : std::string("standard input");
         if (in == nullptr) {
             std::cerr << "ddb2os: cannot open " << what << ": " << std::strerror(errno) << "\n";
+            remove_earlier();
             return 2;
         }
         char buf[1 << 16];
@@ -177,27 +197,20 @@ int convert(int argc, char** argv) {
         if (from_file) std::fclose(in);
         if (failed) {
             std::cerr << "ddb2os: cannot read " << what << ": " << std::strerror(read_errno) << "\n";
+            remove_earlier();
             return 2;
         }
     }
-    // The bodies of an earlier run with the same prefix from number `k` on: older images of the same
-    // documents, which a PREFIX-*.ndjson glob would otherwise send after these (after a failed write
-    // or an input that is not an event too, so the files left are this run's and nothing else).
-    // Regular files only, up to the first number missing.
-    const auto remove_if_regular = [&](std::size_t k) {
-        struct stat st {};
-        const std::string old = out_name(out_prefix, k);
-        return ::lstat(old.c_str(), &st) == 0 && S_ISREG(st.st_mode) && std::remove(old.c_str()) == 0;
-    };
-    const auto remove_earlier_from = [&](std::size_t k) {
-        while (!out_prefix.empty() && remove_if_regular(k)) ++k;
-    };
     ddb2os::bulk_result result;
     try {
         result = ddb2os::build_bulk(input, opt);
     } catch (const ddb2os::error& e) {
         std::cerr << "ddb2os: " << e.what() << "\n";
-        remove_earlier_from(1);
+        remove_earlier();
+        return 2;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "ddb2os: out of memory\n";
+        remove_earlier();
         return 2;
     }
     for (const auto& e : result.errors) std::cerr << e.to_json() << "\n";

@@ -214,3 +214,27 @@ TEST_CASE("writer: write_valid_string writes what write_string writes, for valid
     }
     CHECK(differ == 0);
 }
+
+TEST_CASE("unescape_json_replacing: valid UTF-8 out of anything, U+FFFD for what cannot be decoded") {
+    using ddb2os::detail::unescape_json_replacing;
+    const std::string fffd = "\xEF\xBF\xBD";
+    const auto dec = [](std::string_view raw, bool escaped = true) {
+        std::string out = "stale";
+        unescape_json_replacing(raw, escaped, out);
+        return out;
+    };
+    CHECK(dec(R"(a\"b\\c\/d\n\t\u00e9\ud83d\ude00)") == "a\"b\\c/d\n\t\xC3\xA9\xF0\x9F\x98\x80");
+    CHECK(dec(R"(\ud800)") == fffd);
+    CHECK(dec(R"(\udc00x)") == fffd + "x");
+    CHECK(dec(R"(\ud800\ud800\udc00)") == fffd + "\xF0\x90\x80\x80");
+    CHECK(dec("a\xff" "b\xC3") == "a" + fffd + "b" + fffd);
+    // Escapes the parser would refuse stay as their text; nothing is read past the end.
+    CHECK(dec(R"(\u12)") == R"(\u12)");
+    CHECK(dec(R"(\uzzzz)") == R"(\uzzzz)");
+    CHECK(dec(R"(\q)") == R"(\q)");
+    CHECK(dec("ab\\") == "ab\\");
+    CHECK(dec(R"(\ud800\u12)") == fffd + R"(\u12)");
+    // Not escaped: only the bytes.
+    CHECK(dec(R"(\ud800)", false) == R"(\ud800)");
+    CHECK(dec("x\xfe", false) == "x" + fffd);
+}

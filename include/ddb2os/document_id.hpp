@@ -257,20 +257,24 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
         }
         if (n > schema->size()) {
             std::string extra, names;
+            string_ref extra_raw;
             A::each_member(keys, [&](string_ref k, typename A::value) {
                 std::string kn = k.escaped && detail::unescape_json(k.text, scratch) ? scratch : std::string(k.text);
                 bool known = false;
                 for (const std::string& s : *schema) known = known || s == kn;
-                if (!known && extra.empty()) extra = kn;
+                if (!known && extra.empty()) {
+                    extra = kn;
+                    extra_raw = k;
+                }
                 return extra.empty();
             });
             // No name outside the schema: one was written twice (raw JSON only), and find() read its last.
             if (!extra.empty()) {
                 for (const std::string& s : *schema) names += (names.empty() ? "" : ", ") + s;
-                // Named as it came (a name that is not UTF-8, U+FFFD for its bad bytes): a report's
-                // JSON writer would stop at the first bad byte, mid-name and mid-message.
+                // Named as it came, U+FFFD for what cannot be decoded: a report's JSON writer would
+                // stop at the first bad byte, mid-name and mid-message.
                 std::string shown;
-                detail::append_sanitized_utf8(shown, extra);
+                detail::unescape_json_replacing(extra_raw.text, extra_raw.escaped, shown);
                 return fail(errc::key_unexpected, join(shown),
                             detail::table_label(table) + ": Keys holds '" + shown +
                                 "', which is not in the key schema (" + names + ")");

@@ -593,9 +593,10 @@ public:
     // The key and its HMAC with the pads already hashed: a signature is then two SHA-256 finishes.
     std::pair<signing_key, detail::hmac_sha256_key> get_prepared(const credentials& creds, std::string_view date8,
                                                                 std::string_view region, std::string_view service) {
+        const detail::sha256_digest secret = detail::sha256(creds.secret_access_key());
         {
             const std::lock_guard<std::mutex> lock(mutex_);
-            if (entry* e = find(creds, date8, region, service)) {
+            if (entry* e = find(creds, secret, date8, region, service)) {
                 e->last_used = ++clock_;
                 ++hits_;
                 return {e->key, e->prepared};
@@ -606,12 +607,12 @@ public:
         const signing_key key = derive_signing_key(creds.secret_access_key(), date8, region, service);
         const detail::hmac_sha256_key prepared(detail::as_view(key));
         const std::lock_guard<std::mutex> lock(mutex_);
-        if (entry* e = find(creds, date8, region, service)) {
+        if (entry* e = find(creds, secret, date8, region, service)) {
             e->last_used = ++clock_;
             return {key, prepared};
         }
-        entry fresh{creds.access_key_id(), creds.secret_access_key(), std::string(date8), std::string(region),
-                    std::string(service), key, prepared, ++clock_};
+        entry fresh{creds.access_key_id(), secret, std::string(date8), std::string(region), std::string(service), key,
+                    prepared, ++clock_};
         if (entries_.size() < capacity_) {
             entries_.push_back(std::move(fresh));
         } else {
@@ -637,16 +638,20 @@ public:
 
 private:
     struct entry {
-        std::string access_key_id, secret, date, region, service;
+        std::string access_key_id;
+        detail::sha256_digest secret;  // of the secret key: the cache keeps no secret it was given
+        std::string date, region, service;
         signing_key key;
         detail::hmac_sha256_key prepared;
         std::uint64_t last_used;
     };
-    // The secret is compared too: a rotated secret under the same key id must not reuse a key.
-    entry* find(const credentials& creds, std::string_view date8, std::string_view region, std::string_view service) {
+    // The secret is compared too (a rotated secret under the same key id must not reuse a key), by
+    // its digest, in constant time.
+    entry* find(const credentials& creds, const detail::sha256_digest& secret, std::string_view date8,
+                std::string_view region, std::string_view service) {
         for (entry& e : entries_)
             if (e.date == date8 && e.region == region && e.service == service &&
-                e.access_key_id == creds.access_key_id() && e.secret == creds.secret_access_key())
+                e.access_key_id == creds.access_key_id() && CRYPTO_memcmp(e.secret.data(), secret.data(), secret.size()) == 0)
                 return &e;
         return nullptr;
     }
@@ -743,7 +748,9 @@ public:
         return out_;
     }
 
-    // The last call's stages, for logging a signature mismatch (they hold no secret).
+    // The last call's stages, for comparing with what a service expected on a mismatch. They hold
+    // no secret key, but the canonical request holds the session token when there is one: scrub it
+    // before logging them.
     const canonical_request& last_canonical_request() const noexcept { return cr_; }
     std::string_view last_string_to_sign() const noexcept { return string_to_sign_; }
 

@@ -101,10 +101,9 @@ struct sync_options {
     retry_policy retry;
     // Key schema of a table missing from bulk.key_schemas (DynamoDB DescribeTable), asked once
     // per table name and engine, within the batch's deadline. Given the table's name and its ARN
-    // (from the first record's eventSourceARN, without "/stream/..."; empty when the ARN has no
-    // ":table/"): ask by the ARN, which names the table's account, so a stream from another
-    // account is not answered with a same-named table of the caller's. Returns false with a
-    // reason when it cannot tell.
+    // (from the first record's eventSourceARN, without "/stream/..."): ask by the ARN, which names
+    // the table's account, so a stream from another account is not answered with a same-named
+    // table of the caller's. Returns false with a reason when it cannot tell.
     std::function<bool(const std::string& table, const std::string& table_arn, key_schema& schema,
                        std::string& reason, http::clock::time_point deadline)>
         resolve_key_schema;
@@ -584,7 +583,9 @@ private:
     static std::string text_of(string_ref s) {
         std::string out;
         if (s.escaped && detail::unescape_json(s.text, out)) return out;
-        return std::string(s.text);
+        if (!s.escaped && detail::is_valid_utf8(s.text.data(), s.text.size())) return std::string(s.text);
+        detail::unescape_json_replacing(s.text, s.escaped, out);
+        return out;
     }
 
     // With "errors":false every item is a success; count index vs delete from the item keys. False

@@ -34,7 +34,12 @@
 //
 // names in errors a value the adapter reads as a kind it is not: the Python adapter reads any object
 // that is not an exact int, float or Decimal (a set, a date, an int subclass) as a number, and says
-// "a Python set object" where others say "a number".
+// "a Python set object" where others say "a number". And
+//
+//   static std::string_view replaced_text(value, std::string& scratch);  // valid UTF-8, U+FFFD where not
+//
+// gives a dead letter's copy the whole text of a string string() cannot give (the Python adapter's
+// str holding a lone surrogate); without it, string()'s text is decoded with U+FFFD for what cannot be.
 #pragma once
 
 #include <string>
@@ -91,6 +96,13 @@ template <class A, class = void>
 struct adapter_foreign_name : std::false_type {};
 template <class A>
 struct adapter_foreign_name<A, std::void_t<decltype(A::foreign_name(std::declval<typename A::value&>()))>> : std::true_type {};
+
+template <class A, class = void>
+struct adapter_replaced_text : std::false_type {};
+template <class A>
+struct adapter_replaced_text<
+    A, std::void_t<decltype(A::replaced_text(std::declval<typename A::value&>(), std::declval<std::string&>()))>>
+    : std::true_type {};
 
 inline std::string a_kind(value_kind k) {
     return (k == value_kind::array || k == value_kind::object ? "an " : "a ") + std::string(kind_name(k));

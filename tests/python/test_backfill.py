@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
 
 import pytest
 
@@ -425,23 +428,42 @@ class Interrupted(Pages):
         return super().scan(**kwargs)
 
 
+class InterruptedMain(Pages):
+    """Ctrl-C as it comes: SIGINT, which Python raises in the main thread (waiting for the segments, or still
+    starting their threads), during the second Scan, whose page is then written all the same."""
+
+    def scan(self, **kwargs):
+        if len(self.scans) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the main thread takes it while this page is still to be written
+        return super().scan(**kwargs)
+
+
 def test_ctrl_c_keeps_the_runs_counts_and_failed_items(monkeypatch, capsys):
     monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
     CountingEngine.seen, CountingEngine.fail_at = [], None
     with pytest.raises(KeyboardInterrupt) as e:
         run(dynamodb=Interrupted(10))
     got = e.value.backfill_result  # the two pages written before it
-    assert (got["items"], got["indexed"], got["pages"], got["failed"]) == (6, 6, 2, [])
+    assert (got["items"], got["indexed"], got["pages"], got["failed"], got["stopped"]) == (6, 6, 2, [], True)
+    # In the main thread: the page being written when it came is waited for, and counted; no Scan after it.
+    CountingEngine.seen = []
+    table = InterruptedMain(10)
+    with pytest.raises(KeyboardInterrupt) as e:
+        run(dynamodb=table)
+    got = e.value.backfill_result
+    assert (got["items"], got["indexed"], got["pages"], got["stopped"]) == (6, 6, 2, True)
+    assert len(table.scans) == 2 and CountingEngine.seen == list(range(6))
     # The command line prints the counts and failed items before saying it was interrupted.
     interrupt = KeyboardInterrupt()
-    interrupt.backfill_result = {"items": 3, "indexed": 2, "stopped": False, "pages": 1,
+    interrupt.backfill_result = {"items": 3, "indexed": 2, "stopped": True, "pages": 1,
                                  "failed": [{"key": {"author": {"S": "a00"}}, "reason": "refused"}]}
     monkeypatch.setattr(bf, "backfill", lambda *a, **k: (_ for _ in ()).throw(interrupt))
     assert bf.main(["books"]) == 130
     out, err = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines()]
     assert lines[0] == {"message": "ddb2os backfill interrupted", "table": "books", "items": 3, "indexed": 2,
-                        "stopped": False, "pages": 1, "failed": 1}
+                        "stopped": True, "pages": 1, "failed": 1}
     assert lines[1] == {"message": "ddb2os backfill item failed", "key": {"author": {"S": "a00"}}, "reason": "refused"}
     assert err == "python -m ddb2os.backfill: interrupted; a rerun writes everything again\n"
 

@@ -115,6 +115,17 @@ def test_split_limits(cli, tmp_path):
     rc, out, err = run(cli, b'{"Records": [', "convert", "--out", prefix)
     assert (rc, out) == (2, "") and err.startswith("ddb2os: [ddb2os.json.syntax]")
     assert list(again.iterdir()) == []
+    # An input that cannot be read: the same; a PREFIX-1 that is not a file is skipped, as a failed write skips it.
+    assert run(cli, event, "convert", "--max-actions", "2", "--out", prefix)[0] == 0
+    (again / "c-1.ndjson").unlink()
+    (again / "c-1.ndjson").mkdir()
+    rc, out, err = run(cli, b"", "convert", str(tmp_path / "missing.json"), "--out", prefix)
+    assert (rc, out) == (2, "") and err.startswith("ddb2os: cannot open")
+    assert [p.name for p in again.iterdir()] == ["c-1.ndjson"]
+    # Without --out, nothing is removed (not a "-1.ndjson" in the working directory).
+    (tmp_path / "-1.ndjson").write_text("a file of the user's\n")
+    p = subprocess.run([str(cli), "convert", "missing.json"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert p.returncode == 2 and (tmp_path / "-1.ndjson").exists()
 
 
 def test_event_file_versions_bom_and_output_errors(cli, tmp_path):

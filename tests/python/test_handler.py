@@ -328,99 +328,156 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
         _handler._reset_for_tests()
 
 
+class _Server:
+    """A local HTTP server answering each POST with answer(path, headers, body) -> (status, bytes), for the
+    handler's requests (OpenSearch's _bulk, DynamoDB's DescribeTable) with no cluster behind it."""
+
+    def __init__(self, answer):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status, out = answer(self.path, self.headers, body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        from ddb2os import _handler
+        _handler._reset_for_tests()
+        self.server.shutdown()
+
+
+def _all_succeeded(body: bytes) -> bytes:
+    """_bulk's answer with every action a success (the action lines are the even ones)."""
+    import json
+    actions = [json.loads(line) for line in body.decode().splitlines()[::2]]
+    return json.dumps({"errors": False, "items": [{next(iter(a)): {"status": 201}} for a in actions]}).encode()
+
+
+def _run_handler(monkeypatch, env, event):
+    from ddb2os import _handler
+    monkeypatch.setattr(_handler.os, "environ", env)
+    _handler._reset_for_tests()
+    return ddb2os.handler(event, None)
+
+
 def test_basic_authentication_reads_the_password_from_the_environment(monkeypatch, capsys):
     """The configuration holds no password; the engine takes it from the environment and sends it."""
     import base64
-    import http.server
-    import threading
-    from ddb2os import _handler
     seen = []
 
-    class Bulk(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            seen.append((self.path, self.headers.get("Authorization")))
-            body = b'{"errors":false,"items":[{"delete":{"status":200}}]}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def bulk(path, headers, body):
+        seen.append((path, headers.get("Authorization")))
+        return 200, _all_succeeded(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Bulk)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(_handler.os, "environ", {
-        "OPENSEARCH_ENDPOINT": f"http://127.0.0.1:{server.server_port}", "OPENSEARCH_USERNAME": "admin",
-        "OPENSEARCH_PASSWORD": "pa55:w0rd-never-shown"})
-    _handler._reset_for_tests()
-    try:
+    with _Server(bulk) as server:
+        env = {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_USERNAME": "admin", "OPENSEARCH_PASSWORD": "pa55:w0rd-never-shown"}
         event = {"Records": [{"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
                               "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}]}
-        assert ddb2os.handler(event, None) == {"batchItemFailures": []}
+        assert _run_handler(monkeypatch, env, event) == {"batchItemFailures": []}
         assert seen == [("/_bulk?filter_path=errors,items.*.status,items.*.error",
                          "Basic " + base64.b64encode(b"admin:pa55:w0rd-never-shown").decode())]
         assert "never-shown" not in capsys.readouterr().out
-    finally:
-        _handler._reset_for_tests()
-        server.shutdown()
 
 
 def test_describetable_is_asked_by_the_streams_table_arn(monkeypatch, capsys):
     """A stream from another account names its table by ARN: asked by name alone, DynamoDB answers with
     the caller's own table of that name (a different key here), and every _id would be wrong. The server
     stands in for both DynamoDB (answering by name or ARN as AWS does) and OpenSearch's _bulk."""
-    import http.server
     import json
-    import threading
-    from ddb2os import _handler
     asked, bulks = [], []
     theirs = "arn:aws:dynamodb:us-east-1:222222222222:table/books"
 
-    class Both(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.headers.get("X-Amz-Target") == "DynamoDB_20120810.DescribeTable":
-                name = json.loads(body)["TableName"]
-                asked.append(name)
-                keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
-                if name != theirs:  # the caller's own "books"
-                    keys = [{"AttributeName": "id", "KeyType": "HASH"}]
-                answer = json.dumps({"Table": {"TableName": "books", "KeySchema": keys}}).encode()
-            else:
+    def serving(describe):
+        """_bulk, and DescribeTable answered by describe(TableName) -> (status, key names or an error body)."""
+        def answer(path, headers, body):
+            if headers.get("X-Amz-Target") != "DynamoDB_20120810.DescribeTable":
                 bulks.append(body.decode())
-                answer = b'{"errors":false,"items":[{"index":{"status":201}}]}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+                return 200, _all_succeeded(body)
+            name = json.loads(body)["TableName"]
+            asked.append(name)
+            status, keys = describe(name)
+            if status != 200:
+                return status, keys
+            schema = [{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ("HASH", "RANGE"))]
+            return 200, json.dumps({"Table": {"TableName": name, "KeySchema": schema}}).encode()
+        return _Server(answer)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Both)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setattr(_handler.os, "environ", {
-        "OPENSEARCH_ENDPOINT": url, "OPENSEARCH_AUTH": "none", "DYNAMODB_ENDPOINT": url, "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-never-shown"})
-    _handler._reset_for_tests()
-    try:
+    # As AWS answers: by ARN, the other account's table; by name, the caller's own "books".
+    with serving(lambda name: (200, ["pk", "sk"] if name == theirs else ["id"])) as server:
+        env = {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_AUTH": "none", "DYNAMODB_ENDPOINT": server.url,
+               "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-never-shown"}
         keys = {"pk": {"S": "p"}, "sk": {"N": "2"}}
         event = {"Records": [{"eventID": "e1", "eventName": "INSERT", "eventSourceARN": theirs + "/stream/2024-01-01T00:00:00.000",
                               "dynamodb": {"Keys": keys, "NewImage": {**keys, "v": {"S": "x"}}, "SequenceNumber": "100",
                                            "ApproximateCreationDateTime": 1700000000}}]}
-        assert ddb2os.handler(event, None) == {"batchItemFailures": []}
+        assert _run_handler(monkeypatch, env, event) == {"batchItemFailures": []}
         assert asked == [theirs]
         (bulk,) = bulks
         assert json.loads(bulk.splitlines()[0])["index"]["_id"] == "p|2"
         assert "secret-never-shown" not in capsys.readouterr().out
-    finally:
-        _handler._reset_for_tests()
-        server.shutdown()
+
+    # An endpoint that refuses an ARN as a table name (a DynamoDB-compatible one): asked by name then.
+    def by_name_only(name):
+        if name.startswith("arn:"):
+            return 400, b'{"__type":"com.amazon.coral.validate#ValidationException","message":"Invalid table name"}'
+        if name == "gone":
+            return 400, b'{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"}'
+        return 200, ["pk", "sk"]
+
+    asked.clear()
+    bulks.clear()
+    with serving(by_name_only) as server:
+        env.update(OPENSEARCH_ENDPOINT=server.url, DYNAMODB_ENDPOINT=server.url)
+        assert _run_handler(monkeypatch, env, event) == {"batchItemFailures": []}
+        assert asked == [theirs, "books"]
+        assert json.loads(bulks[0].splitlines()[0])["index"]["_id"] == "p|2"
+        gone = json.loads(json.dumps(event).replace("table/books/", "table/gone/"))
+        assert _run_handler(monkeypatch, env, gone) == {"batchItemFailures": [{"itemIdentifier": "100"}]}
+        assert asked[2:] == ["arn:aws:dynamodb:us-east-1:222222222222:table/gone", "gone"]
+        out = capsys.readouterr().out
+        assert "ValidationException" in out and "; then DescribeTable gone: HTTP 400" in out
+
+
+def test_a_dead_letter_keeps_a_refused_strings_text_around_a_lone_surrogate(monkeypatch):
+    """A str holding a lone surrogate (json.loads makes one of "\\ud800", as Lambda's runtime does) cannot be
+    indexed: its record is a dead letter whose copy keeps the rest of the string (it held one U+FFFD)."""
+    import json
+    bulks = []
+
+    def bulk(path, headers, body):
+        bulks.append(body.decode())
+        return 200, _all_succeeded(body)
+
+    with _Server(bulk) as server:
+        event = json.loads('{"Records": [{"eventID": "e1", "eventName": "INSERT", "eventSourceARN": '
+                           '"arn:aws:dynamodb:us-east-1:1:table/books/stream/x", "dynamodb": {"Keys": {"id": {"S": "a"}}, '
+                           '"NewImage": {"id": {"S": "a"}, "s": {"S": "ab\\ud800cd"}, "t\\udc00": {"S": "x"}}, '
+                           '"SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}]}')
+        env = {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_AUTH": "none"}
+        assert _run_handler(monkeypatch, env, event) == {"batchItemFailures": []}
+        (body,) = bulks
+        action, letter = (json.loads(line) for line in body.splitlines())
+        assert action["index"]["_index"] == "books-dlq"
+        assert letter["error"]["type"] == "ddb2os.utf8.invalid"
+        image = json.loads(letter["record"])["dynamodb"]["NewImage"]
+        assert image["s"] == {"S": "ab\ufffdcd"}
+        assert image["\ufffd"] == {"S": "x"}  # a name: U+FFFD alone (the adapter gives no text for one)
 
 
 def test_a_context_without_the_remaining_time_gets_60_seconds(monkeypatch, capsys):

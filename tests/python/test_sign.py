@@ -8,14 +8,28 @@ import ddb2os
 from test_sigv4_botocore import SEED, botocore_sign, header_case
 
 
+def as_sent(url: str) -> str:
+    """A URL as requests (and urllib3, and the curl transport) sends it: a space, a control character or a
+    non-ASCII character as the %XX of its UTF-8 bytes."""
+    return "".join(c if " " < c < "\x7f" else "".join(f"%{b:02X}" for b in c.encode()) for c in url)
+
+
+def botocore_as_sent(req, body, monkeypatch):
+    """botocore's signature of the request as it is sent (botocore signs a URL as given: it is the caller's to
+    encode, and a raw space sent as %20 is then encoded again by the service's canonical form, not signed)."""
+    _, signed = botocore_sign({**req, "url": as_sent(req["url"])}, body, False, False, monkeypatch)
+    return signed
+
+
 def test_sign_agrees_with_botocore(monkeypatch):
     rng = random.Random(SEED + 1)
-    checked = 0
+    checked = encoded = 0
     for i in range(200):
         req, extra = header_case(rng, i)
         if "payload_hash" in req:  # the Python API takes the body itself
             continue
-        _, signed = botocore_sign(req, extra["body"], False, False, monkeypatch)
+        signed = botocore_as_sent(req, extra["body"], monkeypatch)
+        encoded += as_sent(req["url"]) != req["url"]
         c = req["credentials"]
         when = datetime.datetime.fromtimestamp(req["timestamp"], datetime.timezone.utc)
         headers = [(n, v) for n, v in req["headers"] if not (req["service"] == "aoss" and n.lower() == "content-length")]
@@ -29,8 +43,24 @@ def test_sign_agrees_with_botocore(monkeypatch):
             assert ours["X-Amz-Content-Sha256"] == signed.headers["X-Amz-Content-SHA256"]
         else:
             assert "X-Amz-Content-Sha256" not in ours
+        assert ours == ddb2os.sign(req["method"], as_sent(req["url"]), headers, extra["body"], region=req["region"],
+                                   service=req["service"], access_key=c["access_key_id"],
+                                   secret_key=c["secret_access_key"], session_token=c.get("session_token"),
+                                   timestamp=when)
         checked += 1
-    assert checked > 150
+    assert checked > 150 and encoded > 20
+
+
+def test_sign_signs_what_requests_sends():
+    """requests sends the method upper-cased and a URL's spaces and non-ASCII characters percent-encoded: a
+    signature of the raw forms was refused (403)."""
+    import requests
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    args = dict(region="us-east-1", service="es", access_key="AK", secret_key="SK", timestamp=when)
+    for method, url in (("get", "https://h.example/idx/_doc/a b"), ("post", "https://h.example/caf\u00e9/_doc/\u65e5?q=1")):
+        sent = requests.Request(method, url).prepare()
+        assert ddb2os.sign(method, url, {}, b"", **args) == ddb2os.sign(sent.method, sent.url, {}, b"", **args)
+        assert sent.method == method.upper() and sent.url == as_sent(url)
 
 
 def test_sign_defaults_and_errors():
@@ -87,7 +117,7 @@ def test_signer_agrees_with_botocore_and_sign(monkeypatch):
         req, extra = header_case(rng, i)
         if "payload_hash" in req:
             continue
-        _, signed = botocore_sign(req, extra["body"], False, False, monkeypatch)
+        signed = botocore_as_sent(req, extra["body"], monkeypatch)
         c = req["credentials"]
         key = (req["region"], req["service"], c["access_key_id"], c["secret_access_key"], c.get("session_token"))
         signer = signers.get(key)

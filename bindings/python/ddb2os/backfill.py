@@ -357,7 +357,20 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             stop.set()
         return not failed
 
+    scanning = [0]  # segments in scan(), counted under `idle`: what an interrupted run waits for
+    idle = threading.Condition()
+
     def scan(segment: int) -> None:
+        with idle:
+            scanning[0] += 1
+        try:
+            scan_segment(segment)
+        finally:
+            with idle:
+                scanning[0] -= 1
+                idle.notify_all()
+
+    def scan_segment(segment: int) -> None:
         engine = _core.SyncEngine(config, env)  # one per segment: a segment never waits for another's page
         # The table as given: an ARN names another account's table, a bare name the caller's own.
         kwargs: Dict[str, Any] = {"TableName": table, "ConsistentRead": True}
@@ -392,24 +405,32 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
 
     errors: Dict[int, Exception] = {}
     interrupted: Optional[BaseException] = None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=segments) as pool:
-        try:
-            futures = [pool.submit(scan, s) for s in range(segments)]
-            for segment, f in enumerate(futures):
-                try:
-                    f.result()
-                except Exception as e:  # the others stop after their page; their failures are kept
-                    errors[segment] = e
-        except BaseException as e:  # Ctrl-C, or no thread to start: the others stop after their page
-            stop.set()
-            if log is not None:
-                log(json.dumps({"message": "ddb2os backfill interrupted: waiting for the pages being written"}))
-            interrupted = e
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=segments) as pool:
+            try:
+                futures = [pool.submit(scan, s) for s in range(segments)]
+                for segment, f in enumerate(futures):
+                    try:
+                        f.result()
+                    except Exception as e:  # the others stop after their page; their failures are kept
+                        errors[segment] = e
+            except BaseException as e:  # Ctrl-C, or no thread to start: the others stop after their page
+                stop.set()
+                if log is not None:
+                    log(json.dumps({"message": "ddb2os backfill interrupted: waiting for the pages being written"}))
+                interrupted = e
+        if interrupted is not None:  # the pool waits for its threads, but not one it was starting as Ctrl-C came
+            with idle:
+                idle.wait_for(lambda: scanning[0] == 0)
+    except BaseException as e:  # a second Ctrl-C while waiting for them (or a first one then): not waited for
+        stop.set()
+        interrupted = e
     totals["seconds"] = round(time.time() - started, 3)
     totals["version"] = version
     totals["resumed"] = progress is not None and progress.resumed
     if interrupted is not None:
-        # With the run's counts and failed items: the pages being written are done (the pool waited).
+        # With the run's counts and failed items so far (final unless a second Ctrl-C cut the wait short).
+        totals["stopped"] = True
         interrupted.backfill_result = totals  # type: ignore[attr-defined]
         raise interrupted
     if errors:
@@ -442,6 +463,11 @@ def _kept(checkpoint: Optional[str]) -> Optional[str]:
     if checkpoint and os.path.exists(checkpoint):
         return f"checkpoint {checkpoint!r} kept: a rerun goes on from it"
     return None
+
+
+def _rerun(checkpoint: Optional[str]) -> str:
+    """What a rerun of a stopped command does."""
+    return _kept(checkpoint) or "a rerun writes everything again"
 
 
 def _session_arguments(env: Mapping[str, str]) -> Dict[str, Any]:
@@ -479,7 +505,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = getattr(e, "backfill_result", None)
         if result is not None:
             _print_result("ddb2os backfill interrupted", a.table, result)
-        print(f"{p.prog}: interrupted; {_kept(a.checkpoint) or 'a rerun writes everything again'}", file=sys.stderr)
+        print(f"{p.prog}: interrupted; {_rerun(a.checkpoint)}", file=sys.stderr)
         return 130
     except Exception as e:  # botocore's (no region, no table, throttled): one line, not a traceback
         print(f"{p.prog}: error: {type(e).__name__}: {e}", file=sys.stderr)
@@ -491,8 +517,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{p.prog}: error: {error}", file=sys.stderr)
         return 1
     if failed:
-        print(f"{p.prog}: {failed} item{'s' if failed > 1 else ''} not written (listed above); "
-              f"{_kept(a.checkpoint) or 'a rerun writes everything again'}", file=sys.stderr)
+        print(f"{p.prog}: {failed} item{'s' if failed > 1 else ''} not written (listed above); {_rerun(a.checkpoint)}",
+              file=sys.stderr)
         return 1
     return 0
 

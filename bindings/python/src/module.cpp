@@ -468,7 +468,23 @@ void read_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* 
     if (!PyUnicode_Check(method))
         throw ddb2os::error("sigv4.bad_argument", std::string("method must be str, not ") + Py_TYPE(method)->tp_name);
     req.method = utf8(method);  // the call holds method, url and body for its whole length
+    // Signed as it is sent: requests, urllib3 and botocore send the method upper-cased, and a URL's
+    // space or non-ASCII byte percent-encoded (the transport encodes them before signing too).
+    const auto held = [&](std::string text) {
+        keep.push_back(steal(PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()))));
+        return utf8(keep.back().ptr());
+    };
+    if (std::any_of(req.method.begin(), req.method.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+        std::string upper(req.method);
+        for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+        req.method = held(std::move(upper));
+    }
     req.url = held_view(url, "url", keep);
+    if (std::any_of(req.url.begin(), req.url.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u <= 0x20 || u >= 0x7F;
+        }))
+        req.url = held(ddb2os::detail::encode_unsafe_url_bytes(std::string(req.url)));
     req.headers.clear();
     if (!PyDict_Check(headers) && headers != Py_None && PyObject_HasAttrString(headers, "keys")) {
         // Any other mapping (requests' CaseInsensitiveDict, MappingProxyType) as a dict of its
@@ -813,9 +829,14 @@ public:
                                    "than AWS's; or TABLE_KEYS)";
                     return false;
                 }
-                // By ARN: a stream from another account names its table's account there.
-                return ddb2os::describe_table_key_schema(*ddb_, table_arn.empty() ? table : table_arn, schema, reason,
-                                                         deadline);
+                // By ARN: a stream from another account names its table's account there. An endpoint
+                // that refuses an ARN as TableName (a DynamoDB-compatible one) is asked by name.
+                if (ddb2os::describe_table_key_schema(*ddb_, table_arn, schema, reason, deadline)) return true;
+                if (reason.find("ValidationException") == std::string::npos) return false;
+                std::string by_name;
+                if (ddb2os::describe_table_key_schema(*ddb_, table, schema, by_name, deadline)) return true;
+                reason += "; then " + by_name;
+                return false;
             };
             engine_ = std::make_unique<ddb2os::sync_engine>(std::move(o), *os_);
             return 0;

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "../config.hpp"
+#include "../detail/utf8.hpp"
 #include "../value_adapter.hpp"
 
 DDB2OS_BEGIN_NAMESPACE
@@ -52,6 +53,21 @@ struct python_adapter {
             return {std::string_view("\\ud800", 6), true};
         }
         return {std::string_view(p, static_cast<std::size_t>(n)), false};
+    }
+
+    // A dead letter's copy of a str string() cannot give (a lone surrogate): each code point, the
+    // surrogates as U+FFFD, so the rest of the text the record was refused for is kept.
+    static std::string_view replaced_text(value v, std::string& scratch) {
+        const string_ref s = string(v);  // readies the str (Python 3.9-3.11)
+        if (!s.escaped) return s.text;
+        scratch.clear();
+        const int kind = PyUnicode_KIND(v);
+        const void* data = PyUnicode_DATA(v);
+        for (Py_ssize_t i = 0, n = PyUnicode_GET_LENGTH(v); i < n; ++i) {
+            const Py_UCS4 cp = PyUnicode_READ(kind, data, i);
+            detail::append_utf8(scratch, cp >= 0xD800 && cp <= 0xDFFF ? 0xFFFD : cp);
+        }
+        return scratch;
     }
 
     // An exact int, float or decimal.Decimal: the numbers whose text is read (number_text).

@@ -15,44 +15,16 @@
 DDB2OS_BEGIN_NAMESPACE
 namespace detail {
 
-// A string of a dead letter's copy, whole: what cannot be decoded (a byte that is not UTF-8, an
-// unpaired surrogate escape such as \ud800) becomes U+FFFD, and the rest is kept. Such a string is
-// often what the record was refused for; cut at the bad byte, or its escape shown as literal text,
-// the copy would say something else than what arrived.
+// A string of a dead letter's copy, whole: what cannot be decoded becomes U+FFFD and the rest is
+// kept. Such a string is often what the record was refused for; cut at the bad byte, or its escape
+// shown as literal text, the copy would say something else than what arrived.
 inline void write_copied_string(out_buffer& out, string_ref s, std::string& scratch) {
     if (s.escaped ? unescape_json(s.text, scratch) : is_valid_utf8(s.text.data(), s.text.size())) {
         (void)write_string(out, s.escaped ? std::string_view(scratch) : s.text);
         return;
     }
-    std::string bytes;
-    append_sanitized_utf8(bytes, s.text);
-    if (s.escaped) {  // the escapes (already checked for syntax) with each unpaired surrogate as \uFFFD
-        std::string fixed;
-        for (std::size_t i = 0; i < bytes.size();) {
-            if (bytes[i] != '\\') {
-                fixed += bytes[i++];
-                continue;
-            }
-            if (bytes[i + 1] != 'u') {
-                fixed.append(bytes, i, 2);
-                i += 2;
-                continue;
-            }
-            const std::uint32_t cp = read_hex4(bytes.data() + i + 2);
-            if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= bytes.size() && bytes[i + 6] == '\\' && bytes[i + 7] == 'u') {
-                const std::uint32_t lo = read_hex4(bytes.data() + i + 8);
-                if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                    fixed.append(bytes, i, 12);
-                    i += 12;
-                    continue;
-                }
-            }
-            fixed.append(cp >= 0xD800 && cp <= 0xDFFF ? std::string_view("\\uFFFD") : std::string_view(bytes).substr(i, 6));
-            i += 6;
-        }
-        if (unescape_json(fixed, scratch)) bytes = scratch;
-    }
-    (void)write_string(out, bytes);
+    unescape_json_replacing(s.text, s.escaped, scratch);
+    (void)write_string(out, scratch);
 }
 
 template <class A>
@@ -76,7 +48,10 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
             else write_string(out, t);
             return;
         }
-        case value_kind::string: text(A::string(v)); return;
+        case value_kind::string:
+            if constexpr (adapter_replaced_text<A>::value) (void)write_string(out, A::replaced_text(v, scratch));
+            else text(A::string(v));
+            return;
         case value_kind::binary: {
             const std::string_view b = A::binary(v);
             std::string enc;

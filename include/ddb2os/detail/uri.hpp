@@ -284,5 +284,25 @@ inline std::string host_header_value(const url_parts& u) {
     return host;
 }
 
+// A URL with every byte that may not appear in one raw (non-ASCII, controls, space) written as
+// %XX in upper case, as the signer's canonical form has it. Left raw, they are encoded after signing
+// (by libcurl, by Python's requests), and the signature, made over the raw form, does not match the
+// request sent.
+inline std::string encode_unsafe_url_bytes(std::string url) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::size_t i = 0;
+    while (i < url.size()) {
+        const auto c = static_cast<unsigned char>(url[i]);
+        if (c > 0x20 && c < 0x7F) {
+            ++i;
+            continue;
+        }
+        const char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        url.replace(i, 1, enc, 3);
+        i += 3;
+    }
+    return url;
+}
+
 }  // namespace detail
 DDB2OS_END_NAMESPACE

@@ -322,5 +322,67 @@ inline bool unescape_json(std::string_view raw, std::string& out) {
     return is_valid_utf8(out.data(), out.size());
 }
 
+// The text of a string for a report or a dead letter's copy, whatever it holds: `raw` decoded when
+// `escaped` (JSON string content), as valid UTF-8, with each byte that is not UTF-8 and each
+// unpaired surrogate escape (\ud800) as U+FFFD and the rest kept. An escape the parser would have
+// refused (cut short, not hex) stays as its text: `raw` need not have been checked.
+inline void unescape_json_replacing(std::string_view raw, bool escaped, std::string& out) {
+    out.clear();
+    if (!escaped) {
+        append_sanitized_utf8(out, raw);
+        return;
+    }
+    std::string bytes;
+    append_sanitized_utf8(bytes, raw);  // escapes are ASCII: untouched
+    const auto hex4 = [&](std::size_t at) {  // the code unit of the \uXXXX at `at`, or -1
+        if (at + 6 > bytes.size() || bytes[at] != '\\' || bytes[at + 1] != 'u') return -1L;
+        for (std::size_t k = at + 2; k < at + 6; ++k)
+            if (hex_value(bytes[k]) < 0) return -1L;
+        return static_cast<long>(read_hex4(bytes.data() + at + 2));
+    };
+    for (std::size_t i = 0; i < bytes.size();) {
+        const char c = bytes[i];
+        if (c != '\\' || i + 1 == bytes.size()) {
+            out += c;
+            ++i;
+            continue;
+        }
+        const char e = bytes[i + 1];
+        if (e != 'u') {
+            switch (e) {
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case '"': case '\\': case '/': out += e; break;
+                default: out += c; out += e; break;
+            }
+            i += 2;
+            continue;
+        }
+        const long unit = hex4(i);
+        if (unit < 0) {
+            out += c;
+            ++i;
+            continue;
+        }
+        auto cp = static_cast<std::uint32_t>(unit);
+        i += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            const long lo = hex4(i);
+            if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(lo) - 0xDC00);
+                i += 6;
+            } else {
+                cp = 0xFFFD;
+            }
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            cp = 0xFFFD;
+        }
+        append_utf8(out, cp);
+    }
+}
+
 }  // namespace detail
 DDB2OS_END_NAMESPACE

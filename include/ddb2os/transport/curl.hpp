@@ -214,25 +214,6 @@ inline http::error_kind curl_error_kind(CURLcode rc) noexcept {
     }
 }
 
-// A URL with every byte that may not appear in one raw (non-ASCII, controls, space) written as
-// %XX in upper case, as the signer's canonical form has it; left raw, libcurl would encode them
-// itself after signing, in lower case, and the signature would not match the request sent.
-inline std::string encode_unsafe_url_bytes(std::string url) {
-    static const char hex[] = "0123456789ABCDEF";
-    std::size_t i = 0;
-    while (i < url.size()) {
-        const auto c = static_cast<unsigned char>(url[i]);
-        if (c > 0x20 && c < 0x7F) {
-            ++i;
-            continue;
-        }
-        const char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
-        url.replace(i, 1, enc, 3);
-        i += 3;
-    }
-    return url;
-}
-
 inline bool starts_with_icase(std::string_view s, std::string_view prefix) noexcept {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
@@ -394,7 +375,10 @@ public:
         lines.reserve(headers.size() + 2);
         for (const http::header& h : headers) {
             if (detail::iequals(h.name, "authorization")) secrets.push_back(h.value);
-            lines.push_back(h.value.empty() ? h.name + ";" : h.name + ": " + h.value);
+            // curl drops "Name: " with only blanks after it, and sends "Name;" as an empty header: the
+            // signed one, whose canonical value is empty.
+            const bool blank = h.value.find_first_not_of(" \t") == std::string::npos;
+            lines.push_back(blank ? h.name + ";" : h.name + ": " + h.value);
         }
         lines.emplace_back("Expect:");  // no 100-continue round trip before large bodies
         const bool sends_body = !(req.method == "GET" && req.body.empty()) && req.method != "HEAD";
