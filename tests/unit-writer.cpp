@@ -220,8 +220,7 @@ TEST_CASE("unescape_json_replacing: valid UTF-8 out of anything, U+FFFD for what
     const std::string fffd = "\xEF\xBF\xBD";
     const auto dec = [](std::string_view raw, bool escaped = true) {
         std::string out = "stale";
-        unescape_json_replacing(raw, escaped, out);
-        return out;
+        return std::string(unescape_json_replacing(raw, escaped, out));
     };
     CHECK(dec(R"(a\"b\\c\/d\n\t\u00e9\ud83d\ude00)") == "a\"b\\c/d\n\t\xC3\xA9\xF0\x9F\x98\x80");
     CHECK(dec(R"(\ud800)") == fffd);
@@ -237,4 +236,5 @@ TEST_CASE("unescape_json_replacing: valid UTF-8 out of anything, U+FFFD for what
     // Not escaped: only the bytes.
     CHECK(dec(R"(\ud800)", false) == R"(\ud800)");
     CHECK(dec("x\xfe", false) == "x" + fffd);
+    CHECK(dec("plain", false) == "plain");
 }

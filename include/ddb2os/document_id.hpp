@@ -10,6 +10,7 @@
 // value (DynamoDB allows none) is an error: OpenSearch refuses an empty _id.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -256,25 +257,21 @@ bool document_id(typename A::value keys, const key_schema* schema, std::string_v
             detail::append_id_part(id, text, composite, &name == &schema->front());
         }
         if (n > schema->size()) {
-            std::string extra, names;
-            string_ref extra_raw;
+            bool found = false;
+            string_ref extra;
             A::each_member(keys, [&](string_ref k, typename A::value) {
                 std::string kn = k.escaped && detail::unescape_json(k.text, scratch) ? scratch : std::string(k.text);
-                bool known = false;
-                for (const std::string& s : *schema) known = known || s == kn;
-                if (!known && extra.empty()) {
-                    extra = kn;
-                    extra_raw = k;
-                }
-                return extra.empty();
+                found = std::find(schema->begin(), schema->end(), kn) == schema->end();
+                if (found) extra = k;
+                return !found;
             });
             // No name outside the schema: one was written twice (raw JSON only), and find() read its last.
-            if (!extra.empty()) {
+            if (found) {
+                std::string names;
                 for (const std::string& s : *schema) names += (names.empty() ? "" : ", ") + s;
                 // Named as it came, U+FFFD for what cannot be decoded: a report's JSON writer would
                 // stop at the first bad byte, mid-name and mid-message.
-                std::string shown;
-                detail::unescape_json_replacing(extra_raw.text, extra_raw.escaped, shown);
+                const std::string shown(detail::unescape_json_replacing(extra.text, extra.escaped, scratch));
                 return fail(errc::key_unexpected, join(shown),
                             detail::table_label(table) + ": Keys holds '" + shown +
                                 "', which is not in the key schema (" + names + ")");

@@ -581,11 +581,8 @@ private:
     }
 
     static std::string text_of(string_ref s) {
-        std::string out;
-        if (s.escaped && detail::unescape_json(s.text, out)) return out;
-        if (!s.escaped && detail::is_valid_utf8(s.text.data(), s.text.size())) return std::string(s.text);
-        detail::unescape_json_replacing(s.text, s.escaped, out);
-        return out;
+        std::string scratch;
+        return std::string(detail::unescape_json_replacing(s.text, s.escaped, scratch));
     }
 
     // With "errors":false every item is a success; count index vs delete from the item keys. False

@@ -19,12 +19,7 @@ namespace detail {
 // kept. Such a string is often what the record was refused for; cut at the bad byte, or its escape
 // shown as literal text, the copy would say something else than what arrived.
 inline void write_copied_string(out_buffer& out, string_ref s, std::string& scratch) {
-    if (s.escaped ? unescape_json(s.text, scratch) : is_valid_utf8(s.text.data(), s.text.size())) {
-        (void)write_string(out, s.escaped ? std::string_view(scratch) : s.text);
-        return;
-    }
-    unescape_json_replacing(s.text, s.escaped, scratch);
-    (void)write_string(out, scratch);
+    (void)write_string(out, unescape_json_replacing(s.text, s.escaped, scratch));
 }
 
 template <class A>
@@ -34,7 +29,6 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
         return;
     }
     std::string scratch;
-    auto text = [&](string_ref s) { write_copied_string(out, s, scratch); };
     switch (A::kind(v)) {
         case value_kind::null: out.put(std::string_view("null")); return;
         case value_kind::boolean: out.put(A::boolean(v) ? std::string_view("true") : std::string_view("false")); return;
@@ -50,7 +44,7 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
         }
         case value_kind::string:
             if constexpr (adapter_replaced_text<A>::value) (void)write_string(out, A::replaced_text(v, scratch));
-            else text(A::string(v));
+            else write_copied_string(out, A::string(v), scratch);
             return;
         case value_kind::binary: {
             const std::string_view b = A::binary(v);
@@ -77,7 +71,7 @@ void write_json_copy(out_buffer& out, typename A::value v, int depth = 0) {
             A::each_member(v, [&](string_ref k, typename A::value e) {
                 if (!first) out.put(',');
                 first = false;
-                text(k);
+                write_copied_string(out, k, scratch);
                 out.put(':');
                 write_json_copy<A>(out, e, depth + 1);
                 return true;

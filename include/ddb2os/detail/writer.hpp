@@ -325,12 +325,14 @@ inline bool unescape_json(std::string_view raw, std::string& out) {
 // The text of a string for a report or a dead letter's copy, whatever it holds: `raw` decoded when
 // `escaped` (JSON string content), as valid UTF-8, with each byte that is not UTF-8 and each
 // unpaired surrogate escape (\ud800) as U+FFFD and the rest kept. An escape the parser would have
-// refused (cut short, not hex) stays as its text: `raw` need not have been checked.
-inline void unescape_json_replacing(std::string_view raw, bool escaped, std::string& out) {
+// refused (cut short, not hex) stays as its text: `raw` need not have been checked. A view of `raw`
+// when it needs nothing, else of `out`.
+inline std::string_view unescape_json_replacing(std::string_view raw, bool escaped, std::string& out) {
+    if (!escaped && is_valid_utf8(raw.data(), raw.size())) return raw;
     out.clear();
     if (!escaped) {
         append_sanitized_utf8(out, raw);
-        return;
+        return out;
     }
     std::string bytes;
     append_sanitized_utf8(bytes, raw);  // escapes are ASCII: untouched
@@ -382,6 +384,7 @@ inline void unescape_json_replacing(std::string_view raw, bool escaped, std::str
         }
         append_utf8(out, cp);
     }
+    return out;
 }
 
 }  // namespace detail
