@@ -102,6 +102,8 @@ TEST_CASE("document id: errors name the table and the attribute") {
     CHECK(id_of("{\"id\":{\"S\":\"x\"},\"sk\xff\xfe" "x\":{\"S\":\"y\"}}", &single) ==
           "[ddb2os.key.unexpected] dynamodb.Keys.sk\xEF\xBF\xBD\xEF\xBF\xBD" "x: table 'books': Keys holds "
           "'sk\xEF\xBF\xBD\xEF\xBF\xBD" "x', which is not in the key schema (id)");
+    CHECK(id_of(R"({"id":{"S":"x"},"":{"S":"y"}})", &single) ==  // an empty name is a name too
+          "[ddb2os.key.unexpected] dynamodb.Keys.: table 'books': Keys holds '', which is not in the key schema (id)");
     CHECK(id_of(R"({})", &single) == "[ddb2os.key.empty] dynamodb.Keys: Keys is empty");
     // OpenSearch refuses an empty _id; DynamoDB never sends an empty key value, but a hand-made record may.
     CHECK(id_of(R"({"id":{"S":""}})", nullptr) ==
