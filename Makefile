@@ -34,7 +34,7 @@ test-clang: deps $(CLANG_BUILD)/build.ninja
 
 # The Python module, installed the documented way (build tree reused: see pyproject.toml).
 python: deps
-	$(PYTHON) -m pip install -q --disable-pip-version-check -C cmake.define.DDB2OS_WERROR=ON .
+	$(PYTHON) -m pip install -q --disable-pip-version-check --config-settings=cmake.define.DDB2OS_WERROR=ON .
 
 test-python: build python
 	DDB2OS_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python

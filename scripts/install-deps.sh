@@ -12,17 +12,26 @@ have_cmd cmake || need_apt+=(cmake)
 have_cmd ninja || need_apt+=(ninja-build)
 have_cmd clang++-14 || need_apt+=(clang-14)
 # The sanitizer runtimes are a separate package that clang-14 does not pull in.
-compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.a' >/dev/null || need_apt+=(libclang-rt-14-dev)
+compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.asan-$(uname -m).a" >/dev/null || need_apt+=(libclang-rt-14-dev)
 have_file /usr/include/nlohmann/json.hpp || need_apt+=(nlohmann-json3-dev)
 have_file /usr/include/doctest/doctest.h || need_apt+=(doctest-dev)
 have_file /usr/include/openssl/evp.h || need_apt+=(libssl-dev)
 have_file /usr/include/x86_64-linux-gnu/curl/curl.h || have_file /usr/include/curl/curl.h || need_apt+=(libcurl4-openssl-dev)
 have_file /usr/include/zlib.h || need_apt+=(zlib1g-dev)
 have_cmd openssl || need_apt+=(openssl)
-have_cmd java || need_apt+=(openjdk-17-jre-headless)   # OpenSearch and DynamoDB Local
+# OpenSearch and DynamoDB Local: Java 17 or later.
+java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || need_apt+=(openjdk-17-jre-headless)
 have_cmd mvn || need_apt+=(maven)                      # fetches them from Maven Central
 have_file /usr/include/pybind11/pybind11.h || need_apt+=(pybind11-dev)
 have_file /usr/include/simdjson.h || need_apt+=(libsimdjson-dev)
+# The module's build needs the running Python's headers and pip: Debian's packages when that Python is
+# Debian's (another one, such as pyenv's, brings its own).
+py=${PYTHON:-python3}
+if [ "$(command -v "$py")" = "/usr/bin/$py" ] || [ "$(command -v "$py")" = /usr/bin/python3 ]; then
+  "$py" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || need_apt+=(python3-dev)
+  "$py" -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}"
@@ -34,7 +43,6 @@ fi
 # Python packages for the tests (and later the module and benchmarks), at the versions
 # tests/requirements.txt allows; pip runs only when one is missing or out of range (Debian's own
 # python3 refuses pip installs, PEP 668: a C++-only `make build` must not depend on pip).
-py=${PYTHON:-python3}
 if ! "$py" - "$here/tests/requirements.txt" <<'PY' >/dev/null 2>&1
 import sys, importlib.metadata as md
 from pip._vendor.packaging.requirements import Requirement
