@@ -24,14 +24,13 @@ java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || need_apt+=(openj
 have_cmd mvn || need_apt+=(maven)                      # fetches them from Maven Central
 have_file /usr/include/pybind11/pybind11.h || need_apt+=(pybind11-dev)
 have_file /usr/include/simdjson.h || need_apt+=(libsimdjson-dev)
-# The module's build needs the running Python's headers and pip: Debian's packages when that Python is
-# Debian's (another one, such as pyenv's, brings its own).
+# The module's build needs the running Python's headers, and the tests its pip: Debian's packages when
+# they are Debian's to give (its python3, or a virtual environment made from it, whose headers are the
+# system's); another Python, such as pyenv's, brings its own.
 py=${PYTHON:-python3}
-if [ "$(command -v "$py")" = "/usr/bin/$py" ] || [ "$(command -v "$py")" = /usr/bin/python3 ]; then
-  "$py" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-    || need_apt+=(python3-dev)
-  "$py" -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
-fi
+include=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)
+if [[ "$include" == /usr/include/* ]] && [ ! -e "$include/Python.h" ]; then need_apt+=(python3-dev); fi
+if [[ "$(command -v "$py")" == /usr/bin/* ]] && ! "$py" -m pip --version >/dev/null 2>&1; then need_apt+=(python3-pip); fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}"

@@ -442,12 +442,22 @@ private:
         return true;
     }
 
+    template <class A>
+    static bool composite_keys(typename A::value r) {
+        typename A::value d{}, keys{};
+        return A::kind(r) == value_kind::object && A::find(r, "dynamodb", d) && A::kind(d) == value_kind::object &&
+               A::find(d, "Keys", keys) && A::kind(keys) == value_kind::object && A::size(keys) > 1;
+    }
+
     template <class A, class Unlock>
     void resolve_schemas(const std::vector<typename A::value>& records, http::clock::time_point deadline) {
         unresolved_.clear();
         if (!opt_.resolve_key_schema) return;
         std::string last, scratch;
         for (const auto& r : records) {
+            // A record whose Keys hold one attribute needs no key schema: asking for its table anyway
+            // cost every batch a DescribeTable (or a connect timeout) where it could not be answered.
+            if (!composite_keys<A>(r)) continue;
             const std::string_view arn = arn_of<A>(r, scratch);
             const std::string table(table_from_arn(arn));
             if (table.empty() || table == last) continue;
