@@ -20,7 +20,8 @@ have_file /usr/include/x86_64-linux-gnu/curl/curl.h || have_file /usr/include/cu
 have_file /usr/include/zlib.h || need_apt+=(zlib1g-dev)
 have_cmd openssl || need_apt+=(openssl)
 # OpenSearch and DynamoDB Local: Java 17 or later.
-java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || need_apt+=(openjdk-17-jre-headless)
+java_version=$(java -version 2>&1 || true)
+[[ "$java_version" =~ version\ \"(1[7-9]|[2-9][0-9]) ]] || need_apt+=(openjdk-17-jre-headless)
 have_cmd mvn || need_apt+=(maven)                      # fetches them from Maven Central
 have_file /usr/include/pybind11/pybind11.h || need_apt+=(pybind11-dev)
 have_file /usr/include/simdjson.h || need_apt+=(libsimdjson-dev)
