@@ -171,12 +171,13 @@ int convert(int argc, char** argv) {
     const auto remove_earlier_from = [&](std::size_t k) {
         while (!out_prefix.empty() && remove_if_regular(k)) ++k;
     };
-    // No body at all (the input cannot be read, is not an event, or no memory is left): none of the
-    // earlier run's either, a PREFIX-1 that is not a file skipped as a failed write skips it.
-    const auto remove_earlier = [&] {
+    // Where this run's bodies stop at number `k` (a failed write; no body at all, when the input
+    // cannot be read, is not an event, or no memory is left): the earlier run's from `k` on go, a
+    // PREFIX-k in the way as something else (a directory) skipped.
+    const auto remove_earlier_after_failure = [&](std::size_t k) {
         if (out_prefix.empty()) return;  // no --out: "-1.ndjson" is nobody's body
-        remove_if_regular(1);
-        remove_earlier_from(2);
+        remove_if_regular(k);
+        remove_earlier_from(k + 1);
     };
     std::string input;
     {
@@ -185,7 +186,7 @@ int convert(int argc, char** argv) {
         const std::string what = from_file ? "\"" + input_path + "\"" : std::string("standard input");
         if (in == nullptr) {
             std::cerr << "ddb2os: cannot open " << what << ": " << std::strerror(errno) << "\n";
-            remove_earlier();
+            remove_earlier_after_failure(1);
             return 2;
         }
         char buf[1 << 16];
@@ -197,7 +198,7 @@ int convert(int argc, char** argv) {
         if (from_file) std::fclose(in);
         if (failed) {
             std::cerr << "ddb2os: cannot read " << what << ": " << std::strerror(read_errno) << "\n";
-            remove_earlier();
+            remove_earlier_after_failure(1);
             return 2;
         }
     }
@@ -206,11 +207,11 @@ int convert(int argc, char** argv) {
         result = ddb2os::build_bulk(input, opt);
     } catch (const ddb2os::error& e) {
         std::cerr << "ddb2os: " << e.what() << "\n";
-        remove_earlier();
+        remove_earlier_after_failure(1);
         return 2;
     } catch (const std::bad_alloc&) {
         std::cerr << "ddb2os: out of memory\n";
-        remove_earlier();
+        remove_earlier_after_failure(1);
         return 2;
     }
     for (const auto& e : result.errors) std::cerr << e.to_json() << "\n";
@@ -230,10 +231,7 @@ int convert(int argc, char** argv) {
         if (!ok) {
             std::cerr << "ddb2os: cannot write \"" << path << "\": " << std::strerror(write_errno ? write_errno : errno) << "\n";
             std::remove(part.c_str());
-            // The file that could not be written may be in the way as something else (a directory): the
-            // earlier run's files after it go all the same.
-            remove_if_regular(i + 1);
-            remove_earlier_from(i + 2);
+            remove_earlier_after_failure(i + 1);
             return 2;
         }
         std::printf("%s\n", path.c_str());

@@ -430,12 +430,21 @@ class Interrupted(Pages):
 
 class InterruptedMain(Pages):
     """Ctrl-C as it comes: SIGINT, which Python raises in the main thread (waiting for the segments, or still
-    starting their threads), during the second Scan, whose page is then written all the same."""
+    starting their threads), during the second Scan, whose page is then written all the same. The Scan
+    returns once the run has logged that it was interrupted (pass `log=table.log`), so no third one starts."""
+
+    def __init__(self, n):
+        super().__init__(n)
+        self.taken = threading.Event()
+
+    def log(self, line):
+        if "interrupted" in line:
+            self.taken.set()
 
     def scan(self, **kwargs):
         if len(self.scans) == 1:
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)  # the main thread takes it while this page is still to be written
+            assert self.taken.wait(10), "the main thread never took the interrupt"
         return super().scan(**kwargs)
 
 
@@ -450,7 +459,7 @@ def test_ctrl_c_keeps_the_runs_counts_and_failed_items(monkeypatch, capsys):
     CountingEngine.seen = []
     table = InterruptedMain(10)
     with pytest.raises(KeyboardInterrupt) as e:
-        run(dynamodb=table)
+        run(dynamodb=table, log=table.log)
     got = e.value.backfill_result
     assert (got["items"], got["indexed"], got["pages"], got["stopped"]) == (6, 6, 2, True)
     assert len(table.scans) == 2 and CountingEngine.seen == list(range(6))

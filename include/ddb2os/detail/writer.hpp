@@ -283,6 +283,19 @@ inline std::uint32_t read_hex4(const char* p) noexcept {
                                       (hex_value(p[2]) << 4) | hex_value(p[3]));
 }
 
+// The character a one-character JSON escape (\n, \", ...) stands for; 0 for 'u' and what is no escape.
+constexpr char simple_escape(char e) noexcept {
+    switch (e) {
+        case 'n': return '\n';
+        case 'r': return '\r';
+        case 't': return '\t';
+        case 'b': return '\b';
+        case 'f': return '\f';
+        case '"': case '\\': case '/': return e;
+        default: return 0;
+    }
+}
+
 // Decodes the content of a JSON string literal whose escapes the parser already checked for
 // syntax. Fails (returns false) on an unpaired UTF-16 surrogate or invalid UTF-8.
 inline bool unescape_json(std::string_view raw, std::string& out) {
@@ -298,14 +311,9 @@ inline bool unescape_json(std::string_view raw, std::string& out) {
         if (i >= raw.size()) break;
         const char e = raw[i + 1];
         i += 2;
-        switch (e) {
-            case 'n': out.push_back('\n'); continue;
-            case 'r': out.push_back('\r'); continue;
-            case 't': out.push_back('\t'); continue;
-            case 'b': out.push_back('\b'); continue;
-            case 'f': out.push_back('\f'); continue;
-            case 'u': break;
-            default: out.push_back(e); continue;  // " \ /
+        if (e != 'u') {  // the parser let through no other escape
+            out.push_back(simple_escape(e));
+            continue;
         }
         std::uint32_t cp = read_hex4(raw.data() + i);
         i += 4;
@@ -351,15 +359,8 @@ inline std::string_view unescape_json_replacing(std::string_view raw, bool escap
         }
         const char e = bytes[i + 1];
         if (e != 'u') {
-            switch (e) {
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case '"': case '\\': case '/': out += e; break;
-                default: out += c; out += e; break;
-            }
+            if (const char s = simple_escape(e)) out += s;
+            else out.append({c, e});  // no escape: kept as its text
             i += 2;
             continue;
         }
