@@ -13,11 +13,22 @@ namespace {
 
 using ddb2os::http::clock;
 
-// Answers each request from a script; records what it was sent.
+// Answers each _bulk request from a script; records what it was sent. The dead-letter index's
+// creation (a PUT before the first letters) is kept apart, in `puts`, answered by `put_answer`
+// (created, unless a test says otherwise), so the scripts count bulk requests only.
 struct scripted_transport : ddb2os::http::transport {
-    std::vector<ddb2os::http::request> sent;
+    std::vector<ddb2os::http::request> sent, puts;
     std::function<ddb2os::http::result(const ddb2os::http::request&, std::size_t n)> answer;
+    std::function<ddb2os::http::result(const ddb2os::http::request&)> put_answer;
     ddb2os::http::result send(const ddb2os::http::request& req, clock::time_point) override {
+        if (req.method == "PUT") {
+            puts.push_back(req);
+            if (put_answer) return put_answer(req);
+            ddb2os::http::result r;
+            r.res.status = 200;
+            r.res.body = R"({"acknowledged":true,"shards_acknowledged":true,"index":"x"})";
+            return r;
+        }
         sent.push_back(req);
         return answer(req, sent.size() - 1);
     }
@@ -551,6 +562,57 @@ TEST_CASE("sync: records that cannot be converted become dead letters; without a
     CHECK(rep.dead_lettered == 0);
 }
 
+TEST_CASE("sync: a dead-letter index is created with date detection off before its first letter") {
+    // A date-keyed table: made by the letter's dynamic mapping, "id" would be mapped as a date.
+    const std::string bad = R"({"n":{"N":"x"}})";
+    const std::string ev = event({rec(1, "INSERT", "2024-05-01", bad), rec(2, "INSERT", "user-7", bad)});
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    ddb2os::sync_engine engine(fast_options(), t);
+    auto rep = engine.process(ev, soon());
+    REQUIRE(t.puts.size() == 1);  // one index for both letters, asked before them
+    CHECK(t.puts[0].target == "/books-dlq");
+    REQUIRE(t.puts[0].headers.size() == 1);
+    CHECK((t.puts[0].headers[0].name == "Content-Type" && t.puts[0].headers[0].value == "application/json"));
+    const auto body = nlohmann::json::parse(t.puts[0].body);
+    CHECK(body["mappings"]["date_detection"] == false);
+    CHECK(body["mappings"]["properties"]["time"]["type"] == "date");
+    REQUIRE(t.sent.size() == 1);
+    CHECK(t.sent[0].body.find("\"_index\":\"books-dlq\"") != std::string::npos);
+    CHECK(rep.dead_lettered == 2);
+    CHECK(rep.requests == 2);
+    // Created: not asked again by this engine.
+    rep = engine.process(ev, soon());
+    CHECK(t.puts.size() == 1);
+    CHECK(rep.dead_lettered == 2);
+
+    // An index that exists already is left as it is, and not asked for again either.
+    scripted_transport u;
+    u.answer = t.answer;
+    u.put_answer = [](const ddb2os::http::request&) {
+        return ok(R"({"error":{"type":"resource_already_exists_exception","reason":"index [books-dlq/x] already exists"},"status":400})", 400);
+    };
+    ddb2os::sync_engine existing(fast_options(), u);
+    existing.process(ev, soon());
+    existing.process(ev, soon());
+    CHECK(u.puts.size() == 1);
+    CHECK(u.sent.size() == 2);
+
+    // Not allowed to create one: the letters are still sent (the bulk request may auto-create it,
+    // as before), and the next letters ask again.
+    scripted_transport w;
+    w.answer = t.answer;
+    w.put_answer = [](const ddb2os::http::request&) {
+        return ok(R"({"error":{"type":"security_exception","reason":"no permissions"},"status":403})", 403);
+    };
+    ddb2os::sync_engine forbidden(fast_options(), w);
+    rep = forbidden.process(ev, soon());
+    CHECK(rep.dead_lettered == 2);
+    forbidden.process(ev, soon());
+    CHECK(w.puts.size() == 2);
+    CHECK(w.sent.size() == 2);
+}
+
 TEST_CASE("sync: a dead letter's _id is its eventID, else its sequence number, else the record's hash") {
     // Records no DynamoDB stream sends: one not an object, one without eventID or SequenceNumber.
     const std::string nameless = R"({"eventName":"UPSERT","dynamodb":{"Keys":{"id":{"S":"a"}}}})";
@@ -893,7 +955,10 @@ TEST_CASE("sync: options are checked") {
     }
     o = fast_options();
     o.dlq_index = "{index}";  // the index named after each table
-    CHECK_THROWS_AS(ddb2os::sync_engine(o, t), ddb2os::error);
+    CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t),
+                         "[ddb2os.option.invalid] dead-letter index \"{index}\" is the data index itself: give the dead "
+                         "letters an index of their own",
+                         ddb2os::error);
     o.bulk.index = "books";
     o.dlq_index = "books-{index}";
     CHECK_NOTHROW(ddb2os::sync_engine(o, t));

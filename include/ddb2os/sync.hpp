@@ -406,6 +406,8 @@ private:
     http::transport& os_;
     std::mt19937_64 rng_;
     std::map<std::string, key_schema, std::less<>> resolved_;
+    // The dead-letter indices created (or found) by create_dlq.
+    std::vector<std::string> dlq_ready_;
     // This batch's tables whose key schema the resolver could not give, and why.
     std::map<std::string, std::string, std::less<>> unresolved_;
 
@@ -781,6 +783,12 @@ private:
         std::vector<dead_letter> dlq_dead;
         std::vector<record_failure> dlq_failed;
         sync_report dlq_rep;
+        std::vector<std::string> names;  // each asked for once a batch
+        for (const auto& d : dead) {
+            std::string name = dlq_name(bulk.records[d.record].index);
+            if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+        }
+        for (const auto& name : names) create_dlq<Unlock>(name, dlq_rep, deadline);
         for (bulk_body& body : letter_bodies<A>(records, bulk, dead, now, false))
             send_body<Unlock>(bulk_request_target(), body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
         // A letter the cluster refuses as too large alone (413) holds a record larger than any request
@@ -817,6 +825,36 @@ private:
         }
         for (const auto& d : dead)
             if (!lost[d.record]) ++rep.dead_lettered;
+    }
+
+    // Creates a dead-letter index before its first letter, with date detection off. Made by a
+    // letter's dynamic mapping, a field whose first value looks like a date (the id "2024-05-01" of a
+    // date-keyed table) would be mapped as a date, and every later letter whose id is none refused,
+    // at every retry: the shard would stop. Its "time" is a date. An index that exists is left as it
+    // is; any other answer (no permission to create one: the letters' request may still auto-create
+    // it, as before) is asked again with the next letters. Names of other bytes than [a-z0-9._-]
+    // (which a URL path would need encoded) are left to auto-creation.
+    template <class Unlock>
+    void create_dlq(const std::string& name, sync_report& rep, http::clock::time_point deadline) {
+        if (name.empty() || std::find(dlq_ready_.begin(), dlq_ready_.end(), name) != dlq_ready_.end()) return;
+        for (char c : name)
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) return;
+        if (http::clock::now() >= deadline) return;
+        http::request req;
+        req.method = "PUT";
+        req.target = "/" + name;
+        req.headers = {{"Content-Type", "application/json"}};
+        req.body = R"({"mappings":{"date_detection":false,"properties":{"time":{"type":"date"}}}})";
+        http::result res;
+        {
+            Unlock unlocked;
+            (void)unlocked;
+            res = os_.send(req, deadline);
+        }
+        ++rep.requests;
+        if (res && (res.res.status == 200 || (res.res.status == 400 &&
+                                              res.res.body.find("resource_already_exists_exception") != std::string::npos)))
+            dlq_ready_.push_back(name);
     }
 
     // Dead letters, idempotent (the _id is the record's eventID, else its sequence number, else for

@@ -185,7 +185,7 @@ def test_signer_arguments_repr_and_errors():
     with pytest.raises(ddb2os.CredentialsError) as e:
         ddb2os.Signer(region="us-east-1", service="es", access_key="A", secret_key="")
     assert e.value.id == "credentials.incomplete"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^Signer\(\) takes keyword arguments only$"):
         ddb2os.Signer("us-east-1", "es", "A", "very-secret")  # keyword-only: no secret passed by position
     # A wrong type names the argument and quotes none (pybind11's own error would quote them all, an unset
     # AWS_REGION read as None is enough).
