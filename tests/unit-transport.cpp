@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -1382,9 +1383,12 @@ TEST_CASE("credentials_http: the container endpoint") {
             metadata, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", nobody.url() + "/creds"}}), fast);
         const std::string unreachable = error_of([&] { down.lookup(); });
         CHECK(unreachable.rfind("[ddb2os.credentials.unreachable] container credentials endpoint "
-                                "(AWS_CONTAINER_CREDENTIALS_FULL_URI) failed: GET http://127.0.0.1:",
+                                "(AWS_CONTAINER_CREDENTIALS_FULL_URI) failed: ",
                                 0) == 0);
         CHECK(unreachable.find("Couldn't connect") != std::string::npos);
+        // Not the URL: a relative URI's path is a bearer name for the task's credentials.
+        CHECK(unreachable.find("/creds") == std::string::npos);
+        CHECK(unreachable.find("GET ") == std::string::npos);
     }
     SUBCASE("not configured, and refused configurations (no request made)") {
         scripted_transport never([](const http::request&) -> http::result {
@@ -1635,6 +1639,71 @@ TEST_CASE("credentials_http: refreshing_credentials refreshes before expiry") {
     CHECK(error_of([&] { cache2.load(); }).find("[ddb2os.credentials.expired]") == 0);
     CHECK(old->calls == 2);
     CHECK(error_of([&] { cache2.load(); }).find(secret) == std::string::npos);
+}
+
+TEST_CASE("credentials_http: refreshing_credentials keeps working credentials while a refresh is slow or stale") {
+    using std::chrono::system_clock;
+    const system_clock::time_point t0 = system_clock::time_point(std::chrono::seconds(1'700'000'000));
+    std::atomic<std::int64_t> now_s{0};
+    const auto clock = [&] { return t0 + std::chrono::seconds(now_s.load()); };
+    // First call: AKID1 for an hour. Later calls wait for `go`, then hand out `next`: fresh (AKID2, an
+    // hour) or stale (AKID0, expired a second before).
+    struct source final : ddb2os::credentials_provider {
+        std::function<system_clock::time_point()> clock;
+        std::mutex m;
+        std::condition_variable cv;
+        bool go = true, inside = false, stale_next = false;
+        int calls = 0;
+        ddb2os::credentials_lookup lookup() override {
+            std::unique_lock<std::mutex> lock(m);
+            const int n = ++calls;
+            inside = true;
+            cv.notify_all();
+            cv.wait(lock, [&] { return go; });
+            inside = false;
+            if (n == 1) return {credentials("AKID1", secret, token, clock() + std::chrono::hours(1)), {}};
+            if (stale_next) return {credentials("AKID0", secret, token, clock() - std::chrono::seconds(1)), {}};
+            return {credentials("AKID2", secret, token, clock() + std::chrono::hours(1)), {}};
+        }
+    };
+    auto src = std::make_shared<source>();
+    src->clock = clock;
+    ddb2os::refreshing_credentials cache(src, std::chrono::minutes(5), clock);
+    CHECK(cache.load().access_key_id() == "AKID1");
+
+    // Inside the refresh window, one thread's fetch hangs: the others sign with AKID1 meanwhile (they
+    // waited for the fetch, and failed at their deadline, while AKID1 worked).
+    now_s = 56 * 60;
+    {
+        const std::lock_guard<std::mutex> lock(src->m);
+        src->go = false;
+    }
+    std::thread refresher([&] { CHECK(cache.load().access_key_id() == "AKID2"); });
+    {
+        std::unique_lock<std::mutex> lock(src->m);
+        src->cv.wait(lock, [&] { return src->inside; });
+    }
+    for (int i = 0; i < 3; ++i) CHECK(cache.load(http::clock::now() + std::chrono::milliseconds(50)).access_key_id() == "AKID1");
+    {
+        const std::lock_guard<std::mutex> lock(src->m);
+        src->go = true;
+    }
+    src->cv.notify_all();
+    refresher.join();
+    CHECK(cache.load().access_key_id() == "AKID2");
+    CHECK(src->calls == 2);
+
+    // A refresh that brings credentials already expired (a stale endpoint) keeps the working ones
+    // until they expire, then says why (it threw credentials.expired while AKID2 still worked).
+    src->stale_next = true;
+    now_s += 56 * 60;  // inside AKID2's window
+    CHECK(cache.load().access_key_id() == "AKID2");
+    CHECK(src->calls == 3);
+    now_s += 10;
+    CHECK(cache.load().access_key_id() == "AKID2");
+    CHECK(src->calls == 3);  // asked again only after the retry interval
+    now_s += 5 * 60;         // AKID2 has expired: the stale answer is the error
+    CHECK(error_of([&] { cache.load(); }).find("[ddb2os.credentials.expired] the credentials found expired at ") == 0);
 }
 
 TEST_CASE("credentials_http: the default chain, end to end through a SigV4 transport") {

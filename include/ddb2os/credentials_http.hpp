@@ -196,7 +196,7 @@ public:
         req.headers.push_back({"Accept", "application/json"});
         if (std::optional<std::string> token = authorization_token()) req.headers.push_back({"Authorization", std::move(*token)});
         const http::result res = detail::fetch(*transport_, req, opts_.timeout, opts_.attempts, deadline);
-        if (!res) throw error("credentials.unreachable", where + " failed: " + res.message);
+        if (!res) throw error("credentials.unreachable", where + " failed: " + without_request(res.message));
         if (res.res.status != 200)
             throw error("credentials.refused", where + " answered HTTP " + std::to_string(res.res.status));
         r.found = detail::parse_credentials_document(res.res.body, where);
@@ -204,6 +204,14 @@ public:
     }
 
 private:
+    // The transport's message names the request ("GET http://169.254.170.2/v2/credentials/<id>: ...");
+    // the relative URI's path is a bearer name for the task's credentials to anything on the
+    // endpoint's network, so only what went wrong is kept (a URL holds no space, so its ": " ends it).
+    static std::string without_request(const std::string& message) {
+        const std::size_t at = message.find(": ");
+        return message.rfind("GET ", 0) == 0 && at != std::string::npos ? message.substr(at + 2) : message;
+    }
+
     static void check_full_uri(const std::string& uri) {
         // The URI is never quoted: its query or userinfo may carry secrets.
         detail::url_parts parts;
@@ -341,7 +349,8 @@ private:
 // thrown again without asking until `retry_interval` has passed (each signature asked the source
 // again). Once the cached ones have expired, a failing source is asked at every lookup: a passing
 // fault must not fail every request for the interval. Static credentials (no Expiration) are kept for good.
-// Thread-safe: one thread refreshes while the others wait for its result (lookup_within: until their deadline).
+// Thread-safe: one thread refreshes; the others use the cached credentials meanwhile while they work,
+// else wait for its result (lookup_within: until their deadline).
 class refreshing_credentials final : public credentials_provider {
 public:
     using time_point = std::chrono::system_clock::time_point;
@@ -360,11 +369,21 @@ public:
     credentials_lookup lookup() override { return lookup_within(http::clock::time_point::max()); }
     // A thread that finds another fetching waits for its result until its own deadline only.
     credentials_lookup lookup_within(http::clock::time_point deadline) override {
-        std::unique_lock<std::timed_mutex> lock(mutex_, std::defer_lock);
-        if (deadline == http::clock::time_point::max())
-            lock.lock();
-        else if (!lock.try_lock_until(deadline))
-            throw error("credentials.unreachable", "the deadline passed while another thread was fetching the credentials");
+        std::unique_lock<std::timed_mutex> lock(mutex_, std::try_to_lock);
+        if (!lock.owns_lock()) {
+            // Another thread is asking the source (a fetch can take seconds): the credentials cached
+            // serve while they work, as botocore's do in its early-refresh window, instead of every
+            // other request waiting for the fetch (and failing at its deadline while they worked).
+            {
+                const std::lock_guard<std::mutex> g(snapshot_mutex_);
+                if (snapshot_ && (!snapshot_->expiration() || now_() < *snapshot_->expiration()))
+                    return credentials_lookup{snapshot_, {}};
+            }
+            if (deadline == http::clock::time_point::max())
+                lock.lock();
+            else if (!lock.try_lock_until(deadline))
+                throw error("credentials.unreachable", "the deadline passed while another thread was fetching the credentials");
+        }
         const time_point t = now_();
         if (cached_) {
             const std::optional<time_point>& exp = cached_->expiration();
@@ -385,23 +404,28 @@ public:
             throw;
         }
         if (r.found) {
-            cached_ = r.found;
-            if (usable(t)) return r;
+            const std::optional<time_point> exp = r.found->expiration();
+            if (!exp || t < *exp) {
+                set_cached(r.found);
+                return r;
+            }
             failure_ = error("credentials.expired",
-                             "the credentials found expired at " + detail::iso8601_utc(*cached_->expiration()) +
+                             "the credentials found expired at " + detail::iso8601_utc(*exp) +
                                  ", before they were fetched (this machine's clock says " + detail::iso8601_utc(t) +
                                  "): asked again after " + std::to_string(retry_interval_.count()) + " s");
+            if (usable(t)) return hit();  // the cached ones still work: kept until then
+            set_cached(r.found);
             throw *failure_;
         }
         if (usable(t)) return hit();
-        cached_.reset();
+        set_cached(std::nullopt);
         return r;
     }
 
     // Drops the cache: the next lookup asks the source (after a server said "expired token").
     void invalidate() override {
         const std::lock_guard<std::timed_mutex> lock(mutex_);
-        cached_.reset();
+        set_cached(std::nullopt);
         attempted_.reset();
         failure_.reset();
     }
@@ -414,6 +438,12 @@ public:
 
 private:
     credentials_lookup hit() const { return credentials_lookup{cached_, {}}; }
+    // cached_ and the copy other threads read while one asks the source (mutex_ held).
+    void set_cached(std::optional<credentials> c) {
+        cached_ = std::move(c);
+        const std::lock_guard<std::mutex> g(snapshot_mutex_);
+        snapshot_ = cached_;
+    }
     bool usable(time_point t) const { return cached_ && (!cached_->expiration() || t < *cached_->expiration()); }
 
     std::shared_ptr<credentials_provider> source_;
@@ -422,6 +452,8 @@ private:
     clock_function now_;
     mutable std::timed_mutex mutex_;
     std::optional<credentials> cached_;
+    mutable std::mutex snapshot_mutex_;
+    std::optional<credentials> snapshot_;
     std::optional<time_point> attempted_;
     std::optional<error> failure_;  // credentials.expired, thrown again until retry_interval has passed
     std::uint64_t refreshes_ = 0;

@@ -2,8 +2,9 @@
 // it, answers. A fixed batch of five records (three index actions, a delete, one record that
 // cannot be converted) is sent; the first answer comes from the input (its first byte picks the
 // status and Retry-After, the rest is the body), every later request is answered as a cluster that
-// creates every document would. Whatever the first answer, every action must end counted once:
-// indexed, deleted, a version conflict, a dead letter or a reported failure; and nothing throws.
+// creates every document would (the dead-letter index's creation, a PUT, is acknowledged). Whatever
+// the first answer, every action must end counted once: indexed, deleted, a version conflict, a dead
+// letter or a reported failure; and nothing throws.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +28,11 @@ struct scripted : ddb2os::http::transport {
     std::size_t sent = 0;
     ddb2os::http::result send(const ddb2os::http::request& req, ddb2os::http::clock::time_point) override {
         ddb2os::http::result r;
+        if (req.method == "PUT") {  // the dead-letter index's creation
+            r.res.status = 200;
+            r.res.body = "{\"acknowledged\":true}";
+            return r;
+        }
         if (sent++ == 0) {
             r.res.status = first_status;
             r.res.body = first_body;

@@ -493,6 +493,40 @@ def test_a_context_without_the_remaining_time_gets_60_seconds(monkeypatch, capsy
         _handler._reset_for_tests()
 
 
+def test_threads_calling_the_handler_at_once_share_one_engine(monkeypatch):
+    """Checked and set without a lock, the cached engine was built by each of several threads arriving at once."""
+    import threading
+    import time
+    from ddb2os import _handler
+    monkeypatch.setattr(_handler.os, "environ", {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "OPENSEARCH_AUTH": "none"})
+    built = []
+    real = _handler._core.SyncEngine
+
+    def slow_engine(*args):
+        built.append(1)
+        time.sleep(0.05)  # a cold start: the other threads arrive meanwhile
+        return real(*args)
+
+    monkeypatch.setattr(_handler._core, "SyncEngine", slow_engine)
+    _handler._reset_for_tests()
+    try:
+        start = threading.Barrier(6)
+        engines = []
+
+        def call():
+            start.wait()
+            engines.append(_handler._get_engine())
+
+        threads = [threading.Thread(target=call) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(built) == 1 and len(engines) == 6 and all(e is engines[0] for e in engines)
+    finally:
+        _handler._reset_for_tests()
+
+
 def test_dynamodb_endpoint_without_a_region_says_so_when_a_key_schema_is_needed():
     """Accepted at the cold start (TABLE_KEYS may cover every table), but DescribeTable cannot be signed: a
     composite-key record of a table not in TABLE_KEYS is reported with that reason (it named AWS_REGION or

@@ -719,6 +719,25 @@ def test_lone_surrogates_are_found_where_the_dict_path_trusts_strs():
         assert type(d) is ddb2os.BulkRecordError and repr(d).startswith("BulkRecordError(record=0, "), repr(d)
 
 
+def test_an_event_str_with_a_lone_surrogate_is_refused_never_quoted():
+    """A str event with no UTF-8 raised Python's UnicodeEncodeError, whose args and repr hold the whole event."""
+    with pytest.raises(ddb2os.EventError) as e:
+        ddb2os.bulk_bodies('{"Records": [], "x": "hunter2\ud800"}')
+    assert str(e.value) == "[ddb2os.json.syntax] the event (a str of JSON) is not valid Unicode (it holds a lone surrogate)"
+    assert "hunter2" not in repr(e.value) and "hunter2" not in repr(e.value.args)
+
+
+def test_key_schemas_that_are_not_a_mapping_are_refused_by_name():
+    """dict() of a str failed naming nothing, and of a list of two-letter strs read it as a mapping."""
+    for bad, kind in (("books=author,title", "str"), (5, "int"), (["id"], "list")):
+        with pytest.raises(ddb2os.OptionError) as e:
+            ddb2os.bulk_bodies({"Records": []}, key_schemas=bad)
+        assert str(e.value) == ("[ddb2os.option.invalid] key_schemas must be a dict of table name -> key attribute "
+                                f"names, not {kind}")
+    import types
+    assert ddb2os.bulk_bodies({"Records": []}, key_schemas=types.MappingProxyType({"T": ["id"]})).errors == []
+
+
 def test_a_keys_name_that_is_not_a_str_is_refused_without_a_key_schema():
     """With no key schema the one key's name is not read for the _id; a name that is not a str was taken."""
     record = {"eventID": "e", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/T/stream/x",

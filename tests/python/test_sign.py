@@ -336,3 +336,32 @@ def test_a_new_signer_refuses_the_second_before_1970():
     when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
     assert s.sign("GET", "https://h/", timestamp=when) == ddb2os.sign(
         "GET", "https://h/", {}, b"", region="us-east-1", service="es", access_key="AK", secret_key="SK", timestamp=when)
+
+
+def test_a_str_with_a_lone_surrogate_is_refused_by_name_never_quoted():
+    """A header value, URL, method or body str that has no UTF-8 (a lone surrogate) raised Python's
+    UnicodeEncodeError, whose args and repr hold the whole value (a header holding a secret)."""
+    kw = dict(region="us-east-1", service="es", access_key="AK", secret_key="SK")
+    for call, what in ((lambda: ddb2os.sign("GET", "https://h/", {"X-Api-Key": "hunter2\ud800"}, None, **kw),
+                        "a header value"),
+                       (lambda: ddb2os.sign("GET", "https://h/\ud800hunter2", {}, None, **kw), "url"),
+                       (lambda: ddb2os.sign("POST", "https://h/", {}, "hunter2\ud800", **kw), "body"),
+                       (lambda: ddb2os.Signer(**kw).sign("GET", "https://h/", {"hunter2\ud800": "v"}), "a header name")):
+        with pytest.raises(ddb2os.SigningError) as e:
+            call()
+        assert str(e.value) == f"[ddb2os.sigv4.bad_argument] {what} is not valid Unicode (it holds a lone surrogate)"
+        assert "hunter2" not in repr(e.value) and "hunter2" not in repr(e.value.args)
+
+
+def test_credentials_with_a_line_break_are_refused_never_quoted():
+    """The key id and session token go into headers; a line break (a copied variable) made a header value that
+    the caller's HTTP library refused, quoting it."""
+    for name in ("access_key", "session_token"):
+        kw = dict(region="us-east-1", service="es", access_key="AK", secret_key="SK", session_token="TOK")
+        kw[name] = "TOKSECRET\n"
+        for call in (lambda: ddb2os.sign("GET", "https://h/", {}, None, **kw), lambda: ddb2os.Signer(**kw)):
+            with pytest.raises(ddb2os.SigningError) as e:
+                call()
+            assert str(e.value) == (f"[ddb2os.sigv4.bad_argument] {name} holds a control character (a line break?): "
+                                    "it cannot be sent in a header")
+            assert "TOKSECRET" not in repr(e.value)

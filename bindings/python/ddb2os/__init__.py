@@ -130,7 +130,9 @@ def bulk_bodies(
     ``include``: the only top-level attribute names documents keep (``exclude`` still applies)."""
     if isinstance(event, Mapping) and not isinstance(event, dict):
         event = dict(event)
-    if key_schemas is not None and not isinstance(key_schemas, dict):
+    # A mapping of another kind is read as a dict; anything else is refused by the module, naming
+    # key_schemas (dict() of a str or a list of pairs took it apart or read it as something else).
+    if isinstance(key_schemas, Mapping) and not isinstance(key_schemas, dict):
         key_schemas = dict(key_schemas)
     return _core.bulk_bodies(
         event,

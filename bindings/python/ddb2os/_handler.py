@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -272,13 +273,20 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
 
 
 _engine = None
+_engine_lock = threading.Lock()
 
 
 def _get_engine():
+    # One engine a process, also when a host calls the handler from several threads at once (Lambda's
+    # Python runtime does not; a second engine would redo the cold start and drop the first's caches).
     global _engine
-    if _engine is None:
-        _engine = _core.SyncEngine(config_from_environment(os.environ), dict(os.environ))
-    return _engine
+    engine = _engine
+    if engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = _core.SyncEngine(config_from_environment(os.environ), dict(os.environ))
+            engine = _engine
+    return engine
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dict[str, str]]]:

@@ -68,17 +68,23 @@ py::object steal(PyObject* o) {
     return py::reinterpret_steal<py::object>(o);
 }
 
-std::string_view utf8(PyObject* s) {
+// A str's UTF-8. One that has none (a lone surrogate) is refused by what it is (`what`, with the
+// error id `id`), never quoted: Python's UnicodeEncodeError carries the whole value in its args and
+// repr (an event, a header holding a secret).
+std::string_view utf8(PyObject* s, const char* what, const char* id) {
     Py_ssize_t n = 0;
     const char* p = PyUnicode_AsUTF8AndSize(s, &n);
-    if (p == nullptr) throw py::error_already_set();
+    if (p == nullptr) {
+        PyErr_Clear();
+        throw ddb2os::error(id, std::string(what) + " is not valid Unicode (it holds a lone surrogate)");
+    }
     return {p, static_cast<std::size_t>(n)};
 }
 
 // Raw JSON given as bytes or str: a view of its immutable buffer, readable without the GIL.
 bool raw_json_view(PyObject* e, std::string_view& raw) {
     if (PyBytes_Check(e)) raw = std::string_view(PyBytes_AS_STRING(e), static_cast<std::size_t>(PyBytes_GET_SIZE(e)));
-    else if (PyUnicode_Check(e)) raw = utf8(e);
+    else if (PyUnicode_Check(e)) raw = utf8(e, "the event (a str of JSON)", "json.syntax");
     else return false;
     return true;
 }
@@ -438,7 +444,7 @@ bulk_result_py bulk_bodies(py::handle event, py::handle index, py::handle key_sc
 std::string_view bytes_view(PyObject* o, const char* what) {
     if (PyBytes_Check(o)) return {PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o))};
     if (PyByteArray_Check(o)) return {PyByteArray_AS_STRING(o), static_cast<std::size_t>(PyByteArray_GET_SIZE(o))};
-    if (PyUnicode_Check(o)) return utf8(o);
+    if (PyUnicode_Check(o)) return utf8(o, what, "sigv4.bad_argument");
     throw ddb2os::error("sigv4.bad_argument", std::string(what) + " must be bytes or str, not " + Py_TYPE(o)->tp_name);
 }
 
@@ -467,12 +473,12 @@ void read_request(PyObject* method, PyObject* url, PyObject* headers, PyObject* 
     namespace sigv4 = ddb2os::sigv4;
     if (!PyUnicode_Check(method))
         throw ddb2os::error("sigv4.bad_argument", std::string("method must be str, not ") + Py_TYPE(method)->tp_name);
-    req.method = utf8(method);  // the call holds method, url and body for its whole length
+    req.method = utf8(method, "method", "sigv4.bad_argument");  // the call holds method, url and body for its whole length
     // Signed as it is sent: requests, urllib3 and botocore send the method upper-cased, and a URL's
     // space or non-ASCII byte percent-encoded (the transport encodes them before signing too).
     const auto held = [&](std::string text) {
-        keep.push_back(steal(PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()))));
-        return utf8(keep.back().ptr());
+        keep.push_back(steal(PyBytes_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()))));
+        return std::string_view(PyBytes_AS_STRING(keep.back().ptr()), text.size());
     };
     if (std::any_of(req.method.begin(), req.method.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
         std::string upper(req.method);
@@ -603,10 +609,21 @@ py::dict headers_dict(std::string_view token, std::string_view amz_date, std::st
 
 // Throws credentials.incomplete for an empty key id or secret, sigv4.bad_argument for a value that
 // is not a str (naming the argument, never quoting one).
+// The key id and the session token go into headers: a control character in one (a line break from a
+// copied variable) would end the header and start another, so it is refused by name, never quoted,
+// as the curl transport refuses it.
 ddb2os::credentials credentials_of(py::handle access_key, py::handle secret_key, py::handle session_token) {
     constexpr const char* id = "sigv4.bad_argument";
-    return {str_arg(access_key, "access_key", id), str_arg(secret_key, "secret_key", id),
-            session_token.is_none() ? std::string() : str_arg(session_token, "session_token", id)};
+    std::string key_id = str_arg(access_key, "access_key", id);
+    std::string token = session_token.is_none() ? std::string() : str_arg(session_token, "session_token", id);
+    const auto control = [](const std::string& v) {
+        return std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+    };
+    if (control(key_id))
+        throw ddb2os::error(id, "access_key holds a control character (a line break?): it cannot be sent in a header");
+    if (control(token))
+        throw ddb2os::error(id, "session_token holds a control character (a line break?): it cannot be sent in a header");
+    return {std::move(key_id), str_arg(secret_key, "secret_key", id), std::move(token)};
 }
 
 py::dict sign(py::handle method, py::handle url, py::handle headers, py::handle body, py::handle region_arg,
