@@ -367,7 +367,8 @@ public:
     }
 
     credentials_lookup lookup() override { return lookup_within(http::clock::time_point::max()); }
-    // A thread that finds another fetching waits for its result until its own deadline only.
+    // A thread that finds another fetching uses the cached credentials while they work, else waits
+    // for its result until its own deadline only.
     credentials_lookup lookup_within(http::clock::time_point deadline) override {
         std::unique_lock<std::timed_mutex> lock(mutex_, std::try_to_lock);
         if (!lock.owns_lock()) {

@@ -833,7 +833,8 @@ private:
     // at every retry: the shard would stop. Its "time" is a date. An index that exists is left as it
     // is; any other answer (no permission to create one: the letters' request may still auto-create
     // it, as before) is asked again with the next letters. Names of other bytes than [a-z0-9._-]
-    // (which a URL path would need encoded) are left to auto-creation.
+    // (which a URL path would need encoded) are left to auto-creation. Given 10 s at most: a cluster
+    // that cannot start the index's shards holds the answer for 30 s, and the letters need the rest.
     template <class Unlock>
     void create_dlq(const std::string& name, sync_report& rep, http::clock::time_point deadline) {
         if (name.empty() || std::find(dlq_ready_.begin(), dlq_ready_.end(), name) != dlq_ready_.end()) return;
@@ -849,7 +850,7 @@ private:
         {
             Unlock unlocked;
             (void)unlocked;
-            res = os_.send(req, deadline);
+            res = os_.send(req, std::min(deadline, http::clock::now() + std::chrono::seconds(10)));
         }
         ++rep.requests;
         if (res && (res.res.status == 200 || (res.res.status == 400 &&

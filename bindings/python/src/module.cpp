@@ -608,10 +608,9 @@ py::dict headers_dict(std::string_view token, std::string_view amz_date, std::st
 }
 
 // Throws credentials.incomplete for an empty key id or secret, sigv4.bad_argument for a value that
-// is not a str (naming the argument, never quoting one).
-// The key id and the session token go into headers: a control character in one (a line break from a
-// copied variable) would end the header and start another, so it is refused by name, never quoted,
-// as the curl transport refuses it.
+// is not a str, and for a control character in the key id or session token, which go into headers (a
+// line break from a copied variable would end the header and start another; the curl transport
+// refuses them too). Names the argument, never quotes one.
 ddb2os::credentials credentials_of(py::handle access_key, py::handle secret_key, py::handle session_token) {
     constexpr const char* id = "sigv4.bad_argument";
     std::string key_id = str_arg(access_key, "access_key", id);
