@@ -611,6 +611,38 @@ TEST_CASE("sync: a dead-letter index is created with date detection off before i
     forbidden.process(ev, soon());
     CHECK(w.puts.size() == 2);
     CHECK(w.sent.size() == 2);
+
+    // No answer, throttled, or the cluster's fault: the letters are not sent (they would create the index
+    // by dynamic mapping), their records are reported with why, and the retry creates it and writes them.
+    for (long status : {503L, 429L, 0L}) {
+        scripted_transport x;
+        x.answer = t.answer;
+        x.put_answer = [&](const ddb2os::http::request&) {
+            if (x.puts.size() > 1) return ok(R"({"acknowledged":true})");
+            if (status == 0) {
+                ddb2os::http::result r;
+                r.error = ddb2os::http::error_kind::connect;
+                r.message = "PUT http://127.0.0.1:9/books-dlq: Couldn't connect to server";
+                return r;
+            }
+            return ok(R"({"error":{"type":"es_rejected_execution_exception"}})", status);
+        };
+        ddb2os::sync_engine busy(fast_options(), x);
+        rep = busy.process(ev, soon());
+        CHECK(x.sent.empty());
+        CHECK(rep.dead_lettered == 0);
+        REQUIRE(rep.batch_item_failures() == std::vector<std::string>{"1", "2"});
+        const std::string why = status == 0 ? "PUT http://127.0.0.1:9/books-dlq: Couldn't connect to server"
+                                            : "HTTP " + std::to_string(status);
+        CHECK(rep.failures[0].reason == "ddb2os.number.invalid: dynamodb.NewImage.n.N: \"x\" is not a number "
+                                        "(not dead-lettered: the dead-letter index \"books-dlq\" could not be created: " +
+                                            why + ")");
+        rep = busy.process(ev, soon());
+        CHECK(x.puts.size() == 2);
+        CHECK(x.sent.size() == 1);
+        CHECK(rep.dead_lettered == 2);
+        CHECK(rep.failures.empty());
+    }
 }
 
 TEST_CASE("sync: a dead letter's _id is its eventID, else its sequence number, else the record's hash") {

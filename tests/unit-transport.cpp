@@ -1693,15 +1693,37 @@ TEST_CASE("credentials_http: refreshing_credentials keeps working credentials wh
     CHECK(cache.load().access_key_id() == "AKID2");
     CHECK(src->calls == 2);
 
+    // In their last minute they are not handed out while a refresh is under way (a request signed with
+    // them could expire on its way): the others wait for the fetch, until their own deadline.
+    now_s = (56 + 60) * 60 - 30;  // AKID2 expires at 116:00
+    {
+        const std::lock_guard<std::mutex> lock(src->m);
+        src->go = false;
+    }
+    std::thread late([&] { CHECK(cache.load().access_key_id() == "AKID2"); });
+    {
+        std::unique_lock<std::mutex> lock(src->m);
+        src->cv.wait(lock, [&] { return src->inside; });
+    }
+    CHECK(error_of([&] { cache.load(http::clock::now() + std::chrono::milliseconds(50)); }) ==
+          "[ddb2os.credentials.unreachable] the deadline passed while another thread was fetching the credentials");
+    {
+        const std::lock_guard<std::mutex> lock(src->m);
+        src->go = true;
+    }
+    src->cv.notify_all();
+    late.join();
+    CHECK(src->calls == 3);
+
     // A refresh that brings credentials already expired (a stale endpoint) keeps the working ones
     // until they expire, then says why (it threw credentials.expired while AKID2 still worked).
     src->stale_next = true;
-    now_s += 56 * 60;  // inside AKID2's window
+    now_s += 56 * 60;  // inside the window of the AKID2 fetched last
     CHECK(cache.load().access_key_id() == "AKID2");
-    CHECK(src->calls == 3);
+    CHECK(src->calls == 4);
     now_s += 10;
     CHECK(cache.load().access_key_id() == "AKID2");
-    CHECK(src->calls == 3);  // asked again only after the retry interval
+    CHECK(src->calls == 4);  // asked again only after the retry interval
     now_s += 5 * 60;         // AKID2 has expired: the stale answer is the error
     CHECK(error_of([&] { cache.load(); }).find("[ddb2os.credentials.expired] the credentials found expired at ") == 0);
 }

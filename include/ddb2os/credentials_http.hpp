@@ -375,9 +375,12 @@ public:
             // Another thread is asking the source (a fetch can take seconds): the credentials cached
             // serve while they work, as botocore's do in its early-refresh window, instead of every
             // other request waiting for the fetch (and failing at its deadline while they worked).
+            // Not in their last minute (or refresh_before, if shorter): a request signed with them could
+            // expire on its way (a 5 MiB body), so the others wait for the fetch then.
             {
                 const std::lock_guard<std::mutex> g(snapshot_mutex_);
-                if (snapshot_ && (!snapshot_->expiration() || now_() < *snapshot_->expiration()))
+                const std::chrono::seconds margin = std::min<std::chrono::seconds>(refresh_before_, std::chrono::seconds(60));
+                if (snapshot_ && (!snapshot_->expiration() || now_() < *snapshot_->expiration() - margin))
                     return credentials_lookup{snapshot_, {}};
             }
             if (deadline == http::clock::time_point::max())

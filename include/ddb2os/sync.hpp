@@ -35,6 +35,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "adapters/raw_json.hpp"
@@ -406,8 +407,8 @@ private:
     http::transport& os_;
     std::mt19937_64 rng_;
     std::map<std::string, key_schema, std::less<>> resolved_;
-    // The dead-letter indices created (or found) by create_dlq.
-    std::vector<std::string> dlq_ready_;
+    // The dead-letter indices created (or found) by create_dlq, and when.
+    std::vector<std::pair<std::string, http::clock::time_point>> dlq_ready_;
     // This batch's tables whose key schema the resolver could not give, and why.
     std::map<std::string, std::string, std::less<>> unresolved_;
 
@@ -788,7 +789,28 @@ private:
             std::string name = dlq_name(bulk.records[d.record].index);
             if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
         }
-        for (const auto& name : names) create_dlq<Unlock>(name, dlq_rep, deadline);
+        // Letters to an index that could not be created with its mapping (no answer, throttled, the
+        // cluster's fault) are not sent, since they would create it by dynamic mapping: reported, and
+        // written at the batch's retry.
+        std::vector<std::pair<std::string, std::string>> unready;  // name, why
+        for (const auto& name : names) {
+            std::string why;
+            if (!create_dlq<Unlock>(name, dlq_rep, deadline, why)) unready.emplace_back(name, std::move(why));
+        }
+        if (!unready.empty()) {
+            std::vector<dead_letter> sendable;
+            for (auto& d : dead) {
+                const std::string name = dlq_name(bulk.records[d.record].index);
+                const auto u = std::find_if(unready.begin(), unready.end(), [&](const auto& n) { return n.first == name; });
+                if (u == unready.end())
+                    sendable.push_back(std::move(d));
+                else
+                    failed.push_back({d.record, bulk.records[d.record].sequence_number,
+                                      d.type + ": " + d.reason + " (not dead-lettered: the dead-letter index \"" + name +
+                                          "\" could not be created: " + u->second + ")"});
+            }
+            dead = std::move(sendable);
+        }
         for (bulk_body& body : letter_bodies<A>(records, bulk, dead, now, false))
             send_body<Unlock>(bulk_request_target(), body, bulk, dlq_rep, dlq_dead, dlq_failed, deadline);
         // A letter the cluster refuses as too large alone (413) holds a record larger than any request
@@ -831,16 +853,22 @@ private:
     // letter's dynamic mapping, a field whose first value looks like a date (the id "2024-05-01" of a
     // date-keyed table) would be mapped as a date, and every later letter whose id is none refused,
     // at every retry: the shard would stop. Its "time" is a date. An index that exists is left as it
-    // is; any other answer (no permission to create one: the letters' request may still auto-create
-    // it, as before) is asked again with the next letters. Names of other bytes than [a-z0-9._-]
-    // (which a URL path would need encoded) are left to auto-creation. Given 10 s at most: a cluster
-    // that cannot start the index's shards holds the answer for 30 s, and the letters need the rest.
+    // is, and asked for again after 5 minutes (one deleted meanwhile is made again before its next
+    // letter). True: the letters may be sent: the index is there, or creating it is not allowed (401,
+    // 403: the letters' request may still auto-create it, as before) or refused for good (another
+    // 4xx or 501: the letters will say why), or its name has other bytes than [a-z0-9._-] (which a URL path
+    // would need encoded). False, with `why`: no answer, 429 or 5xx, to be asked again at the retry.
+    // Given at most 10 s and half the time left: a cluster that cannot start the index's shards
+    // holds its answer for 30 s, and the letters need the rest.
     template <class Unlock>
-    void create_dlq(const std::string& name, sync_report& rep, http::clock::time_point deadline) {
-        if (name.empty() || std::find(dlq_ready_.begin(), dlq_ready_.end(), name) != dlq_ready_.end()) return;
+    bool create_dlq(const std::string& name, sync_report& rep, http::clock::time_point deadline, std::string& why) {
+        const http::clock::time_point now = http::clock::now();
+        const auto known = std::find_if(dlq_ready_.begin(), dlq_ready_.end(), [&](const auto& r) { return r.first == name; });
+        if (known != dlq_ready_.end() && now < known->second + std::chrono::minutes(5)) return true;
+        if (name.empty()) return true;
         for (char c : name)
-            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) return;
-        if (http::clock::now() >= deadline) return;
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) return true;
+        if (now >= deadline) return true;  // the letters' own request says so
         http::request req;
         req.method = "PUT";
         req.target = "/" + name;
@@ -850,12 +878,19 @@ private:
         {
             Unlock unlocked;
             (void)unlocked;
-            res = os_.send(req, std::min(deadline, http::clock::now() + std::chrono::seconds(10)));
+            res = os_.send(req, now + std::min<http::clock::duration>(std::chrono::seconds(10), (deadline - now) / 2));
         }
         ++rep.requests;
-        if (res && (res.res.status == 200 || (res.res.status == 400 &&
-                                              res.res.body.find("resource_already_exists_exception") != std::string::npos)))
-            dlq_ready_.push_back(name);
+        const long status = res ? res.res.status : 0;
+        if (status == 200 || (status == 400 && res.res.body.find("resource_already_exists_exception") != std::string::npos)) {
+            if (known != dlq_ready_.end()) known->second = now;
+            else dlq_ready_.emplace_back(name, now);
+            return true;
+        }
+        // Refused for good (another 4xx, 501: a proxy that passes no PUT): the letters are sent.
+        if ((status >= 400 && status < 500 && status != 429) || status == 501) return true;
+        why = !res ? res.message : "HTTP " + std::to_string(status);
+        return false;
     }
 
     // Dead letters, idempotent (the _id is the record's eventID, else its sequence number, else for

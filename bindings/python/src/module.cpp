@@ -75,6 +75,7 @@ std::string_view utf8(PyObject* s, const char* what, const char* id) {
     Py_ssize_t n = 0;
     const char* p = PyUnicode_AsUTF8AndSize(s, &n);
     if (p == nullptr) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) throw py::error_already_set();  // no memory
         PyErr_Clear();
         throw ddb2os::error(id, std::string(what) + " is not valid Unicode (it holds a lone surrogate)");
     }
