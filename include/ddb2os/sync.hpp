@@ -856,8 +856,9 @@ private:
     // is, and asked for again after 5 minutes (one deleted meanwhile is made again before its next
     // letter). True: the letters may be sent: the index is there, or creating it is not allowed (401,
     // 403: the letters' request may still auto-create it, as before) or refused for good (another
-    // 4xx or 501: the letters will say why), or its name has other bytes than [a-z0-9._-] (which a URL path
-    // would need encoded). False, with `why`: no answer, 429 or 5xx, to be asked again at the retry.
+    // 4xx or 501: the letters will say why), or its name has other bytes than [a-z0-9._-] (which a
+    // URL path would need encoded). False, with `why`: no answer, 429, another 5xx or an answer no
+    // index creation gives (a redirect): asked again at the retry.
     // Given at most 10 s and half the time left: a cluster that cannot start the index's shards
     // holds its answer for 30 s, and the letters need the rest.
     template <class Unlock>
