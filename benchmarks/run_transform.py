@@ -118,14 +118,15 @@ class Timing:
         return d
 
 
-def time_python(fn: Callable[[], Any], seconds: float, min_runs: int = 3,
-                max_runs: int = 200) -> Tuple[List[float], List[float]]:
+def time_python(fn: Callable[..., Any], seconds: float, min_runs: int = 3, max_runs: int = 200,
+                prepare: Optional[Callable[[], Any]] = None) -> Tuple[List[float], List[float]]:
     """Warm-up once, then run until ``seconds`` have passed (at least ``min_runs`` runs); one call per run.
-    Returns wall and process-CPU seconds per run.
+    Returns wall and process-CPU seconds per run. With ``prepare``, each run calls ``fn(prepare())``: making
+    the argument, and freeing the last run's, is not timed (time_python_fresh).
 
     The cyclic GC is off while timing, as ``timeit`` does: its full collections scale with everything the
     harness keeps alive (the parsed corpora), not with the work measured, and made runs vary 4-fold."""
-    fn()
+    fn(prepare()) if prepare is not None else fn()
     wall: List[float] = []
     cpu: List[float] = []
     gc.collect()
@@ -133,47 +134,29 @@ def time_python(fn: Callable[[], Any], seconds: float, min_runs: int = 3,
     gc.disable()
     try:
         deadline = time.perf_counter() + seconds
+        arg = None
         while len(wall) < min_runs or (time.perf_counter() < deadline and len(wall) < max_runs):
+            if prepare is not None:
+                arg = None
+                arg = prepare()
             c0 = time.process_time()
             t0 = time.perf_counter()
-            fn()
+            fn(arg) if prepare is not None else fn()
             t1 = time.perf_counter()
             cpu.append(time.process_time() - c0)
             wall.append(t1 - t0)
+        arg = None
     finally:
         if gc_was_enabled:
             gc.enable()
     return wall, cpu
 
 
-def time_python_fresh(fn: Callable[[Any], Any], data: bytes, seconds: float, min_runs: int = 3,
-                      max_runs: int = 200) -> Tuple[List[float], List[float]]:
+def time_python_fresh(fn: Callable[[Any], Any], data: bytes, seconds: float) -> Tuple[List[float], List[float]]:
     """As ``time_python``, but every run gets a dict just made by ``json.loads(data)`` (not timed), as every
     Lambda invocation does. Repeated calls on one dict find its objects in the CPU caches (and the UTF-8 copy
     CPython keeps in a non-ASCII str), which a memory-bound transform gains from and Lambda never gives."""
-    fn(json.loads(data))
-    wall: List[float] = []
-    cpu: List[float] = []
-    gc.collect()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        deadline = time.perf_counter() + seconds
-        event = None
-        while len(wall) < min_runs or (time.perf_counter() < deadline and len(wall) < max_runs):
-            event = None  # the last run's dict is freed before the next is made, outside the timing
-            event = json.loads(data)
-            c0 = time.process_time()
-            t0 = time.perf_counter()
-            fn(event)
-            t1 = time.perf_counter()
-            cpu.append(time.process_time() - c0)
-            wall.append(t1 - t0)
-        event = None
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return wall, cpu
+    return time_python(fn, seconds, prepare=lambda: json.loads(data))
 
 
 def iterations_for(size: int, expected_mb_s: float, seconds: float, lo: int = 5, hi: int = 2000) -> int:
