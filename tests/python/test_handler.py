@@ -115,6 +115,11 @@ def test_every_invalid_setting_is_named():
     assert config(INCLUDE_ATTRIBUTES="title, author")["include"] == ["title", "author"] and config()["include"] == []
     assert error(**BASE, INCLUDE_ATTRIBUTES=",title") == "INCLUDE_ATTRIBUTES must be attribute names separated by commas, not ',title'"
     assert error(**BASE, MAX_BULK_BYTES="5MB") == "MAX_BULK_BYTES must be a whole number, not '5MB'"
+    # int() would take these: no shell or CLI reading the same setting would.
+    assert error(**BASE, MAX_BULK_BYTES="1_000_000") == "MAX_BULK_BYTES must be a whole number, not '1_000_000'"
+    assert error(**BASE, MAX_BULK_BYTES="+-1") == "MAX_BULK_BYTES must be a whole number, not '+-1'"
+    assert error(**BASE, MAX_BULK_BYTES="\u0663\u0662\u0660\u0660") == \
+        "MAX_BULK_BYTES must be a whole number, not '\u0663\u0662\u0660\u0660'"
     assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
     assert error(**BASE, FIRST_BULK_BYTES="-1") == "FIRST_BULK_BYTES must be at least 64, not '-1'"
     # The engine's own lower bounds, named by the variable (not the engine's option name).

@@ -7,6 +7,7 @@ mapping that has ``FunctionResponseTypes: [ReportBatchItemFailures]``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -56,10 +57,12 @@ def _size(env: Mapping[str, str], name: str, default: int, least: int = 1, most:
     v = env.get(name)
     if v is None or v.strip() == "":
         return default
-    try:
-        n = int(v.strip())
-    except ValueError:
-        raise _fail(f"{name} must be a whole number, not {v!r}") from None
+    text = v.strip()
+    # ASCII digits only: int() also takes "1_000" and other scripts' digits ("٣٢٠٠"), which no other
+    # reader of the same setting (a shell, the CLI) would.
+    if re.fullmatch(r"[+-]?[0-9]+", text) is None:
+        raise _fail(f"{name} must be a whole number, not {v!r}")
+    n = int(text)
     if n < least:
         raise _fail(f"{name} must be {'positive' if least == 1 else f'at least {least}'}, not {v!r}")
     if n > most:
