@@ -866,7 +866,6 @@ private:
         const http::clock::time_point now = http::clock::now();
         const auto known = std::find_if(dlq_ready_.begin(), dlq_ready_.end(), [&](const auto& r) { return r.first == name; });
         if (known != dlq_ready_.end() && now < known->second + std::chrono::minutes(5)) return true;
-        if (name.empty()) return true;
         for (char c : name)
             if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) return true;
         if (now >= deadline) return true;  // the letters' own request says so

@@ -609,19 +609,16 @@ py::dict headers_dict(std::string_view token, std::string_view amz_date, std::st
 }
 
 // Throws credentials.incomplete for an empty key id or secret, sigv4.bad_argument for a value that
-// is not a str, and for a control character in the key id or session token, which go into headers (a
-// line break from a copied variable would end the header and start another; the curl transport
-// refuses them too). Names the argument, never quotes one.
+// is not a str, and for a key id or session token a header cannot carry (a line break from a copied
+// variable would end the header and start another), by the curl transport's own rule. Names the
+// argument, never quotes one.
 ddb2os::credentials credentials_of(py::handle access_key, py::handle secret_key, py::handle session_token) {
     constexpr const char* id = "sigv4.bad_argument";
     std::string key_id = str_arg(access_key, "access_key", id);
     std::string token = session_token.is_none() ? std::string() : str_arg(session_token, "session_token", id);
-    const auto control = [](const std::string& v) {
-        return std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
-    };
-    if (control(key_id))
+    if (!ddb2os::detail::valid_header({"Authorization", key_id}))
         throw ddb2os::error(id, "access_key holds a control character (a line break?): it cannot be sent in a header");
-    if (control(token))
+    if (!ddb2os::detail::valid_header({"X-Amz-Security-Token", token}))
         throw ddb2os::error(id, "session_token holds a control character (a line break?): it cannot be sent in a header");
     return {std::move(key_id), str_arg(secret_key, "secret_key", id), std::move(token)};
 }
