@@ -231,6 +231,10 @@ def section_transform(args, build_bench: str) -> Dict[str, Any]:
         # No target: the most any reader of a fresh event dict could reach against boto3 (it builds nothing).
         ("ceiling dict walk (fresh) / boto3 dict (fresh)", "ceiling dict walk (fresh)", "boto3 dict (fresh)", None,
          True),
+        # No target: what ddb2os.lambda_runtime (the event's bytes to the engine) saves against ddb2os.handler
+        # on Lambda's Python runtime, which runs json.loads on every event first.
+        ("ddb2os Python bytes / ddb2os Python json.loads+dict", "ddb2os Python bytes", "ddb2os Python json.loads+dict",
+         None, True),
     ]
     def round_ratio(a: str, b: str, corpus: str) -> Optional[float]:
         """The median of the per-round ratios (run_transform.py takes the competitors in turns)."""

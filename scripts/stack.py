@@ -737,6 +737,107 @@ class DynamoDBLocal(_Server):
 
 
 # ---------------------------------------------------------------------------------------------
+# The Lambda Runtime Interface Emulator
+# ---------------------------------------------------------------------------------------------
+
+# AWS's emulator of the Lambda Runtime API (what Lambda runs a function's runtime against), built from
+# its Go module with the Go module proxy's `go install`: its releases are on GitHub, which this
+# project's machines do not reach. The proxy serves one pseudo-version of it.
+RIE_MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+RIE_VERSION = os.environ.get("DDB2OS_RIE_VERSION", "v0.0.0-20261030222936-bef5c4ba774d")
+
+
+def lambda_rie_path() -> pathlib.Path:
+    return CACHE / f"lambda-rie-{RIE_VERSION}" / "aws-lambda-rie"
+
+
+def fetch_lambda_rie(quiet: bool = False) -> pathlib.Path:
+    """The emulator's binary, built into the cache when missing (about 20 s). Raises StackError with
+    Go's own error when it cannot be built."""
+    path = lambda_rie_path()
+    if path.exists():
+        return path
+    with _cache_lock():
+        if path.exists():
+            return path
+        go = shutil.which("go")
+        if not go:
+            raise StackError("Go (`go`) is not on PATH: it builds the Lambda Runtime Interface Emulator "
+                             "(Debian: apt-get install golang-go)")
+        if not quiet:
+            _log(f"building the Lambda Runtime Interface Emulator {RIE_VERSION} with go install ...")
+        staging = pathlib.Path(tempfile.mkdtemp(prefix="rie-", dir=CACHE))
+        try:
+            # GOTOOLCHAIN=auto: a Go older than the module asks for fetches the newer toolchain from the proxy.
+            env = dict(os.environ, GOBIN=str(staging), CGO_ENABLED="0", GOTOOLCHAIN="auto")
+            cmd = [go, "install", f"{RIE_MODULE}@{RIE_VERSION}"]
+            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+            if proc.returncode != 0 or not (staging / "aws-lambda-rie").exists():
+                raise StackError(f"blocked: `{' '.join(cmd)}` failed (exit {proc.returncode}):\n"
+                                 + "\n".join(proc.stdout.splitlines()[-30:]))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (staging / "aws-lambda-rie").rename(path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
+
+
+class LambdaEmulator(_Server):
+    """A function's runtime (command, env) under the Lambda Runtime Interface Emulator on loopback.
+
+    The emulator starts the runtime at the first invocation, gives it AWS_LAMBDA_RUNTIME_API, and
+    answers ``invoke(payload)`` with what the runtime responded (or its error)."""
+
+    name = "lambda-rie"
+
+    def __init__(self, command: list, env: Optional[dict] = None, timeout_seconds: int = 300,
+                 start_timeout: float = 30.0) -> None:
+        super().__init__()
+        self.command = list(command)
+        self.env = dict(os.environ if env is None else env)
+        self.timeout_seconds = timeout_seconds
+        self.start_timeout = start_timeout
+        self.port: Optional[int] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/2015-03-31/functions/function/invocations"
+
+    def _healthy(self) -> bool:
+        with socket.create_connection((LOOPBACK, self.port), timeout=2):
+            return True
+
+    def start(self) -> "LambdaEmulator":
+        if self.running():
+            return self
+        rie = fetch_lambda_rie()
+        reap()
+        self.tmpdir = pathlib.Path(tempfile.mkdtemp(prefix="ddb2os-lambda-rie-"))
+        self.port, api_port = _free_ports(2)
+        env = dict(self.env, AWS_LAMBDA_FUNCTION_TIMEOUT=str(self.timeout_seconds), LOG_LEVEL="warn")
+        cmd = [str(rie), "--runtime-interface-emulator-address", f"{LOOPBACK}:{self.port}",
+               "--runtime-api-address", f"{LOOPBACK}:{api_port}", *self.command]
+        self._spawn(cmd, env, self.tmpdir, None)
+        self._wait(self._healthy, self.start_timeout)
+        return self
+
+    def invoke(self, payload: bytes, timeout: float = 120.0) -> "tuple[int, bytes]":
+        """POSTs one event; returns the emulator's status and body (the response, or the error's JSON)."""
+        req = urllib.request.Request(self.url, data=payload, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with _HTTP.open(req, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def output(self) -> str:
+        """What the emulator and the runtime wrote so far (stdout and stderr)."""
+        return _tail(self.tmpdir / "stdout.log", 10_000) if self.tmpdir else ""
+
+
+# ---------------------------------------------------------------------------------------------
 # Context managers
 # ---------------------------------------------------------------------------------------------
 
@@ -744,6 +845,17 @@ class DynamoDBLocal(_Server):
 def opensearch(**kwargs) -> Iterator[OpenSearch]:
     """A running OpenSearch for the duration of the block; see OpenSearch for the arguments."""
     server = OpenSearch(**kwargs)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@contextlib.contextmanager
+def lambda_emulator(command: list, **kwargs) -> Iterator[LambdaEmulator]:
+    """A function's runtime under the Lambda Runtime Interface Emulator for the duration of the block."""
+    server = LambdaEmulator(command, **kwargs)
     try:
         server.start()
         yield server

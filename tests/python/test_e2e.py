@@ -339,6 +339,28 @@ def test_random_workload_index_equals_table_and_redelivery_converges(servers, co
     assert_index_equals_table(opensearch.url, table)
 
 
+def test_the_lambda_runtime_syncs_a_stream_under_the_runtime_interface_emulator(servers, configure):
+    """ddb2os.lambda_runtime (the event's raw bytes to the engine) under AWS's Lambda Runtime Interface
+    Emulator: each batch POSTed as Lambda delivers it, answered with no failures; the index equals the table."""
+    opensearch, dynamodb = servers
+    configure()  # no TABLE_KEYS: the key schema comes from DescribeTable, from inside the runtime too
+    table = Table(dynamodb, "lambdaruntime")
+    random_workload(table, random.Random(6), keys=40, ops=250)
+    events = list(streams.batches(table.new_records(), 100))
+    assert len(events) >= 2
+    env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_RUNTIME_API"}
+    with stack.lambda_emulator([sys.executable, "-m", "ddb2os.lambda_runtime"], env=env) as rie:
+        for event in events:
+            status, body = rie.invoke(json.dumps(event).encode())
+            assert (status, json.loads(body)) == (200, {"batchItemFailures": []}), body
+        out = rie.output()
+    logs = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    assert [log["Records"] for log in logs] == [len(e["Records"]) for e in events], out
+    assert sum(log["Failed"] + log["DeadLettered"] for log in logs) == 0, out
+    assert out.count("Init Duration") == 1, out  # one process served every batch
+    assert assert_index_equals_table(opensearch.url, table) > 20
+
+
 def test_a_record_opensearch_rejects_goes_to_the_dead_letter_index(servers, configure):
     opensearch, dynamodb = servers
     configure(TABLE_KEYS="conflicts=pk,sk")

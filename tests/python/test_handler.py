@@ -1,4 +1,6 @@
 """ddb2os.handler's configuration: read once at cold start, every invalid value a clear error."""
+import json
+
 import pytest
 
 import ddb2os
@@ -329,6 +331,22 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
                                         "records; this one comes from 'aws:kinesis'")
         with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] \[1\].eventSource: .* comes from 'aws:sqs'$"):
             ddb2os.handler(({"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}), None)
+        # The event's raw JSON (what ddb2os.lambda_runtime hands over), as bytes or str, in any spacing, is
+        # checked alike: it went to the engine unchecked, so a Kinesis batch was dead-lettered and acknowledged.
+        with pytest.raises(ddb2os.EventError) as raw:
+            ddb2os.handler(json.dumps(kinesis).encode(), None)
+        assert str(raw.value) == str(e.value).replace("] [0]", "] Records[0]", 1)
+        with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] Records\[1\].eventSource: .* 'aws:sqs'$"):
+            ddb2os.handler(json.dumps({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]},
+                                      indent=2), None)
+        with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] \[0\].eventSource: .* 'aws:sqs'$"):
+            ddb2os.handler(b'[ {"eventSource" :\t"aws:sqs"} ]', None)
+        # Passed: DynamoDB's records, also with an item attribute named eventSource (the event is then
+        # parsed to tell), and JSON that is not valid (the engine reports where).
+        record = {"eventSource": "aws:dynamodb", "dynamodb": {"NewImage": {"eventSource": {"S": "aws:kinesis"}}}}
+        for ok in (json.dumps({"Records": [record] * 2}).encode(), json.dumps([record]), b'{"Records": [{"eventSource"',
+                   b'{"Records": [{"eventSource": "aws:dynamodb"}]}'):
+            assert _handler._check_source(ok) is None
     finally:
         _handler._reset_for_tests()
 

@@ -314,6 +314,8 @@ def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dic
 def _check_source(event: Any) -> None:
     """Records from another source (a Kinesis data stream, SQS) would each become a dead letter and
     the batch be acknowledged: the whole invocation fails instead, naming the source."""
+    if isinstance(event, (bytes, str)):
+        return _check_raw_source(event)
     # A bare list of records (EventBridge Pipes' shape) is read by the engine too, so it is checked alike.
     bare = isinstance(event, (list, tuple))
     records = event if bare else (event.get("Records") if isinstance(event, dict) else None)
@@ -326,6 +328,36 @@ def _check_source(event: Any) -> None:
                     if source == "aws:kinesis" else "")
             raise EventError("event.shape", f"{'' if bare else 'Records'}[{i}].eventSource",
                              f"ddb2os.handler reads DynamoDB Streams records; this one comes from {source!r}{hint}")
+
+
+def _check_raw_source(raw: Any) -> None:
+    """_check_source for an event's raw JSON (ddb2os.lambda_runtime hands over the bytes Lambda sent):
+    a scan for the "eventSource" keys, without parsing the event. Outside a string, "eventSource" in
+    quotes is a key (inside one, its quotes would be escaped). Each must hold "aws:dynamodb"; at any
+    other value (another source, or a table's own attribute named eventSource) the event is parsed and
+    checked as a dict, which names the record or finds nothing wrong. A key written with escapes
+    ("eventSourc\\u0065") is not seen here; no AWS service writes one."""
+    text = isinstance(raw, str)
+    key, good = ('"eventSource"', '"aws:dynamodb"') if text else (b'"eventSource"', b'"aws:dynamodb"')
+    space = " \t\r\n" if text else b" \t\r\n"
+    colon = ":" if text else b":"
+    i = raw.find(key)
+    while i >= 0:
+        j = i + len(key)
+        while j < len(raw) and raw[j:j + 1] in space:
+            j += 1
+        if raw[j:j + 1] == colon:
+            j += 1
+            while j < len(raw) and raw[j:j + 1] in space:
+                j += 1
+            if not raw.startswith(good, j):
+                import json  # only then: not part of the cold start
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    return  # the engine reports where the JSON is wrong
+                return _check_source(event)
+        i = raw.find(key, j)
 
 
 _FAILURES_LOGGED = 20
