@@ -751,6 +751,43 @@ def lambda_rie_path() -> pathlib.Path:
     return CACHE / f"lambda-rie-{RIE_VERSION}" / "aws-lambda-rie"
 
 
+# The Go that builds it when the one on PATH is older than 1.21, which cannot fetch the newer toolchain the
+# module asks for (GOTOOLCHAIN, Go 1.21): Go's own release, fetched as the module golang.org/toolchain with
+# `go mod download` (Debian 12's golang-go is Go 1.19).
+GO_TOOLCHAIN = "go1.26.8"
+
+
+def _go_version(go: str) -> tuple:
+    out = subprocess.run([go, "env", "GOVERSION"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True).stdout.strip()
+    m = re.match(r"go(\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _go_toolchain(go: str, staging: pathlib.Path) -> str:
+    """A Go new enough for the emulator's module: `go` itself from 1.21 on, else GO_TOOLCHAIN, downloaded
+    by the old one into the cache (made executable: a module's files are not)."""
+    if _go_version(go) >= (1, 21):
+        return go
+    root = CACHE / f"{GO_TOOLCHAIN}.linux-amd64"
+    if not (root / "bin" / "go").exists():
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+        env = dict(os.environ, GOMODCACHE=str(staging / "modcache"), GOFLAGS="-modcacherw")
+        proc = subprocess.run([go, "mod", "download", "-json", f"golang.org/toolchain@v0.0.1-{GO_TOOLCHAIN}.linux-{arch}"],
+                              cwd=staging, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise StackError(f"blocked: {go} is older than Go 1.21 and could not download {GO_TOOLCHAIN} "
+                             f"(exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        tmp = staging / "go"
+        shutil.copytree(json.loads(proc.stdout)["Dir"], tmp)
+        for p in [*(tmp / "bin").iterdir(), *(tmp / "pkg" / "tool").glob("*/*")]:
+            p.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+    return str(root / "bin" / "go")
+
+
 def fetch_lambda_rie(quiet: bool = False) -> pathlib.Path:
     """The emulator's binary, built into the cache when missing (about 20 s). Raises StackError with
     Go's own error when it cannot be built."""
@@ -768,7 +805,8 @@ def fetch_lambda_rie(quiet: bool = False) -> pathlib.Path:
             _log(f"building the Lambda Runtime Interface Emulator {RIE_VERSION} with go install ...")
         staging = pathlib.Path(tempfile.mkdtemp(prefix="rie-", dir=CACHE))
         try:
-            # GOTOOLCHAIN=auto: a Go older than the module asks for fetches the newer toolchain from the proxy.
+            go = _go_toolchain(go, staging)
+            # GOTOOLCHAIN=auto: a Go from 1.21 on but older than the module asks for fetches the newer one.
             env = dict(os.environ, GOBIN=str(staging), CGO_ENABLED="0", GOTOOLCHAIN="auto")
             cmd = [go, "install", f"{RIE_MODULE}@{RIE_VERSION}"]
             proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -494,6 +494,39 @@ TEST_CASE("bulk: event shapes") {
                          "[ddb2os.json.syntax] byte 12: expected a JSON value", ddb2os::error);
 }
 
+TEST_CASE("bulk: a record of another source fails the whole event, naming it") {
+    // Each would otherwise be its own error (no dynamodb object), which a host dead-letters and acknowledges.
+    const std::string good = rec(1, "REMOVE", book_keys("a", "b"));
+    const std::string kinesis = R"({"eventSource":"aws:kinesis","eventID":"shardId-000:1","kinesis":{"data":"e30="}})";
+    const char* from_kinesis = "[ddb2os.event.shape] Records[1].eventSource: ddb2os reads DynamoDB Streams records; this one "
+                               "comes from \"aws:kinesis\" (a Kinesis data stream: map the table's DynamoDB stream instead)";
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk(event({good, kinesis})), from_kinesis, ddb2os::error);
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk("[" + good + "," + kinesis + "]"),
+                         std::string(from_kinesis).replace(21, 7, "").c_str(), ddb2os::error);  // a bare list: "[1]..."
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk(R"({"Records":[{"eventSource":"aws:s\u0071s"}]})"),
+                         "[ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this one "
+                         "comes from \"aws:sqs\"", ddb2os::error);
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk(R"({"Records":[{"eventSource":null}]})"),
+                         "[ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this one "
+                         "has an eventSource that is a null, not \"aws:dynamodb\"", ddb2os::error);
+    CHECK_THROWS_WITH_AS(ddb2os::build_bulk(R"({"Records":[{"eventSource":"\ud800"}]})"),
+                         "[ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this one "
+                         "comes from \"(text that is not valid Unicode)\"", ddb2os::error);
+    // DynamoDB's, written with escapes or not; without eventSource (read as DynamoDB's); and an item's own
+    // attribute named eventSource.
+    std::string escaped = good;
+    escaped.replace(escaped.find("aws:dynamodb"), 12, "aws:dyn\\u0061modb");
+    std::string without = good;
+    without.erase(without.find(R"("eventSource":"aws:dynamodb",)"), 29);
+    const std::string attribute = rec(2, "INSERT", book_keys("a", "b"), R"({"eventSource":{"S":"aws:kinesis"}})");
+    for (const std::string& ok : {escaped, without, attribute}) {
+        CAPTURE(ok);
+        const auto r = ddb2os::build_bulk(event({ok}), books_options());
+        CHECK(r.errors.empty());
+        CHECK(r.actions == 1);
+    }
+}
+
 TEST_CASE("bulk: options are checked") {
     ddb2os::bulk_options o;
     o.max_actions = 0;

@@ -290,7 +290,8 @@ public:
     // result().records holds every record's sequence number and status.
     void prepare(value event) {
         value records{};
-        if (A::kind(event) == value_kind::array) {
+        bare_ = A::kind(event) == value_kind::array;
+        if (bare_) {
             records = event;
         } else if (A::kind(event) != value_kind::object || !A::find(event, "Records", records) ||
                    A::kind(records) != value_kind::array) {
@@ -422,6 +423,7 @@ private:
     bulk_result result_;
     std::vector<plan_t> plans_;
     name_memo record_memo_, ddb_memo_;  // pick's, for the records and their dynamodb objects
+    bool bare_ = false;  // the event is an array of records (no "Records" object around it)
     std::string scratch_, name_scratch_, arn_scratch_, id_scratch_;
     // The last table seen and its index (index_for).
     std::string cached_table_, cached_index_, cached_problem_;
@@ -465,8 +467,8 @@ private:
                     if (!unescape_json(k.text, scratch_)) return true;
                     name = scratch_;
                 }
-                for (std::size_t i = 0; i < N; ++i)
-                    if (name == names[i]) {
+                for (std::size_t i = 0; i < N; ++i)  // lengths first: most names differ in theirs
+                    if (name.size() == names[i].size() && std::memcmp(name.data(), names[i].data(), name.size()) == 0) {
                         out[i] = field{v, true};
                         break;
                     }
@@ -499,15 +501,45 @@ private:
         return true;
     }
 
+    // A record of another source (a Kinesis data stream's, an SQS queue's) fails the whole event:
+    // each would otherwise become its own error (no dynamodb object), and a host that dead-letters
+    // those and acknowledges the batch would consume a stream that was never DynamoDB's. Read in
+    // the same pass as the record's other fields, so the check costs no scan of its own.
+    DDB2OS_ALWAYS_INLINE void check_source(std::uint32_t r, value v) {
+        if (A::kind(v) == value_kind::string) {
+            const string_ref s = A::string(v);
+            if (!s.escaped && s.text == "aws:dynamodb") return;
+        }
+        check_source_slowly(r, v);
+    }
+    // The same, for a value written with escapes, and the error.
+    DDB2OS_NOINLINE void check_source_slowly(std::uint32_t r, value v) {
+        std::string_view text;
+        std::string msg;
+        const bool is_string = A::kind(v) == value_kind::string;
+        if (is_string && string_text<A>(v, scratch_, text, msg) == errc::ok && text == "aws:dynamodb") return;
+        std::string m = (bare_ ? "" : "Records") + ("[" + std::to_string(r) + "].eventSource: ddb2os reads DynamoDB "
+                                                     "Streams records; this one ");
+        if (!is_string) {
+            m += "has an eventSource that is " + detail::a_kind_of<A>(v) + ", not \"aws:dynamodb\"";
+        } else {
+            m += "comes from ";
+            quote_for_message(m, msg.empty() ? text : std::string_view("(text that is not valid Unicode)"));
+            if (text == "aws:kinesis") m += " (a Kinesis data stream: map the table's DynamoDB stream instead)";
+        }
+        throw error(errc::event_not_object, m);
+    }
+
     void plan(std::uint32_t r, value rec) {
         record_info& info = result_.records[r];
         if (A::kind(rec) != value_kind::object)
             return fail(r, errc::record_not_object, "", "a record must be an object, not " + detail::a_kind_of<A>(rec));
         static constexpr std::string_view record_names[] = {"dynamodb", "eventID", "eventName", "eventSourceARN",
-                                                            "userIdentity"};
-        field rf[5];
+                                                            "userIdentity", "eventSource"};
+        field rf[6];
         pick(rec, record_names, rf, record_memo_);
         const field &f_ddb = rf[0], &f_event_id = rf[1], &f_event_name = rf[2], &f_arn = rf[3], &f_user = rf[4];
+        if (rf[5].found) check_source(r, rf[5].v);
         static constexpr std::string_view ddb_names[] = {"SequenceNumber", "Keys", "NewImage",
                                                          "ApproximateCreationDateTime", "StreamViewType"};
         field df[5];

@@ -316,37 +316,46 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
     try:
         kinesis = {"Records": [{"eventSource": "aws:kinesis", "eventID": "shardId-000:1",
                                 "kinesis": {"sequenceNumber": "1", "data": "e30="}}]}
+        expected = ('[ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this one comes '
+                    'from "aws:kinesis" (a Kinesis data stream: map the table\'s DynamoDB stream instead)')
         with pytest.raises(ddb2os.EventError) as e:
             ddb2os.handler(kinesis, None)
-        assert str(e.value) == ("[ddb2os.event.shape] Records[0].eventSource: ddb2os.handler reads DynamoDB Streams "
-                                "records; this one comes from 'aws:kinesis' (a Kinesis data stream: map the table's "
-                                "DynamoDB stream to this function instead)")
-        with pytest.raises(ddb2os.EventError, match=r"Records\[1\].eventSource: .* comes from 'aws:sqs'$"):
+        assert str(e.value) == expected
+        with pytest.raises(ddb2os.EventError, match=r'Records\[1\].eventSource: .* comes from "aws:sqs"$'):
             ddb2os.handler({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]}, None)
         # A bare list of records, as EventBridge Pipes sends them, is checked alike (it was not: a review
         # found each Kinesis record dead-lettered and the batch acknowledged).
         with pytest.raises(ddb2os.EventError) as e:
             ddb2os.handler(kinesis["Records"], None)
-        assert str(e.value).startswith("[ddb2os.event.shape] [0].eventSource: ddb2os.handler reads DynamoDB Streams "
-                                        "records; this one comes from 'aws:kinesis'")
-        with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] \[1\].eventSource: .* comes from 'aws:sqs'$"):
+        assert str(e.value) == expected.replace("] Records[0]", "] [0]")
+        with pytest.raises(ddb2os.EventError, match=r'^\[ddb2os.event.shape\] \[1\].eventSource: .* comes from "aws:sqs"$'):
             ddb2os.handler(({"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}), None)
+        with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] Records\[0\].eventSource: ddb2os reads DynamoDB "
+                                                    r"Streams records; this one has an eventSource that is a number, "
+                                                    r'not "aws:dynamodb"$'):
+            ddb2os.handler({"Records": [{"eventSource": 5}]}, None)
         # The event's raw JSON (what ddb2os.lambda_runtime hands over), as bytes or str, in any spacing, is
-        # checked alike: it went to the engine unchecked, so a Kinesis batch was dead-lettered and acknowledged.
+        # checked alike, by the engine as it reads each record (it went to the engine unchecked, so a Kinesis
+        # batch as bytes was dead-lettered and acknowledged).
         with pytest.raises(ddb2os.EventError) as raw:
             ddb2os.handler(json.dumps(kinesis).encode(), None)
-        assert str(raw.value) == str(e.value).replace("] [0]", "] Records[0]", 1)
-        with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] Records\[1\].eventSource: .* 'aws:sqs'$"):
+        assert str(raw.value) == expected
+        with pytest.raises(ddb2os.EventError, match=r'^\[ddb2os.event.shape\] Records\[1\].eventSource: .* "aws:sqs"$'):
             ddb2os.handler(json.dumps({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]},
                                       indent=2), None)
-        with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] \[0\].eventSource: .* 'aws:sqs'$"):
+        with pytest.raises(ddb2os.EventError, match=r'^\[ddb2os.event.shape\] \[0\].eventSource: .* "aws:sqs"$'):
             ddb2os.handler(b'[ {"eventSource" :\t"aws:sqs"} ]', None)
-        # Passed: DynamoDB's records, also with an item attribute named eventSource (the event is then
-        # parsed to tell), and JSON that is not valid (the engine reports where).
-        record = {"eventSource": "aws:dynamodb", "dynamodb": {"NewImage": {"eventSource": {"S": "aws:kinesis"}}}}
-        for ok in (json.dumps({"Records": [record] * 2}).encode(), json.dumps([record]), b'{"Records": [{"eventSource"',
-                   b'{"Records": [{"eventSource": "aws:dynamodb"}]}'):
-            assert _handler._check_source(ok) is None
+        # An escaped value is read as its text: DynamoDB's, whatever the escapes.
+        with pytest.raises(ddb2os.EventError, match=r'comes from "aws:sqs"$'):
+            ddb2os.handler(b'{"Records": [{"eventSource": "aws:\\u0073qs"}]}', None)
+        # Passed: DynamoDB's records (escaped or not), also with an item attribute named eventSource.
+        record = {"eventSource": "aws:dynamodb", "eventName": "REMOVE", "eventID": "1",
+                  "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/t/stream/x",
+                  "dynamodb": {"Keys": {"id": {"S": "a"}}, "NewImage": {"eventSource": {"S": "aws:kinesis"}},
+                               "SequenceNumber": "1", "ApproximateCreationDateTime": 1}}
+        for ok in ({"Records": [record]}, [record], json.dumps({"Records": [record]}).encode(),
+                   json.dumps({"Records": [record]}).replace('"aws:dynamodb"', '"aws:dynam\\u006fdb"')):
+            assert len(ddb2os.bulk_bodies(ok).errors) == 0, ok
     finally:
         _handler._reset_for_tests()
 

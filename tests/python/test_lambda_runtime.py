@@ -6,12 +6,16 @@ test_e2e.py (test_the_lambda_runtime_syncs_a_stream_under_the_runtime_interface_
 """
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -50,8 +54,8 @@ def test_an_event_the_handler_refuses_is_that_invocations_error_and_the_next_one
         status, body = rie.invoke(json.dumps(kinesis).encode())
         error = json.loads(body)
         assert error["errorType"] == "EventError", body
-        assert error["errorMessage"].startswith("[ddb2os.event.shape] Records[0].eventSource: ddb2os.handler reads "
-                                                "DynamoDB Streams records; this one comes from 'aws:kinesis'"), body
+        assert error["errorMessage"].startswith("[ddb2os.event.shape] Records[0].eventSource: ddb2os reads "
+                                                'DynamoDB Streams records; this one comes from "aws:kinesis"'), body
         # Not JSON at all: the engine's error, with the byte it stopped at.
         status, body = rie.invoke(b'{"Records": [')
         error = json.loads(body)
@@ -79,3 +83,110 @@ def test_run_by_hand_it_says_what_it_is_for():
     p = subprocess.run(RUNTIME, env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert "AWS_LAMBDA_RUNTIME_API is not set" in p.stderr, p.stderr
+
+
+# ------------------------------------------------------------------ the loop itself, with a stand-in client
+
+class FakeClient:
+    """The Runtime API as serve() uses it: invocations to hand out, and what was posted back."""
+
+    def __init__(self, invocations):
+        self.invocations = list(invocations)
+        self.responses, self.errors, self.init_errors = [], [], []
+
+    def next_invocation(self):
+        return self.invocations.pop(0)
+
+    def respond(self, request_id, payload):
+        self.responses.append((request_id, json.loads(payload)))
+
+    def fail(self, request_id, error):
+        self.errors.append((request_id, error))
+
+    def init_failed(self, error):
+        self.init_errors.append(error)
+
+
+def test_serve_hands_the_handler_the_bytes_the_context_and_the_trace_id(monkeypatch):
+    from ddb2os import lambda_runtime
+    seen = []
+
+    def spy(event, context):
+        seen.append((event, context.aws_request_id, context.invoked_function_arn,
+                     context.get_remaining_time_in_millis(), os.environ.get("_X_AMZN_TRACE_ID")))
+        if event == b"boom":
+            raise ValueError("no good")
+        return {"batchItemFailures": [{"itemIdentifier": "7"}]}
+
+    monkeypatch.setattr(lambda_runtime, "handler", spy)
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "left over")
+    now = int(time.time() * 1000)
+    client = FakeClient([
+        (b'{"Records": []}', {"lambda-runtime-aws-request-id": "r1", "lambda-runtime-deadline-ms": str(now + 9000),
+                              "lambda-runtime-invoked-function-arn": "arn:f", "lambda-runtime-trace-id": "Root=1-a"}),
+        (b"boom", {"lambda-runtime-aws-request-id": "r2"}),  # no deadline, no trace id
+    ])
+    assert lambda_runtime.serve(client, max_invocations=2) == 0
+    (e1, id1, arn1, left1, trace1), (e2, id2, arn2, left2, trace2) = seen
+    assert (e1, id1, arn1, trace1) == (b'{"Records": []}', "r1", "arn:f", "Root=1-a")
+    assert 8000 < left1 <= 9000
+    assert (e2, id2, arn2, trace2) == (b"boom", "r2", "", None)  # a trace id is never carried over
+    assert 59000 < left2 <= 60000  # as ddb2os.handler assumes without a deadline
+    assert client.responses == [("r1", {"batchItemFailures": [{"itemIdentifier": "7"}]})]
+    (rid, error), = client.errors
+    assert rid == "r2" and (error["errorType"], error["errorMessage"]) == ("ValueError", "no good")
+    assert any("no good" in line or "spy" in line for line in error["stackTrace"])
+
+
+def test_serve_reports_a_failed_start_and_a_nameless_invocation(monkeypatch):
+    from ddb2os import OptionError, lambda_runtime
+
+    def bad_config():
+        raise OptionError("option.invalid", "", "OPENSEARCH_ENDPOINT is not set")
+
+    monkeypatch.setattr(lambda_runtime, "_get_engine", bad_config)
+    client = FakeClient([])
+    assert lambda_runtime.serve(client) == 1
+    (error,), = [client.init_errors]
+    assert error["errorType"] == "OptionError" and "OPENSEARCH_ENDPOINT is not set" in error["errorMessage"]
+
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
+    with pytest.raises(lambda_runtime.RuntimeAPIError, match="without Lambda-Runtime-Aws-Request-Id"):
+        lambda_runtime.serve(FakeClient([(b"{}", {})]))
+
+
+class _ClosingAPI(http.server.BaseHTTPRequestHandler):
+    """Answers as if keeping the connection alive, then closes it (an idle keep-alive the server dropped)."""
+    protocol_version = "HTTP/1.1"
+    requests = []
+
+    def do_GET(self):
+        self.requests.append(self.path)
+        body = b'{"n": %d}' % len(self.requests)
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", f"id{len(self.requests)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_kept_alive_connection_the_api_closed_is_reopened_once():
+    from ddb2os.lambda_runtime import _Client
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosingAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = _Client(f"127.0.0.1:{server.server_address[1]}")
+        assert client.next_invocation()[0] == b'{"n": 1}'
+        assert client.next_invocation()[0] == b'{"n": 2}'  # on a new connection, after the old one failed
+        assert _ClosingAPI.requests == ["/2018-06-01/runtime/invocation/next"] * 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Nothing listening: a fresh connection's failure is not retried, it is raised.
+    with pytest.raises(OSError):
+        _Client(f"127.0.0.1:{stack.free_port()}").next_invocation()

@@ -13,7 +13,7 @@ import threading
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ._errors import EventError, OptionError
+from ._errors import OptionError
 from . import _core
 
 __all__ = ["handler", "Config", "config_from_environment"]
@@ -296,11 +296,14 @@ def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dic
     """Syncs one DynamoDB Streams batch into OpenSearch and tells Lambda which records to retry:
     ``{"batchItemFailures": [{"itemIdentifier": "<SequenceNumber>"}, ...]}``.
 
+    The event is Lambda's dict, or its raw JSON as bytes or str (ddb2os.lambda_runtime's). An event
+    that is not a DynamoDB Streams batch (not JSON, no Records, a record whose eventSource is another
+    service's) raises EventError, failing the invocation rather than acknowledging what was not synced.
+
     Writes one JSON log line per batch (counts and milliseconds, CloudWatch Embedded Metric Format),
     and one per record reported failed (its sequence number and why, the first 20); never document
     bodies or secrets."""
     engine = _get_engine()
-    _check_source(event)
     # Lambda's context has it; a local harness's stand-in (None, a dict) may not: 60 s then.
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     remaining = remaining_ms() if callable(remaining_ms) else 60_000
@@ -309,55 +312,6 @@ def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dic
     print(report["log_line"], file=sys.stdout, flush=True)
     _log_failures(report["failures"])
     return {"batchItemFailures": [{"itemIdentifier": s} for s in report["batch_item_failures"]]}
-
-
-def _check_source(event: Any) -> None:
-    """Records from another source (a Kinesis data stream, SQS) would each become a dead letter and
-    the batch be acknowledged: the whole invocation fails instead, naming the source."""
-    if isinstance(event, (bytes, str)):
-        return _check_raw_source(event)
-    # A bare list of records (EventBridge Pipes' shape) is read by the engine too, so it is checked alike.
-    bare = isinstance(event, (list, tuple))
-    records = event if bare else (event.get("Records") if isinstance(event, dict) else None)
-    if not isinstance(records, (list, tuple)):
-        return  # the engine reports what is wrong with the event
-    for i, r in enumerate(records):
-        source = r.get("eventSource", "aws:dynamodb") if isinstance(r, dict) else "aws:dynamodb"
-        if source != "aws:dynamodb":
-            hint = (" (a Kinesis data stream: map the table's DynamoDB stream to this function instead)"
-                    if source == "aws:kinesis" else "")
-            raise EventError("event.shape", f"{'' if bare else 'Records'}[{i}].eventSource",
-                             f"ddb2os.handler reads DynamoDB Streams records; this one comes from {source!r}{hint}")
-
-
-def _check_raw_source(raw: Any) -> None:
-    """_check_source for an event's raw JSON (ddb2os.lambda_runtime hands over the bytes Lambda sent):
-    a scan for the "eventSource" keys, without parsing the event. Outside a string, "eventSource" in
-    quotes is a key (inside one, its quotes would be escaped). Each must hold "aws:dynamodb"; at any
-    other value (another source, or a table's own attribute named eventSource) the event is parsed and
-    checked as a dict, which names the record or finds nothing wrong. A key written with escapes
-    ("eventSourc\\u0065") is not seen here; no AWS service writes one."""
-    text = isinstance(raw, str)
-    key, good = ('"eventSource"', '"aws:dynamodb"') if text else (b'"eventSource"', b'"aws:dynamodb"')
-    space = " \t\r\n" if text else b" \t\r\n"
-    colon = ":" if text else b":"
-    i = raw.find(key)
-    while i >= 0:
-        j = i + len(key)
-        while j < len(raw) and raw[j:j + 1] in space:
-            j += 1
-        if raw[j:j + 1] == colon:
-            j += 1
-            while j < len(raw) and raw[j:j + 1] in space:
-                j += 1
-            if not raw.startswith(good, j):
-                import json  # only then: not part of the cold start
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    return  # the engine reports where the JSON is wrong
-                return _check_source(event)
-        i = raw.find(key, j)
 
 
 _FAILURES_LOGGED = 20

@@ -1,19 +1,20 @@
 """A Lambda runtime for ``ddb2os.handler`` that hands it each event's raw bytes.
 
-Lambda's Python runtime (awslambdaric) parses every event with ``json.loads`` before the handler
-sees it, and that costs more than everything ddb2os then does with the dict: on this project's medium
-stream events ``json.loads`` runs at about 64 MB/s, ddb2os from the dict at 250-460 MB/s and from
-the raw bytes at about 650 MB/s (README, Performance). This loop speaks the Lambda Runtime API itself
-and gives the engine the bytes, so the event is read once, in C++.
+Lambda's Python runtime (awslambdaric) parses every event with simplejson before the handler sees it,
+and that costs more than everything ddb2os then does with the dict: on this project's medium stream
+events the parse runs at about 60 MB/s, ddb2os from the dict at 250-460 MB/s and from the raw bytes at
+about 650 MB/s (README, The Lambda handler). This loop speaks the Lambda Runtime API itself and gives the
+engine the bytes, so the event is read once, in C++.
 
 Run it as the function's runtime::
 
     python3 -m ddb2os.lambda_runtime
 
 - a container image: ``ENTRYPOINT ["python3", "-m", "ddb2os.lambda_runtime"]``;
-- the managed Python runtime: an executable wrapper script named by ``AWS_LAMBDA_EXEC_WRAPPER``,
-  ``#!/bin/sh`` / ``exec python3 -m ddb2os.lambda_runtime``, which runs instead of the runtime's own
-  client (the function's handler setting is then not read).
+- the managed Python runtime: an executable wrapper script named by ``AWS_LAMBDA_EXEC_WRAPPER`` that
+  puts ``$LAMBDA_TASK_ROOT`` and the layers' ``/opt/python`` directories on ``PYTHONPATH`` and runs
+  ``exec "$1" -m ddb2os.lambda_runtime`` (README has it). The function's handler setting is then not
+  read, nor is the JSON log format; log lines go to stdout.
 
 The configuration is ddb2os.handler's (environment variables), read and checked before the first
 event: a bad setting is reported to Lambda as an initialization error naming it, and the process
@@ -80,22 +81,31 @@ class _Client:
 
     def _request(self, method: str, path: str, body: Optional[bytes] = None,
                  headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
-        for attempt in (1, 2):
-            if self._conn is None:
-                # No timeout: the next invocation is a long poll that lasts until there is one.
-                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
+        reused = self._conn is not None
+        if self._conn is None:
+            # No timeout: the next invocation is a long poll that lasts until there is one.
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
+        try:
             try:
                 self._conn.request(method, path, body=body, headers=headers or {})
                 r = self._conn.getresponse()
-                data = r.read()
-                return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-            except (ConnectionError, http.client.HTTPException):
-                # A kept-alive connection the API closed meanwhile: once more on a new one.
-                self._conn.close()
-                self._conn = None
-                if attempt == 2:
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # A kept-alive connection the API had closed before this request: it answered nothing,
+                # so the request is sent once more, on a new connection. Any other failure (a fresh
+                # connection's, or one after the answer began) is not retried: a POST could be
+                # accepted twice, or an invocation half read.
+                if not reused:
                     raise
-        raise AssertionError("unreachable")
+                self._conn.close()
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
+                self._conn.request(method, path, body=body, headers=headers or {})
+                r = self._conn.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
 
     def next_invocation(self) -> Tuple[bytes, Dict[str, str]]:
         status, headers, body = self._request("GET", f"{_API}/invocation/next")

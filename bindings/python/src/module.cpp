@@ -761,12 +761,19 @@ PyObject* signer_sign(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
 
 // A new list of the event's records (from {"Records": [...]} or a list or tuple of records), or
 // nothing for any other event (the engine then reports what is wrong with it). Runs no Python code.
+// An event dict's records come back as {"Records": [...]}, a dict of this function's own, so that
+// the engine's errors name them as the event does ("Records[3].eventSource", not "[3]...").
 py::object pinned_records(PyObject* event) {
     PyObject* list = event;
     if (PyDict_Check(event) && !python_adapter::find(event, "Records", list)) return {};
-    if (PyList_Check(list)) return steal(PyList_GetSlice(list, 0, PyList_GET_SIZE(list)));
-    if (PyTuple_Check(list)) return py::reinterpret_borrow<py::object>(list);  // its items cannot change
-    return {};
+    py::object pinned;
+    if (PyList_Check(list)) pinned = steal(PyList_GetSlice(list, 0, PyList_GET_SIZE(list)));
+    else if (PyTuple_Check(list)) pinned = py::reinterpret_borrow<py::object>(list);  // its items cannot change
+    else return {};
+    if (!PyDict_Check(event)) return pinned;
+    py::dict wrapped;
+    wrapped["Records"] = pinned;
+    return std::move(wrapped);
 }
 
 // The engine behind ddb2os.handler: built once per container from the checked configuration

@@ -21,13 +21,15 @@ struct raw_json_adapter {
     };
 
     static value_kind kind(value v) noexcept { return v.node().kind; }
-    static string_ref string(value v) noexcept {
+    // The tape's spans lie within its input by construction: no substr() and its bounds check (which
+    // kept this out of line in bulk_builder::plan, a twentieth of a REMOVE batch's time).
+    DDB2OS_ALWAYS_INLINE static string_ref string(value v) noexcept {
         const auto& n = v.node();
-        return {v.tape->input.substr(n.offset, n.length), (n.flags & 1) != 0};
+        return {std::string_view(v.tape->input.data() + n.offset, n.length), (n.flags & 1) != 0};
     }
-    static std::string_view number_text(value v, std::string&) noexcept {
+    DDB2OS_ALWAYS_INLINE static std::string_view number_text(value v, std::string&) noexcept {
         const auto& n = v.node();
-        return v.tape->input.substr(n.offset, n.length);
+        return std::string_view(v.tape->input.data() + n.offset, n.length);
     }
     static bool boolean(value v) noexcept { return (v.node().flags & 1) != 0; }
     static std::string_view binary(value) noexcept { return {}; }
