@@ -758,10 +758,17 @@ GO_TOOLCHAIN = "go1.26.8"
 
 
 def _go_version(go: str) -> tuple:
-    out = subprocess.run([go, "env", "GOVERSION"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    out = subprocess.run([go, "env", "GOVERSION"], env=_go_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True).stdout.strip()
     m = re.match(r"go(\d+)\.(\d+)", out)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _go_env() -> dict:
+    """The environment for the Go commands: a GOROOT set for another Go would make each use that one's tree."""
+    env = dict(os.environ)
+    env.pop("GOROOT", None)
+    return env
 
 
 def _go_toolchain(go: str, staging: pathlib.Path) -> str:
@@ -769,22 +776,28 @@ def _go_toolchain(go: str, staging: pathlib.Path) -> str:
     by the old one into the cache (made executable: a module's files are not)."""
     if _go_version(go) >= (1, 21):
         return go
-    root = CACHE / f"{GO_TOOLCHAIN}.linux-amd64"
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    root = CACHE / f"{GO_TOOLCHAIN}.linux-{arch}"
     if not (root / "bin" / "go").exists():
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
-        env = dict(os.environ, GOMODCACHE=str(staging / "modcache"), GOFLAGS="-modcacherw")
-        proc = subprocess.run([go, "mod", "download", "-json", f"golang.org/toolchain@v0.0.1-{GO_TOOLCHAIN}.linux-{arch}"],
-                              cwd=staging, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-        if proc.returncode != 0:
-            raise StackError(f"blocked: {go} is older than Go 1.21 and could not download {GO_TOOLCHAIN} "
-                             f"(exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
-        tmp = staging / "go"
-        shutil.copytree(json.loads(proc.stdout)["Dir"], tmp)
-        for p in [*(tmp / "bin").iterdir(), *(tmp / "pkg" / "tool").glob("*/*")]:
+        module = f"golang.org/toolchain@v0.0.1-{GO_TOOLCHAIN}.linux-{arch}"
+        # -modcacherw: the module cache in staging can be moved and removed.
+        flags = (os.environ.get("GOFLAGS", "") + " -modcacherw").strip()
+        env = dict(_go_env(), GOMODCACHE=str(staging / "modcache"), GOFLAGS=flags)
+        proc = subprocess.run([go, "mod", "download", "-json", module], cwd=staging, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            info = json.loads(proc.stdout)
+        except ValueError:
+            info = {}
+        if proc.returncode != 0 or "Dir" not in info or info.get("Error"):
+            why = info.get("Error") or proc.stderr.strip() or proc.stdout.strip()  # -json puts the error on stdout
+            raise StackError(f"blocked: {go} is older than Go 1.21 and could not download {module} "
+                             f"(exit {proc.returncode}): {why[-2000:]}")
+        tree = pathlib.Path(info["Dir"])
+        for p in [*(tree / "bin").iterdir(), *(tree / "pkg" / "tool").glob("*/*")]:
             p.chmod(0o755)
         shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)
+        tree.rename(root)
     return str(root / "bin" / "go")
 
 
@@ -807,7 +820,7 @@ def fetch_lambda_rie(quiet: bool = False) -> pathlib.Path:
         try:
             go = _go_toolchain(go, staging)
             # GOTOOLCHAIN=auto: a Go from 1.21 on but older than the module asks for fetches the newer one.
-            env = dict(os.environ, GOBIN=str(staging), CGO_ENABLED="0", GOTOOLCHAIN="auto")
+            env = dict(_go_env(), GOBIN=str(staging), CGO_ENABLED="0", GOTOOLCHAIN="auto")
             cmd = [go, "install", f"{RIE_MODULE}@{RIE_VERSION}"]
             proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)

@@ -702,6 +702,34 @@ TEST_CASE("sync: key schemas are resolved once per table and engine") {
     CHECK(t.sent.back().body.find(R"("_id":"p|2")") != std::string::npos);
 }
 
+TEST_CASE("sync: another source's record fails the event before its table is asked for a key schema") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    auto o = fast_options();
+    std::vector<std::string> asked;
+    o.resolve_key_schema = [&](const std::string& table, const std::string&, ddb2os::key_schema& s, std::string&,
+                               clock::time_point) {
+        asked.push_back(table);
+        s = {"pk", "sk"};
+        return true;
+    };
+    ddb2os::sync_engine engine(o, t);
+    const auto record = [](std::string_view source, std::string_view table) {
+        return R"({"eventID":"1","eventName":"INSERT","eventSource":")" + std::string(source) + R"(","eventSourceARN":")" +
+               arn(table) + R"(","dynamodb":{"ApproximateCreationDateTime":1,"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},)"
+                            R"("NewImage":{"pk":{"S":"p"}},"SequenceNumber":"1"}})";
+    };
+    CHECK_THROWS_WITH_AS(engine.process(event({record("aws:kinesis", "Other")}), soon()),
+                         "[ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this one's "
+                         "eventSource is \"aws:kinesis\" (a Kinesis data stream's: read the table's DynamoDB stream instead)",
+                         ddb2os::error);
+    CHECK(asked.empty());
+    CHECK(t.sent.empty());
+    // DynamoDB's, its eventSource written with escapes: asked for as before.
+    CHECK(engine.process(event({record("aws:dyn\\u0061modb", "Pairs")}), soon()).failures.empty());
+    CHECK(asked == std::vector<std::string>{"Pairs"});
+}
+
 TEST_CASE("sync: a table whose records' Keys hold one attribute is not asked for its key schema") {
     scripted_transport t;
     t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };

@@ -517,17 +517,18 @@ private:
         std::string_view text;
         std::string msg;
         const bool is_string = A::kind(v) == value_kind::string;
-        if (is_string && string_text<A>(v, scratch_, text, msg) == errc::ok && text == "aws:dynamodb") return;
-        std::string m = (bare_ ? "" : "Records") + ("[" + std::to_string(r) + "].eventSource: ddb2os reads DynamoDB "
-                                                     "Streams records; this one ");
+        const bool readable = is_string && string_text<A>(v, scratch_, text, msg) == errc::ok;
+        if (readable && text == "aws:dynamodb") return;
+        std::string m = "ddb2os reads DynamoDB Streams records; this one's eventSource is ";
         if (!is_string) {
-            m += "has an eventSource that is " + detail::a_kind_of<A>(v) + ", not \"aws:dynamodb\"";
+            m += "not the string \"aws:dynamodb\" but " + detail::a_kind_of<A>(v);
+        } else if (!readable) {
+            m += "not valid Unicode";
         } else {
-            m += "comes from ";
-            quote_for_message(m, msg.empty() ? text : std::string_view("(text that is not valid Unicode)"));
-            if (text == "aws:kinesis") m += " (a Kinesis data stream: map the table's DynamoDB stream instead)";
+            quote_for_message(m, text);
+            if (text == "aws:kinesis") m += " (a Kinesis data stream's: read the table's DynamoDB stream instead)";
         }
-        throw error(errc::event_not_object, m);
+        throw error(errc::event_not_object, (bare_ ? "[" : "Records[") + std::to_string(r) + "].eventSource", m);
     }
 
     void plan(std::uint32_t r, value rec) {

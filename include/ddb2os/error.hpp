@@ -85,18 +85,26 @@ constexpr std::string_view error_id(errc e) noexcept {
 }
 
 // The exception. `id` is the stable part ("json.syntax", "sigv4.no_host", ...); `message` is
-// the exact human text, which never contains a secret.
+// the exact human text, which never contains a secret; `path`, when there is one, where in the
+// input it was found ("Records[3].eventSource"), which what() puts before the message.
 class error : public std::runtime_error {
 public:
     error(std::string id, const std::string& message)
         : std::runtime_error("[ddb2os." + id + "] " + message), id_(std::move(id)), message_(message) {}
     error(errc code, const std::string& message) : error(std::string(error_id(code)), message) {}
+    error(errc code, std::string path, const std::string& message)
+        : std::runtime_error("[ddb2os." + std::string(error_id(code)) + "] " + path + ": " + message),
+          id_(error_id(code)),
+          path_(std::move(path)),
+          message_(message) {}
 
     const std::string& id() const noexcept { return id_; }
+    const std::string& path() const noexcept { return path_; }
     const std::string& message() const noexcept { return message_; }
 
 private:
     std::string id_;
+    std::string path_;
     std::string message_;
 };
 

@@ -452,11 +452,23 @@ private:
                A::find(d, "Keys", keys) && A::kind(keys) == value_kind::object && A::size(keys) > 1;
     }
 
+    // Whether a record is DynamoDB's by its eventSource (none: read as DynamoDB's). Another source's
+    // record makes prepare() refuse the event; its table is not asked for first.
+    template <class A>
+    static bool from_dynamodb(typename A::value r, std::string& scratch) {
+        typename A::value v{};
+        if (!A::find(r, "eventSource", v)) return true;
+        std::string_view text;
+        std::string message;
+        return A::kind(v) == value_kind::string && detail::string_text<A>(v, scratch, text, message) == errc::ok &&
+               text == "aws:dynamodb";
+    }
+
     template <class A, class Unlock>
     void resolve_schemas(const std::vector<typename A::value>& records, http::clock::time_point deadline) {
         unresolved_.clear();
         if (!opt_.resolve_key_schema) return;
-        std::string last, scratch;
+        std::string last, scratch, source_scratch;
         for (const auto& r : records) {
             // A record whose Keys hold one attribute needs no key schema: asking for its table anyway
             // cost every batch a DescribeTable (or a connect timeout) where it could not be answered.
@@ -467,6 +479,10 @@ private:
             last = table;
             if (opt_.bulk.key_schemas.count(table) != 0 || resolved_.count(table) != 0 || unresolved_.count(table) != 0)
                 continue;
+            if (!from_dynamodb<A>(r, source_scratch)) {  // not `scratch`: `arn` may view it
+                last.clear();  // the table may be asked for a DynamoDB record of it
+                continue;
+            }
             key_schema schema;
             std::string reason;
             bool ok;

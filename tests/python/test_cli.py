@@ -195,6 +195,12 @@ def test_framing_and_usage_errors_exit_2(cli):
     assert err == "ddb2os: [ddb2os.json.syntax] byte 1: expected a string key in an object\n"
     rc, _, err = run(cli, b"{}", "convert")
     assert rc == 2 and "[ddb2os.event.shape]" in err
+    # A Kinesis data stream's event: refused whole, naming the record, not a bad-record report per record.
+    rc, out, err = run(cli, b'{"Records": [{"eventSource": "aws:kinesis", "kinesis": {"data": "e30="}}]}', "convert")
+    assert (rc, out) == (2, "")
+    assert err == ('ddb2os: [ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this '
+                   'one\'s eventSource is "aws:kinesis" (a Kinesis data stream\'s: read the table\'s DynamoDB stream '
+                   'instead)\n')
     for args, message in [
         (["convert", "--numbers", "float"], 'ddb2os: --numbers is exact, string or double, not "float"'),
         (["convert", "--lists", "x"], 'ddb2os: --lists is stringify or keep, not "x"'),

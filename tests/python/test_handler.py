@@ -316,23 +316,24 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
     try:
         kinesis = {"Records": [{"eventSource": "aws:kinesis", "eventID": "shardId-000:1",
                                 "kinesis": {"sequenceNumber": "1", "data": "e30="}}]}
-        expected = ('[ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this one comes '
-                    'from "aws:kinesis" (a Kinesis data stream: map the table\'s DynamoDB stream instead)')
+        expected = ('[ddb2os.event.shape] Records[0].eventSource: ddb2os reads DynamoDB Streams records; this one\'s '
+                    'eventSource is "aws:kinesis" (a Kinesis data stream\'s: read the table\'s DynamoDB stream instead)')
         with pytest.raises(ddb2os.EventError) as e:
             ddb2os.handler(kinesis, None)
         assert str(e.value) == expected
-        with pytest.raises(ddb2os.EventError, match=r'Records\[1\].eventSource: .* comes from "aws:sqs"$'):
+        assert (e.value.path, e.value.id) == ("Records[0].eventSource", "event.shape")
+        with pytest.raises(ddb2os.EventError, match=r'Records\[1\].eventSource: .* eventSource is "aws:sqs"$'):
             ddb2os.handler({"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}]}, None)
         # A bare list of records, as EventBridge Pipes sends them, is checked alike (it was not: a review
         # found each Kinesis record dead-lettered and the batch acknowledged).
         with pytest.raises(ddb2os.EventError) as e:
             ddb2os.handler(kinesis["Records"], None)
         assert str(e.value) == expected.replace("] Records[0]", "] [0]")
-        with pytest.raises(ddb2os.EventError, match=r'^\[ddb2os.event.shape\] \[1\].eventSource: .* comes from "aws:sqs"$'):
+        with pytest.raises(ddb2os.EventError, match=r'^\[ddb2os.event.shape\] \[1\].eventSource: .* eventSource is "aws:sqs"$'):
             ddb2os.handler(({"eventSource": "aws:dynamodb"}, {"eventSource": "aws:sqs"}), None)
         with pytest.raises(ddb2os.EventError, match=r"^\[ddb2os.event.shape\] Records\[0\].eventSource: ddb2os reads DynamoDB "
-                                                    r"Streams records; this one has an eventSource that is a number, "
-                                                    r'not "aws:dynamodb"$'):
+                                                    r"Streams records; this one's eventSource is not the string "
+                                                    r'"aws:dynamodb" but a number$'):
             ddb2os.handler({"Records": [{"eventSource": 5}]}, None)
         # The event's raw JSON (what ddb2os.lambda_runtime hands over), as bytes or str, in any spacing, is
         # checked alike, by the engine as it reads each record (it went to the engine unchecked, so a Kinesis
@@ -346,7 +347,7 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
         with pytest.raises(ddb2os.EventError, match=r'^\[ddb2os.event.shape\] \[0\].eventSource: .* "aws:sqs"$'):
             ddb2os.handler(b'[ {"eventSource" :\t"aws:sqs"} ]', None)
         # An escaped value is read as its text: DynamoDB's, whatever the escapes.
-        with pytest.raises(ddb2os.EventError, match=r'comes from "aws:sqs"$'):
+        with pytest.raises(ddb2os.EventError, match=r'eventSource is "aws:sqs"$'):
             ddb2os.handler(b'{"Records": [{"eventSource": "aws:\\u0073qs"}]}', None)
         # Passed: DynamoDB's records (escaped or not), also with an item attribute named eventSource.
         record = {"eventSource": "aws:dynamodb", "eventName": "REMOVE", "eventID": "1",

@@ -6,10 +6,12 @@ test_e2e.py (test_the_lambda_runtime_syncs_a_stream_under_the_runtime_interface_
 """
 from __future__ import annotations
 
+import http.client
 import http.server
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 import threading
@@ -55,7 +57,7 @@ def test_an_event_the_handler_refuses_is_that_invocations_error_and_the_next_one
         error = json.loads(body)
         assert error["errorType"] == "EventError", body
         assert error["errorMessage"].startswith("[ddb2os.event.shape] Records[0].eventSource: ddb2os reads "
-                                                'DynamoDB Streams records; this one comes from "aws:kinesis"'), body
+                                                'DynamoDB Streams records; this one\'s eventSource is "aws:kinesis"'), body
         # Not JSON at all: the engine's error, with the byte it stopped at.
         status, body = rie.invoke(b'{"Records": [')
         error = json.loads(body)
@@ -190,3 +192,41 @@ def test_a_kept_alive_connection_the_api_closed_is_reopened_once():
     # Nothing listening: a fresh connection's failure is not retried, it is raised.
     with pytest.raises(OSError):
         _Client(f"127.0.0.1:{stack.free_port()}").next_invocation()
+
+
+def test_a_fresh_connection_closed_without_an_answer_is_not_retried():
+    """Also after a "Connection: close" answer, when http.client opens the next connection itself: a request
+    the API may have taken (a POST of a response) is never sent twice."""
+    from ddb2os.lambda_runtime import _Client
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(2)
+    received = []
+
+    def serve():
+        # First connection: one answer that closes it. Second: the request read, the connection closed unanswered.
+        # A third (the request sent again) is waited for 2 s, and recorded.
+        for answer in (b"HTTP/1.1 200 OK\r\nConnection: close\r\nLambda-Runtime-Aws-Request-Id: a\r\n"
+                       b"Content-Length: 2\r\n\r\n{}", None, None):
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                return
+            received.append(conn.recv(65536).split(b"\r\n", 1)[0])
+            if answer:
+                conn.sendall(answer)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        client = _Client(f"127.0.0.1:{listener.getsockname()[1]}")
+        assert client.next_invocation()[0] == b"{}"
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            client.respond("a", b"{}")
+        thread.join(15)
+        assert received == [b"GET /2018-06-01/runtime/invocation/next HTTP/1.1",
+                            b"POST /2018-06-01/runtime/invocation/a/response HTTP/1.1"]
+    finally:
+        listener.close()

@@ -14,7 +14,7 @@ Run it as the function's runtime::
 - the managed Python runtime: an executable wrapper script named by ``AWS_LAMBDA_EXEC_WRAPPER`` that
   puts ``$LAMBDA_TASK_ROOT`` and the layers' ``/opt/python`` directories on ``PYTHONPATH`` and runs
   ``exec "$1" -m ddb2os.lambda_runtime`` (README has it). The function's handler setting is then not
-  read, nor is the JSON log format; log lines go to stdout.
+  read, nor is the JSON log format; log lines go to stdout and stderr as plain text.
 
 The configuration is ddb2os.handler's (environment variables), read and checked before the first
 event: a bad setting is reported to Lambda as an initialization error naming it, and the process
@@ -81,7 +81,9 @@ class _Client:
 
     def _request(self, method: str, path: str, body: Optional[bytes] = None,
                  headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
-        reused = self._conn is not None
+        # http.client closes the socket itself after a "Connection: close" answer and opens a new one
+        # for the next request: that one is fresh, not kept alive.
+        reused = self._conn is not None and self._conn.sock is not None
         if self._conn is None:
             # No timeout: the next invocation is a long poll that lasts until there is one.
             self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)

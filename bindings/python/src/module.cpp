@@ -59,7 +59,7 @@ auto guarded(F&& f) -> decltype(f()) {
     } catch (const path_failure& e) {
         raise(e.id, e.path, e.message);
     } catch (const ddb2os::error& e) {
-        raise(e.id(), "", e.message());
+        raise(e.id(), e.path(), e.message());
     }
 }
 
