@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: every comparison of issue 6 in one run, one table, build/bench/results.json.
 
-    python3 benchmarks/run_all.py [--build build/bench-build] [--only transform sigv4 e2e coldstart memory]
-                                  [--seconds 0.6] [--changes 200000] [--founding-sample 1000]
+    python3 benchmarks/run_all.py [--build build/bench-build] [--only transform sigv4 e2e coldstart memory lambda]
+                                  [--seconds 0.6] [--changes 200000] [--founding-sample 1000] [--lambda-invocations 20]
 
   transform  benchmarks/run_transform.py (its own table, checks and build/bench/transform.json), summarized
   sigv4      ddb2os C++ (bench/ddb2os_sigv4) and ddb2os.sign against botocore SigV4Auth and requests-aws4auth,
@@ -11,15 +11,19 @@
              handler, the founding Lambda (on a sample), and a libcurl loop posting ddb2os's prebuilt bodies
   coldstart  `import ddb2os` against `import boto3, opensearchpy, requests_aws4auth`, in fresh interpreters
   memory     peak RSS above the baseline while turning the 6 MB event into bodies
+  lambda     no target: under AWS's Lambda Runtime Interface Emulator, into a local OpenSearch, the function's CPU
+             and wall time per batch with the managed runtime's client (awslambdaric, which parses the event)
+             calling ddb2os.handler, against ddb2os.lambda_runtime (the event's bytes to the engine)
 
 Every competitor's output is checked against ddb2os's before its timing counts; a failed check is shown as
 such and its figure is not used. Figures are ratios; nothing here fails on time. Installs only what the
-competitors need: `npm ci` in competitors/node_ref (run_transform.py) and opensearch-py / requests-aws4auth
-with pip when they are not importable.
+competitors need: `npm ci` in competitors/node_ref (run_transform.py) and opensearch-py / requests-aws4auth /
+awslambdaric with pip when they are not importable.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -46,7 +50,7 @@ import gen_events  # noqa: E402
 OUT = os.path.join(ROOT, "build", "bench")
 DATA = os.path.join(OUT, "data")
 PY = sys.executable
-SECTIONS = ["transform", "sigv4", "e2e", "coldstart", "memory"]
+SECTIONS = ["transform", "sigv4", "e2e", "coldstart", "memory", "lambda"]
 
 
 def log(msg: str) -> None:
@@ -106,7 +110,7 @@ TARGETS: List[Target] = []
 def ensure_pip_packages() -> Dict[str, str]:
     """The Python competitors' packages, installed with pip when missing (PyPI names)."""
     wanted = [("boto3", "boto3"), ("botocore", "botocore"), ("opensearchpy", "opensearch-py"),
-              ("requests_aws4auth", "requests-aws4auth"), ("requests", "requests")]
+              ("requests_aws4auth", "requests-aws4auth"), ("requests", "requests"), ("awslambdaric", "awslambdaric")]
     missing = []
     for mod, pkg in wanted:
         try:
@@ -818,6 +822,94 @@ def section_memory(args) -> Dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# 6. The Lambda runtime (no target: what ddb2os.lambda_runtime saves a function)
+# ----------------------------------------------------------------------------------------------------------------
+def _children_cpu_seconds(pid: int) -> float:
+    """utime + stime of pid's child processes (the function's runtime under the emulator)."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def section_lambda(args) -> Dict[str, Any]:
+    """Both runtimes under AWS's Lambda Runtime Interface Emulator, writing into a local OpenSearch: the
+    managed runtime's client (awslambdaric, from PyPI) calling ddb2os.handler with the dict it parsed, against
+    ddb2os.lambda_runtime handing the handler the bytes. Timed: the CPU of the function's process per batch
+    (what Lambda bills, beside the wait for OpenSearch) and the wall time per invocation, after one untimed
+    invocation (the cold start)."""
+    import stack
+    log("== Lambda runtime")
+    out: Dict[str, Any] = {"invocations": args.lambda_invocations, "corpora": {}, "checks": {}}
+    runtimes = {"awslambdaric + ddb2os.handler": [PY, "-m", "awslambdaric", "ddb2os.handler"],
+                "ddb2os.lambda_runtime": [PY, "-m", "ddb2os.lambda_runtime"]}
+    schemas = ";".join(f"{t}={','.join(ks)}" for t, ks in gen_events.KEY_SCHEMA.items())
+    with stack.opensearch() as server:
+        os_ = OS(server.url)
+        client_cpu = last_cpu()
+        server_cpus = set(sorted(os.sched_getaffinity(0))[:-1])
+        for task in os.listdir(f"/proc/{server.pid}/task") if server_cpus else []:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task), server_cpus)
+        os_.call("PUT", "/_index_template/bench", INDEX_TEMPLATE)
+        for corpus in ("medium", "6mb"):
+            path = os.path.join(DATA, f"{corpus}.json")
+            if not os.path.exists(path):
+                os.makedirs(DATA, exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(gen_events.corpus_bytes(corpus))
+            with open(path, "rb") as f:
+                event = f.read()
+            rows: Dict[str, Any] = {}
+            for round_ in range(2):  # alternating, each runtime in a fresh emulator per round
+                for name, cmd in runtimes.items():
+                    index = "bench-lambda-" + ("ric" if name.startswith("aws") else "ddb2os")
+                    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENSEARCH_"))}
+                    env.update(OPENSEARCH_ENDPOINT=server.url, OPENSEARCH_AUTH="none", INDEX_NAME=index,
+                               TABLE_KEYS=schemas, AWS_REGION="us-east-1")
+                    with stack.lambda_emulator(cmd, env=env) as rie:
+                        if client_cpu is not None:
+                            for task in os.listdir(f"/proc/{rie.proc.pid}/task"):
+                                with contextlib.suppress(OSError):
+                                    os.sched_setaffinity(int(task), {client_cpu})
+                        answers = []
+                        answers.append(rie.invoke(event))  # the cold start: not timed
+                        cpu0, t0 = _children_cpu_seconds(rie.proc.pid), time.perf_counter()
+                        for _ in range(args.lambda_invocations):
+                            answers.append(rie.invoke(event))
+                        wall = (time.perf_counter() - t0) / args.lambda_invocations
+                        cpu = (_children_cpu_seconds(rie.proc.pid) - cpu0) / args.lambda_invocations
+                    bad = [a for a in answers if a[0] != 200 or json.loads(a[1]) != {"batchItemFailures": []}]
+                    if bad:
+                        raise RuntimeError(f"{name} on {corpus}: {len(bad)} invocations failed, first {bad[0][1][:300]!r}")
+                    r = rows.setdefault(name, {"cpu_ms_per_batch": [], "wall_ms_per_batch": []})
+                    r["cpu_ms_per_batch"].append(cpu * 1e3)
+                    r["wall_ms_per_batch"].append(wall * 1e3)
+                    log(f"   {corpus} {name}: CPU {cpu * 1e3:.1f} ms/batch, wall {wall * 1e3:.1f} ms/batch")
+            for r in rows.values():
+                r["cpu_ms"] = min(r["cpu_ms_per_batch"])
+                r["wall_ms"] = min(r["wall_ms_per_batch"])
+            # Both indices hold the same documents: compared by count and by a sample of ids.
+            counts = {n: os_.call("GET", f"/bench-lambda-{k}/_count")["count"] for n, k in
+                      (("awslambdaric", "ric"), ("ddb2os", "ddb2os"))}
+            out["checks"][corpus] = {"document_counts": counts, "ok": len(set(counts.values())) == 1}
+            ric, own = rows["awslambdaric + ddb2os.handler"], rows["ddb2os.lambda_runtime"]
+            out["corpora"][corpus] = {"event_bytes": len(event), "runs": rows,
+                                      "cpu_ratio": ric["cpu_ms"] / own["cpu_ms"] if own["cpu_ms"] else None,
+                                      "wall_ratio": ric["wall_ms"] / own["wall_ms"] if own["wall_ms"] else None}
+            os_.call("DELETE", "/bench-lambda-*")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The table
 # ----------------------------------------------------------------------------------------------------------------
 def print_table(doc: Dict[str, Any]) -> None:
@@ -878,6 +970,16 @@ def print_table(doc: Dict[str, Any]) -> None:
         print(f"\n5. Memory: peak RSS above the baseline while converting the 6 MB event ({mm['event_bytes']:,} bytes)")
         for k, r in mm["runs"].items():
             print(f"   {k:20s} {r['above_baseline'] / 1e6:8.1f} MB  = {r['times_event_size']:.2f}x the event")
+    if "lambda" in s and "error" not in s["lambda"]:
+        lam = s["lambda"]
+        print(f"\n6. Lambda runtime, under the Runtime Interface Emulator into OpenSearch: per batch, the fastest of 2 "
+              f"rounds of {lam['invocations']} invocations (CPU: the function's process)")
+        for corpus, c in lam["corpora"].items():
+            for name, r in c["runs"].items():
+                print(f"   {corpus:7s} {name:32s} CPU {r['cpu_ms']:8.1f} ms   wall {r['wall_ms']:8.1f} ms")
+            ok = "ok" if lam["checks"][corpus]["ok"] else f"FAILED {lam['checks'][corpus]}"
+            print(f"   {corpus:7s} {'ratio (awslambdaric / ddb2os)':32s} CPU {c['cpu_ratio']:7.2f}x   "
+                  f"wall {c['wall_ratio']:7.2f}x   documents {ok}")
     for name, sec in s.items():
         if "error" in sec:
             print(f"\n{name}: ERROR {sec['error']}")
@@ -895,6 +997,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--changes", type=int, default=200_000, help="end to end: changes in the stream")
     ap.add_argument("--founding-sample", type=int, default=1000, help="end to end: changes the founding Lambda gets")
     ap.add_argument("--coldstart-runs", type=int, default=15)
+    ap.add_argument("--lambda-invocations", type=int, default=20, help="Lambda runtime: timed invocations per round")
     ap.add_argument("--json", default=os.path.join(OUT, "results.json"))
     args = ap.parse_args(argv)
 
@@ -915,6 +1018,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 res = section_e2e(args, build_bench)
             elif name == "coldstart":
                 res = section_coldstart(args)
+            elif name == "lambda":
+                res = section_lambda(args)
             else:
                 res = section_memory(args)
         except Exception as e:  # noqa: BLE001 -- one broken section is reported, the others still run
