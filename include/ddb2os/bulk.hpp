@@ -264,6 +264,21 @@ inline void validate(const bulk_options& o) {
 
 namespace detail {
 
+// Whether a record's eventSource value is DynamoDB's: the string "aws:dynamodb", written with escapes or
+// not. The plain case inline: every record of a batch is asked.
+template <class A>
+DDB2OS_NOINLINE bool escaped_dynamodb_source(typename A::value v, std::string& scratch) {
+    std::string_view text;
+    std::string message;
+    return string_text<A>(v, scratch, text, message) == errc::ok && text == "aws:dynamodb";
+}
+template <class A>
+DDB2OS_ALWAYS_INLINE bool dynamodb_source(typename A::value v, std::string& scratch) {
+    if (A::kind(v) != value_kind::string) return false;
+    const string_ref s = A::string(v);
+    return s.escaped ? escaped_dynamodb_source<A>(v, scratch) : s.text == "aws:dynamodb";
+}
+
 template <class A>
 class bulk_builder {
 public:
@@ -506,19 +521,13 @@ private:
     // those and acknowledges the batch would consume a stream that was never DynamoDB's. Read in
     // the same pass as the record's other fields, so the check costs no scan of its own.
     DDB2OS_ALWAYS_INLINE void check_source(std::uint32_t r, value v) {
-        if (A::kind(v) == value_kind::string) {
-            const string_ref s = A::string(v);
-            if (!s.escaped && s.text == "aws:dynamodb") return;
-        }
-        check_source_slowly(r, v);
+        if (!dynamodb_source<A>(v, scratch_)) refuse_source(r, v);
     }
-    // The same, for a value written with escapes, and the error.
-    DDB2OS_NOINLINE void check_source_slowly(std::uint32_t r, value v) {
+    [[noreturn]] DDB2OS_NOINLINE void refuse_source(std::uint32_t r, value v) {
         std::string_view text;
         std::string msg;
         const bool is_string = A::kind(v) == value_kind::string;
         const bool readable = is_string && string_text<A>(v, scratch_, text, msg) == errc::ok;
-        if (readable && text == "aws:dynamodb") return;
         std::string m = "ddb2os reads DynamoDB Streams records; this one's eventSource is ";
         if (!is_string) {
             m += "not the string \"aws:dynamodb\" but " + detail::a_kind_of<A>(v);

@@ -457,11 +457,7 @@ private:
     template <class A>
     static bool from_dynamodb(typename A::value r, std::string& scratch) {
         typename A::value v{};
-        if (!A::find(r, "eventSource", v)) return true;
-        std::string_view text;
-        std::string message;
-        return A::kind(v) == value_kind::string && detail::string_text<A>(v, scratch, text, message) == errc::ok &&
-               text == "aws:dynamodb";
+        return !A::find(r, "eventSource", v) || detail::dynamodb_source<A>(v, scratch);
     }
 
     template <class A, class Unlock>
