@@ -63,7 +63,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from typing import Iterator, Optional
+from typing import ContextManager, Iterator, Optional
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 POM = ROOT / "scripts" / "stack" / "pom.xml"
@@ -884,8 +884,8 @@ class LambdaEmulator(_Server):
             return e.code, e.read()
 
     def output(self) -> str:
-        """What the emulator and the runtime wrote so far (stdout and stderr)."""
-        return _tail(self.tmpdir / "stdout.log", 10_000) if self.tmpdir else ""
+        """What the emulator and the runtime wrote so far (stdout and stderr), all of it."""
+        return (self.tmpdir / "stdout.log").read_text(errors="replace") if self.tmpdir else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -893,36 +893,28 @@ class LambdaEmulator(_Server):
 # ---------------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def opensearch(**kwargs) -> Iterator[OpenSearch]:
+def _started(server: "_Server") -> Iterator:
+    """server, started, for the duration of the block; stopped (and its directory removed) after it."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def opensearch(**kwargs) -> ContextManager[OpenSearch]:
     """A running OpenSearch for the duration of the block; see OpenSearch for the arguments."""
-    server = OpenSearch(**kwargs)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    return _started(OpenSearch(**kwargs))
 
 
-@contextlib.contextmanager
-def lambda_emulator(command: list, **kwargs) -> Iterator[LambdaEmulator]:
+def lambda_emulator(command: list, **kwargs) -> ContextManager[LambdaEmulator]:
     """A function's runtime under the Lambda Runtime Interface Emulator for the duration of the block."""
-    server = LambdaEmulator(command, **kwargs)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    return _started(LambdaEmulator(command, **kwargs))
 
 
-@contextlib.contextmanager
-def dynamodb_local(**kwargs) -> Iterator[DynamoDBLocal]:
+def dynamodb_local(**kwargs) -> ContextManager[DynamoDBLocal]:
     """A running DynamoDB Local for the duration of the block; see DynamoDBLocal for the arguments."""
-    server = DynamoDBLocal(**kwargs)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    return _started(DynamoDBLocal(**kwargs))
 
 
 # ---------------------------------------------------------------------------------------------

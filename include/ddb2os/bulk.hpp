@@ -482,7 +482,8 @@ private:
                     if (!unescape_json(k.text, scratch_)) return true;
                     name = scratch_;
                 }
-                for (std::size_t i = 0; i < N; ++i)  // lengths first: most names differ in theirs
+                // Lengths, then bytes, written out: string_view's compare() was left a call per name here.
+                for (std::size_t i = 0; i < N; ++i)
                     if (name.size() == names[i].size() && std::memcmp(name.data(), names[i].data(), name.size()) == 0) {
                         out[i] = field{v, true};
                         break;

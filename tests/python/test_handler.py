@@ -346,7 +346,7 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
                                       indent=2), None)
         with pytest.raises(ddb2os.EventError, match=r'^\[ddb2os.event.shape\] \[0\].eventSource: .* "aws:sqs"$'):
             ddb2os.handler(b'[ {"eventSource" :\t"aws:sqs"} ]', None)
-        # An escaped value is read as its text: DynamoDB's, whatever the escapes.
+        # A value written with escapes is read as its text (here SQS's).
         with pytest.raises(ddb2os.EventError, match=r'eventSource is "aws:sqs"$'):
             ddb2os.handler(b'{"Records": [{"eventSource": "aws:\\u0073qs"}]}', None)
         # Passed: DynamoDB's records (escaped or not), also with an item attribute named eventSource.

@@ -84,13 +84,9 @@ class _Client:
         # http.client closes the socket itself after a "Connection: close" answer and opens a new one
         # for the next request: that one is fresh, not kept alive.
         reused = self._conn is not None and self._conn.sock is not None
-        if self._conn is None:
-            # No timeout: the next invocation is a long poll that lasts until there is one.
-            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
         try:
             try:
-                self._conn.request(method, path, body=body, headers=headers or {})
-                r = self._conn.getresponse()
+                r = self._send(method, path, body, headers or {})
             except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
                 # A kept-alive connection the API had closed before this request: it answered nothing,
                 # so the request is sent once more, on a new connection. Any other failure (a fresh
@@ -99,15 +95,21 @@ class _Client:
                 if not reused:
                     raise
                 self._conn.close()
-                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
-                self._conn.request(method, path, body=body, headers=headers or {})
-                r = self._conn.getresponse()
+                self._conn = None
+                r = self._send(method, path, body, headers or {})
             data = r.read()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, data
         except BaseException:
             self._conn.close()
             self._conn = None
             raise
+
+    def _send(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> http.client.HTTPResponse:
+        if self._conn is None:
+            # No timeout: the next invocation is a long poll that lasts until there is one.
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
+        self._conn.request(method, path, body=body, headers=headers)
+        return self._conn.getresponse()
 
     def next_invocation(self) -> Tuple[bytes, Dict[str, str]]:
         status, headers, body = self._request("GET", f"{_API}/invocation/next")
@@ -124,12 +126,13 @@ class _Client:
         self._post(f"{_API}/invocation/{request_id}/response", payload)
 
     def fail(self, request_id: str, error: Dict[str, Any]) -> None:
-        self._post(f"{_API}/invocation/{request_id}/error", json.dumps(error).encode(),
-                   {"Lambda-Runtime-Function-Error-Type": error["errorType"]})
+        self._post_error(f"{_API}/invocation/{request_id}/error", error)
 
     def init_failed(self, error: Dict[str, Any]) -> None:
-        self._post(f"{_API}/init/error", json.dumps(error).encode(),
-                   {"Lambda-Runtime-Function-Error-Type": error["errorType"]})
+        self._post_error(f"{_API}/init/error", error)
+
+    def _post_error(self, path: str, error: Dict[str, Any]) -> None:
+        self._post(path, json.dumps(error).encode(), {"Lambda-Runtime-Function-Error-Type": error["errorType"]})
 
 
 def _error_of(e: BaseException) -> Dict[str, Any]:
@@ -181,8 +184,8 @@ def serve(client: _Client, max_invocations: Optional[int] = None) -> int:
     return 0
 
 
-def main(argv: Optional[list] = None) -> int:
-    del argv  # no options: everything is in the environment, as for ddb2os.handler
+def main() -> int:
+    """No options: everything is in the environment, as for ddb2os.handler."""
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
     if not address:
         print("ddb2os.lambda_runtime: AWS_LAMBDA_RUNTIME_API is not set: this runs as a Lambda function's "
