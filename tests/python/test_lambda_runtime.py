@@ -49,6 +49,20 @@ def test_a_bad_setting_is_an_init_error_naming_it():
     assert "[ERROR] OptionError: Traceback" in out, out
 
 
+def test_a_function_naming_another_handler_does_not_start():
+    # A container image's CMD is appended to its ENTRYPOINT; the emulator also takes it for _HANDLER.
+    with stack.lambda_emulator(RUNTIME + ["app.handler"], env=runtime_env()) as rie:
+        status, body = rie.invoke(b'{"Records": []}')
+        out = rie.output()
+    error = json.loads(body)
+    assert status >= 500 and error["errorType"] == "OptionError", body
+    assert error["errorMessage"] == (
+        "[ddb2os.option.invalid] the runtime's argument (a container image's CMD) names the handler 'app.handler', "
+        "and ddb2os.lambda_runtime runs ddb2os.handler only: set it to ddb2os.handler, or run another handler on "
+        "Lambda's own Python runtime"), body
+    assert "[ERROR] OptionError" in out, out
+
+
 def test_an_event_the_handler_refuses_is_that_invocations_error_and_the_next_one_is_served():
     kinesis = {"Records": [{"eventSource": "aws:kinesis", "eventID": "shardId-000:1",
                             "kinesis": {"sequenceNumber": "1", "data": "e30="}}]}
@@ -230,3 +244,26 @@ def test_a_fresh_connection_closed_without_an_answer_is_not_retried():
                             b"POST /2018-06-01/runtime/invocation/a/response HTTP/1.1"]
     finally:
         listener.close()
+
+
+def test_the_handler_setting_must_name_ddb2os_handler(monkeypatch):
+    from ddb2os import OptionError, lambda_runtime
+    check = lambda_runtime.check_handler_setting
+    for argv, env in [((), {}), (("rt",), {"_HANDLER": "ddb2os.handler"}), (("rt", "ddb2os.handler"), {}),
+                      (("rt",), {"_HANDLER": "ddb2os.lambda_runtime"}),  # the emulator's, with no CMD
+                      (("rt", "ddb2os._handler.handler"), {"_HANDLER": "app.handler"})]:  # the argument wins
+        check(argv, env)
+    with pytest.raises(OptionError, match=r"^\[ddb2os\.option\.invalid\] _HANDLER \(the function's handler "
+                                          r"setting\) names the handler 'app\.handler', and ddb2os\.lambda_runtime"):
+        check(("rt",), {"_HANDLER": "app.handler"})
+    with pytest.raises(OptionError, match="the runtime's argument .* names the handler 'ddb2os.handler2'"):
+        check(("rt", "ddb2os.handler2"), {"_HANDLER": "ddb2os.handler"})
+
+    # serve() reports it as the start's failure, before the configuration is read, and serves nothing.
+    read = []
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: read.append(1))
+    client = FakeClient([(b"{}", {"lambda-runtime-aws-request-id": "r1"})])
+    assert lambda_runtime.serve(client, argv=("rt",), env={"_HANDLER": "mine.handler"}) == 1
+    (error,), = [client.init_errors]
+    assert error["errorType"] == "OptionError" and "'mine.handler'" in error["errorMessage"], error
+    assert read == [] and client.responses == [] and len(client.invocations) == 1

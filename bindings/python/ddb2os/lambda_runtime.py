@@ -13,8 +13,12 @@ Run it as the function's runtime::
 - a container image: ``ENTRYPOINT ["python3", "-m", "ddb2os.lambda_runtime"]``;
 - the managed Python runtime: an executable wrapper script named by ``AWS_LAMBDA_EXEC_WRAPPER`` that
   puts ``$LAMBDA_TASK_ROOT`` and the layers' ``/opt/python`` directories on ``PYTHONPATH`` and runs
-  ``exec "$1" -m ddb2os.lambda_runtime`` (README has it). The function's handler setting is then not
-  read, nor is the JSON log format; log lines go to stdout and stderr as plain text.
+  ``exec "$1" -m ddb2os.lambda_runtime`` (README has it). The JSON log format is not read; log lines go
+  to stdout and stderr as plain text.
+
+It runs ddb2os.handler and nothing else. A function that names another handler (a container image's
+CMD, given to this module as its argument, or the managed runtime's handler setting, ``_HANDLER``)
+fails to start with an error naming it, rather than running ddb2os.handler in its place.
 
 The configuration is ddb2os.handler's (environment variables), read and checked before the first
 event: a bad setting is reported to Lambda as an initialization error naming it, and the process
@@ -30,8 +34,9 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from ._errors import OptionError
 from ._handler import _get_engine, handler
 
 __all__ = ["LambdaContext", "main"]
@@ -149,9 +154,31 @@ def _log_exception(e: BaseException, request_id: str = "") -> None:
     print(f"[ERROR] {type(e).__name__}{where}: {text}", file=sys.stderr, flush=True)
 
 
-def serve(client: _Client, max_invocations: Optional[int] = None) -> int:
-    """Handles invocations until the Runtime API goes away (or max_invocations, for tests)."""
+# The names this loop answers to. The Runtime Interface Emulator takes the last word of the command it
+# runs for the handler, so under it _HANDLER is this module's own name.
+_OWN_NAMES = ("ddb2os.handler", "ddb2os._handler.handler", "ddb2os.lambda_runtime")
+
+
+def check_handler_setting(argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """Raises OptionError when the function names a handler other than ddb2os.handler: a container
+    image's CMD comes as this module's first argument (Lambda appends it to the ENTRYPOINT), the managed
+    runtime's handler setting as ``_HANDLER``; the argument wins, as it does for Lambda's own runtime."""
+    if len(argv) > 1:
+        name, where = argv[1], "the runtime's argument (a container image's CMD)"
+    else:
+        name, where = env.get("_HANDLER", ""), "_HANDLER (the function's handler setting)"
+    if name and name not in _OWN_NAMES:
+        raise OptionError("option.invalid", "",
+                          f"{where} names the handler {name!r}, and ddb2os.lambda_runtime runs ddb2os.handler only: "
+                          "set it to ddb2os.handler, or run another handler on Lambda's own Python runtime")
+
+
+def serve(client: _Client, max_invocations: Optional[int] = None, argv: Sequence[str] = (),
+          env: Optional[Mapping[str, str]] = None) -> int:
+    """Handles invocations until the Runtime API goes away (or max_invocations, for tests). argv and env
+    (default: os.environ) name the function's handler (check_handler_setting)."""
     try:
+        check_handler_setting(argv, os.environ if env is None else env)
         _get_engine()  # the configuration, checked before the first event
     except Exception as e:
         _log_exception(e)
@@ -185,14 +212,15 @@ def serve(client: _Client, max_invocations: Optional[int] = None) -> int:
 
 
 def main() -> int:
-    """No options: everything is in the environment, as for ddb2os.handler."""
+    """No options: everything is in the environment, as for ddb2os.handler. An argument is the
+    handler a container image's CMD names, which must be ddb2os.handler (check_handler_setting)."""
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
     if not address:
         print("ddb2os.lambda_runtime: AWS_LAMBDA_RUNTIME_API is not set: this runs as a Lambda function's "
               "runtime (or under the Lambda Runtime Interface Emulator), not by hand", file=sys.stderr)
         return 2
     try:
-        return serve(_Client(address))
+        return serve(_Client(address), argv=sys.argv)
     except KeyboardInterrupt:
         return 130
     except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
