@@ -129,8 +129,15 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, FIRST_BULK_BYTES="10") == "FIRST_BULK_BYTES must be at least 64, not '10'"
     # A path would be dropped (requests go to /_bulk at the root), not used.
     assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://proxy.example.com/opensearch"}) == (
-        "OPENSEARCH_ENDPOINT 'https://proxy.example.com/opensearch' must be a scheme, host and port only, "
-        "without a path or query")
+        "OPENSEARCH_ENDPOINT 'https://proxy.example.com/...' must be a scheme, host and port only, "
+        "without a path or query (not shown: it could hold a token)")
+    # A query or path can carry a token: no message quotes it, whatever else is wrong.
+    for url, problem in (("https://h.example.com/?api_key=S3CRET", "must be a scheme, host and port only"),
+                         ("https://h.example.com:abc/?api_key=S3CRET", "has a port that is not a number"),
+                         ("ftp://h.example.com/x?token=S3CRET", "is not an http(s) URL"),
+                         ("https://h.example.com#S3CRET", "must be a scheme, host and port only")):
+        message = error(**{**BASE, "OPENSEARCH_ENDPOINT": url})
+        assert problem in message and "S3CRET" not in message and url.split("/")[2].split("#")[0] in message, message
     assert config(OPENSEARCH_ENDPOINT="https://os.example.com:9200/")["endpoint"] == "https://os.example.com:9200"
     # Two endpoints that differ: which was meant cannot be known (before, OPENSEARCH_ENDPOINT silently won).
     assert error(**BASE, ES_ENDPOINT="https://other.example.com") == (
@@ -156,7 +163,8 @@ def test_endpoints_ports_and_sizes_are_checked_at_cold_start():
     assert error(**BASE, DYNAMODB_ENDPOINT="dynamodb.local:abc") == (
         "DYNAMODB_ENDPOINT 'https://dynamodb.local:abc' has a port that is not a number from 1 to 65535")
     assert error(**BASE, DYNAMODB_ENDPOINT="http://localhost:8000/ddb") == (
-        "DYNAMODB_ENDPOINT 'http://localhost:8000/ddb' must be a scheme, host and port only, without a path or query")
+        "DYNAMODB_ENDPOINT 'http://localhost:8000/...' must be a scheme, host and port only, without a path or query "
+        "(not shown: it could hold a token)")
     message = error(**BASE, DYNAMODB_ENDPOINT="http://u:Pa55word@localhost:8000")
     assert message == "DYNAMODB_ENDPOINT must not hold a user name or password (user:password@host)"
     assert config(DYNAMODB_ENDPOINT="http://localhost:8000/")["dynamodb_endpoint"] == "http://localhost:8000"

@@ -70,11 +70,20 @@ def _size(env: Mapping[str, str], name: str, default: int, least: int = 1, most:
     return n
 
 
+def _url_head(url: str) -> str:
+    """What a message may quote of a URL: its scheme and host part, and "/..." for anything after them,
+    which is never quoted (a query or path can carry a token: ?api_key=...)."""
+    scheme, sep, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    return scheme + sep + rest[:cut] + ("/..." if cut < len(rest) else "")
+
+
 def _endpoint(name: str, value: str) -> Tuple[str, str]:
     """A URL variable checked and reduced to ``scheme://host[:port]`` (``https://`` assumed without a
-    scheme); returns it and its host name."""
+    scheme); returns it and its host name. Messages quote only its scheme and host (_url_head)."""
     if "://" not in value:
         value = "https://" + value
+    shown = _url_head(value)
     # Never quoted back whole: a URL can carry a password (user:password@host). Any "@" is taken for
     # one: a password holding "/", "?" or "#" ends urlsplit's host part early, so that it sees no user,
     # and a later message would quote it. (No path or query is allowed, so "@" has no other place.)
@@ -84,21 +93,21 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
     try:
         parts = urlsplit(value)
     except ValueError:  # "Invalid IPv6 URL": an unbalanced [ or ]
-        raise _fail(f"{name} {value!r} is not a URL (an unbalanced '[' or ']')") from None
+        raise _fail(f"{name} {shown!r} is not a URL (an unbalanced '[' or ']')") from None
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in parts.netloc):
         # Every request would fail ("URL using bad/illegal format"): said at the cold start instead.
-        raise _fail(f"{name} {value!r} has a space or control character in its host")
+        raise _fail(f"{name} {shown!r} has a space or control character in its host")
     try:
         parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError:
-        raise _fail(f"{name} {value!r} has a port that is not a number from 1 to 65535") from None
+        raise _fail(f"{name} {shown!r} has a port that is not a number from 1 to 65535") from None
     if parts.netloc.endswith(":"):
-        raise _fail(f"{name} {value!r} has a port that is not a number from 1 to 65535")
+        raise _fail(f"{name} {shown!r} has a port that is not a number from 1 to 65535")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
-        raise _fail(f"{name} {value!r} is not an http(s) URL")
+        raise _fail(f"{name} {shown!r} is not an http(s) URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         # The requests go to the host's root (/_bulk, DynamoDB's /); a path here would be dropped, not used.
-        raise _fail(f"{name} {value!r} must be a scheme, host and port only, without a path or query")
+        raise _fail(f"{name} {shown!r} must be a scheme, host and port only, without a path or query (not shown: it could hold a token)")
     return f"{parts.scheme}://{parts.netloc}", parts.hostname
 
 
