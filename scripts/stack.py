@@ -838,14 +838,22 @@ class LambdaEmulator(_Server):
     """A function's runtime (command, env) under the Lambda Runtime Interface Emulator on loopback.
 
     The emulator starts the runtime at the first invocation, gives it AWS_LAMBDA_RUNTIME_API, and
-    answers ``invoke(payload)`` with what the runtime responded (or its error)."""
+    answers ``invoke(payload)`` with what the runtime responded (or its error).
+
+    ``max_concurrency``: the emulator's Lambda Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY), where
+    one environment takes that many invocations at once. There the emulator starts the runtime at once,
+    and, as for a zip function, runs /var/task/bootstrap as user 993 whatever command it is given: so it
+    runs in a mount namespace of its own (root only), where a tmpfs /var holds that bootstrap (an exec of
+    ``command``) and a tmpfs /root shows only the directories this Python lives in (user 993 cannot enter
+    root's home)."""
 
     name = "lambda-rie"
 
     def __init__(self, command: list, env: Optional[dict] = None, timeout_seconds: int = 300,
-                 start_timeout: float = 30.0) -> None:
+                 start_timeout: float = 30.0, max_concurrency: Optional[int] = None) -> None:
         super().__init__()
         self.command = list(command)
+        self.max_concurrency = max_concurrency
         self.env = dict(os.environ if env is None else env)
         self.timeout_seconds = timeout_seconds
         self.start_timeout = start_timeout
@@ -868,10 +876,40 @@ class LambdaEmulator(_Server):
         self.port, api_port = _free_ports(2)
         env = dict(self.env, AWS_LAMBDA_FUNCTION_TIMEOUT=str(self.timeout_seconds), LOG_LEVEL="warn")
         cmd = [str(rie), "--runtime-interface-emulator-address", f"{LOOPBACK}:{self.port}",
-               "--runtime-api-address", f"{LOOPBACK}:{api_port}", *self.command]
+               "--runtime-api-address", f"{LOOPBACK}:{api_port}"]
+        if self.max_concurrency is None:
+            cmd += self.command
+        else:
+            env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.max_concurrency)
+            cmd = self._managed_instances(cmd)
         self._spawn(cmd, env, self.tmpdir, None)
         self._wait(self._healthy, self.start_timeout)
         return self
+
+    def _managed_instances(self, rie_cmd: list) -> list:
+        """rie_cmd run by a shell in a mount namespace of its own, set up as the class says."""
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            raise StackError("the emulator's Lambda Managed Instances mode runs /var/task/bootstrap as user 993: "
+                             "this needs root and unshare (util-linux) for a mount namespace")
+        import shlex
+        import site
+        import sysconfig
+        home = pathlib.Path("/root")
+        needed = [pathlib.Path(sys.executable).resolve(), pathlib.Path(sys.prefix), pathlib.Path(sys.base_prefix),
+                  pathlib.Path(sysconfig.get_paths()["purelib"]), pathlib.Path(sysconfig.get_paths()["platlib"]),
+                  pathlib.Path(site.getusersitepackages())]
+        shown = sorted({p.relative_to(home).parts[0] for p in needed if home in p.parents and p.exists()})
+        bootstrap = f"#!/bin/sh\nexec {shlex.join(self.command)}\n"
+        lines = ["set -e", "mount -t tmpfs -o mode=755 ddb2os-var /var", "mkdir -p /var/task /var/keep",
+                 f"printf %s {shlex.quote(bootstrap)} > /var/task/bootstrap", "chmod 755 /var/task/bootstrap"]
+        for i, name in enumerate(shown):
+            lines += [f"mkdir /var/keep/{i}", f"mount --bind {shlex.quote(str(home / name))} /var/keep/{i}"]
+        lines.append("mount -t tmpfs -o mode=755 ddb2os-root /root")
+        for i, name in enumerate(shown):
+            lines += [f"mkdir -p {shlex.quote(str(home / name))}",
+                      f"mount --bind /var/keep/{i} {shlex.quote(str(home / name))}"]
+        lines.append('exec "$@"')
+        return ["unshare", "--mount", "sh", "-c", "\n".join(lines), "sh", *rie_cmd]
 
     def invoke(self, payload: bytes, timeout: float = 120.0) -> "tuple[int, bytes]":
         """POSTs one event; returns the emulator's status and body (the response, or the error's JSON)."""

@@ -361,6 +361,46 @@ def test_the_lambda_runtime_syncs_a_stream_under_the_runtime_interface_emulator(
     assert assert_index_equals_table(opensearch.url, table) > 20
 
 
+def test_on_lambda_managed_instances_the_runtime_serves_invocations_at_once(servers, configure):
+    """Lambda Managed Instances (the emulator with AWS_LAMBDA_MAX_CONCURRENCY=4): one environment is handed
+    four invocations at once, and ddb2os.lambda_runtime forks a worker for each. A proxy in front of OpenSearch
+    holds each _bulk 1.5 s, so all four are under way together; each is answered with no failure (a single
+    loop got 400 Runtime.Unavailable for the three it was not polling for), and every index equals its table."""
+    opensearch, dynamodb = servers
+    tables = [Table(dynamodb, f"managed{i}") for i in range(4)]
+    for i, table in enumerate(tables):
+        random_workload(table, random.Random(30 + i), keys=10, ops=40)
+    events = [{"Records": table.new_records()} for table in tables]
+    with FaultProxy(opensearch.url) as faults:
+        configure(OPENSEARCH_ENDPOINT=faults.url)
+        faults.delay_next(len(events), seconds=1.5, path="/_bulk*")
+        env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_RUNTIME_API"}
+        with stack.lambda_emulator([sys.executable, "-m", "ddb2os.lambda_runtime"], env=env, max_concurrency=4) as rie:
+            answers = [None] * len(events)
+
+            def invoke(i):
+                answers[i] = rie.invoke(json.dumps(events[i]).encode())
+
+            threads = [threading.Thread(target=invoke, args=(i,)) for i in range(len(events))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            out = rie.output()
+        delayed = [seen for seen in faults.log if seen.fault and seen.fault.startswith("delay")]
+    assert [(status, json.loads(body)) for status, body in answers] == [(200, {"batchItemFailures": []})] * 4, out
+    assert len(delayed) == 4, faults.log
+    for table in tables:
+        assert_index_equals_table(opensearch.url, table)
+    # A bad setting of the mode itself is the start's failure, reported to the API, naming it (the emulator
+    # starts the runtime at once in this mode, and stops when the start fails).
+    with pytest.raises(stack.StackError) as failed:
+        with stack.lambda_emulator([sys.executable, "-m", "ddb2os.lambda_runtime"], env=env, max_concurrency=0):
+            pass
+    assert "AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000, not '0'" in str(failed.value)
+    assert "Received Runtime Init Error" in str(failed.value)
+
+
 def test_a_record_opensearch_rejects_goes_to_the_dead_letter_index(servers, configure):
     opensearch, dynamodb = servers
     configure(TABLE_KEYS="conflicts=pk,sk")

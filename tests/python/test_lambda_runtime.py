@@ -106,21 +106,34 @@ def test_run_by_hand_it_says_what_it_is_for():
 class FakeClient:
     """The Runtime API as serve() uses it: invocations to hand out, and what was posted back."""
 
-    def __init__(self, invocations):
+    def __init__(self, invocations, refusals=None):
         self.invocations = list(invocations)
-        self.responses, self.errors, self.init_errors = [], [], []
+        self.responses, self.errors, self.init_errors, self.invocation_ids = [], [], [], []
+        self.refusals = dict(refusals or {})
 
     def next_invocation(self):
         return self.invocations.pop(0)
 
-    def respond(self, request_id, payload):
+    def respond(self, request_id, payload, invocation_id=""):
         self.responses.append((request_id, json.loads(payload)))
+        self.invocation_ids.append(invocation_id)
+        self.refuse("respond")
 
-    def fail(self, request_id, error):
+    def fail(self, request_id, error, invocation_id=""):
         self.errors.append((request_id, error))
+        self.invocation_ids.append(invocation_id)
+        self.refuse("fail")
 
     def init_failed(self, error):
         self.init_errors.append(error)
+        self.refuse("init_failed")
+
+    def refuse(self, method):
+        """Raises as the client does when the API answers ``method`` with the status ``refusals`` gives it."""
+        from ddb2os.lambda_runtime import RuntimeAPIError
+        status = self.refusals.get(method)
+        if status:
+            raise RuntimeAPIError(f"{method} answered {status}", status)
 
 
 def test_serve_hands_the_handler_the_bytes_the_context_and_the_trace_id(monkeypatch):
@@ -267,3 +280,131 @@ def test_the_handler_setting_must_name_ddb2os_handler(monkeypatch):
     (error,), = [client.init_errors]
     assert error["errorType"] == "OptionError" and "'mine.handler'" in error["errorMessage"], error
     assert read == [] and client.responses == [] and len(client.invocations) == 1
+
+
+def test_an_answer_the_api_no_longer_takes_is_logged_and_the_loop_goes_on(monkeypatch, capsys):
+    """410 Gone: the invocation timed out (Lambda Managed Instances let its handler run on). Any other refusal
+    ends a single loop; a worker of several logs it too, as awslambdaric's workers do."""
+    from ddb2os import lambda_runtime
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
+    monkeypatch.setattr(lambda_runtime, "handler", lambda event, context: {"batchItemFailures": []})
+    invocations = [(b"{}", {"lambda-runtime-aws-request-id": "r1", "lambda-runtime-invocation-id": "inv-1"}),
+                   (b"{}", {"lambda-runtime-aws-request-id": "r2"})]
+    client = FakeClient(invocations, refusals={"respond": 410})
+    assert lambda_runtime.serve(client, max_invocations=2) == 0
+    assert [rid for rid, _ in client.responses] == ["r1", "r2"]
+    # The invocation id goes back with the answer it belongs to.
+    assert client.invocation_ids == ["inv-1", ""]
+    assert "[WARN] ddb2os.lambda_runtime: the answer to request r1 was not taken: respond answered 410" in capsys.readouterr().err
+
+    with pytest.raises(lambda_runtime.RuntimeAPIError, match="answered 413"):
+        lambda_runtime.serve(FakeClient(invocations, refusals={"respond": 413}), max_invocations=2)
+    client = FakeClient(invocations, refusals={"respond": 413})
+    assert lambda_runtime.serve(client, max_invocations=2, concurrent=True) == 0
+    assert len(client.responses) == 2
+
+
+def test_a_worker_of_several_leaves_a_start_failure_another_reported_to_it(monkeypatch):
+    from ddb2os import OptionError, lambda_runtime
+
+    def bad_config():
+        raise OptionError("option.invalid", "", "OPENSEARCH_ENDPOINT is not set")
+
+    monkeypatch.setattr(lambda_runtime, "_get_engine", bad_config)
+    # The API refuses (403) every start failure after the first: a worker takes it as said.
+    assert lambda_runtime.serve(FakeClient([], refusals={"init_failed": 403}), concurrent=True) == 1
+    with pytest.raises(lambda_runtime.RuntimeAPIError, match="answered 403"):
+        lambda_runtime.serve(FakeClient([], refusals={"init_failed": 403}))
+
+
+def test_a_worker_asks_again_for_the_next_invocation(monkeypatch):
+    from ddb2os import lambda_runtime
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
+    monkeypatch.setattr(lambda_runtime, "handler", lambda event, context: {"batchItemFailures": []})
+    monkeypatch.setattr(lambda_runtime.time, "sleep", lambda s: None)
+    client = FakeClient([(b"{}", {"lambda-runtime-aws-request-id": "r1"})])
+    answers = [ConnectionResetError("reset"), lambda_runtime.RuntimeAPIError("answered 500", 500)]
+    real = client.next_invocation
+
+    def flaky():
+        if answers:
+            raise answers.pop(0)
+        return real()
+
+    client.next_invocation = flaky
+    assert lambda_runtime.serve(client, max_invocations=1, concurrent=True) == 0
+    assert [rid for rid, _ in client.responses] == ["r1"]
+    client = FakeClient([])
+    client.next_invocation = lambda: (_ for _ in ()).throw(ConnectionResetError("reset"))
+    with pytest.raises(ConnectionResetError):  # a single loop exits, as the Runtime API asks
+        lambda_runtime.serve(client, max_invocations=1)
+
+
+def test_max_concurrency_is_read_from_the_environment():
+    from ddb2os import OptionError
+    from ddb2os.lambda_runtime import max_concurrency
+    assert max_concurrency({}) is None
+    assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "16"}) == 16
+    for bad in ("0", "-1", "x", "", "1e3", "١", "10001"):
+        with pytest.raises(OptionError, match=r"AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000"):
+            max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": bad})
+
+
+def test_the_invocation_id_goes_back_as_a_header():
+    from ddb2os.lambda_runtime import _Client
+    seen = []
+
+    class API(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers.get("Lambda-Runtime-Invocation-Id"),
+                         self.headers.get("Lambda-Runtime-Function-Error-Type")))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), API)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = _Client(f"127.0.0.1:{server.server_address[1]}")
+        client.respond("r1", b"{}", "inv-1")
+        client.fail("r2", {"errorType": "EventError", "errorMessage": "m", "stackTrace": []}, "inv-2")
+        client.respond("r3", b"{}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [("/2018-06-01/runtime/invocation/r1/response", "inv-1", None),
+                    ("/2018-06-01/runtime/invocation/r2/error", "inv-2", "EventError"),
+                    ("/2018-06-01/runtime/invocation/r3/response", None, None)]
+
+
+def test_a_workers_output_goes_to_the_log_socket_it_is_given(tmp_path):
+    path = str(tmp_path / "logs.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(2)
+    listener.settimeout(30)
+    code = ("import sys; from ddb2os.lambda_runtime import _redirect_output; _redirect_output(sys.argv[1]); "
+            "print('to stdout', flush=True); print('to stderr', file=sys.stderr, flush=True)")
+    p = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    received = []
+    for _ in range(2):  # one connection for stdout, then one for stderr
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(30)
+            chunks = []
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            received.append(b"".join(chunks))
+    out, err = p.communicate(timeout=30)
+    listener.close()
+    assert p.returncode == 0 and (out, err) == (b"", b""), (out, err)
+    assert received == [b"to stdout\n", b"to stderr\n"]

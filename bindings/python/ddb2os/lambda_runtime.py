@@ -16,6 +16,11 @@ Run it as the function's runtime::
   ``exec "$1" -m ddb2os.lambda_runtime`` (README has it). The JSON log format is not read; log lines go
   to stdout and stderr as plain text.
 
+On Lambda Managed Instances (``AWS_LAMBDA_MAX_CONCURRENCY`` set), one environment takes that many
+invocations at once: the loop forks as many workers, each with its own connection and engine, as Lambda's
+own Python runtime does. A worker logs an answer the API no longer takes (410 Gone, after a timeout) and
+goes on.
+
 It runs ddb2os.handler and nothing else. A function that names another handler (a container image's
 CMD, given to this module as its argument, or the managed runtime's handler setting, ``_HANDLER``)
 fails to start with an error naming it, rather than running ddb2os.handler in its place.
@@ -31,10 +36,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
+import socket
 import sys
 import time
 import traceback
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ._errors import OptionError
 from ._handler import _get_engine, handler
@@ -45,11 +52,12 @@ _API = "/2018-06-01/runtime"
 
 
 class LambdaContext:
-    """The context object Lambda's Python runtime passes, from the invocation's headers and the
-    function's environment."""
+    """The context a handler gets, from the invocation's headers and the function's environment, with
+    the attributes of the one Lambda's Python runtime passes. ``client_context`` and ``identity`` are
+    always None: they come with a mobile SDK's invocation, never an event source mapping's."""
 
     def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str,
-                 env: Optional[Dict[str, str]] = None) -> None:
+                 env: Optional[Mapping[str, str]] = None, tenant_id: Optional[str] = None) -> None:
         env = os.environ if env is None else env
         self.aws_request_id = request_id
         self.invoked_function_arn = invoked_function_arn
@@ -60,6 +68,7 @@ class LambdaContext:
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.identity = None
         self.client_context = None
+        self.tenant_id = tenant_id
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
@@ -71,7 +80,11 @@ class LambdaContext:
 
 
 class RuntimeAPIError(RuntimeError):
-    """The Runtime API answered something this loop cannot go on from."""
+    """The Runtime API answered something this loop cannot go on from (``status``: its HTTP status)."""
+
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _Client:
@@ -119,25 +132,32 @@ class _Client:
     def next_invocation(self) -> Tuple[bytes, Dict[str, str]]:
         status, headers, body = self._request("GET", f"{_API}/invocation/next")
         if status != 200:
-            raise RuntimeAPIError(f"GET {_API}/invocation/next answered {status}: {body[:200]!r}")
+            raise RuntimeAPIError(f"GET {_API}/invocation/next answered {status}: {body[:200]!r}", status)
         return body, headers
 
     def _post(self, path: str, payload: bytes, headers: Optional[Dict[str, str]] = None) -> None:
         status, _, body = self._request("POST", path, payload, {"Content-Type": "application/json", **(headers or {})})
         if status >= 300:
-            raise RuntimeAPIError(f"POST {path} answered {status}: {body[:200]!r}")
+            raise RuntimeAPIError(f"POST {path} answered {status}: {body[:200]!r}", status)
 
-    def respond(self, request_id: str, payload: bytes) -> None:
-        self._post(f"{_API}/invocation/{request_id}/response", payload)
+    # invocation_id: the /next answer's Lambda-Runtime-Invocation-Id, sent back with the invocation's answer
+    # (as awslambdaric does) so the API can tell it from a late answer to an earlier attempt.
+    def respond(self, request_id: str, payload: bytes, invocation_id: str = "") -> None:
+        self._post(f"{_API}/invocation/{request_id}/response", payload, _invocation_header(invocation_id))
 
-    def fail(self, request_id: str, error: Dict[str, Any]) -> None:
-        self._post_error(f"{_API}/invocation/{request_id}/error", error)
+    def fail(self, request_id: str, error: Dict[str, Any], invocation_id: str = "") -> None:
+        self._post_error(f"{_API}/invocation/{request_id}/error", error, _invocation_header(invocation_id))
 
     def init_failed(self, error: Dict[str, Any]) -> None:
         self._post_error(f"{_API}/init/error", error)
 
-    def _post_error(self, path: str, error: Dict[str, Any]) -> None:
-        self._post(path, json.dumps(error).encode(), {"Lambda-Runtime-Function-Error-Type": error["errorType"]})
+    def _post_error(self, path: str, error: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
+        self._post(path, json.dumps(error).encode(),
+                   {"Lambda-Runtime-Function-Error-Type": error["errorType"], **(headers or {})})
+
+
+def _invocation_header(invocation_id: str) -> Dict[str, str]:
+    return {"Lambda-Runtime-Invocation-Id": invocation_id} if invocation_id else {}
 
 
 def _error_of(e: BaseException) -> Dict[str, Any]:
@@ -173,20 +193,55 @@ def check_handler_setting(argv: Sequence[str], env: Mapping[str, str]) -> None:
                           "set it to ddb2os.handler, or run another handler on Lambda's own Python runtime")
 
 
+def _log_warning(message: str) -> None:
+    print(f"[WARN] ddb2os.lambda_runtime: {message}", file=sys.stderr, flush=True)
+
+
+def _next_invocation(client: _Client, concurrent: bool) -> Tuple[bytes, Dict[str, str]]:
+    """The next invocation. A worker of several (Lambda Managed Instances) asks again after a failure, with
+    a growing pause, as awslambdaric's workers do; a single loop exits on it, as the Runtime API asks."""
+    delays = (0.1, 0.2, 0.4, 0.8, 1.6) if concurrent else ()
+    for delay in delays:
+        try:
+            return client.next_invocation()
+        except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
+            _log_warning(f"asking for the next invocation failed ({e}); asking again in {delay} s")
+            time.sleep(delay)
+    return client.next_invocation()
+
+
+def _answer(post: Callable[[], None], request_id: str, concurrent: bool) -> None:
+    """Sends an invocation's answer. 410 Gone is an answer the API no longer wants (the invocation timed
+    out; Lambda Managed Instances let its handler run on): logged, and the loop goes on. A worker of
+    several logs any other failure too (awslambdaric's workers do), rather than leaving its slot empty."""
+    try:
+        post()
+    except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
+        if not (concurrent or getattr(e, "status", None) == 410):
+            raise
+        _log_warning(f"the answer to request {request_id} was not taken: {e}")
+
+
 def serve(client: _Client, max_invocations: Optional[int] = None, argv: Sequence[str] = (),
-          env: Optional[Mapping[str, str]] = None) -> int:
+          env: Optional[Mapping[str, str]] = None, concurrent: bool = False) -> int:
     """Handles invocations until the Runtime API goes away (or max_invocations, for tests). argv and env
-    (default: os.environ) name the function's handler (check_handler_setting)."""
+    (default: os.environ) name the function's handler (check_handler_setting). concurrent: this loop is
+    one of several workers of a Lambda Managed Instances environment (main())."""
     try:
         check_handler_setting(argv, os.environ if env is None else env)
         _get_engine()  # the configuration, checked before the first event
     except Exception as e:
         _log_exception(e)
-        client.init_failed(_error_of(e))
+        try:
+            client.init_failed(_error_of(e))
+        except RuntimeAPIError as posted:
+            # Each worker starts on its own, and the API refuses (403) every start's failure after the first.
+            if not (concurrent and posted.status == 403):
+                raise
         return 1
     done = 0
     while max_invocations is None or done < max_invocations:
-        event, headers = client.next_invocation()
+        event, headers = _next_invocation(client, concurrent)
         request_id = headers.get("lambda-runtime-aws-request-id", "")
         if not request_id:
             raise RuntimeAPIError("the next invocation came without Lambda-Runtime-Aws-Request-Id")
@@ -199,16 +254,90 @@ def serve(client: _Client, max_invocations: Optional[int] = None, argv: Sequence
             deadline_ms = int(headers.get("lambda-runtime-deadline-ms", ""))
         except ValueError:
             deadline_ms = int(time.time() * 1000) + 60_000  # as ddb2os.handler assumes without a context
-        context = LambdaContext(request_id, deadline_ms, headers.get("lambda-runtime-invoked-function-arn", ""))
+        context = LambdaContext(request_id, deadline_ms, headers.get("lambda-runtime-invoked-function-arn", ""),
+                                tenant_id=headers.get("lambda-runtime-aws-tenant-id"))
+        invocation_id = headers.get("lambda-runtime-invocation-id", "")
         try:
             result = handler(event, context)
         except Exception as e:
             _log_exception(e, request_id)
-            client.fail(request_id, _error_of(e))
+            error = _error_of(e)
+            _answer(lambda: client.fail(request_id, error, invocation_id), request_id, concurrent)
         else:
-            client.respond(request_id, json.dumps(result).encode())
+            payload = json.dumps(result).encode()
+            _answer(lambda: client.respond(request_id, payload, invocation_id), request_id, concurrent)
         done += 1
     return 0
+
+
+def max_concurrency(env: Mapping[str, str]) -> Optional[int]:
+    """AWS_LAMBDA_MAX_CONCURRENCY: how many invocations a Lambda Managed Instances environment hands its
+    runtime at once (None: a plain Lambda environment, one at a time)."""
+    text = env.get("AWS_LAMBDA_MAX_CONCURRENCY")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 10_000:
+        raise OptionError("option.invalid", "", f"AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000, "
+                          f"not {text!r}")
+    return int(text)
+
+
+def _redirect_output(socket_path: Optional[str]) -> None:
+    """A worker's stdout and stderr to the log socket Lambda Managed Instances give for each worker
+    (_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET), as awslambdaric's workers do; unset, they stay as they are."""
+    if not socket_path:
+        return
+    for fd in (sys.stdout.fileno(), sys.stderr.fileno()):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(socket_path)
+            os.dup2(s.fileno(), fd)
+
+
+def _run(address: str, concurrent: bool) -> int:
+    try:
+        return serve(_Client(address), argv=sys.argv, concurrent=concurrent)
+    except KeyboardInterrupt:
+        return 130
+    except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
+        print(f"ddb2os.lambda_runtime: the Runtime API at {address} failed: {e}", file=sys.stderr)
+        return 1
+
+
+def _run_workers(address: str, workers: int) -> int:
+    """Lambda Managed Instances: one forked worker per invocation the environment takes at once, each
+    with its own connection and engine (made after the fork: no connection or thread is shared), as
+    awslambdaric forks its workers. Returns when every worker has exited: the largest exit status."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pids = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _redirect_output(os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"))
+                code = _run(address, concurrent=True)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        pids.append(pid)
+
+    def forward(signum: int, frame: Any) -> None:  # the environment's shutdown reaches the runtime process
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    code = 0
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        code = max(code, os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+    return code
 
 
 def main() -> int:
@@ -220,12 +349,15 @@ def main() -> int:
               "runtime (or under the Lambda Runtime Interface Emulator), not by hand", file=sys.stderr)
         return 2
     try:
-        return serve(_Client(address), argv=sys.argv)
-    except KeyboardInterrupt:
-        return 130
-    except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
-        print(f"ddb2os.lambda_runtime: the Runtime API at {address} failed: {e}", file=sys.stderr)
+        workers = max_concurrency(os.environ)
+    except OptionError as e:
+        _log_exception(e)
+        try:
+            _Client(address).init_failed(_error_of(e))
+        except (RuntimeAPIError, OSError, http.client.HTTPException) as posted:
+            print(f"ddb2os.lambda_runtime: the Runtime API at {address} failed: {posted}", file=sys.stderr)
         return 1
+    return _run(address, concurrent=False) if workers is None else _run_workers(address, workers)
 
 
 if __name__ == "__main__":
