@@ -271,6 +271,11 @@ def test_the_handler_setting_must_name_ddb2os_handler(monkeypatch):
         check(("rt",), {"_HANDLER": "app.handler"})
     with pytest.raises(OptionError, match="the runtime's argument .* names the handler 'ddb2os.handler2'"):
         check(("rt", "ddb2os.handler2"), {"_HANDLER": "ddb2os.handler"})
+    # The emulator's _HANDLER for a command run through a shell or a wrapper: the message says what it is.
+    for command_word in ("exec python3 -m ddb2os.lambda_runtime", "/usr/bin/python3"):
+        with pytest.raises(OptionError, match=r"the Runtime Interface Emulator takes the last word of its command "
+                                              r"for the handler: set _HANDLER=ddb2os\.handler\)$"):
+            check(("rt",), {"_HANDLER": command_word})
 
     # serve() reports it as the start's failure, before the configuration is read, and serves nothing.
     read = []

@@ -188,9 +188,13 @@ def check_handler_setting(argv: Sequence[str], env: Mapping[str, str]) -> None:
     else:
         name, where = env.get("_HANDLER", ""), "_HANDLER (the function's handler setting)"
     if name and name not in _OWN_NAMES:
+        # No handler setting holds a space or starts with "/": the emulator's last word of a command that does.
+        hint = (" (the Runtime Interface Emulator takes the last word of its command for the handler: set "
+                "_HANDLER=ddb2os.handler)" if where.startswith("_HANDLER") and (name.startswith("/") or
+                                                                                any(c.isspace() for c in name)) else "")
         raise OptionError("option.invalid", "",
                           f"{where} names the handler {name!r}, and ddb2os.lambda_runtime runs ddb2os.handler only: "
-                          "set it to ddb2os.handler, or run another handler on Lambda's own Python runtime")
+                          f"set it to ddb2os.handler, or run another handler on Lambda's own Python runtime{hint}")
 
 
 def _log_warning(message: str) -> None:
