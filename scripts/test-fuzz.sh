@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The libFuzzer targets (tests/fuzz/), built with clang 14, AddressSanitizer and UBSan, each run from its
-# seeds (tests/fuzz/seeds/<name>) with the JSON dictionary:
+# seeds (tests/fuzz/seeds/<name>; bulk_adapters, which reads bulk's inputs, from bulk's) with the JSON dictionary:
 #   scripts/test-fuzz.sh BUILD_DIR            a fixed number of inputs each, seed 1 (make test: about 2 minutes)
 #   FUZZ_SECONDS=600 scripts/test-fuzz.sh ... that long each, from a random seed (make fuzz)
 # A failing input is written to BUILD_DIR/fuzz/crash-<sha1>; rerun it with BUILD_DIR/fuzz/fuzz_<name> FILE.
@@ -11,10 +11,11 @@ cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_
   -DDDB2OS_BUILD_FUZZERS=ON -DDDB2OS_BUILD_TESTS=OFF -DDDB2OS_BUILD_CLI=OFF -DDDB2OS_INSTALL=OFF -DDDB2OS_WERROR=ON >/dev/null
 cmake --build "$build" -j "${JOBS:-$(nproc)}"
 # Inputs per target for make test: about 20 s each on this project's machines.
-declare -A runs=([bulk]=300000 [unmarshal]=200000 [sigv4]=200000 [sync_answer]=10000)
-for name in bulk unmarshal sigv4 sync_answer; do
+declare -A runs=([bulk]=300000 [bulk_adapters]=150000 [unmarshal]=200000 [sigv4]=200000 [sync_answer]=10000)
+declare -A seeds=([bulk_adapters]=bulk)
+for name in bulk bulk_adapters unmarshal sigv4 sync_answer; do
   corpus=$build/fuzz/corpus/$name
-  rm -rf "$corpus" && mkdir -p "$corpus" && cp "$here"/tests/fuzz/seeds/"$name"/* "$corpus"/
+  rm -rf "$corpus" && mkdir -p "$corpus" && cp "$here"/tests/fuzz/seeds/"${seeds[$name]:-$name}"/* "$corpus"/
   if [ -n "${FUZZ_SECONDS:-}" ]; then limit=(-max_total_time="$FUZZ_SECONDS"); else limit=(-seed=1 -runs="${runs[$name]}"); fi
   echo "== fuzz_$name ${limit[*]}"
   "$build"/fuzz/fuzz_"$name" "${limit[@]}" -dict="$here"/tests/fuzz/json.dict -artifact_prefix="$build"/fuzz/ \

@@ -81,6 +81,14 @@ TEST_CASE("unmarshal: attribute value shape errors, with exact messages") {
           "[ddb2os.attribute.unknown_type] v: unknown type key \"X\" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)");
     CHECK(one_error(R"({"s":"a"})") ==
           "[ddb2os.attribute.unknown_type] v: unknown type key \"s\" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)");
+    // Keys written with escapes are named decoded, as the nlohmann and Python paths name them (the raw
+    // path quoted their JSON text here: a differential fuzzer found it); an unpaired surrogate as U+FFFD.
+    CHECK(one_error(R"({"\n":"a","\u0042":"1"})") ==
+          "[ddb2os.attribute.multiple_types] v: an attribute value needs exactly one type key; it has 2 (\"\\n\", \"B\")");
+    CHECK(one_error(R"({"\u0051":"a"})") ==
+          "[ddb2os.attribute.unknown_type] v: unknown type key \"Q\" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)");
+    CHECK(one_error(R"({"\ud800":"a"})") ==
+          "[ddb2os.attribute.unknown_type] v: unknown type key \"\xEF\xBF\xBD\" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)");
     CHECK(one_error(R"("plain")") == "[ddb2os.attribute.not_object] v: an attribute value must be an object with one type key, not a string");
     CHECK(one_error(R"([1])") == "[ddb2os.attribute.not_object] v: an attribute value must be an object with one type key, not an array");
     CHECK(one_error(R"({"S":1})") == "[ddb2os.attribute.wrong_json_type] v: S holds a number; it must hold a string");

@@ -240,7 +240,7 @@ errc classify(typename A::value v, ddb_type& type, typename A::value& payload, s
         A::each_member(v, [&](string_ref k, typename A::value) {
             if (!first) message += ", ";
             first = false;
-            quote_for_message(message, k.text);
+            quote_for_message(message, unescape_json_replacing(k.text, k.escaped, scratch));  // the key, not its JSON
             return true;
         });
         message += ")";
@@ -255,7 +255,7 @@ errc classify(typename A::value v, ddb_type& type, typename A::value& payload, s
     }
     if (type == ddb_type::unknown) {
         message = "unknown type key ";
-        quote_for_message(message, key.escaped ? std::string_view(scratch) : key.text);
+        quote_for_message(message, unescape_json_replacing(key.text, key.escaped, scratch));
         message += " (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)";
         return errc::attr_unknown_type;
     }

@@ -14,6 +14,8 @@
 
 #include <ddb2os/bulk.hpp>
 
+#include "bulk_options.hpp"
+
 namespace {
 
 [[noreturn]] void fail(const char* what, std::size_t n = 0) {
@@ -24,24 +26,11 @@ void check(bool ok, const char* what, std::size_t n = 0) {
     if (!ok) fail(what, n);
 }
 
-ddb2os::bulk_options options_from(unsigned char b) {
-    ddb2os::bulk_options o;
-    o.numbers = (b & 3) == 0 ? ddb2os::number_mode::exact
-                : (b & 3) == 1 ? ddb2os::number_mode::string : ddb2os::number_mode::double_;
-    o.lists = (b & 4) ? ddb2os::list_policy::keep : ddb2os::list_policy::stringify;
-    if (b & 8) o.key_schemas["Books"] = {"author", "bookTitle"};
-    if (b & 16) o.max_bytes = 256, o.max_actions = 3;  // many bodies
-    if (b & 32) o.external_versions = true;
-    if (b & 64) o.skip_ttl_deletes = true;
-    if (b & 128) o.exclude_attributes = {"price"}, o.include_attributes = {"a", "price", "author"};
-    return o;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
-    const ddb2os::bulk_options o = options_from(data[0]);
+    const ddb2os::bulk_options o = fuzz::bulk_options_from(data[0]);
     const std::string_view event(reinterpret_cast<const char*>(data) + 1, size - 1);
     ddb2os::bulk_result r;
     try {
