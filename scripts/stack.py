@@ -884,7 +884,20 @@ class LambdaEmulator(_Server):
             cmd = self._managed_instances(cmd)
         self._spawn(cmd, env, self.tmpdir, None)
         self._wait(self._healthy, self.start_timeout)
+        if self.max_concurrency is not None:
+            # This mode listens before it starts the runtime, and refuses an invocation no worker polls
+            # for: ready once every worker is connected to the Runtime API (a start that fails ends the
+            # emulator meanwhile, which _wait reports).
+            self._api_port = api_port
+            self._wait(self._workers_connected, self.start_timeout)
         return self
+
+    def _workers_connected(self) -> bool:
+        """Whether max_concurrency connections to the Runtime API's port are established (/proc/net/tcp)."""
+        peer = f"0100007F:{self._api_port:04X}"  # 127.0.0.1, as the kernel writes it
+        with open("/proc/net/tcp") as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+        return sum(1 for row in rows if row[2] == peer and row[3] == "01") >= self.max_concurrency  # 01: ESTABLISHED
 
     def _managed_instances(self, rie_cmd: list) -> list:
         """rie_cmd run by a shell in a mount namespace of its own, set up as the class says."""

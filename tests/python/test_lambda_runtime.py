@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -413,3 +414,58 @@ def test_a_workers_output_goes_to_the_log_socket_it_is_given(tmp_path):
     listener.close()
     assert p.returncode == 0 and (out, err) == (b"", b""), (out, err)
     assert received == [b"to stdout\n", b"to stderr\n"]
+
+
+def test_a_worker_that_exits_stops_the_others_and_the_runtime(monkeypatch, tmp_path):
+    """Lambda Managed Instances: a worker gone (a crash, the OOM killer) would leave a slot nobody polls
+    while the environment still takes invocations for it; the runtime stops every worker and exits."""
+    from ddb2os import lambda_runtime
+    first, started = tmp_path / "first", tmp_path / "started"
+
+    def fake_run(address, concurrent):  # in each forked worker
+        assert concurrent and address == "127.0.0.1:1"
+        with open(started, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        try:
+            os.close(os.open(first, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            time.sleep(30)  # waiting for an invocation, until stopped (not stopped, the status would be 5)
+            return 5
+        while len(started.read_text().split()) < 3:
+            time.sleep(0.02)
+        return 3  # the first exits once all three run
+
+    monkeypatch.setattr(lambda_runtime, "_run", fake_run)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    assert lambda_runtime._run_workers("127.0.0.1:1", 3) == 3
+    pids = [int(p) for p in started.read_text().split()]
+    assert len(pids) == 3
+    for pid in pids:  # every worker reaped: none left running
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    assert signal.getsignal(signal.SIGTERM) is handler_before
+
+
+def test_sigterm_to_the_runtime_reaches_every_worker(tmp_path):
+    started = tmp_path / "started"
+    code = f"""
+import os, sys, time
+from ddb2os import lambda_runtime
+def fake_run(address, concurrent):
+    with open({str(started)!r}, "a") as f:
+        f.write(f"{{os.getpid()}}\\n")
+    time.sleep(300)
+    return 0
+lambda_runtime._run = fake_run
+sys.exit(lambda_runtime._run_workers("127.0.0.1:1", 2))
+"""
+    p = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 60
+    while (not started.exists() or len(started.read_text().split()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [int(w) for w in started.read_text().split()]
+    assert len(workers) == 2
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 1  # the workers ended by the signal
+    for pid in workers:  # reaped by the runtime before it exited
+        assert not pathlib.Path(f"/proc/{pid}").exists()

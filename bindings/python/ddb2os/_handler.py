@@ -70,18 +70,23 @@ def _size(env: Mapping[str, str], name: str, default: int, least: int = 1, most:
     return n
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a URL's scheme, at its start only
+
+
 def _url_head(url: str) -> str:
     """What a message may quote of a URL: its scheme and host part, and "/..." for anything after them,
     which is never quoted (a query or path can carry a token: ?api_key=...)."""
-    scheme, sep, rest = url.partition("://")
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    rest = url[start:]
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    return scheme + sep + rest[:cut] + ("/..." if cut < len(rest) else "")
+    return url[:start] + rest[:cut] + ("/..." if cut < len(rest) else "")
 
 
 def _endpoint(name: str, value: str) -> Tuple[str, str]:
     """A URL variable checked and reduced to ``scheme://host[:port]`` (``https://`` assumed without a
     scheme); returns it and its host name. Messages quote only its scheme and host (_url_head)."""
-    if "://" not in value:
+    if not _SCHEME.match(value):  # "://" later on, in a query, is no scheme
         value = "https://" + value
     shown = _url_head(value)
     # Never quoted back whole: a URL can carry a password (user:password@host). Any "@" is taken for

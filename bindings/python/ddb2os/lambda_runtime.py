@@ -310,38 +310,61 @@ def _run(address: str, concurrent: bool) -> int:
 def _run_workers(address: str, workers: int) -> int:
     """Lambda Managed Instances: one forked worker per invocation the environment takes at once, each
     with its own connection and engine (made after the fork: no connection or thread is shared), as
-    awslambdaric forks its workers. Returns when every worker has exited: the largest exit status."""
+    awslambdaric forks its workers. When one exits (a crash, the out-of-memory killer, the Runtime API
+    gone), the others are stopped and this returns its status: a worker short, the environment would go
+    on taking invocations for a slot nobody polls, which fail. A SIGTERM (the environment's shutdown)
+    goes on to every worker. Returns the largest exit status (1 for a worker ended by a signal)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    pids = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                _redirect_output(os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"))
-                code = _run(address, concurrent=True)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        pids.append(pid)
+    alive = set()
+    stopping = False
 
-    def forward(signum: int, frame: Any) -> None:  # the environment's shutdown reaches the runtime process
-        for pid in pids:
+    def stop(signum: int, frame: Any = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in alive:  # not reaped yet, so no pid here can be another process's
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGTERM, forward)
-    code = 0
-    for pid in pids:
-        _, status = os.waitpid(pid, 0)
-        code = max(code, os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
-    return code
+    # Blocked while forking: a SIGTERM then waits for the handler, instead of ending this process
+    # with workers already running. Each worker takes the default action back.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        for _ in range(workers):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                    _redirect_output(os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"))
+                    code = _run(address, concurrent=True)
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
+            alive.add(pid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        code = 0
+        while alive:
+            pid, status = os.wait()
+            if pid not in alive:
+                continue
+            alive.discard(pid)
+            exit_code = os.waitstatus_to_exitcode(status)
+            code = max(code, exit_code if exit_code >= 0 else 1)
+            if not stopping:
+                _log_warning(f"worker {pid} exited with status {exit_code}; stopping the other {len(alive)}")
+                stop(signal.SIGTERM)
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def main() -> int:
