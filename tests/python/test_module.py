@@ -203,6 +203,48 @@ def test_bulk_bodies_and_to_json_agree_with_the_cli(cli, pairs, numbers, lists):
     assert out == expected
 
 
+# Any JSON where an attribute value goes, and type keys right and wrong: the dict path (the Python adapter)
+# and the bytes path (the raw reader) must give the same bodies, errors (id, path, message) and counts, or
+# the same exception, for every event json.loads makes of the same bytes.
+_type_key = st.sampled_from(["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS", "X", "", "s"])
+_json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
+                         st.floats(allow_nan=False, allow_infinity=False), text,
+                         st.sampled_from(["1", "-0", "1e5", "01", "1.", "AAA=", "AQ==", "1E126", "0.0000"]))
+_any_json = st.recursive(_json_scalar, lambda ch: st.one_of(
+    st.lists(ch, max_size=3), st.dictionaries(st.one_of(_type_key, text), ch, max_size=3)), max_leaves=8)
+_any_attribute = st.recursive(
+    st.one_of(st.dictionaries(_type_key, _any_json, max_size=2), _any_json),
+    lambda ch: st.one_of(st.fixed_dictionaries({"M": st.dictionaries(text, ch, max_size=3)}),
+                         st.fixed_dictionaries({"L": st.lists(ch, max_size=3)})),
+    max_leaves=10)
+
+
+@st.composite
+def _any_record(draw, i):
+    keys = draw(st.one_of(st.fixed_dictionaries({"id": _any_attribute}), st.dictionaries(text, _any_attribute, max_size=3)))
+    return {"eventID": f"e{i}", "eventName": draw(st.sampled_from(["INSERT", "MODIFY", "REMOVE", "X"])),
+            "eventSource": "aws:dynamodb", "eventSourceARN": draw(st.sampled_from([ARN, ARN.replace("Books", "Other")])),
+            "dynamodb": {"Keys": keys, "SequenceNumber": draw(st.one_of(st.just(str(i)), _any_json)),
+                         "NewImage": draw(st.dictionaries(text, _any_attribute, max_size=4))}}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 5).flatmap(lambda n: st.tuples(*[_any_record(i) for i in range(n)])),
+       st.sampled_from(["exact", "string", "double"]), st.sampled_from(["stringify", "keep"]),
+       st.sampled_from([None, {"Books": ["id"]}, {"Books": ["id", "sk"]}]))
+def test_the_dict_and_the_bytes_of_one_event_give_the_same_result(records, numbers, lists, key_schemas):
+    raw = json.dumps({"Records": list(records)}).encode()
+
+    def outcome(event):
+        try:
+            r = ddb2os.bulk_bodies(event, numbers=numbers, lists=lists, key_schemas=key_schemas)
+        except ddb2os.Error as e:
+            return ("raised", e.id, e.path, e.message)
+        return (b"".join(r.bodies), [(e.record, e.id, e.path, e.message) for e in r.errors], r.actions, r.superseded)
+
+    assert outcome(json.loads(raw)) == outcome(raw), raw
+
+
 def test_bad_records_agree_with_the_cli(cli):
     event = {"Records": [
         record(1, {"ok": {"S": "fine"}}),
