@@ -18,8 +18,8 @@ Run it as the function's runtime::
 
 On Lambda Managed Instances (``AWS_LAMBDA_MAX_CONCURRENCY`` set), one environment takes that many
 invocations at once: the loop forks as many workers, each with its own connection and engine, as Lambda's
-own Python runtime does. A worker logs an answer the API no longer takes (410 Gone, after a timeout) and
-goes on.
+own Python runtime does; when one exits, the others are stopped and the runtime exits. An answer the API
+no longer takes (410 Gone, after a timeout) is logged, and the loop goes on.
 
 It runs ddb2os.handler and nothing else. A function that names another handler (a container image's
 CMD, given to this module as its argument, or the managed runtime's handler setting, ``_HANDLER``)
