@@ -52,11 +52,14 @@ import os
 import pathlib
 import pwd
 import re
+import shlex
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -858,6 +861,7 @@ class LambdaEmulator(_Server):
         self.timeout_seconds = timeout_seconds
         self.start_timeout = start_timeout
         self.port: Optional[int] = None
+        self.api_port: Optional[int] = None  # the Runtime API's, which the emulator serves to the runtime
 
     @property
     def url(self) -> str:
@@ -882,19 +886,19 @@ class LambdaEmulator(_Server):
         else:
             env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.max_concurrency)
             cmd = self._managed_instances(cmd)
+        self.api_port = api_port
         self._spawn(cmd, env, self.tmpdir, None)
         self._wait(self._healthy, self.start_timeout)
         if self.max_concurrency is not None:
             # This mode listens before it starts the runtime, and refuses an invocation no worker polls
             # for: ready once every worker is connected to the Runtime API (a start that fails ends the
             # emulator meanwhile, which _wait reports).
-            self._api_port = api_port
             self._wait(self._workers_connected, self.start_timeout)
         return self
 
     def _workers_connected(self) -> bool:
         """Whether max_concurrency connections to the Runtime API's port are established (/proc/net/tcp)."""
-        peer = f"0100007F:{self._api_port:04X}"  # 127.0.0.1, as the kernel writes it
+        peer = f"0100007F:{self.api_port:04X}"  # 127.0.0.1, as the kernel writes it
         with open("/proc/net/tcp") as f:
             rows = [line.split() for line in f.readlines()[1:]]
         return sum(1 for row in rows if row[2] == peer and row[3] == "01") >= self.max_concurrency  # 01: ESTABLISHED
@@ -904,10 +908,7 @@ class LambdaEmulator(_Server):
         if os.geteuid() != 0 or shutil.which("unshare") is None:
             raise StackError("the emulator's Lambda Managed Instances mode runs /var/task/bootstrap as user 993: "
                              "this needs root and unshare (util-linux) for a mount namespace")
-        import shlex
-        import site
-        import sysconfig
-        home = pathlib.Path("/root")
+        home = pathlib.Path(pwd.getpwuid(0).pw_dir)  # root's home (/root), which user 993 cannot enter
         needed = [pathlib.Path(sys.executable).resolve(), pathlib.Path(sys.prefix), pathlib.Path(sys.base_prefix),
                   pathlib.Path(sysconfig.get_paths()["purelib"]), pathlib.Path(sysconfig.get_paths()["platlib"]),
                   pathlib.Path(site.getusersitepackages())]
@@ -917,7 +918,7 @@ class LambdaEmulator(_Server):
                  f"printf %s {shlex.quote(bootstrap)} > /var/task/bootstrap", "chmod 755 /var/task/bootstrap"]
         for i, name in enumerate(shown):
             lines += [f"mkdir /var/keep/{i}", f"mount --bind {shlex.quote(str(home / name))} /var/keep/{i}"]
-        lines.append("mount -t tmpfs -o mode=755 ddb2os-root /root")
+        lines.append(f"mount -t tmpfs -o mode=755 ddb2os-root {shlex.quote(str(home))}")
         for i, name in enumerate(shown):
             lines += [f"mkdir -p {shlex.quote(str(home / name))}",
                       f"mount --bind /var/keep/{i} {shlex.quote(str(home / name))}"]
