@@ -899,14 +899,16 @@ def section_lambda(args) -> Dict[str, Any]:
                 r["cpu_ms"] = min(r["cpu_ms_per_batch"])
                 r["wall_ms"] = min(r["wall_ms_per_batch"])
             # Both indices hold the same documents: every one, by _id, parsed with exact numbers.
-            held = {}
+            held, totals = {}, {}
             for k in ("ric", "ddb2os"):
                 os_.call("POST", f"/bench-lambda-{k}/_refresh")
                 found = check._loads(os_.call("POST", f"/bench-lambda-{k}/_search",
-                                              {"size": 10000, "query": {"match_all": {}}}, raw=True))
+                                              {"size": 10000, "track_total_hits": True, "query": {"match_all": {}}}, raw=True))
                 held[k] = {h["_id"]: h["_source"] for h in found["hits"]["hits"]}
-            out["checks"][corpus] = {"documents": {k: len(v) for k, v in held.items()},
-                                     "ok": bool(held["ddb2os"]) and held["ric"] == held["ddb2os"]}
+                totals[k] = int(found["hits"]["total"]["value"])  # _loads keeps a number's text
+            out["checks"][corpus] = {"documents": {k: len(v) for k, v in held.items()}, "totals": totals,
+                                     "ok": bool(held["ddb2os"]) and held["ric"] == held["ddb2os"] and
+                                     all(totals[k] == len(held[k]) for k in held)}  # all read, none past size
             ric, own = rows["awslambdaric + ddb2os.handler"], rows["ddb2os.lambda_runtime"]
             out["corpora"][corpus] = {"event_bytes": len(event), "runs": rows,
                                       "cpu_ratio": ric["cpu_ms"] / own["cpu_ms"] if own["cpu_ms"] else None,

@@ -520,6 +520,8 @@ TEST_CASE("bulk: a record of another source fails the whole event, naming it") {
         CHECK(e.path() == "Records[0].eventSource");
         CHECK(e.message().rfind("ddb2os reads DynamoDB Streams records; this one's eventSource is \"aws:kinesis\"", 0) == 0);
     }
+    // Without a path, what() reads as for an error made without one (as Python's str() of it does).
+    CHECK(std::string(ddb2os::error(ddb2os::errc::option_invalid, "", "m").what()) == "[ddb2os.option.invalid] m");
     // DynamoDB's, written with escapes or not; without eventSource (read as DynamoDB's); and an item's own
     // attribute named eventSource.
     std::string escaped = good;

@@ -93,7 +93,8 @@ public:
         : std::runtime_error("[ddb2os." + id + "] " + message), id_(std::move(id)), message_(message) {}
     error(errc code, const std::string& message) : error(std::string(error_id(code)), message) {}
     error(errc code, std::string path, const std::string& message)
-        : std::runtime_error("[ddb2os." + std::string(error_id(code)) + "] " + path + ": " + message),
+        : std::runtime_error("[ddb2os." + std::string(error_id(code)) + "] " + (path.empty() ? "" : path + ": ") +
+                             message),
           id_(error_id(code)),
           path_(std::move(path)),
           message_(message) {}
