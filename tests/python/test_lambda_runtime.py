@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import pathlib
+import platform
 import signal
 import socket
 import subprocess
@@ -64,6 +65,65 @@ def test_a_function_naming_another_handler_does_not_start():
     assert "[ERROR] OptionError" in out, out
 
 
+def test_a_module_that_cannot_be_imported_is_an_init_error(tmp_path):
+    # ddb2os without its compiled core, as a wheel built for another Python or machine leaves it.
+    import ddb2os
+    package = tmp_path / "ddb2os"
+    package.mkdir()
+    for source in pathlib.Path(ddb2os.__file__).parent.glob("*.py"):
+        (package / source.name).write_bytes(source.read_bytes())
+    with stack.lambda_emulator(RUNTIME, env=runtime_env(PYTHONPATH=str(tmp_path))) as rie:
+        status, body = rie.invoke(b'{"Records": []}')
+        out = rie.output()
+    error = json.loads(body)
+    assert status >= 500 and error["errorType"] == "Runtime.ImportModuleError", body
+    v = sys.version_info
+    assert error["errorMessage"] == (
+        f"Unable to import module 'ddb2os': ddb2os's compiled core (ddb2os._core) is not in {package} for cpython "
+        f"{v[0]}.{v[1]} on {platform.machine()} (found: none): install ddb2os built for the Python and the "
+        "architecture that run it"), body
+    assert "[ERROR] Runtime.ImportModuleError: Unable to import module 'ddb2os'" in out, out
+
+
+def test_a_missing_core_is_named_and_a_broken_one_quoted_outside_the_runtime(tmp_path):
+    import importlib.machinery
+    import ddb2os
+    package = tmp_path / "ddb2os"
+    package.mkdir()
+    for source in pathlib.Path(ddb2os.__file__).parent.glob("*.py"):
+        (package / source.name).write_bytes(source.read_bytes())
+    (package / "_core.cpython-399-x86_64-linux-gnu.so").write_bytes(b"")  # a wheel for another Python
+    # A Runtime API nothing answers: only the runtime itself would post there.
+    env = runtime_env(PYTHONPATH=str(tmp_path), AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{stack.free_port()}")
+    p = subprocess.run([sys.executable, "-c", "import ddb2os"], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "Runtime API" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == (
+        f"ImportError: ddb2os's compiled core (ddb2os._core) is not in {package} for cpython {sys.version_info[0]}."
+        f"{sys.version_info[1]} on {platform.machine()} (found: _core.cpython-399-x86_64-linux-gnu.so): install "
+        "ddb2os built for the Python and the architecture that run it"), p.stderr
+    # One that is there but cannot be loaded: the loader's own words, which name the problem.
+    (package / ("_core" + importlib.machinery.EXTENSION_SUFFIXES[0])).write_bytes(b"not a shared object")
+    p = subprocess.run([sys.executable, "-c", "import ddb2os"], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "Runtime API" not in p.stderr, p.stderr
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: ") and str(package) in last and "compiled core" not in last, p.stderr
+
+
+def test_only_the_runtime_itself_reports_an_import_failure(monkeypatch):
+    from ddb2os._runtime_api import started_as_runtime
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    assert started_as_runtime(["python3", "-m", "ddb2os.lambda_runtime"])
+    assert started_as_runtime(["/var/lang/bin/python3", "-u", "-X", "importtime", "-mddb2os.lambda_runtime", "x"])
+    # Lambda's own runtime importing ddb2os.handler reports it itself; other commands are not the runtime.
+    assert not started_as_runtime(["python3", "-m", "awslambdaric", "ddb2os.handler"])
+    assert not started_as_runtime(["python3", "-m", "ddb2os.backfill", "-m", "ddb2os.lambda_runtime"])
+    assert not started_as_runtime(["python3", "app.py", "-m", "ddb2os.lambda_runtime"])
+    assert not started_as_runtime(["python3", "-c", "import ddb2os", "-m", "ddb2os.lambda_runtime"])
+    assert not started_as_runtime(["python3", "-W", "-m", "ddb2os.lambda_runtime"])
+    monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API")
+    assert not started_as_runtime(["python3", "-m", "ddb2os.lambda_runtime"])
+
+
 def test_an_event_the_handler_refuses_is_that_invocations_error_and_the_next_one_is_served():
     kinesis = {"Records": [{"eventSource": "aws:kinesis", "eventID": "shardId-000:1",
                             "kinesis": {"sequenceNumber": "1", "data": "e30="}}]}
@@ -110,6 +170,7 @@ class FakeClient:
     def __init__(self, invocations, refusals=None):
         self.invocations = list(invocations)
         self.responses, self.errors, self.init_errors, self.invocation_ids = [], [], [], []
+        self.xray_causes = []
         self.refusals = dict(refusals or {})
 
     def next_invocation(self):
@@ -120,8 +181,9 @@ class FakeClient:
         self.invocation_ids.append(invocation_id)
         self.refuse("respond")
 
-    def fail(self, request_id, error, invocation_id=""):
+    def fail(self, request_id, error, invocation_id="", xray_cause=""):
         self.errors.append((request_id, error))
+        self.xray_causes.append(json.loads(xray_cause))
         self.invocation_ids.append(invocation_id)
         self.refuse("fail")
 
@@ -165,8 +227,17 @@ def test_serve_hands_the_handler_the_bytes_the_context_and_the_trace_id(monkeypa
     assert 59000 < left2 <= 60000  # as ddb2os.handler assumes without a deadline
     assert client.responses == [("r1", {"batchItemFailures": [{"itemIdentifier": "7"}]})]
     (rid, error), = client.errors
-    assert rid == "r2" and (error["errorType"], error["errorMessage"]) == ("ValueError", "no good")
-    assert any("no good" in line or "spy" in line for line in error["stackTrace"])
+    assert (rid, error["requestId"], error["errorType"], error["errorMessage"]) == ("r2", "r2", "ValueError", "no good")
+    # The stack from the handler on, as Lambda's own runtime leaves out its loop: here the spy's frame.
+    trace, = error["stackTrace"]
+    assert 'test_lambda_runtime.py", line' in trace and "in spy" in trace and 'raise ValueError("no good")' in trace
+    # X-Ray's record of the fault, in awslambdaric's shape.
+    raise_line = next(n for n, line in enumerate(open(__file__), 1) if line.strip() == 'raise ValueError("no good")')
+    cause, = client.xray_causes
+    assert cause == {"working_directory": os.getcwd(),
+                     "exceptions": [{"message": "no good", "type": "ValueError",
+                                     "stack": [{"label": "spy", "path": __file__, "line": raise_line}]}],
+                     "paths": [__file__]}
 
 
 def test_serve_reports_a_failed_start_and_a_nameless_invocation(monkeypatch):
@@ -356,9 +427,13 @@ def test_max_concurrency_is_read_from_the_environment():
             max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": bad})
 
 
-def test_the_invocation_id_goes_back_as_a_header():
-    from ddb2os.lambda_runtime import _Client
-    seen = []
+def test_the_invocation_id_and_the_x_ray_cause_go_back_as_headers():
+    from ddb2os.lambda_runtime import _Client, xray_cause_of
+    seen, causes = [], []
+    try:
+        raise ValueError("m")
+    except ValueError as e:
+        cause = xray_cause_of(e)
 
     class API(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -367,6 +442,7 @@ def test_the_invocation_id_goes_back_as_a_header():
             self.rfile.read(int(self.headers["Content-Length"]))
             seen.append((self.path, self.headers.get("Lambda-Runtime-Invocation-Id"),
                          self.headers.get("Lambda-Runtime-Function-Error-Type")))
+            causes.append(self.headers.get("Lambda-Runtime-Function-XRay-Error-Cause"))
             self.send_response(202)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -379,14 +455,18 @@ def test_the_invocation_id_goes_back_as_a_header():
     try:
         client = _Client(f"127.0.0.1:{server.server_address[1]}")
         client.respond("r1", b"{}", "inv-1")
-        client.fail("r2", {"errorType": "EventError", "errorMessage": "m", "stackTrace": []}, "inv-2")
+        client.fail("r2", {"errorType": "EventError", "errorMessage": "m", "stackTrace": []}, "inv-2", cause)
         client.respond("r3", b"{}")
+        # A cause of 1 MiB or more would not fit a header: left out, the error still posted.
+        client.fail("r4", {"errorType": "EventError", "errorMessage": "m", "stackTrace": []}, "", "x" * (1 << 20))
     finally:
         server.shutdown()
         server.server_close()
     assert seen == [("/2018-06-01/runtime/invocation/r1/response", "inv-1", None),
                     ("/2018-06-01/runtime/invocation/r2/error", "inv-2", "EventError"),
-                    ("/2018-06-01/runtime/invocation/r3/response", None, None)]
+                    ("/2018-06-01/runtime/invocation/r3/response", None, None),
+                    ("/2018-06-01/runtime/invocation/r4/error", None, "EventError")]
+    assert causes == [None, cause, None, None]
 
 
 def test_a_workers_output_goes_to_the_log_socket_it_is_given(tmp_path):

@@ -20,7 +20,18 @@ from ._errors import (
     SigningError,
     UnmarshalError,
 )
-from . import _core
+try:
+    import ddb2os._core as _core
+except ImportError as _e:
+    # Said in words that name what to install; and run as Lambda's runtime (python3 -m
+    # ddb2os.lambda_runtime), told to Lambda, as its own runtime tells of a module it cannot import.
+    from ._runtime_api import core_import_error, report_import_failure
+
+    _error = core_import_error(_e)
+    report_import_failure(_error)
+    if _error is _e:
+        raise
+    raise _error from None
 from ._handler import handler
 
 __version__: str = _core.__version__

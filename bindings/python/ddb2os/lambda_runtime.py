@@ -45,12 +45,9 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ._errors import OptionError
 from ._handler import _get_engine, handler
+from ._runtime_api import RuntimeAPIError, _Client, _error_of, _log_exception, xray_cause_of
 
 __all__ = ["LambdaContext", "main"]
-
-_API = "/2018-06-01/runtime"
-
-
 class LambdaContext:
     """The context a handler gets, from the invocation's headers and the function's environment, with
     the attributes of the one Lambda's Python runtime passes. ``client_context`` and ``identity`` are
@@ -77,101 +74,6 @@ class LambdaContext:
     def __repr__(self) -> str:
         return (f"LambdaContext(aws_request_id={self.aws_request_id!r}, function_name={self.function_name!r}, "
                 f"remaining_ms={self.get_remaining_time_in_millis()})")
-
-
-class RuntimeAPIError(RuntimeError):
-    """The Runtime API answered something this loop cannot go on from (``status``: its HTTP status)."""
-
-    def __init__(self, message: str, status: Optional[int] = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Client:
-    """The Runtime API over one kept-alive HTTP/1.1 connection (reopened when it drops)."""
-
-    def __init__(self, address: str) -> None:
-        host, sep, port = address.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise RuntimeAPIError(f"AWS_LAMBDA_RUNTIME_API must be host:port, not {address!r}")
-        self._host, self._port = host.strip("[]"), int(port)
-        self._conn: Optional[http.client.HTTPConnection] = None
-
-    def _request(self, method: str, path: str, body: Optional[bytes] = None,
-                 headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
-        # http.client closes the socket itself after a "Connection: close" answer and opens a new one
-        # for the next request: that one is fresh, not kept alive.
-        reused = self._conn is not None and self._conn.sock is not None
-        try:
-            try:
-                r = self._send(method, path, body, headers or {})
-            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-                # A kept-alive connection the API had closed before this request: it answered nothing,
-                # so the request is sent once more, on a new connection. Any other failure (a fresh
-                # connection's, or one after the answer began) is not retried: a POST could be
-                # accepted twice, or an invocation half read.
-                if not reused:
-                    raise
-                self._conn.close()
-                self._conn = None
-                r = self._send(method, path, body, headers or {})
-            data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        except BaseException:
-            self._conn.close()
-            self._conn = None
-            raise
-
-    def _send(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> http.client.HTTPResponse:
-        if self._conn is None:
-            # No timeout: the next invocation is a long poll that lasts until there is one.
-            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
-        self._conn.request(method, path, body=body, headers=headers)
-        return self._conn.getresponse()
-
-    def next_invocation(self) -> Tuple[bytes, Dict[str, str]]:
-        status, headers, body = self._request("GET", f"{_API}/invocation/next")
-        if status != 200:
-            raise RuntimeAPIError(f"GET {_API}/invocation/next answered {status}: {body[:200]!r}", status)
-        return body, headers
-
-    def _post(self, path: str, payload: bytes, headers: Optional[Dict[str, str]] = None) -> None:
-        status, _, body = self._request("POST", path, payload, {"Content-Type": "application/json", **(headers or {})})
-        if status >= 300:
-            raise RuntimeAPIError(f"POST {path} answered {status}: {body[:200]!r}", status)
-
-    # invocation_id: the /next answer's Lambda-Runtime-Invocation-Id, sent back with the invocation's answer
-    # (as awslambdaric does) so the API can tell it from a late answer to an earlier attempt.
-    def respond(self, request_id: str, payload: bytes, invocation_id: str = "") -> None:
-        self._post(f"{_API}/invocation/{request_id}/response", payload, _invocation_header(invocation_id))
-
-    def fail(self, request_id: str, error: Dict[str, Any], invocation_id: str = "") -> None:
-        self._post_error(f"{_API}/invocation/{request_id}/error", error, _invocation_header(invocation_id))
-
-    def init_failed(self, error: Dict[str, Any]) -> None:
-        self._post_error(f"{_API}/init/error", error)
-
-    def _post_error(self, path: str, error: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
-        self._post(path, json.dumps(error).encode(),
-                   {"Lambda-Runtime-Function-Error-Type": error["errorType"], **(headers or {})})
-
-
-def _invocation_header(invocation_id: str) -> Dict[str, str]:
-    return {"Lambda-Runtime-Invocation-Id": invocation_id} if invocation_id else {}
-
-
-def _error_of(e: BaseException) -> Dict[str, Any]:
-    """What Lambda shows for an exception, as awslambdaric shapes it. ddb2os's errors never hold a
-    secret (README, Security), so the message is passed on whole."""
-    return {"errorMessage": str(e), "errorType": type(e).__name__,
-            "stackTrace": traceback.format_tb(e.__traceback__)}
-
-
-def _log_exception(e: BaseException, request_id: str = "") -> None:
-    """One line for CloudWatch (the traceback's lines joined, as awslambdaric writes it)."""
-    where = f" (request {request_id})" if request_id else ""
-    text = "".join(traceback.format_exception(type(e), e, e.__traceback__)).replace("\n", "\r")
-    print(f"[ERROR] {type(e).__name__}{where}: {text}", file=sys.stderr, flush=True)
 
 
 # The names this loop answers to. The Runtime Interface Emulator takes the last word of the command it
@@ -265,8 +167,8 @@ def serve(client: _Client, max_invocations: Optional[int] = None, argv: Sequence
             result = handler(event, context)
         except Exception as e:
             _log_exception(e, request_id)
-            error = _error_of(e)
-            _answer(lambda: client.fail(request_id, error, invocation_id), request_id, concurrent)
+            error, cause = _error_of(e, request_id), xray_cause_of(e)
+            _answer(lambda: client.fail(request_id, error, invocation_id, cause), request_id, concurrent)
         else:
             payload = json.dumps(result).encode()
             _answer(lambda: client.respond(request_id, payload, invocation_id), request_id, concurrent)

@@ -1,0 +1,193 @@
+"""The Lambda Runtime API as ddb2os.lambda_runtime speaks it: the client, and an error as Lambda shows it.
+
+Apart from ddb2os.lambda_runtime so that it needs nothing of ddb2os's compiled core: the package's
+``__init__`` reports a core that cannot be loaded (a wheel for another Python or machine) to Lambda as
+an initialization error through it (report_import_failure).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import platform
+import sys
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
+
+_API = "/2018-06-01/runtime"
+_XRAY_CAUSE_LIMIT = 1024 * 1024  # a larger cause is left out, as awslambdaric leaves it out
+
+
+class RuntimeAPIError(RuntimeError):
+    """The Runtime API answered something this loop cannot go on from (``status``: its HTTP status)."""
+
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Client:
+    """The Runtime API over one kept-alive HTTP/1.1 connection (reopened when it drops)."""
+
+    def __init__(self, address: str) -> None:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise RuntimeAPIError(f"AWS_LAMBDA_RUNTIME_API must be host:port, not {address!r}")
+        self._host, self._port = host.strip("[]"), int(port)
+        self._conn: Optional[http.client.HTTPConnection] = None
+
+    def _request(self, method: str, path: str, body: Optional[bytes] = None,
+                 headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+        # http.client closes the socket itself after a "Connection: close" answer and opens a new one
+        # for the next request: that one is fresh, not kept alive.
+        reused = self._conn is not None and self._conn.sock is not None
+        try:
+            try:
+                r = self._send(method, path, body, headers or {})
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # A kept-alive connection the API had closed before this request: it answered nothing,
+                # so the request is sent once more, on a new connection. Any other failure (a fresh
+                # connection's, or one after the answer began) is not retried: a POST could be
+                # accepted twice, or an invocation half read.
+                if not reused:
+                    raise
+                self._conn.close()
+                self._conn = None
+                r = self._send(method, path, body, headers or {})
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+
+    def _send(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> http.client.HTTPResponse:
+        if self._conn is None:
+            # No timeout: the next invocation is a long poll that lasts until there is one.
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
+        self._conn.request(method, path, body=body, headers=headers)
+        return self._conn.getresponse()
+
+    def next_invocation(self) -> Tuple[bytes, Dict[str, str]]:
+        status, headers, body = self._request("GET", f"{_API}/invocation/next")
+        if status != 200:
+            raise RuntimeAPIError(f"GET {_API}/invocation/next answered {status}: {body[:200]!r}", status)
+        return body, headers
+
+    def _post(self, path: str, payload: bytes, headers: Optional[Dict[str, str]] = None) -> None:
+        status, _, body = self._request("POST", path, payload, {"Content-Type": "application/json", **(headers or {})})
+        if status >= 300:
+            raise RuntimeAPIError(f"POST {path} answered {status}: {body[:200]!r}", status)
+
+    # invocation_id: the /next answer's Lambda-Runtime-Invocation-Id, sent back with the invocation's answer
+    # (as awslambdaric does) so the API can tell it from a late answer to an earlier attempt.
+    def respond(self, request_id: str, payload: bytes, invocation_id: str = "") -> None:
+        self._post(f"{_API}/invocation/{request_id}/response", payload, _invocation_header(invocation_id))
+
+    def fail(self, request_id: str, error: Dict[str, Any], invocation_id: str = "", xray_cause: str = "") -> None:
+        headers = _invocation_header(invocation_id)
+        # X-Ray's record of the exception (xray_cause_of), as awslambdaric sends it: a header, so one
+        # of 1 MiB or more is left out.
+        if xray_cause and len(xray_cause) < _XRAY_CAUSE_LIMIT:
+            headers["Lambda-Runtime-Function-XRay-Error-Cause"] = xray_cause
+        self._post_error(f"{_API}/invocation/{request_id}/error", error, headers)
+
+    def init_failed(self, error: Dict[str, Any]) -> None:
+        self._post_error(f"{_API}/init/error", error)
+
+    def _post_error(self, path: str, error: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
+        self._post(path, json.dumps(error).encode(),
+                   {"Lambda-Runtime-Function-Error-Type": error["errorType"], **(headers or {})})
+
+
+def _invocation_header(invocation_id: str) -> Dict[str, str]:
+    return {"Lambda-Runtime-Invocation-Id": invocation_id} if invocation_id else {}
+
+
+def _frames(e: BaseException) -> List[traceback.FrameSummary]:
+    """The exception's traceback from the handler on: the loop's own frames before it are left out, as
+    awslambdaric leaves out its bootstrap's."""
+    frames = list(traceback.extract_tb(e.__traceback__))
+    for i, frame in enumerate(frames):
+        if os.path.basename(frame.filename) not in ("lambda_runtime.py", "_runtime_api.py"):
+            return frames[i:]
+    return frames
+
+
+def _error_of(e: BaseException, request_id: str = "") -> Dict[str, Any]:
+    """What Lambda shows for an exception, as awslambdaric shapes it. ddb2os's errors never hold a
+    secret (README, Security), so the message is passed on whole."""
+    return {"errorMessage": str(e), "errorType": type(e).__name__, "requestId": request_id,
+            "stackTrace": traceback.format_list(_frames(e))}
+
+
+def xray_cause_of(e: BaseException) -> str:
+    """The exception as X-Ray records a segment's fault (the Lambda-Runtime-Function-XRay-Error-Cause
+    header), in awslambdaric's shape: the working directory, the exception with its stack, the files."""
+    stack = [{"label": f.name, "path": f.filename, "line": f.lineno} for f in _frames(e)]
+    return json.dumps({"working_directory": os.getcwd(),
+                       "exceptions": [{"message": str(e), "type": type(e).__name__, "stack": stack}],
+                       "paths": sorted({f["path"] for f in stack})})
+
+
+def _log_exception(e: BaseException, request_id: str = "") -> None:
+    """One line for CloudWatch (the traceback's lines joined, as awslambdaric writes it)."""
+    where = f" (request {request_id})" if request_id else ""
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__)).replace("\n", "\r")
+    print(f"[ERROR] {type(e).__name__}{where}: {text}", file=sys.stderr, flush=True)
+
+
+def started_as_runtime(argv: Optional[List[str]] = None) -> bool:
+    """Whether this process is ``python3 -m ddb2os.lambda_runtime`` under a Runtime API. argv: the
+    interpreter's own command line (sys.orig_argv; /proc/self/cmdline before Python 3.10)."""
+    if not os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        return False
+    if argv is None:
+        argv = getattr(sys, "orig_argv", None)
+        if argv is None:
+            try:
+                with open("/proc/self/cmdline", "rb") as f:
+                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
+            except OSError:
+                return False
+    # The interpreter's options end at the first -m, -c or script name; -W and -X take a value.
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "-m":
+            return next(args, None) == "ddb2os.lambda_runtime"
+        if arg.startswith("-m"):
+            return arg == "-mddb2os.lambda_runtime"
+        if arg in ("-W", "-X"):
+            next(args, None)
+        elif arg == "-" or not arg.startswith("-") or arg.startswith("-c"):
+            return False
+    return False
+
+
+def core_import_error(e: ImportError) -> ImportError:
+    """ddb2os's compiled core not found, in words that say what to install (Python's own, "cannot import
+    name '_core' from partially initialized module", suggests a circular import). Any other failure to
+    load it (a missing shared library) is e, as its message says what is wrong."""
+    if not isinstance(e, ModuleNotFoundError) or e.name != "ddb2os._core":
+        return e
+    here = os.path.dirname(os.path.abspath(__file__))
+    found = sorted(name for name in os.listdir(here) if name.startswith("_core."))
+    return ImportError(
+        f"ddb2os's compiled core (ddb2os._core) is not in {here} for {sys.implementation.name} "
+        f"{sys.version_info[0]}.{sys.version_info[1]} on {platform.machine()} (found: {', '.join(found) or 'none'}): "
+        "install ddb2os built for the Python and the architecture that run it", name=e.name)
+
+
+def report_import_failure(e: BaseException) -> None:
+    """ddb2os itself could not be imported (its compiled core missing, or built for another Python or
+    machine): told to the Runtime API as an initialization error, as Lambda's own runtime tells a
+    handler module it cannot import, when this process is the runtime. The caller raises e on."""
+    if not started_as_runtime():
+        return
+    error = {"errorMessage": f"Unable to import module 'ddb2os': {e}", "errorType": "Runtime.ImportModuleError",
+             "requestId": "", "stackTrace": []}
+    print(f"[ERROR] Runtime.ImportModuleError: {error['errorMessage']}", file=sys.stderr, flush=True)
+    try:
+        _Client(os.environ["AWS_LAMBDA_RUNTIME_API"]).init_failed(error)
+    except (RuntimeAPIError, OSError, http.client.HTTPException) as posted:
+        print(f"ddb2os.lambda_runtime: the Runtime API failed: {posted}", file=sys.stderr, flush=True)
