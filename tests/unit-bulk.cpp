@@ -611,6 +611,14 @@ TEST_CASE("bulk: external versions from ApproximateCreationDateTime, in microsec
     CHECK(ddb2os::epoch_microseconds("0", v));
     CHECK(v == 0);
     CHECK_FALSE(ddb2os::epoch_microseconds("-1", v));
+    CHECK_FALSE(ddb2os::epoch_microseconds("-0.000001", v));
+    CHECK_FALSE(ddb2os::epoch_microseconds("-1E-9", v));  // below a microsecond, but negative
+    v = 7;
+    CHECK(ddb2os::epoch_microseconds("-0", v));  // as nlohmann reads the JSON number -0: zero
+    CHECK(v == 0);
+    v = 7;
+    CHECK(ddb2os::epoch_microseconds("-0.0e5", v));
+    CHECK(v == 0);
     CHECK_FALSE(ddb2os::epoch_microseconds("abc", v));
     CHECK_FALSE(ddb2os::epoch_microseconds("1E20", v));
     // Through Kinesis Data Streams: milliseconds or microseconds, told apart from seconds by size.
@@ -666,6 +674,22 @@ TEST_CASE("bulk: external versions from ApproximateCreationDateTime, in microsec
         const auto re = ddb2os::build_bulk(event({escaped}), o);
         CHECK(re.errors.empty());
         CHECK(re.records[0].version == 1700000000000000);
+    }
+    // The JSON number -0 is the time zero from bytes as through nlohmann, which reads it as 0 (the raw
+    // path refused it as negative).
+    for (const char* zero : {"-0", "-0.0", "-0E3"}) {
+        const std::string ev = event({R"({"eventName":"REMOVE","eventSourceARN":")" + arn("Books") +
+                                      R"(","dynamodb":{"ApproximateCreationDateTime":)" + zero +
+                                      R"(,"Keys":{"author":{"S":"n"},"bookTitle":{"S":"t"}},"SequenceNumber":"3"}})"});
+        const auto j = nlohmann::ordered_json::parse(ev);
+        const auto raw = ddb2os::build_bulk(ev, o);
+        const auto nl = ddb2os::build_bulk<ddb2os::nlohmann_ordered_adapter>(&j, o);
+        CAPTURE(zero);
+        CHECK(raw.errors.empty());
+        CHECK(nl.errors.empty());
+        CHECK(raw.records[0].version == 0);
+        CHECK(nl.records[0].version == 0);
+        CHECK(all_bodies(raw) == all_bodies(nl));
     }
     // Without versions, a record needs no time.
     CHECK(ddb2os::build_bulk(event({no_time}), books_options()).errors.empty());

@@ -208,9 +208,12 @@ struct bulk_result {
 // told apart by size: 1e11 seconds is the year 5138, 1e11 milliseconds 1973, 1e14 microseconds
 // 1973. False for anything negative, non-numeric or out of range (1e17 and above: no unit gives a
 // time before the year 5138, and a nanosecond time read as microseconds would freeze the document).
+// A negative zero is zero: nlohmann reads the JSON number -0 as 0, and both readers must agree.
 inline bool epoch_microseconds(std::string_view text, std::int64_t& out) noexcept {
     detail::number_parts p;
-    if (detail::parse_number(text, p) != detail::number_status::ok || p.negative) return false;
+    if (detail::parse_number(text, p) != detail::number_status::ok) return false;
+    const auto zero = [](std::string_view digits) { return digits.find_first_not_of('0') == std::string_view::npos; };
+    if (p.negative && !(zero(p.int_digits) && zero(p.frac_digits))) return false;
     long exp = 0;
     if (!p.exponent.empty()) {
         std::size_t i = 0;
