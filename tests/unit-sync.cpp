@@ -312,7 +312,12 @@ TEST_CASE("sync: a 200 answer not shaped as _bulk's is unreadable: retried, then
                                // An item without a status: dead-lettered with no error before.
                                R"({"errors":false,"items":[{"index":{"status":201}},{"index":{}}]})",
                                R"({"errors":true,"items":[{"index":{"status":201}},{"index":{}}]})",
-                               R"({"errors":true,"items":[{"index":{"status":201}},{"index":{"status":"201"}}]})"}) {
+                               R"({"errors":true,"items":[{"index":{"status":201}},{"index":{"status":"201"}}]})",
+                               // Items naming an operation other than the one sent: the deletes were counted
+                               // from the answer, more of them than actions when it held extra ones.
+                               R"({"errors":false,"items":[{"delete":{"delete":{"delete":{"status":201}}}},{"index":{"status":201}}]})",
+                               R"({"errors":false,"items":[{"delete":{"status":201}},{"delete":{"status":201}}]})",
+                               R"({"errors":true,"items":[{"index":{"status":201}},{"delete":{"status":404}}]})"}) {
         CAPTURE(answer);
         scripted_transport t;
         t.answer = [&](const ddb2os::http::request&, std::size_t) { return ok(answer); };
@@ -323,6 +328,7 @@ TEST_CASE("sync: a 200 answer not shaped as _bulk's is unreadable: retried, then
         REQUIRE(rep.failures.size() == 2);
         CHECK(rep.failures[0].reason.find("an unreadable _bulk response") != std::string::npos);
         CHECK(rep.indexed == 0);
+        CHECK(rep.deleted == 0);
     }
 }
 

@@ -520,14 +520,19 @@ private:
     };
 
     // Reads a _bulk response: one outcome per sent action, or false if the answer is unusable.
-    static bool read_items(const std::string& body, std::size_t expected, std::vector<item_outcome>& out,
+    // deletes: whether each sent action is a delete (else an index); the counts follow what was sent,
+    // and an answer whose items name other operations is unusable.
+    static bool read_items(const std::string& body, const std::vector<char>& deletes, std::vector<item_outcome>& out,
                            std::size_t& conflicts, std::size_t& indexed, std::size_t& deleted) {
+        const std::size_t expected = deletes.size();
         out.assign(expected, item_outcome{});
         // Fast path: "errors":false near the top means every item succeeded, if there is one an action.
         const std::size_t e = body.find("\"errors\":");
-        if (e != std::string::npos && e < 200 && body.compare(e + 9, 5, "false") == 0 &&
-            count_ops(body, indexed, deleted, expected)) {
+        if (e != std::string::npos && e < 200 && body.compare(e + 9, 5, "false") == 0 && all_answered(body, deletes)) {
             for (auto& o : out) o.state = item_state::ok;
+            const auto d = static_cast<std::size_t>(std::count(deletes.begin(), deletes.end(), char{1}));
+            deleted += d;
+            indexed += expected - d;
             return true;
         }
         try {
@@ -538,27 +543,29 @@ private:
             if (A::kind(doc.root()) != value_kind::object || !A::find(doc.root(), "items", items) ||
                 A::kind(items) != value_kind::array || A::size(items) != expected)
                 return false;
-            bool shaped = true;  // each item {"<op>": {"status": <number>, ...}}
+            bool shaped = true;  // each item {"<the op sent>": {"status": <number>, ...}}
+            std::size_t at = 0;
             A::each_element(items, [&](A::value item) {
                 shaped = A::kind(item) == value_kind::object && A::size(item) == 1;
                 if (shaped) {
                     string_ref op;
                     A::value inner{}, status{};
                     A::only_member(item, op, inner);
-                    shaped = A::kind(inner) == value_kind::object && A::find(inner, "status", status) &&
+                    shaped = !op.escaped && op.text == (deletes[at] ? "delete" : "index") &&
+                             A::kind(inner) == value_kind::object && A::find(inner, "status", status) &&
                              A::kind(status) == value_kind::number;
                 }
+                ++at;
                 return shaped;
             });
             if (!shaped) return false;
             std::size_t i = 0;
             std::string scratch;
             A::each_element(items, [&](A::value item) {
+                const bool is_delete = deletes[i] != 0;
                 item_outcome& o = out[i++];
-                std::string op;
                 A::value inner{};
-                A::each_member(item, [&](string_ref k, A::value v) {
-                    op = std::string(k.text);
+                A::each_member(item, [&](string_ref, A::value v) {
                     inner = v;
                     return false;
                 });
@@ -576,8 +583,8 @@ private:
                 }
                 if (s >= 200 && s < 300) {
                     o.state = item_state::ok;
-                    (op == "delete" ? deleted : indexed)++;
-                } else if (s == 404 && op == "delete") {
+                    (is_delete ? deleted : indexed)++;
+                } else if (s == 404 && is_delete) {
                     o.state = item_state::ok;  // already gone
                     ++deleted;
                 } else if (s == 409 && o.type == "version_conflict_engine_exception") {
@@ -610,17 +617,16 @@ private:
         return std::string(detail::unescape_json_replacing(s.text, s.escaped, scratch));
     }
 
-    // With "errors":false every item is a success; count index vs delete from the item keys. False
-    // when the answer does not hold one status an action (an item missing would pass for a success):
-    // the full reading then judges it. "status": cannot be inside a string (its quotes would be escaped).
-    static bool count_ops(const std::string& body, std::size_t& indexed, std::size_t& deleted, std::size_t expected) {
+    // With "errors":false every item is a success, when the answer holds one status an action and as
+    // many deletes as were sent (an item missing would pass for a success, and a garbled answer could
+    // count more deletes than actions): else the full reading judges it. "status": and {"delete":{
+    // cannot be inside a string (their quotes would be escaped).
+    static bool all_answered(const std::string& body, const std::vector<char>& deletes) {
         std::size_t d = 0, statuses = 0;
         for (std::size_t at = 0; (at = body.find("\"status\":", at)) != std::string::npos; ++at) ++statuses;
-        if (statuses != expected) return false;
+        if (statuses != deletes.size()) return false;
         for (std::size_t at = 0; (at = body.find("{\"delete\":{", at)) != std::string::npos; ++at) ++d;
-        deleted += d;
-        indexed += expected - std::min(d, expected);
-        return true;
+        return d == static_cast<std::size_t>(std::count(deletes.begin(), deletes.end(), char{1}));
     }
 
     // target: bulk_request_target(), with refresh for the batch's bodies, without for dead letters.
@@ -723,7 +729,10 @@ private:
                 return;
             } else {
                 std::vector<item_outcome> items;
-                if (!read_items(res.res.body, pending.size(), items, rep.version_conflicts, rep.indexed, rep.deleted)) {
+                std::vector<char> deletes(pending.size());
+                for (std::size_t j = 0; j < pending.size(); ++j)
+                    deletes[j] = b.action(pending[j]).compare(0, 10, "{\"delete\":") == 0;
+                if (!read_items(res.res.body, deletes, items, rep.version_conflicts, rep.indexed, rep.deleted)) {
                     last_reason = "an unreadable _bulk response";
                     retry = pending;
                 } else {
