@@ -532,3 +532,121 @@ def test_a_checkpoint_may_be_a_path_and_one_written_before_table_ids_were_record
     CountingEngine.seen, CountingEngine.fail_at = [], None
     result = run(dynamodb=Pages(4), checkpoint=pathlib.Path(path))
     assert result["resumed"] is True and CountingEngine.seen == [2, 3] and not path.exists()
+
+
+# ------------------------------------------------------------ from a mutation run of the pure-Python files
+# Each test below fails for a change to backfill.py that the other tests let through.
+
+def test_a_configured_key_schema_that_is_part_of_the_tables_key_is_refused():
+    """TABLE_KEYS naming the partition key alone on a composite-key table: every author's books would share one _id."""
+    for env in ({"TABLE_KEYS": "books=author"}, {"DB_HASH_KEY": "author"}):
+        with pytest.raises(ValueError, match=r"the key schema configured for table 'books' \(author\) is not the table's "
+                                             r"key \(author,bookTitle\)"):
+            run(env)
+
+
+def test_a_clock_ahead_by_more_than_the_margin_but_less_than_twice_it_is_refused():
+    import email.utils
+    behind = email.utils.formatdate(time.time() - 90, usegmt=True)
+    with pytest.raises(ValueError, match=r"this host's clock is (89|9\d) s ahead of DynamoDB's"):
+        run(dynamodb=FakeDynamoDB(date=behind), margin_seconds=60)
+
+
+def test_a_checkpoint_with_other_included_attributes_is_refused(tmp_path):
+    path = tmp_path / "cp.json"
+    path.write_text(checkpoint_text(target={**TARGET, "include": ["title"]}))
+    with pytest.raises(ValueError, match=r"\(include differ\)"):
+        run(checkpoint=str(path))
+
+
+def test_the_command_exits_with_1_on_an_error_of_dynamodbs(monkeypatch, capsys):
+    def refused(*args, **kwargs):
+        raise RuntimeError("ResourceNotFoundException: no table books")
+    monkeypatch.setattr(bf, "backfill", refused)
+    assert bf.main(["books"]) == 1
+    assert capsys.readouterr().err == (
+        "python -m ddb2os.backfill: error: RuntimeError: ResourceNotFoundException: no table books\n")
+
+
+class _RecordingEngine:
+    """The engine, replaced: keeps each page's event and budget and the config it was made with; answers
+    every record indexed, and `conflicts` of them version conflicts."""
+    events: list = []
+    budgets: list = []
+    configs: list = []
+    conflicts = 0
+
+    def __init__(self, config, env):
+        _RecordingEngine.configs.append(config)
+
+    def process(self, event, seconds):
+        _RecordingEngine.events.append(event)
+        _RecordingEngine.budgets.append(seconds)
+        n = len(event["Records"])
+        return {"indexed": n - self.conflicts, "version_conflicts": self.conflicts, "dead_lettered": 0, "failures": []}
+
+
+def _recording(monkeypatch, conflicts=0):
+    _RecordingEngine.events, _RecordingEngine.budgets, _RecordingEngine.configs = [], [], []
+    _RecordingEngine.conflicts = conflicts
+    monkeypatch.setattr(bf._core, "SyncEngine", _RecordingEngine)
+
+
+def test_each_item_is_a_consistent_scans_insert_of_its_key_at_the_runs_version(monkeypatch):
+    _recording(monkeypatch, conflicts=1)
+    monkeypatch.setattr(bf.time, "time", lambda: 1_800_000_000.75)
+    table = Pages(5, per_page=2)
+    result = run(dynamodb=table, page_size=2)
+    # Strongly consistent (a stale item would be written at this run's newer version), the page size asked.
+    assert all(s["ConsistentRead"] is True and s["Limit"] == 2 for s in table.scans) and len(table.scans) == 3
+    assert result["version"] == 1_800_000_000 - 60  # the start, less the margin, in whole seconds
+    records = [r for e in _RecordingEngine.events for r in e["Records"]]
+    assert len(records) == 5
+    for r, row in zip(records, table.rows):
+        assert r["eventName"] == "INSERT" and r["dynamodb"]["ApproximateCreationDateTime"] == 1_800_000_000 - 60
+        assert r["dynamodb"]["Keys"] == {"author": row["author"], "bookTitle": row["bookTitle"]}  # the key only
+        assert r["dynamodb"]["NewImage"] == row
+    # The counts are the pages' sums.
+    assert (result["items"], result["indexed"], result["version_conflicts"], result["pages"]) == (5, 2, 3, 3)
+    # The engine is given the table's key schema: it never asks DescribeTable itself.
+    assert all(c["table_keys"]["books"] == ["author", "bookTitle"] for c in _RecordingEngine.configs)
+
+
+def test_a_pages_time_is_counted_from_its_scan(monkeypatch):
+    """25 s between a Scan's answer and its page's write leave the page 5 of its 30 s: written later than
+    that, a deleted item could come back (index.gc_deletes)."""
+    _recording(monkeypatch)
+    readings = iter([1000.0, 1025.0])  # the Scan's answer, then the write
+    monkeypatch.setattr(bf.time, "monotonic", lambda: next(readings))
+    run(dynamodb=OnePage([{"author": {"S": "a"}, "bookTitle": {"B": b"t"}}]), page_seconds=30)
+    assert _RecordingEngine.budgets == [pytest.approx(5.0)]
+
+
+def test_a_finished_segment_is_recorded_as_done_when_another_stops(monkeypatch, tmp_path):
+    """A rerun would otherwise scan the finished segment again."""
+    class TwoSegments(Pages):
+        def scan(self, **kwargs):
+            self.scans.append(kwargs)
+            if kwargs["Segment"] == 1:
+                return {"Items": [self.rows[0]]}  # one page, the last
+            for _ in range(500):  # segment 0's page, refused, once segment 1 is recorded
+                if path.exists():
+                    break
+                time.sleep(0.01)
+            return {"Items": [self.rows[1]], "LastEvaluatedKey": {"author": {"S": "a01"}, "bookTitle": {"B": b"\x01\xff"}}}
+
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    CountingEngine.seen, CountingEngine.fail_at = [], 1  # segment 0's page fails
+    path = tmp_path / "cp.json"
+    result = run(dynamodb=TwoSegments(2), checkpoint=str(path), segments=2)
+    assert len(result["failed"]) == 1 and result["items"] == 2
+    saved = json.loads(path.read_text())
+    assert saved["done"] == [1] and saved["next"] == {}
+
+
+def test_a_resumed_run_into_a_place_it_cannot_write_is_refused_before_any_scan(tmp_path):
+    path = tmp_path / "cp.json"
+    path.write_text(checkpoint_text())
+    os.mkdir(f"{path}.{os.getpid()}.tmp")  # where the checkpoint's next version would be written
+    with pytest.raises(ValueError, match="checkpoint '.*cp.json' cannot be written: Is a directory"):
+        run(checkpoint=str(path))  # FakeDynamoDB raises if scanned

@@ -611,3 +611,110 @@ print(len(report["failures"]))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "1"  # the dead letter could not be written (no OpenSearch): reported
+
+
+# ------------------------------------------------------------ from a mutation run of the pure-Python files
+# Each test below fails for a change to _handler.py that the other tests let through.
+
+def test_a_password_without_a_user_name_is_refused():
+    for half in ({"OPENSEARCH_PASSWORD": "p"}, {"OPENSEARCH_USERNAME": "u"}):
+        assert error(OPENSEARCH_ENDPOINT="http://localhost:9200", **half) == (
+            "OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD go together: one is set without the other")
+
+
+def test_ttl_deletes_are_written_unless_asked_not_to():
+    assert config()["skip_ttl_deletes"] is False
+    assert config(SKIP_TTL_DELETES="true")["skip_ttl_deletes"] is True
+
+
+def test_the_smallest_sizes_allowed_are_accepted():
+    assert config(MAX_BULK_ACTIONS="1")["max_actions"] == 1
+    assert config(MAX_BULK_BYTES="64")["max_bytes"] == 64
+    assert config(FIRST_BULK_BYTES="64")["first_body_bytes"] == 64
+    assert error(**BASE, MAX_BULK_BYTES="63") == "MAX_BULK_BYTES must be at least 64, not '63'"
+    assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
+
+
+def test_two_endpoint_variables_are_compared_with_their_schemes_default_ports():
+    same = {"AWS_REGION": "us-east-1", "OPENSEARCH_ENDPOINT": "http://h"}
+    assert config_from_environment({**same, "ES_ENDPOINT": "http://H:80/"})["endpoint"] == "http://h"
+    assert config_from_environment({**same, "OPENSEARCH_ENDPOINT": "h", "ES_ENDPOINT": "https://h:443"})["endpoint"] == "https://h"
+    for other in ("http://h:443", "https://h", "http://h:8080"):
+        assert error(**same, ES_ENDPOINT=other) == "OPENSEARCH_ENDPOINT and ES_ENDPOINT are both set, to different URLs: set one"
+
+
+def test_a_delete_character_in_the_host_is_refused():
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "http://exa\x7fmple.com"}) == (
+        "OPENSEARCH_ENDPOINT 'http://exa\\x7fmple.com' has a space or control character in its host")
+
+
+class _RecordingEngine:
+    def __init__(self, report):
+        self.report, self.budgets = report, []
+
+    def process(self, event, seconds):
+        self.budgets.append(seconds)
+        return self.report
+
+
+class _Context:
+    def __init__(self, ms):
+        self.ms = ms
+
+    def get_remaining_time_in_millis(self):
+        return self.ms
+
+
+def _report(failures=(), batch_item_failures=()):
+    return {"log_line": '{"message":"ddb2os batch"}', "failures": list(failures),
+            "batch_item_failures": list(batch_item_failures)}
+
+
+def test_the_engine_gets_lambdas_time_less_a_margin_for_the_answer(monkeypatch, capsys):
+    """The smaller of 3 s and a fifth of the time is kept for the answer and the log line: without it Lambda
+    times out first and retries the whole batch."""
+    from ddb2os import _handler
+    engine = _RecordingEngine(_report())
+    monkeypatch.setattr(_handler, "_get_engine", lambda: engine)
+    for ms in (60_000, 10_000, 100, 0):
+        ddb2os.handler({"Records": []}, _Context(ms))
+    assert engine.budgets == [57.0, 8.0, 0.1, 0.1]
+
+
+def test_every_failed_record_is_returned_and_the_log_line_flushed(monkeypatch, capsys):
+    """Lambda retries from the lowest itemIdentifier: each one the engine reports goes back, in order."""
+    import sys
+    from ddb2os import _handler
+    monkeypatch.setattr(_handler, "_get_engine", lambda: _RecordingEngine(_report(batch_item_failures=["3", "4", "9"])))
+    flushed = []
+
+    class Out:
+        def __init__(self):
+            self.text = ""
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            flushed.append(self.text)
+
+    out = Out()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert ddb2os.handler({"Records": []}, _Context(60_000)) == {
+        "batchItemFailures": [{"itemIdentifier": "3"}, {"itemIdentifier": "4"}, {"itemIdentifier": "9"}]}
+    # Flushed with the batch's line, before the answer goes back (a later line would land in the next invocation).
+    assert flushed and '"message":"ddb2os batch"' in flushed[0]
+
+
+def test_failed_records_are_logged_twenty_then_a_count_with_reasons_cut_at_500(monkeypatch, capsys):
+    from ddb2os import _handler
+    failures = [{"sequence_number": str(i), "reason": ("x" * 600 if i == 0 else f"why {i}")} for i in range(25)]
+    monkeypatch.setattr(_handler, "_get_engine", lambda: _RecordingEngine(_report(failures, [str(i) for i in range(25)])))
+    ddb2os.handler({"Records": []}, _Context(60_000))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == {"message": "ddb2os batch"}
+    logged = [line for line in lines if line.get("message") == "ddb2os record failed"]
+    assert [line["sequence_number"] for line in logged] == [str(i) for i in range(20)]
+    assert logged[0]["reason"] == "x" * 500 + "..." and logged[1]["reason"] == "why 1"
+    assert lines[-1] == {"Service": "ddb2os", "message": "ddb2os records failed", "not_shown": 5}
+    assert _handler.shorten_reason("y" * 500) == "y" * 500

@@ -413,8 +413,11 @@ def test_a_worker_asks_again_for_the_next_invocation(monkeypatch):
     assert [rid for rid, _ in client.responses] == ["r1"]
     client = FakeClient([])
     client.next_invocation = lambda: (_ for _ in ()).throw(ConnectionResetError("reset"))
-    with pytest.raises(ConnectionResetError):  # a single loop exits, as the Runtime API asks
+    slept = []
+    monkeypatch.setattr(lambda_runtime.time, "sleep", slept.append)
+    with pytest.raises(ConnectionResetError):  # a single loop exits at once, as the Runtime API asks
         lambda_runtime.serve(client, max_invocations=1)
+    assert slept == []
 
 
 def test_max_concurrency_is_read_from_the_environment():
@@ -549,3 +552,95 @@ sys.exit(lambda_runtime._run_workers("127.0.0.1:1", 2))
     assert p.wait(timeout=60) == 1  # the workers ended by the signal
     for pid in workers:  # reaped by the runtime before it exited
         assert not pathlib.Path(f"/proc/{pid}").exists()
+
+
+# ------------------------------------------------------------ from a mutation run of the pure-Python files
+
+class _AnsweringAPI:
+    """A Runtime API answering every POST with `status`, recording what it was sent."""
+
+    def __init__(self, status=202):
+        seen = self.seen = []
+
+        class API(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                seen.append((self.path, self.headers.get("Lambda-Runtime-Function-Error-Type"), body))
+                answer = b'{"errorMessage":"no","errorType":"X"}' if status >= 300 else b""
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), API)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_answer_the_api_refuses_with_a_4xx_is_an_error():
+    from ddb2os.lambda_runtime import RuntimeAPIError, _Client
+    for status in (400, 403, 410, 413):
+        api = _AnsweringAPI(status)
+        try:
+            client = _Client(api.address)
+            with pytest.raises(RuntimeAPIError) as e:
+                client.respond("r1", b"{}")
+            assert e.value.status == status
+            with pytest.raises(RuntimeAPIError) as e:
+                client.init_failed({"errorType": "OptionError", "errorMessage": "m", "stackTrace": []})
+            assert e.value.status == status and str(e.value).startswith(f"POST /2018-06-01/runtime/init/error answered {status}")
+        finally:
+            api.close()
+
+
+def test_a_bad_concurrency_setting_is_posted_as_the_start_failure(monkeypatch):
+    from ddb2os import lambda_runtime
+    api = _AnsweringAPI()
+    try:
+        monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)
+        monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "0")
+        assert lambda_runtime.main() == 1
+    finally:
+        api.close()
+    (path, error_type, body), = api.seen
+    assert (path, error_type) == ("/2018-06-01/runtime/init/error", "OptionError")
+    assert "AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000, not '0'" in json.loads(body)["errorMessage"]
+
+
+def test_an_exception_is_logged_as_one_line(capsys):
+    from ddb2os._runtime_api import _log_exception
+    try:
+        raise ValueError("two\nlines")
+    except ValueError as e:
+        _log_exception(e, "r1")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("[ERROR] ValueError (request r1): Traceback"), err
+    assert "ValueError: two\rlines" in err
+
+
+def test_the_runtime_apis_address_may_be_ipv6():
+    from ddb2os.lambda_runtime import RuntimeAPIError, _Client
+    assert (_Client("[::1]:9001")._host, _Client("[::1]:9001")._port) == ("::1", 9001)
+    assert (_Client("127.0.0.1:9001")._host, _Client("localhost:80")._port) == ("127.0.0.1", 80)
+    for bad in ("9001", "host:", ":9001", "host:port"):
+        with pytest.raises(RuntimeAPIError, match="AWS_LAMBDA_RUNTIME_API must be host:port"):
+            _Client(bad)
+
+
+def test_the_loop_exits_with_1_when_the_runtime_api_fails(monkeypatch, capsys):
+    from ddb2os import lambda_runtime
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["rt"])  # no handler named: the loop goes on to ask for an invocation
+    monkeypatch.delenv("_HANDLER", raising=False)
+    address = f"127.0.0.1:{stack.free_port()}"  # nothing listens
+    assert lambda_runtime._run(address, concurrent=False) == 1
+    assert f"ddb2os.lambda_runtime: the Runtime API at {address} failed:" in capsys.readouterr().err
