@@ -617,7 +617,9 @@ def test_a_pages_time_is_counted_from_its_scan(monkeypatch):
     that, a deleted item could come back (index.gc_deletes)."""
     _recording(monkeypatch)
     readings = iter([1000.0, 1025.0])  # the Scan's answer, then the write
-    monkeypatch.setattr(bf.time, "monotonic", lambda: next(readings))
+    import types
+    monkeypatch.setattr(bf, "time", types.SimpleNamespace(time=time.time, sleep=time.sleep,
+                                                          monotonic=lambda: next(readings)))
     run(dynamodb=OnePage([{"author": {"S": "a"}, "bookTitle": {"B": b"t"}}]), page_seconds=30)
     assert _RecordingEngine.budgets == [pytest.approx(5.0)]
 
@@ -629,9 +631,8 @@ def test_a_finished_segment_is_recorded_as_done_when_another_stops(monkeypatch, 
             self.scans.append(kwargs)
             if kwargs["Segment"] == 1:
                 return {"Items": [self.rows[0]]}  # one page, the last
-            for _ in range(500):  # segment 0's page, refused, once segment 1 is recorded
-                if path.exists():
-                    break
+            deadline = time.monotonic() + 60  # segment 0's page, refused, once segment 1 is recorded
+            while not path.exists() and time.monotonic() < deadline:
                 time.sleep(0.01)
             return {"Items": [self.rows[1]], "LastEvaluatedKey": {"author": {"S": "a01"}, "bookTitle": {"B": b"\x01\xff"}}}
 

@@ -114,6 +114,10 @@ def test_only_the_runtime_itself_reports_an_import_failure(monkeypatch):
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
     assert started_as_runtime(["python3", "-m", "ddb2os.lambda_runtime"])
     assert started_as_runtime(["/var/lang/bin/python3", "-u", "-X", "importtime", "-mddb2os.lambda_runtime", "x"])
+    assert started_as_runtime(["python3", "-Im", "ddb2os.lambda_runtime"])  # short options combine
+    assert started_as_runtime(["python3", "-IBmddb2os.lambda_runtime"])
+    assert started_as_runtime(["python3", "-Wignore", "--check-hash-based-pycs", "never", "-m", "ddb2os.lambda_runtime"])
+    assert not started_as_runtime(["python3", "-Ic", "-m", "ddb2os.lambda_runtime"])
     # Lambda's own runtime importing ddb2os.handler reports it itself; other commands are not the runtime.
     assert not started_as_runtime(["python3", "-m", "awslambdaric", "ddb2os.handler"])
     assert not started_as_runtime(["python3", "-m", "ddb2os.backfill", "-m", "ddb2os.lambda_runtime"])
@@ -122,6 +126,29 @@ def test_only_the_runtime_itself_reports_an_import_failure(monkeypatch):
     assert not started_as_runtime(["python3", "-W", "-m", "ddb2os.lambda_runtime"])
     monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API")
     assert not started_as_runtime(["python3", "-m", "ddb2os.lambda_runtime"])
+
+
+def test_the_command_line_is_read_from_proc_where_python_does_not_keep_it(monkeypatch):
+    """Python 3.9 has no sys.orig_argv: /proc/self/cmdline gives the same."""
+    from ddb2os._runtime_api import _command_line
+    if not hasattr(sys, "orig_argv"):
+        pytest.skip("Python 3.9: read from /proc/self/cmdline already")
+    kept = list(sys.orig_argv)
+    monkeypatch.delattr(sys, "orig_argv")
+    assert _command_line() == kept
+
+
+def test_a_core_that_cannot_be_listed_is_still_an_import_error(monkeypatch):
+    """A package in a zip archive: listing its directory raised NotADirectoryError from the except block."""
+    from ddb2os import _runtime_api
+
+    def not_a_directory(path):
+        raise NotADirectoryError(20, "Not a directory", path)
+    monkeypatch.setattr(_runtime_api.os, "listdir", not_a_directory)
+    e = _runtime_api.core_import_error(ModuleNotFoundError("No module named 'ddb2os._core'", name="ddb2os._core"))
+    assert type(e) is ImportError and "(found: not listed)" in str(e)
+    other = ModuleNotFoundError("No module named 'x'", name="x")
+    assert _runtime_api.core_import_error(other) is other
 
 
 def test_an_event_the_handler_refuses_is_that_invocations_error_and_the_next_one_is_served():
@@ -232,7 +259,8 @@ def test_serve_hands_the_handler_the_bytes_the_context_and_the_trace_id(monkeypa
     trace, = error["stackTrace"]
     assert 'test_lambda_runtime.py", line' in trace and "in spy" in trace and 'raise ValueError("no good")' in trace
     # X-Ray's record of the fault, in awslambdaric's shape.
-    raise_line = next(n for n, line in enumerate(open(__file__), 1) if line.strip() == 'raise ValueError("no good")')
+    raise_line = next(n for n, line in enumerate(pathlib.Path(__file__).read_text().splitlines(), 1)
+                      if line.strip() == 'raise ValueError("no good")')
     cause, = client.xray_causes
     assert cause == {"working_directory": os.getcwd(),
                      "exceptions": [{"message": "no good", "type": "ValueError",

@@ -8,6 +8,7 @@ trip) and writes OpenSearch ``_bulk`` bodies, with exact numbers, mixed-list han
 from __future__ import annotations
 
 import datetime as _datetime
+import importlib as _importlib
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from ._errors import (
@@ -21,7 +22,9 @@ from ._errors import (
     UnmarshalError,
 )
 try:
-    import ddb2os._core as _core
+    # Not "from . import _core": its error for a missing core says "partially initialized module (most
+    # likely due to a circular import)", and names no module.
+    _core = _importlib.import_module("._core", __name__)
 except ImportError as _e:
     # Said in words that name what to install; and run as Lambda's runtime (python3 -m
     # ddb2os.lambda_runtime), told to Lambda, as its own runtime tells of a module it cannot import.

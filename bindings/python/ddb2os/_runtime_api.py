@@ -88,7 +88,7 @@ class _Client:
         headers = _invocation_header(invocation_id)
         # X-Ray's record of the exception (xray_cause_of), as awslambdaric sends it: a header, so one
         # of 1 MiB or more is left out.
-        if xray_cause and len(xray_cause) < _XRAY_CAUSE_LIMIT:
+        if xray_cause and len(xray_cause.encode()) < _XRAY_CAUSE_LIMIT:
             headers["Lambda-Runtime-Function-XRay-Error-Cause"] = xray_cause
         self._post_error(f"{_API}/invocation/{request_id}/error", error, headers)
 
@@ -137,50 +137,72 @@ def _log_exception(e: BaseException, request_id: str = "") -> None:
     print(f"[ERROR] {type(e).__name__}{where}: {text}", file=sys.stderr, flush=True)
 
 
-def started_as_runtime(argv: Optional[List[str]] = None) -> bool:
-    """Whether this process is ``python3 -m ddb2os.lambda_runtime`` under a Runtime API. argv: the
-    interpreter's own command line (sys.orig_argv; /proc/self/cmdline before Python 3.10)."""
-    if not os.environ.get("AWS_LAMBDA_RUNTIME_API"):
-        return False
-    if argv is None:
-        argv = getattr(sys, "orig_argv", None)
-        if argv is None:
-            try:
-                with open("/proc/self/cmdline", "rb") as f:
-                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
-            except OSError:
-                return False
-    # The interpreter's options end at the first -m, -c or script name; -W and -X take a value.
+def _command_line() -> Optional[List[str]]:
+    """The interpreter's own command line: sys.orig_argv, or /proc/self/cmdline before Python 3.10."""
+    argv = getattr(sys, "orig_argv", None)
+    if argv is not None:
+        return list(argv)
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
+    except OSError:
+        return None
+
+
+def _module_run(argv: List[str]) -> Optional[str]:
+    """The module a Python command line runs with -m, or None (a script, -c, stdin). Options end at the
+    first -m, -c or script name; short ones combine (-Im mod, -um), and -W, -X and
+    --check-hash-based-pycs take a value."""
     args = iter(argv[1:])
     for arg in args:
-        if arg == "-m":
-            return next(args, None) == "ddb2os.lambda_runtime"
-        if arg.startswith("-m"):
-            return arg == "-mddb2os.lambda_runtime"
-        if arg in ("-W", "-X"):
-            next(args, None)
-        elif arg == "-" or not arg.startswith("-") or arg.startswith("-c"):
-            return False
-    return False
+        if arg.startswith("--"):
+            if arg == "--check-hash-based-pycs":
+                next(args, None)
+            continue
+        if arg == "-" or not arg.startswith("-"):
+            return None
+        for i, flag in enumerate(arg[1:], 1):
+            rest = arg[i + 1:]
+            if flag == "c":
+                return None
+            if flag == "m":
+                return rest or next(args, None)
+            if flag in "WX":
+                if not rest:
+                    next(args, None)
+                break
+    return None
+
+
+def started_as_runtime(argv: Optional[List[str]] = None) -> bool:
+    """Whether this process is ``python3 -m ddb2os.lambda_runtime`` under a Runtime API. argv: the
+    interpreter's own command line (default: _command_line())."""
+    if not os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        return False
+    argv = _command_line() if argv is None else argv
+    return argv is not None and _module_run(argv) == f"{__package__}.lambda_runtime"
 
 
 def core_import_error(e: ImportError) -> ImportError:
     """ddb2os's compiled core not found, in words that say what to install (Python's own, "cannot import
     name '_core' from partially initialized module", suggests a circular import). Any other failure to
     load it (a missing shared library) is e, as its message says what is wrong."""
-    if not isinstance(e, ModuleNotFoundError) or e.name != "ddb2os._core":
+    if not isinstance(e, ModuleNotFoundError) or e.name != f"{__package__}._core":
         return e
     here = os.path.dirname(os.path.abspath(__file__))
-    found = sorted(name for name in os.listdir(here) if name.startswith("_core."))
+    try:
+        found = ", ".join(sorted(name for name in os.listdir(here) if name.startswith("_core."))) or "none"
+    except OSError:  # not a directory (a zip archive on the path), or not readable
+        found = "not listed"
     return ImportError(
-        f"ddb2os's compiled core (ddb2os._core) is not in {here} for {sys.implementation.name} "
-        f"{sys.version_info[0]}.{sys.version_info[1]} on {platform.machine()} (found: {', '.join(found) or 'none'}): "
+        f"ddb2os's compiled core ({e.name}) is not in {here} for {sys.implementation.name} "
+        f"{sys.version_info[0]}.{sys.version_info[1]} on {platform.machine()} (found: {found}): "
         "install ddb2os built for the Python and the architecture that run it", name=e.name)
 
 
 def report_import_failure(e: BaseException) -> None:
-    """ddb2os itself could not be imported (its compiled core missing, or built for another Python or
-    machine): told to the Runtime API as an initialization error, as Lambda's own runtime tells a
+    """ddb2os's compiled core could not be loaded (missing, built for another Python or machine, or a
+    shared library it needs missing): told to the Runtime API as an initialization error, as Lambda's own runtime tells a
     handler module it cannot import, when this process is the runtime. The caller raises e on."""
     if not started_as_runtime():
         return
@@ -189,5 +211,5 @@ def report_import_failure(e: BaseException) -> None:
     print(f"[ERROR] Runtime.ImportModuleError: {error['errorMessage']}", file=sys.stderr, flush=True)
     try:
         _Client(os.environ["AWS_LAMBDA_RUNTIME_API"]).init_failed(error)
-    except (RuntimeAPIError, OSError, http.client.HTTPException) as posted:
+    except Exception as posted:  # whatever happens here, the caller's ImportError is what is raised
         print(f"ddb2os.lambda_runtime: the Runtime API failed: {posted}", file=sys.stderr, flush=True)

@@ -48,6 +48,8 @@ from ._handler import _get_engine, handler
 from ._runtime_api import RuntimeAPIError, _Client, _error_of, _log_exception, xray_cause_of
 
 __all__ = ["LambdaContext", "main"]
+
+
 class LambdaContext:
     """The context a handler gets, from the invocation's headers and the function's environment, with
     the attributes of the one Lambda's Python runtime passes. ``client_context`` and ``identity`` are
