@@ -755,3 +755,69 @@ TEST_CASE("bulk: excluded attributes are left out of documents, unread, at the t
     inc.include_attributes = {""};
     CHECK(test::error_of([&] { ddb2os::validate(inc); }) == "[ddb2os.option.invalid] an included attribute name is empty");
 }
+
+// ---------------------------------------------------------------- from a mutation run of the C++ core
+// Each case below fails for a change to bulk.hpp that the other tests let through.
+
+TEST_CASE("bulk: the same _id in different indexes is two documents, however many tables share a batch") {
+    // Probes of the collapsing table meet only when it is loaded: 20 tables, one item each, all "1".
+    std::vector<std::string> records;
+    for (int t = 0; t < 20; ++t) records.push_back(rec(t + 1, "INSERT", R"({"id":{"S":"1"}})", R"({"id":{"S":"1"}})", "T" + std::to_string(t)));
+    const auto r = ddb2os::build_bulk(event(records));
+    CHECK(r.errors.empty());
+    CHECK(r.actions == 20);
+    CHECK(r.superseded == 0);
+    std::set<std::string> indexes;
+    for (const auto& info : r.records) indexes.insert(info.index);
+    CHECK(indexes.size() == 20);
+}
+
+TEST_CASE("bulk: only DynamoDB's own TTL service is a TTL delete") {
+    for (const char* principal : {"other.amazonaws.com", "dynamodb.amazonaws.com.evil", ""}) {
+        CAPTURE(principal);
+        const std::string who = std::string(R"(,"userIdentity":{"type":"Service","principalId":")") + principal + "\"}";
+        auto o = books_options();
+        o.skip_ttl_deletes = true;
+        const auto r = ddb2os::build_bulk(event({rec(1, "REMOVE", book_keys("a", "x"), {}, "Books", who)}), o);
+        CHECK_FALSE(r.records[0].ttl_delete);
+        CHECK(r.ttl_deletes == 0);
+        CHECK(r.skipped_ttl == 0);
+        CHECK(all_bodies(r) == "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|x\"}}\n");
+    }
+    // A user's delete (type "User") is not one either, whatever its principal.
+    const auto u = ddb2os::build_bulk(event({rec(1, "REMOVE", book_keys("a", "x"), {}, "Books",
+                                                 R"(,"userIdentity":{"type":"User","principalId":"dynamodb.amazonaws.com"})")}),
+                                      books_options());
+    CHECK_FALSE(u.records[0].ttl_delete);
+}
+
+TEST_CASE("bulk: a record of exactly max_bytes fits") {
+    const std::string ev = event({rec(1, "INSERT", book_keys("a", "x"), book_image("a", "x", 1))});
+    const std::size_t size = all_bodies(ddb2os::build_bulk(ev, books_options())).size();
+    auto o = books_options();
+    o.max_bytes = size;
+    auto r = ddb2os::build_bulk(ev, o);
+    CHECK(r.errors.empty());
+    CHECK(r.actions == 1);
+    o.max_bytes = size - 1;
+    r = ddb2os::build_bulk(ev, o);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].code == ddb2os::errc::record_too_large);
+}
+
+TEST_CASE("bulk: the edges between seconds, milliseconds and microseconds, and the time zero's version") {
+    std::int64_t v = 0;
+    CHECK(ddb2os::epoch_microseconds("100000000000000", v));  // the smallest in microseconds (1973)
+    CHECK(v == 100000000000000);
+    CHECK(ddb2os::epoch_microseconds("99999999999999", v));  // the largest in milliseconds
+    CHECK(v == 99999999999999000);
+    CHECK_FALSE(ddb2os::epoch_microseconds("100000000000000000", v));  // 1e17: no unit fits
+    // Version 0 is a version: written with the action, never left out.
+    ddb2os::bulk_options o = books_options();
+    o.external_versions = true;
+    std::string zero = rec(1, "REMOVE", book_keys("a", "x"));
+    zero.replace(zero.find("1700000000"), 10, "0");
+    const auto r = ddb2os::build_bulk(event({zero}), o);
+    CHECK(r.errors.empty());
+    CHECK(all_bodies(r) == "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|x\",\"version\":0,\"version_type\":\"external_gte\"}}\n");
+}

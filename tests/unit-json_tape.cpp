@@ -303,3 +303,11 @@ TEST_CASE("tape: copied and moved tapes keep their nodes; a moved-from tape pars
     const ddb2os::raw_json_document e(d);  // copyable, as before node_buffer
     CHECK(e.root().tape->nodes.size() == 3);
 }
+
+TEST_CASE("tape: a one-byte key that is a backslash starts an escape, not a key") {
+    // The {"X": fast path must not take \ for a key: {"\":1} holds one unterminated string.
+    CHECK(syntax_error("{\"\\\":1}   ") == "[ddb2os.json.syntax] byte 10: unexpected end of input, expected '\"' to close a string");
+    CHECK(syntax_error("[{\"\\\":1}   ]") != "no error");
+    json_tape t;
+    t.parse("{\"\\\\\":1}   ");  // the key \, escaped: valid
+}

@@ -1036,3 +1036,51 @@ TEST_CASE("sync: options are checked") {
     o.bulk.first_max_bytes = 0;
     CHECK_NOTHROW(ddb2os::sync_engine(o, t));
 }
+
+// ---------------------------------------------------------------- from a mutation run of the C++ core
+// Each case below fails for a change to sync.hpp that the other tests let through.
+
+TEST_CASE("sync: an item answered 500 is retried, not dead-lettered") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        return n == 0 ? ok(items({item("index", 500, "exception")})) : all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(rep.failures.empty());
+    CHECK((rep.indexed == 1 && rep.retries == 1 && rep.dead_lettered == 0));
+    CHECK(t.sent.size() == 2);
+}
+
+TEST_CASE("sync: a 409 that is not a version conflict is the record's error, not a success") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        return n == 0 ? ok(items({item("index", 409, "other_exception")})) : all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(rep.version_conflicts == 0);
+    CHECK(rep.dead_lettered == 1);
+    CHECK(rep.indexed == 0);
+    REQUIRE(t.sent.size() == 2);  // the batch, then its dead letter
+    CHECK(t.sent[1].body.find("\"other_exception\"") != std::string::npos);
+}
+
+TEST_CASE("sync: failures that waiting seldom fixes are counted in a row: an answer between them starts again") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        if (n < 5) {
+            if (n % 2) return ok("busy", 503);
+            ddb2os::http::result r;
+            r.error = ddb2os::http::error_kind::tls;
+            r.message = "TLS handshake failed";
+            return r;
+        }
+        return all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(rep.failures.empty());  // three TLS failures, never three in a row
+    CHECK(rep.indexed == 1);
+    CHECK(t.sent.size() == 6);
+}

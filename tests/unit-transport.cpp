@@ -1223,6 +1223,18 @@ TEST_CASE("curl_transport: an error answer that echoes the request's headers hol
         REQUIRE(r.res.status == 401);
         CHECK_FALSE(holds_secret(r.res.body));
         CHECK(r.res.body.find("X-Amz-Security-Token: ****;") != std::string::npos);
+        CHECK(r.res.body.find("Signature=") == std::string::npos);  // the Authorization header's value
+        CHECK(r.res.body.find("Authorization: ****;") != std::string::npos);
+    }
+    {
+        // A caller's own Authorization header (a bearer token), with no authentication configured.
+        ddb2os::curl_options o;
+        o.auth = ddb2os::authentication::none();
+        ddb2os::curl_transport t(server.url(), o);
+        const http::result r = t.send({"GET", "/x", {{"Authorization", "Bearer tok-0123456789"}}, {}}, in(5s));
+        REQUIRE(r.res.status == 401);
+        CHECK(r.res.body.find("tok-0123456789") == std::string::npos);
+        CHECK(r.res.body.find("Authorization: ****;") != std::string::npos);
     }
 }
 

@@ -234,3 +234,10 @@ TEST_CASE("unmarshal: string_text checks a string unless the adapter vouches for
     CHECK(string_text<trusting_adapter>(&bad, scratch, text, message) == ddb2os::errc::ok);
     CHECK(text == "a\xff");
 }
+
+TEST_CASE("unmarshal: a type key written with escapes is read decoded") {
+    // Valid JSON for {"S":"x"}: the raw reader parsed the key's text as written and refused it.
+    CHECK(one(R"({"\u0053":"x"})") == R"({"v":"x"})");
+    CHECK(one(R"({"\u004E":"12"})") == R"({"v":12})");
+    CHECK(one(R"({"B\u004f\u004FL":true})") == R"({"v":true})");
+}
