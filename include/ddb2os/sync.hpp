@@ -564,11 +564,9 @@ private:
             A::each_element(items, [&](A::value item) {
                 const bool is_delete = deletes[i] != 0;
                 item_outcome& o = out[i++];
+                string_ref op;  // the one sent: checked above
                 A::value inner{};
-                A::each_member(item, [&](string_ref, A::value v) {
-                    inner = v;
-                    return false;
-                });
+                A::only_member(item, op, inner);
                 A::value status{}, err{};
                 long s = 0;
                 if (A::find(inner, "status", status) && A::kind(status) == value_kind::number)
