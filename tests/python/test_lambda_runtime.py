@@ -65,13 +65,19 @@ def test_a_function_naming_another_handler_does_not_start():
     assert "[ERROR] OptionError" in out, out
 
 
-def test_a_module_that_cannot_be_imported_is_an_init_error(tmp_path):
-    # ddb2os without its compiled core, as a wheel built for another Python or machine leaves it.
+def core_less_package(directory):
+    """ddb2os's Python files in directory/ddb2os, without its compiled core, as a wheel built for another
+    Python or machine leaves it; returns the package's directory."""
     import ddb2os
-    package = tmp_path / "ddb2os"
+    package = directory / "ddb2os"
     package.mkdir()
     for source in pathlib.Path(ddb2os.__file__).parent.glob("*.py"):
         (package / source.name).write_bytes(source.read_bytes())
+    return package
+
+
+def test_a_module_that_cannot_be_imported_is_an_init_error(tmp_path):
+    package = core_less_package(tmp_path)
     with stack.lambda_emulator(RUNTIME, env=runtime_env(PYTHONPATH=str(tmp_path))) as rie:
         status, body = rie.invoke(b'{"Records": []}')
         out = rie.output()
@@ -87,11 +93,7 @@ def test_a_module_that_cannot_be_imported_is_an_init_error(tmp_path):
 
 def test_a_missing_core_is_named_and_a_broken_one_quoted_outside_the_runtime(tmp_path):
     import importlib.machinery
-    import ddb2os
-    package = tmp_path / "ddb2os"
-    package.mkdir()
-    for source in pathlib.Path(ddb2os.__file__).parent.glob("*.py"):
-        (package / source.name).write_bytes(source.read_bytes())
+    package = core_less_package(tmp_path)
     (package / "_core.cpython-399-x86_64-linux-gnu.so").write_bytes(b"")  # a wheel for another Python
     # A Runtime API nothing answers: only the runtime itself would post there.
     env = runtime_env(PYTHONPATH=str(tmp_path), AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{stack.free_port()}")
@@ -460,44 +462,26 @@ def test_max_concurrency_is_read_from_the_environment():
 
 def test_the_invocation_id_and_the_x_ray_cause_go_back_as_headers():
     from ddb2os.lambda_runtime import _Client, xray_cause_of
-    seen, causes = [], []
     try:
         raise ValueError("m")
     except ValueError as e:
         cause = xray_cause_of(e)
-
-    class API(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            seen.append((self.path, self.headers.get("Lambda-Runtime-Invocation-Id"),
-                         self.headers.get("Lambda-Runtime-Function-Error-Type")))
-            causes.append(self.headers.get("Lambda-Runtime-Function-XRay-Error-Cause"))
-            self.send_response(202)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), API)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = _AnsweringAPI()
     try:
-        client = _Client(f"127.0.0.1:{server.server_address[1]}")
+        client = _Client(api.address)
         client.respond("r1", b"{}", "inv-1")
         client.fail("r2", {"errorType": "EventError", "errorMessage": "m", "stackTrace": []}, "inv-2", cause)
         client.respond("r3", b"{}")
         # A cause of 1 MiB or more would not fit a header: left out, the error still posted.
         client.fail("r4", {"errorType": "EventError", "errorMessage": "m", "stackTrace": []}, "", "x" * (1 << 20))
     finally:
-        server.shutdown()
-        server.server_close()
-    assert seen == [("/2018-06-01/runtime/invocation/r1/response", "inv-1", None),
-                    ("/2018-06-01/runtime/invocation/r2/error", "inv-2", "EventError"),
-                    ("/2018-06-01/runtime/invocation/r3/response", None, None),
-                    ("/2018-06-01/runtime/invocation/r4/error", None, "EventError")]
-    assert causes == [None, cause, None, None]
+        api.close()
+    assert [(path, h["Lambda-Runtime-Invocation-Id"], h["Lambda-Runtime-Function-Error-Type"]) for path, h, _ in api.seen] == [
+        ("/2018-06-01/runtime/invocation/r1/response", "inv-1", None),
+        ("/2018-06-01/runtime/invocation/r2/error", "inv-2", "EventError"),
+        ("/2018-06-01/runtime/invocation/r3/response", None, None),
+        ("/2018-06-01/runtime/invocation/r4/error", None, "EventError")]
+    assert [h["Lambda-Runtime-Function-XRay-Error-Cause"] for _, h, _ in api.seen] == [None, cause, None, None]
 
 
 def test_a_workers_output_goes_to_the_log_socket_it_is_given(tmp_path):
@@ -595,7 +579,7 @@ class _AnsweringAPI:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                seen.append((self.path, self.headers.get("Lambda-Runtime-Function-Error-Type"), body))
+                seen.append((self.path, self.headers, body))
                 answer = b'{"errorMessage":"no","errorType":"X"}' if status >= 300 else b""
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))
@@ -639,8 +623,8 @@ def test_a_bad_concurrency_setting_is_posted_as_the_start_failure(monkeypatch):
         assert lambda_runtime.main() == 1
     finally:
         api.close()
-    (path, error_type, body), = api.seen
-    assert (path, error_type) == ("/2018-06-01/runtime/init/error", "OptionError")
+    (path, headers, body), = api.seen
+    assert (path, headers["Lambda-Runtime-Function-Error-Type"]) == ("/2018-06-01/runtime/init/error", "OptionError")
     assert "AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000, not '0'" in json.loads(body)["errorMessage"]
 
 
