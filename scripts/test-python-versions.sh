@@ -35,7 +35,8 @@ for v in "${versions[@]}"; do
      ! PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check 'pip>=23.1'; then
     rm -rf "$venv"; missing+=("$v (no venv or pip)"); continue
   fi
-  grep -v '^conan' tests/requirements.txt > "$venv/requirements.txt"  # the Conan test runs once, on python3
+  # The Conan test, and test_lambda_runtime (awslambdaric), run on python3 only.
+  grep -v -e '^conan' -e '^awslambdaric' tests/requirements.txt > "$venv/requirements.txt"
   PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     -r "$venv/requirements.txt"
   CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-$(nproc)} PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q \

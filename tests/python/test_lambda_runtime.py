@@ -656,3 +656,133 @@ def test_the_loop_exits_with_1_when_the_runtime_api_fails(monkeypatch, capsys):
     address = f"127.0.0.1:{stack.free_port()}"  # nothing listens
     assert lambda_runtime._run(address, concurrent=False) == 1
     assert f"ddb2os.lambda_runtime: the Runtime API at {address} failed:" in capsys.readouterr().err
+
+
+def read_frames(fd):
+    """The frames written to a telemetry descriptor's pipe: (type, timestamp in microseconds, text)."""
+    data = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    frames = []
+    while data:
+        kind, length, stamp = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big"), int.from_bytes(data[8:16], "big")
+        frames.append((kind, stamp, data[16:16 + length].decode()))
+        data = data[16 + length:]
+    return frames
+
+
+# Run with the log settings in its environment, and the descriptors OURS (ddb2os's
+# _LAMBDA_TELEMETRY_LOG_FD) and THEIRS (awslambdaric's sink, given the same records).
+LOG_BOTH = """
+import logging, os, sys
+from awslambdaric import bootstrap
+from ddb2os import _runtime_api
+theirs = bootstrap.FramedTelemetryLogSink(int(sys.argv[1])).__enter__()
+ours = _runtime_api.log_sink()
+assert "_LAMBDA_TELEMETRY_LOG_FD" not in os.environ  # taken out, as awslambdaric takes it
+def fail():
+    raise ValueError("two words")
+try:
+    fail()
+except ValueError as e:
+    error = _runtime_api._error_of(e, "r1")
+    _runtime_api._log_exception(e, "r1")
+bootstrap.log_error(error, theirs)
+_runtime_api.log_sink().warning("the answer to request r2 was not taken", "r2")
+bootstrap._setup_logging(bootstrap._AWS_LAMBDA_LOG_FORMAT, bootstrap._AWS_LAMBDA_LOG_LEVEL, theirs)
+bootstrap._GLOBAL_AWS_REQUEST_ID = "r2"
+logging.getLogger("ddb2os.lambda_runtime").warning("the answer to request r2 was not taken")
+"""
+
+
+def log_both(**env):
+    ours_r, ours_w = os.pipe()
+    theirs_r, theirs_w = os.pipe()
+    before = time.time_ns() // 1000
+    env = runtime_env(_LAMBDA_TELEMETRY_LOG_FD=str(ours_w), **env)
+    p = subprocess.run([sys.executable, "-c", LOG_BOTH, str(theirs_w)], env=env, pass_fds=(ours_w, theirs_w),
+                       capture_output=True, text=True, timeout=60)
+    os.close(ours_w)
+    os.close(theirs_w)
+    ours, theirs = read_frames(ours_r), read_frames(theirs_r)
+    os.close(ours_r)
+    os.close(theirs_r)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    after = time.time_ns() // 1000
+    assert all(before <= stamp <= after for _, stamp, _ in ours + theirs), (before, ours, after)
+    return ours, theirs
+
+
+def without_timestamp(text):
+    record = json.loads(text)
+    assert time.strptime(record.pop("timestamp"), "%Y-%m-%dT%H:%M:%SZ")
+    return record
+
+
+def test_in_the_json_log_format_records_are_awslambdarics_on_the_telemetry_descriptor():
+    ours, theirs = log_both(AWS_LAMBDA_LOG_FORMAT="json")
+    assert [kind for kind, _, _ in ours] == [kind for kind, _, _ in theirs] == [0xA55A0016, 0xA55A0012]
+    (_, _, our_error), (_, _, our_warning) = ours
+    (_, _, their_error), (_, _, their_warning) = theirs
+    assert without_timestamp(our_error) == without_timestamp(their_error)
+    error = without_timestamp(our_error)
+    assert (error["level"], error["errorType"], error["errorMessage"], error["requestId"]) == (
+        "ERROR", "ValueError", "two words", "r1")
+    assert error["stackTrace"][-1].endswith(", in fail\n"), error  # the stack from where it was raised
+    assert without_timestamp(our_warning) == without_timestamp(their_warning) == {
+        "level": "WARNING", "message": "the answer to request r2 was not taken", "logger": "ddb2os.lambda_runtime",
+        "requestId": "r2"}
+    assert our_warning.endswith("}\n") and their_warning.endswith("}\n")
+
+
+def test_in_the_text_log_format_a_record_of_several_lines_is_one_frame_with_its_level():
+    ours, theirs = log_both()
+    # A warning's frame has a level only when a log level is set (below), as awslambdaric's.
+    assert [kind for kind, _, _ in ours] == [kind for kind, _, _ in theirs] == [0xA55A0017, 0xA55A0003]
+    (_, _, error), (_, _, warning) = ours
+    # Python's whole traceback, its lines kept apart: the frame, not a line, is the event.
+    assert error.startswith("[ERROR] ValueError (request r1): Traceback (most recent call last):\n"), error
+    assert error.endswith("ValueError: two words\n") and "\r" not in error, error
+    assert warning == "[WARN] ddb2os.lambda_runtime: the answer to request r2 was not taken"
+
+
+def test_the_log_level_leaves_warnings_out_but_never_errors():
+    ours, theirs = log_both(AWS_LAMBDA_LOG_LEVEL="INFO")
+    assert [kind for kind, _, _ in ours] == [kind for kind, _, _ in theirs] == [0xA55A0017, 0xA55A0013]
+    for level, kept in (("ERROR", False), ("fatal", False), ("WARN", True), ("TRACE", True), ("verbose", True)):
+        ours, theirs = log_both(AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL=level)
+        assert [kind for kind, _, _ in ours] == [kind for kind, _, _ in theirs], level
+        assert [kind for kind, _, _ in ours] == [0xA55A0016, 0xA55A0012] if kept else [0xA55A0016], level
+
+
+def test_records_go_to_stderr_without_a_usable_telemetry_descriptor(monkeypatch, capsys):
+    from ddb2os import _runtime_api
+    env = {"_LAMBDA_TELEMETRY_LOG_FD": "stdout", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    sink = _runtime_api.LogSink(env)
+    assert env == {"AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    warning = json.loads(capsys.readouterr().err)
+    assert (warning["level"], warning["message"]) == ("WARNING", (
+        "_LAMBDA_TELEMETRY_LOG_FD='stdout' is not a descriptor to write to (invalid literal for int() with base "
+        "10: 'stdout'): the runtime's records go to stderr")), warning
+    # A descriptor that was closed: each record goes to stderr rather than nowhere.
+    r, w = os.pipe()
+    sink = _runtime_api.LogSink({"_LAMBDA_TELEMETRY_LOG_FD": str(w)})
+    os.close(r)
+    sink.error({"errorType": "E"}, "[ERROR] E: a\nb\n")
+    sink.warning("w")
+    assert capsys.readouterr().err == "[ERROR] E: a\rb\n[WARN] ddb2os.lambda_runtime: w\n"
+    assert sink._frames is None  # the descriptor closed, once
+
+
+def test_the_runtime_logs_in_json_under_the_emulator():
+    env = runtime_env(OPENSEARCH_ENDPOINT=None, AWS_LAMBDA_LOG_FORMAT="JSON")
+    with stack.lambda_emulator(RUNTIME, env=env) as rie:
+        status, body = rie.invoke(b'{"Records": []}')
+        out = rie.output()
+    assert status >= 500 and json.loads(body)["errorType"] == "OptionError", body
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('{"timestamp"')]
+    assert [(r["level"], r["errorType"]) for r in records] == [("ERROR", "OptionError")], out
+    assert records[0]["errorMessage"].startswith("[ddb2os.option.invalid] OPENSEARCH_ENDPOINT is not set"), out

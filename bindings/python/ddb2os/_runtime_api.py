@@ -11,8 +11,9 @@ import json
 import os
 import platform
 import sys
+import time
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, MutableMapping, Optional, Tuple
 
 _API = "/2018-06-01/runtime"
 _XRAY_CAUSE_LIMIT = 1024 * 1024  # a larger cause is left out, as awslambdaric leaves it out
@@ -130,11 +131,104 @@ def xray_cause_of(e: BaseException) -> str:
                        "paths": sorted({f["path"] for f in stack})})
 
 
+# Lambda's log settings, read as its own Python runtime reads them (awslambdaric 4.2.2):
+# AWS_LAMBDA_LOG_FORMAT (JSON, else text), AWS_LAMBDA_LOG_LEVEL (the least level of the application's
+# records written; errors always are) and _LAMBDA_TELEMETRY_LOG_FD (a descriptor taking one frame per
+# record, so a record of several lines is one CloudWatch event, with its level).
+_LEVELS = {"TRACE": 10, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50, "CRITICAL": 50}
+_ERROR, _WARNING = 40, 30
+# A frame's type: 0xA55A0002 (JSON) or 0xA55A0003 (text), with the level in bits 2-4 (DEBUG 0x08 ... CRITICAL 0x18).
+_FRAME_LEVEL_BITS = {10: 0x08, 20: 0x0C, 30: 0x10, 40: 0x14, 50: 0x18}
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class LogSink:
+    """Where the runtime's own records go: one line each on stderr, or one frame each on Lambda's telemetry
+    descriptor; as JSON objects in the shape awslambdaric writes when the function's log format is JSON.
+    env: the environment, from which _LAMBDA_TELEMETRY_LOG_FD is taken out (as awslambdaric does, so that
+    no child process writes frames to it)."""
+
+    def __init__(self, env: MutableMapping[str, str]) -> None:
+        self.json = env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+        level = env.get("AWS_LAMBDA_LOG_LEVEL", "")
+        self.level = _LEVELS.get(level.upper(), 0)
+        # awslambdaric's frames of a warning carry its level only in JSON or with a level set; an error's, always.
+        self._leveled = self.json or bool(level)
+        self._frames: Optional[Any] = None
+        fd = env.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
+        if fd is not None:
+            try:
+                self._frames = os.fdopen(int(fd), "wb", 0)
+            except (ValueError, OSError) as e:
+                self.warning(f"_LAMBDA_TELEMETRY_LOG_FD={fd!r} is not a descriptor to write to ({e}): "
+                             "the runtime's records go to stderr")
+
+    def _write(self, level: int, text: str) -> None:
+        if self._frames is not None:
+            data = text.encode("utf-8", "backslashreplace")
+            kind = (0xA55A0002 if self.json else 0xA55A0003) | (
+                _FRAME_LEVEL_BITS[level] if self._leveled or level == _ERROR else 0)
+            frame = (kind.to_bytes(4, "big") + len(data).to_bytes(4, "big")
+                     + (time.time_ns() // 1000).to_bytes(8, "big") + data)
+            try:
+                view = memoryview(frame)
+                while view:
+                    view = view[self._frames.write(view):]
+                return
+            except OSError:  # a broken descriptor: this record and the next go to stderr rather than nowhere
+                frames, self._frames = self._frames, None
+                try:
+                    frames.close()
+                except OSError:
+                    pass
+        # CloudWatch makes a line of stderr an event: the record's lines are kept together with \r,
+        # as awslambdaric writes its errors.
+        sys.stderr.write(text.rstrip("\n").replace("\n", "\r") + "\n")
+        sys.stderr.flush()
+
+    def _json(self, record: Dict[str, Any]) -> str:
+        return json.dumps({"timestamp": time.strftime(_TIMESTAMP, time.gmtime()), **record})
+
+    def error(self, error: Dict[str, Any], text: str) -> None:
+        """An error as Lambda shows it (_error_of's shape): in JSON, awslambdaric's record of a failed
+        invocation; in text, the given line."""
+        self._write(_ERROR, self._json({"level": "ERROR", **error}) if self.json else text)
+
+    def warning(self, message: str, request_id: str = "", logger: str = "ddb2os.lambda_runtime") -> None:
+        """A warning, unless AWS_LAMBDA_LOG_LEVEL asks for errors only; in JSON, in the shape of
+        awslambdaric's records of Python's logging."""
+        if self.level > _WARNING:
+            return
+        if self.json:
+            self._write(_WARNING, self._json({"level": "WARNING", "message": message, "logger": logger,
+                                              "requestId": request_id}) + "\n")
+        else:
+            self._write(_WARNING, f"[WARN] {logger}: {message}")
+
+
+_log_sink: Optional[LogSink] = None
+
+
+def log_sink() -> LogSink:
+    """The process's LogSink, made from os.environ the first time."""
+    global _log_sink
+    if _log_sink is None:
+        _log_sink = LogSink(os.environ)
+    return _log_sink
+
+
+def _log_failure(message: str, e: BaseException) -> None:
+    """The runtime's own failure to go on (the Runtime API gone): an error record without a stack."""
+    log_sink().error({"errorMessage": f"{message}: {e}", "errorType": type(e).__name__, "requestId": "",
+                      "stackTrace": []}, f"ddb2os.lambda_runtime: {message}: {e}")
+
+
 def _log_exception(e: BaseException, request_id: str = "") -> None:
-    """One line for CloudWatch (the traceback's lines joined, as awslambdaric writes it)."""
+    """An exception in the log: in text, one line (the traceback's lines joined, as awslambdaric joins
+    them), with Python's whole traceback and the request's id; in JSON, _error_of's fields."""
     where = f" (request {request_id})" if request_id else ""
-    text = "".join(traceback.format_exception(type(e), e, e.__traceback__)).replace("\n", "\r")
-    print(f"[ERROR] {type(e).__name__}{where}: {text}", file=sys.stderr, flush=True)
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    log_sink().error(_error_of(e, request_id), f"[ERROR] {type(e).__name__}{where}: {text}")
 
 
 def _command_line() -> Optional[List[str]]:
@@ -208,8 +302,11 @@ def report_import_failure(e: BaseException) -> None:
         return
     error = {"errorMessage": f"Unable to import module 'ddb2os': {e}", "errorType": "Runtime.ImportModuleError",
              "requestId": "", "stackTrace": []}
-    print(f"[ERROR] Runtime.ImportModuleError: {error['errorMessage']}", file=sys.stderr, flush=True)
     try:
+        log_sink().error(error, f"[ERROR] Runtime.ImportModuleError: {error['errorMessage']}")
         _Client(os.environ["AWS_LAMBDA_RUNTIME_API"]).init_failed(error)
     except Exception as posted:  # whatever happens here, the caller's ImportError is what is raised
-        print(f"ddb2os.lambda_runtime: the Runtime API failed: {posted}", file=sys.stderr, flush=True)
+        try:
+            _log_failure("the Runtime API failed", posted)
+        except Exception:
+            pass

@@ -13,8 +13,10 @@ Run it as the function's runtime::
 - a container image: ``ENTRYPOINT ["python3", "-m", "ddb2os.lambda_runtime"]``;
 - the managed Python runtime: an executable wrapper script named by ``AWS_LAMBDA_EXEC_WRAPPER`` that
   puts ``$LAMBDA_TASK_ROOT`` and the layers' ``/opt/python`` directories on ``PYTHONPATH`` and runs
-  ``exec "$1" -m ddb2os.lambda_runtime`` (README has it). The JSON log format is not read; log lines go
-  to stdout and stderr as plain text.
+  ``exec "$1" -m ddb2os.lambda_runtime`` (README has it).
+
+The runtime's own records (errors, warnings) follow the function's log format and level, and go to
+Lambda's telemetry descriptor when it gives one, as awslambdaric's do (_runtime_api.LogSink).
 
 On Lambda Managed Instances (``AWS_LAMBDA_MAX_CONCURRENCY`` set), one environment takes that many
 invocations at once: the loop forks as many workers, each with its own connection and engine, as Lambda's
@@ -45,7 +47,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ._errors import OptionError
 from ._handler import _get_engine, handler
-from ._runtime_api import RuntimeAPIError, _Client, _error_of, _log_exception, xray_cause_of
+from ._runtime_api import RuntimeAPIError, _Client, _error_of, _log_exception, _log_failure, log_sink, xray_cause_of
 
 __all__ = ["LambdaContext", "main"]
 
@@ -101,8 +103,8 @@ def check_handler_setting(argv: Sequence[str], env: Mapping[str, str]) -> None:
                           f"set it to ddb2os.handler, or run another handler on Lambda's own Python runtime{hint}")
 
 
-def _log_warning(message: str) -> None:
-    print(f"[WARN] ddb2os.lambda_runtime: {message}", file=sys.stderr, flush=True)
+def _log_warning(message: str, request_id: str = "") -> None:
+    log_sink().warning(message, request_id)
 
 
 def _next_invocation(client: _Client, concurrent: bool) -> Tuple[bytes, Dict[str, str]]:
@@ -127,7 +129,7 @@ def _answer(post: Callable[[], None], request_id: str, concurrent: bool) -> None
     except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
         if not (concurrent or getattr(e, "status", None) == 410):
             raise
-        _log_warning(f"the answer to request {request_id} was not taken: {e}")
+        _log_warning(f"the answer to request {request_id} was not taken: {e}", request_id)
 
 
 def serve(client: _Client, max_invocations: Optional[int] = None, argv: Sequence[str] = (),
@@ -207,7 +209,7 @@ def _run(address: str, concurrent: bool) -> int:
     except KeyboardInterrupt:
         return 130
     except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
-        print(f"ddb2os.lambda_runtime: the Runtime API at {address} failed: {e}", file=sys.stderr)
+        _log_failure(f"the Runtime API at {address} failed", e)
         return 1
 
 
@@ -274,6 +276,7 @@ def _run_workers(address: str, workers: int) -> int:
 def main() -> int:
     """No options: everything is in the environment, as for ddb2os.handler. An argument is the
     handler a container image's CMD names, which must be ddb2os.handler (check_handler_setting)."""
+    log_sink()  # the log settings read, and the telemetry descriptor taken, before any worker or handler runs
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
     if not address:
         print("ddb2os.lambda_runtime: AWS_LAMBDA_RUNTIME_API is not set: this runs as a Lambda function's "
@@ -286,7 +289,7 @@ def main() -> int:
         try:
             _Client(address).init_failed(_error_of(e))
         except (RuntimeAPIError, OSError, http.client.HTTPException) as posted:
-            print(f"ddb2os.lambda_runtime: the Runtime API at {address} failed: {posted}", file=sys.stderr)
+            _log_failure(f"the Runtime API at {address} failed", posted)
         return 1
     return _run(address, concurrent=False) if workers is None else _run_workers(address, workers)
 
