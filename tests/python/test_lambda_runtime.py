@@ -389,6 +389,22 @@ def test_the_handler_setting_must_name_ddb2os_handler(monkeypatch):
     assert read == [] and client.responses == [] and len(client.invocations) == 1
 
 
+def test_snapstart_is_refused_at_the_start(monkeypatch):
+    from ddb2os import lambda_runtime
+    lambda_runtime.check_initialization_type({"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"})
+    lambda_runtime.check_initialization_type({})
+    read = []
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: read.append(1))
+    client = FakeClient([(b"{}", {"lambda-runtime-aws-request-id": "r1"})])
+    assert lambda_runtime.serve(client, argv=("rt",), env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}) == 1
+    (error,), = [client.init_errors]
+    assert (error["errorType"], error["errorMessage"]) == ("OptionError", (
+        "[ddb2os.option.invalid] ddb2os.lambda_runtime does not support SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE "
+        "is snap-start): turn SnapStart off, or set the function's handler to ddb2os.handler on Lambda's own "
+        "Python runtime")), error
+    assert read == [] and client.responses == [] and len(client.invocations) == 1
+
+
 def test_an_answer_the_api_no_longer_takes_is_logged_and_the_loop_goes_on(monkeypatch, capsys):
     """410 Gone: the invocation timed out (Lambda Managed Instances let its handler run on). Any other refusal
     ends a single loop; a worker of several logs it too, as awslambdaric's workers do."""

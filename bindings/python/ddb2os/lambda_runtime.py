@@ -103,6 +103,18 @@ def check_handler_setting(argv: Sequence[str], env: Mapping[str, str]) -> None:
                           f"set it to ddb2os.handler, or run another handler on Lambda's own Python runtime{hint}")
 
 
+def check_initialization_type(env: Mapping[str, str]) -> None:
+    """Raises OptionError under SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start``): this loop does not
+    speak its part of the Runtime API (``/restore/next``), nor make its engine anew after a restore, so the
+    version fails to publish rather than serve from a snapshot's connections. ddb2os.handler on Lambda's
+    own Python runtime makes its engine at the first invocation, after the restore."""
+    if env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+        raise OptionError("option.invalid", "",
+                          "ddb2os.lambda_runtime does not support SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE is "
+                          "snap-start): turn SnapStart off, or set the function's handler to ddb2os.handler on "
+                          "Lambda's own Python runtime")
+
+
 def _log_warning(message: str, request_id: str = "") -> None:
     log_sink().warning(message, request_id)
 
@@ -138,7 +150,9 @@ def serve(client: _Client, max_invocations: Optional[int] = None, argv: Sequence
     (default: os.environ) name the function's handler (check_handler_setting). concurrent: this loop is
     one of several workers of a Lambda Managed Instances environment (main())."""
     try:
-        check_handler_setting(argv, os.environ if env is None else env)
+        env = os.environ if env is None else env
+        check_handler_setting(argv, env)
+        check_initialization_type(env)
         _get_engine()  # the configuration, checked before the first event
     except Exception as e:
         _log_exception(e)
