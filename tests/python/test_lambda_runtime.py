@@ -557,6 +557,24 @@ def test_a_worker_that_exits_stops_the_others_and_the_runtime(monkeypatch, tmp_p
     assert signal.getsignal(signal.SIGTERM) is handler_before
 
 
+def test_a_workers_own_failure_is_an_error_record_and_stops_the_runtime():
+    code = """
+import sys
+from ddb2os import lambda_runtime
+def fake_run(address, concurrent):
+    raise ZeroDivisionError("a bug of the loop's")
+lambda_runtime._run = fake_run
+sys.exit(lambda_runtime._run_workers("127.0.0.1:1", 1))
+"""
+    p = subprocess.run([sys.executable, "-c", code], env=runtime_env(AWS_LAMBDA_LOG_FORMAT="JSON"),
+                       capture_output=True, text=True, timeout=60)
+    records = [json.loads(line) for line in p.stderr.splitlines()]
+    assert p.returncode == 1 and [(r["level"], r.get("errorType")) for r in records] == [
+        ("ERROR", "ZeroDivisionError"), ("WARNING", None)], p.stderr
+    assert records[0]["errorMessage"] == "a bug of the loop's" and "fake_run" in records[0]["stackTrace"][-1]
+    assert records[1]["message"].endswith("exited with status 1; stopping the other 0"), records
+
+
 def test_sigterm_to_the_runtime_reaches_every_worker(tmp_path):
     started = tmp_path / "started"
     code = f"""

@@ -42,7 +42,6 @@ import signal
 import socket
 import sys
 import time
-import traceback
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ._errors import OptionError
@@ -262,8 +261,8 @@ def _run_workers(address: str, workers: int) -> int:
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                     _redirect_output(os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"))
                     code = _run(address, concurrent=True)
-                except BaseException:
-                    traceback.print_exc()
+                except BaseException as e:  # a bug of the loop's: in the log as the function's records are
+                    _log_exception(e)
                 finally:
                     sys.stdout.flush()
                     sys.stderr.flush()
