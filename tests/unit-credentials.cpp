@@ -320,6 +320,11 @@ TEST_CASE("credentials: roles, SSO, web identity and credential_process are refu
     home.write(".aws/credentials", "[default]\nweb_identity_token_file = /var/run/token\nrole_arn = r\n");
     CHECK(err("").find("[ddb2os.credentials.unsupported] profile \"default\" in shared credentials file \"" + creds +
                        "\" gets its credentials by assuming a role (role_arn") == 0);
+    // Without role_arn too (botocore fails on it): the keys beside it are not used instead.
+    home.write(".aws/credentials", "[default]\nweb_identity_token_file = /var/run/token\naws_access_key_id = AKIAKEYS\n"
+                                   "aws_secret_access_key = s\n");
+    CHECK(err("") == "[ddb2os.credentials.unsupported] profile \"default\" in shared credentials file \"" + creds +
+                         "\" gets its credentials by a web identity token (web_identity_token_file" + tail);
     // credential_process comes after the credentials file's keys and before the config file's.
     home.write(".aws/credentials", "");
     CHECK(err("[default]\ncredential_process = /usr/bin/get-creds\n") ==
@@ -337,6 +342,14 @@ TEST_CASE("credentials: roles, SSO, web identity and credential_process are refu
           "[ddb2os.credentials.unsupported] environment sets AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (a web identity "
           "role), which ddb2os does not assume: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use EKS Pod Identity "
           "(the container endpoint) or instance metadata");
+    // The token file alone, as botocore takes it (it then wants a role ARN), is refused as well.
+    CHECK(error_of([&] {
+              ddb2os::default_credentials_chain(
+                  ddb2os::environment_from(home.env({{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"}})))
+                  .load();
+          }) == "[ddb2os.credentials.unsupported] environment sets AWS_WEB_IDENTITY_TOKEN_FILE without AWS_ROLE_ARN (a "
+                "web identity role), which ddb2os does not assume: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                "use EKS Pod Identity (the container endpoint) or instance metadata");
     env_map with_keys = irsa;
     with_keys.insert({{"AWS_ACCESS_KEY_ID", "AKIAENV"}, {"AWS_SECRET_ACCESS_KEY", "e"}});
     CHECK(ddb2os::default_credentials_chain(ddb2os::environment_from(home.env(with_keys))).load().access_key_id() == "AKIAENV");
@@ -381,6 +394,18 @@ TEST_CASE("credentials: a half-set profile names the profile, the file and what 
     CHECK(err("", {{"AWS_PROFILE", "dev"}}) == "[ddb2os.credentials.incomplete] profile \"dev\" in config file \"" +
                                                    home.path(".aws/config") +
                                                    "\" sets aws_access_key_id but not aws_secret_access_key");
+}
+
+TEST_CASE("credentials: a named profile without keys finds nothing, so the chain goes on") {
+    // AWS_PROFILE for a profile that sets only a region, the credentials coming from the instance's
+    // role: not the error for a profile that is in no file.
+    temp_home home;
+    home.write(".aws/config", "[profile dev]\nregion = eu-west-1\n");
+    const auto r = ddb2os::profile_credentials(ddb2os::environment_from(home.env({{"AWS_PROFILE", "dev"}}))).lookup();
+    CHECK_FALSE(r.found.has_value());
+    CHECK(r.tried == "profile \"dev\" in shared credentials file \"" + home.path(".aws/credentials") +
+                         "\" (no such file); profile \"dev\" in config file \"" + home.path(".aws/config") +
+                         "\" (no aws_access_key_id)");
 }
 
 TEST_CASE("credentials: a file that exists but cannot be read is an error") {

@@ -61,6 +61,7 @@ TEST_CASE("index names: OpenSearch's rules") {
         CHECK(ddb2os::index_name_problem(std::string("a") + c + "b") == std::string("it must not contain '") + c + "'");
     }
     CHECK(ddb2os::index_name_problem("a\nb") == "it must not contain control characters");
+    CHECK(ddb2os::index_name_problem("a\x7F" "b") == "it must not contain control characters");
     CHECK(ddb2os::index_name_problem(std::string(256, 'a')) == "it is longer than 255 bytes");
     CHECK(ddb2os::index_name_problem(std::string(255, 'a')).empty());
     CHECK_THROWS_WITH_AS(ddb2os::index_namer("Bad Name"),

@@ -302,6 +302,15 @@ TEST_CASE("sigv4: the signing key of the AWS documentation's example") {
     const sigv4::signing_key k =
         sigv4::derive_signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
     CHECK(ddb2os::detail::hex(k) == "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+    // "AWS4" and a 60-byte secret are an HMAC key of exactly one block; with 100 bytes, a longer key,
+    // which HMAC hashes first (expected values from Python's hmac). Then RFC 4231's test case 6.
+    CHECK(ddb2os::detail::hex(sigv4::derive_signing_key(std::string(60, 'S'), "20150830", "us-east-1", "es")) ==
+          "b27cdf983307cacb217cc3665fe8acbe4fc1e373d32a990df201016fcb746867");
+    CHECK(ddb2os::detail::hex(sigv4::derive_signing_key(std::string(100, 'S'), "20150830", "us-east-1", "es")) ==
+          "b660f75666249e0f477c08f70e12465f90505e781f63b765b1f0f1c03c38db02");
+    CHECK(ddb2os::detail::hex(ddb2os::detail::hmac_sha256(std::string(131, '\xaa'),
+                                                         "Test Using Larger Than Block-Size Key - Hash Key First")) ==
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 TEST_CASE("sigv4: hex of every byte value, at every position and length around the 16-byte blocks") {
@@ -352,6 +361,14 @@ TEST_CASE("sigv4: time is an argument, formatted in UTC to the second") {
     CHECK(c.year == 2015);
     CHECK(c.month == 8);
     CHECK(c.day == 30);
+    // Every day from 1970 to 9999 there and back (parse_iso8601 reads Expiration times with days_from_civil).
+    std::int64_t mismatches = 0;
+    for (std::int64_t z = 0; z <= 2932896; ++z) {
+        const auto d = sigv4::detail::civil_from_days(z);
+        mismatches += sigv4::detail::days_from_civil(d.year, d.month, d.day) != z;
+    }
+    CHECK(mismatches == 0);
+    CHECK(sigv4::detail::days_from_civil(2024, 2, 29) == 19782);
 }
 
 TEST_CASE("sigv4: paths are normalized as the AWS SDKs do, then encoded again") {
@@ -444,6 +461,8 @@ TEST_CASE("sigv4: the host header is derived from the URL as an HTTP client send
     CHECK(host("https://[::1]:9200/x") == "[::1]:9200");
     CHECK(host("https://[::1]/x") == "[::1]");
     CHECK(host("HTTPS://h:443?q") == "h");
+    CHECK(host("https://h:65535/x") == "h:65535");
+    CHECK(host("https://user:p@ss@h:8443/x") == "h:8443");  // userinfo runs to the last '@'
 
     // Signed when there is no Host header; a given Host header wins.
     const sigv4::signing_params params{"us-east-1", "es", at(1440938160)};
@@ -665,6 +684,10 @@ TEST_CASE("sigv4: presigned URLs carry the token, signed or added after signing"
     CHECK(after.canonical_request.find("X-Amz-Security-Token") == std::string::npos);
     CHECK(after.query_string().find("&X-Amz-Security-Token=tok%2Fen%2B%3D&X-Amz-Signature=") != std::string::npos);
     CHECK(after.signature != r.signature);
+
+    // In query mode the date is a parameter: an X-Amz-Date header the caller sends is signed like any other (as botocore does).
+    const sigv4::signing_result dated = sigv4::sign({"GET", "https://h/p", {{"X-Amz-Date", "19990101T000000Z"}}, {}}, temp, params);
+    CHECK(dated.canonical_request.find("\nx-amz-date:19990101T000000Z\n\nhost;x-amz-date\n") != std::string::npos);
 }
 
 TEST_CASE("sigv4: the signing-key cache skips the derivation, per key id, secret, date, region and service") {
@@ -754,7 +777,8 @@ TEST_CASE("sigv4: errors, with their exact messages") {
     CHECK(sign_error({"GET", "https://h/", {{"Host:", "v"}}, {}}, ok) ==
           "[ddb2os.sigv4.bad_header] header name \"Host:\" is not an HTTP token");
     for (const char* bad : {"", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85", "UNSIGNED-PAYLOAD"}) {
+                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85",
+                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8550", "UNSIGNED-PAYLOAD"}) {
         CAPTURE(bad);
         CHECK(sign_error({"GET", "https://h/", {}, sigv4::payload::sha256_hex(bad)}, ok) ==
               "[ddb2os.sigv4.bad_payload_hash] precomputed payload hash is not 64 lower-case hex digits");

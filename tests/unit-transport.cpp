@@ -1282,6 +1282,36 @@ TEST_CASE("curl_transport: invalid endpoints and requests") {
     CHECK(srv.requests().empty());
 }
 
+TEST_CASE("curl_transport: scrubbing, refused session tokens and error kinds, checked without a network") {
+    using ddb2os::detail::scrub;
+    // Every occurrence, a secret as short as 4 bytes (a password), userinfo that ends the message.
+    CHECK(scrub("pw=hunter2, again hunter2", {"hunter2"}) == "pw=****, again ****");
+    CHECK(scrub("user admin:pa55 denied", {"pa55"}) == "user admin:**** denied");
+    CHECK(scrub("Could not resolve proxy http://u:pw@proxy", {}) == "Could not resolve proxy http://****@proxy");
+
+    // Each of AWS's ways of refusing a session token drops the cached credentials.
+    CHECK(ddb2os::detail::says_token_rejected(
+        R"({"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."})"));
+    CHECK(ddb2os::detail::says_token_rejected("<Error><Code>ExpiredToken</Code></Error>"));
+    CHECK_FALSE(ddb2os::detail::says_token_rejected(R"({"message":"not authorized to perform: es:ESHttpPost"})"));
+
+    // The engine retries connect, timeout and send_receive failures until its deadline; tls and other three times.
+    using ddb2os::detail::curl_error_kind;
+    CHECK(curl_error_kind(CURLE_COULDNT_RESOLVE_HOST) == http::error_kind::connect);
+    CHECK(curl_error_kind(CURLE_COULDNT_RESOLVE_PROXY) == http::error_kind::connect);
+    CHECK(curl_error_kind(CURLE_COULDNT_CONNECT) == http::error_kind::connect);
+    CHECK(curl_error_kind(CURLE_OPERATION_TIMEDOUT) == http::error_kind::timeout);
+    CHECK(curl_error_kind(CURLE_SEND_ERROR) == http::error_kind::send_receive);
+    CHECK(curl_error_kind(CURLE_RECV_ERROR) == http::error_kind::send_receive);
+    CHECK(curl_error_kind(CURLE_SSL_CONNECT_ERROR) == http::error_kind::send_receive);
+    CHECK(curl_error_kind(CURLE_PEER_FAILED_VERIFICATION) == http::error_kind::tls);
+    CHECK(curl_error_kind(CURLE_URL_MALFORMAT) == http::error_kind::other);
+
+    // A NUL in a header value is refused like a line break (libcurl would end the header there).
+    CHECK_FALSE(ddb2os::detail::valid_header({"X-A", std::string("a\0b", 3)}));
+    CHECK(ddb2os::detail::valid_header({"X-A", "a b"}));
+}
+
 // =====================================================================================
 // Credential sources over HTTP
 // =====================================================================================
@@ -1294,6 +1324,7 @@ TEST_CASE("credentials_http: ISO-8601 expiration times") {
     CHECK(parse_iso8601("2015-08-30T14:36:00+02:00") == at(1440938160));
     CHECK(parse_iso8601("2015-08-30T10:06:00-0230") == at(1440938160));
     CHECK(parse_iso8601("1970-01-01t00:00:00z") == at(0));
+    CHECK(parse_iso8601("2024-02-29T00:00:00Z") == at(1709164800));
     // Past system_clock's range (nanoseconds: 1678-2261): clamped inside it, not overflowed (UBSan
     // caught the overflow), so a far-future Expiration stays in the future and a far-past one in the past.
     const auto far = *parse_iso8601("9999-12-31T23:59:59Z");
@@ -1447,6 +1478,67 @@ TEST_CASE("credentials_http: the container endpoint") {
         CHECK(fake.seen[0].target == "http://169.254.170.2/v2/x");
         CHECK(fake.seen[0].headers.size() == 1);  // Accept, and no Authorization without a token
     }
+}
+
+TEST_CASE("credentials_http: the container endpoint's hosts, retries and deadline, checked without a network") {
+    scripted_transport fake([](const http::request&) { return http_answer(200, credentials_json()); });
+    std::shared_ptr<http::transport> t(std::shared_ptr<void>(), &fake);
+    const auto full = [&](const std::string& uri) {
+        return ddb2os::container_credentials(t, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", uri}}));
+    };
+    // Plain http to EKS Pod Identity's agent (IPv4 and IPv6) and to loopback addresses.
+    for (const char* uri : {"http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials",
+                            "http://[::1]:8080/c", "http://localhost/c", "http://127.1.2.3/c"}) {
+        CAPTURE(uri);
+        CHECK(full(uri).load().access_key_id() == key_id);
+        CHECK(fake.seen.back().target == uri);
+    }
+    const std::size_t sent = fake.seen.size();
+    CHECK(error_of([&] {
+              ddb2os::container_credentials(t, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "v2/x"}}))
+                  .lookup();
+          }) == "[ddb2os.credentials.bad_container_uri] AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with '/'");
+    CHECK(fake.seen.size() == sent);
+
+    // Any 5xx is retried, 500 too.
+    int calls = 0;
+    scripted_transport flaky([&](const http::request&) {
+        return ++calls == 1 ? http_answer(500, "internal error") : http_answer(200, credentials_json());
+    });
+    std::shared_ptr<http::transport> f(std::shared_ptr<void>(), &flaky);
+    CHECK(ddb2os::container_credentials(f, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/c"}}))
+              .load()
+              .access_key_id() == key_id);
+    CHECK(flaky.seen.size() == 2);
+
+    // A deadline already past still gets its one attempt, so that the transport says what happened
+    // (not "answered HTTP 0").
+    scripted_transport late([](const http::request&) {
+        http::result r;
+        r.error = http::error_kind::timeout;
+        r.message = "the deadline passed before sending";
+        return r;
+    });
+    std::shared_ptr<http::transport> l(std::shared_ptr<void>(), &late);
+    ddb2os::container_credentials c(l, ddb2os::environment_from({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/c"}}));
+    CHECK(error_of([&] { c.load(http::clock::now() - 1ms); }) ==
+          "[ddb2os.credentials.unreachable] container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) failed: "
+          "the deadline passed before sending");
+    CHECK(late.seen.size() == 1);
+}
+
+TEST_CASE("credentials_http: an endpoint's odd answers, checked without a network") {
+    // A Code that is not a short plain word is the server's text: not quoted.
+    CHECK(error_of([] { ddb2os::detail::parse_credentials_document(R"({"Code":"Denied: <b>no</b>\n"})", "the endpoint"); }) ==
+          "[ddb2os.credentials.bad_response] the endpoint returned Code other than Success");
+    // An IMDSv2 token holding a line break is not sent on in a header (a transport other than
+    // libcurl's may not refuse it).
+    scripted_transport imds([](const http::request& r) { return http_answer(200, r.method == "PUT" ? "tok\r\nX-Injected: 1" : "r1"); });
+    std::shared_ptr<http::transport> t(std::shared_ptr<void>(), &imds);
+    const ddb2os::credentials_lookup l = ddb2os::imds_credentials(t, ddb2os::environment_from({})).lookup();
+    CHECK_FALSE(l.found);
+    CHECK(l.tried == "EC2 instance metadata at http://169.254.169.254 (token request returned no usable token)");
+    CHECK(imds.seen.size() == 1);
 }
 
 TEST_CASE("credentials_http: EC2 instance metadata, IMDSv2") {

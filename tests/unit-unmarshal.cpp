@@ -125,6 +125,8 @@ TEST_CASE("unmarshal: base64 is checked and passed through") {
     CHECK(one_error(R"({"B":"AQ-_"})") == "[ddb2os.base64.invalid] v.B: \"AQ-_\" is not valid base64: character outside the base64 alphabet");
     CHECK(one_error(R"({"B":"AR=="})") == "[ddb2os.base64.invalid] v.B: \"AR==\" is not valid base64: non-zero bits after the last byte");
     CHECK(one_error(R"({"B":"AQJ="})") == "[ddb2os.base64.invalid] v.B: \"AQJ=\" is not valid base64: non-zero bits after the last byte");
+    CHECK(one_error(R"({"B":"AQK="})") == "[ddb2os.base64.invalid] v.B: \"AQK=\" is not valid base64: non-zero bits after the last byte");
+    CHECK(one_error(R"({"B":"AI=="})") == "[ddb2os.base64.invalid] v.B: \"AI==\" is not valid base64: non-zero bits after the last byte");
 }
 
 TEST_CASE("unmarshal: error paths reach deep") {

@@ -357,12 +357,14 @@ public:
                                             std::move(secret), token_name, std::move(token));
         if (r.found) return r;
         // EKS service accounts (IRSA): the SDKs take this before any profile, so falling through to
-        // a profile or the instance's role would sign as someone else.
-        if (detail::env_value(env_, "AWS_WEB_IDENTITY_TOKEN_FILE") && detail::env_value(env_, "AWS_ROLE_ARN"))
+        // a profile or the instance's role would sign as someone else. The token file alone is refused
+        // too, as botocore refuses it (a web identity without a role ARN).
+        if (detail::env_value(env_, "AWS_WEB_IDENTITY_TOKEN_FILE"))
             throw error("credentials.unsupported",
-                        "environment sets AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (a web identity role), which "
-                        "ddb2os does not assume: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use EKS Pod "
-                        "Identity (the container endpoint) or instance metadata");
+                        std::string("environment sets AWS_WEB_IDENTITY_TOKEN_FILE") +
+                            (detail::env_value(env_, "AWS_ROLE_ARN") ? " and AWS_ROLE_ARN" : " without AWS_ROLE_ARN") +
+                            " (a web identity role), which ddb2os does not assume: set AWS_ACCESS_KEY_ID and "
+                            "AWS_SECRET_ACCESS_KEY, or use EKS Pod Identity (the container endpoint) or instance metadata");
         r.tried = "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (not set)";
         return r;
     }
