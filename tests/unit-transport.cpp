@@ -1201,7 +1201,7 @@ TEST_CASE("curl_transport: an error answer that echoes the request's headers hol
     const auto echo = [](const received_request& r) {
         std::string body = "denied. Request headers:";
         for (const auto& h : r.headers) body += " " + h.name + ": " + h.value + ";";
-        return respond(r.target == "/ok" ? 200 : 401, body);
+        return respond(r.target == "/ok" ? 200 : r.target == "/moved" ? 307 : 401, body);
     };
     http_server server(echo);
     scoped_env env;
@@ -1213,8 +1213,11 @@ TEST_CASE("curl_transport: an error answer that echoes the request's headers hol
         REQUIRE(r.res.status == 401);
         CHECK(r.res.body.find("Authorization: Basic ****;") != std::string::npos);
         CHECK(r.res.body.find("YWRtaW46") == std::string::npos);  // base64 of "admin:"
-        // A successful answer is not rewritten.
+        // A successful answer is not rewritten; any other is, a redirect too (it is quoted as a failure).
         CHECK(t.send({"GET", "/ok", {}, {}}, in(5s)).res.body.find("YWRtaW46") != std::string::npos);
+        const http::result moved = t.send({"GET", "/moved", {}, {}}, in(5s));
+        REQUIRE(moved.res.status == 307);
+        CHECK(moved.res.body.find("Authorization: Basic ****;") != std::string::npos);
     }
     {
         ddb2os::curl_transport t(server.url(),
