@@ -51,6 +51,8 @@ for line in open(sys.argv[1]):
     line = line.split('#')[0].strip()
     if line:
         r = Requirement(line)
+        if r.marker is not None and not r.marker.evaluate():
+            continue  # not for this Python
         if not r.specifier.contains(md.version(r.name), prereleases=True):
             sys.exit(1)
 PY

@@ -32,12 +32,22 @@ RUNTIME = [sys.executable, "-m", "ddb2os.lambda_runtime"]
 
 
 def runtime_env(**env):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSEARCH_", "ES_", "AWS_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSEARCH_", "ES_", "AWS_", "_LAMBDA_"))}
     base.pop("HOST", None)
+    base.pop("_HANDLER", None)
     # A port nothing listens on: these tests never reach OpenSearch.
     base.update({"OPENSEARCH_ENDPOINT": f"http://127.0.0.1:{stack.free_port()}", "OPENSEARCH_AUTH": "none"})
     base.update(env)
     return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.fixture(autouse=True)
+def plain_log_settings(monkeypatch):
+    """The in-process tests' records in text on stderr, whatever the machine's own Lambda settings."""
+    from ddb2os import _runtime_api
+    for name in ("AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "_LAMBDA_TELEMETRY_LOG_FD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_runtime_api, "_log_sink", None)
 
 
 def test_a_bad_setting_is_an_init_error_naming_it():
@@ -558,21 +568,30 @@ def test_a_worker_that_exits_stops_the_others_and_the_runtime(monkeypatch, tmp_p
 
 
 def test_a_workers_own_failure_is_an_error_record_and_stops_the_runtime():
+    """On its own output, not the telemetry descriptor the runtime was given: frames of several workers
+    on one descriptor could interleave (awslambdaric's workers write to their output too)."""
     code = """
 import sys
-from ddb2os import lambda_runtime
+from ddb2os import _runtime_api, lambda_runtime
 def fake_run(address, concurrent):
-    raise ZeroDivisionError("a bug of the loop's")
+    raise ZeroDivisionError("a bug of the loop's " + "x" * 20000)
 lambda_runtime._run = fake_run
+_runtime_api.log_sink()  # as main() takes the descriptor before forking
 sys.exit(lambda_runtime._run_workers("127.0.0.1:1", 1))
 """
-    p = subprocess.run([sys.executable, "-c", code], env=runtime_env(AWS_LAMBDA_LOG_FORMAT="JSON"),
+    r, w = os.pipe()
+    p = subprocess.run([sys.executable, "-c", code], pass_fds=(w,),
+                       env=runtime_env(AWS_LAMBDA_LOG_FORMAT="JSON", _LAMBDA_TELEMETRY_LOG_FD=str(w)),
                        capture_output=True, text=True, timeout=60)
-    records = [json.loads(line) for line in p.stderr.splitlines()]
-    assert p.returncode == 1 and [(r["level"], r.get("errorType")) for r in records] == [
-        ("ERROR", "ZeroDivisionError"), ("WARNING", None)], p.stderr
-    assert records[0]["errorMessage"] == "a bug of the loop's" and "fake_run" in records[0]["stackTrace"][-1]
-    assert records[1]["message"].endswith("exited with status 1; stopping the other 0"), records
+    os.close(w)
+    frames = read_frames(r)
+    os.close(r)
+    (error,) = [json.loads(line) for line in p.stderr.splitlines()]
+    assert p.returncode == 1 and (error["level"], error["errorType"]) == ("ERROR", "ZeroDivisionError"), p.stderr
+    assert error["errorMessage"].startswith("a bug of the loop's x") and "fake_run" in error["stackTrace"][-1]
+    (kind, _, warning), = frames  # the runtime's own, on the descriptor
+    assert kind == 0xA55A0012 and json.loads(warning)["message"].endswith(
+        "exited with status 1; stopping the other 0"), frames
 
 
 def test_sigterm_to_the_runtime_reaches_every_worker(tmp_path):
@@ -711,7 +730,7 @@ def read_frames(fd):
 # Run with the log settings in its environment, and the descriptors OURS (ddb2os's
 # _LAMBDA_TELEMETRY_LOG_FD) and THEIRS (awslambdaric's sink, given the same records).
 LOG_BOTH = """
-import logging, os, sys
+import logging, os, sys, traceback
 from awslambdaric import bootstrap
 from ddb2os import _runtime_api
 theirs = bootstrap.FramedTelemetryLogSink(int(sys.argv[1])).__enter__()
@@ -722,9 +741,10 @@ def fail():
 try:
     fail()
 except ValueError as e:
-    error = _runtime_api._error_of(e, "r1")
     _runtime_api._log_exception(e, "r1")
-bootstrap.log_error(error, theirs)
+    # awslambdaric's own record of a handler's exception (bootstrap.handle_event_request's)
+    bootstrap.log_error(bootstrap.make_error(str(e), type(e).__name__, traceback.format_list(
+        bootstrap.extract_traceback(e.__traceback__)), "r1"), theirs)
 _runtime_api.log_sink().warning("the answer to request r2 was not taken", "r2")
 bootstrap._setup_logging(bootstrap._AWS_LAMBDA_LOG_FORMAT, bootstrap._AWS_LAMBDA_LOG_LEVEL, theirs)
 bootstrap._GLOBAL_AWS_REQUEST_ID = "r2"
@@ -733,6 +753,8 @@ logging.getLogger("ddb2os.lambda_runtime").warning("the answer to request r2 was
 
 
 def log_both(**env):
+    if sys.version_info < (3, 10):
+        pytest.skip("awslambdaric 4 needs Python 3.10 or later")  # tests/requirements.txt leaves it out there
     ours_r, ours_w = os.pipe()
     theirs_r, theirs_w = os.pipe()
     before = time.time_ns() // 1000
@@ -809,6 +831,31 @@ def test_records_go_to_stderr_without_a_usable_telemetry_descriptor(monkeypatch,
     sink.warning("w")
     assert capsys.readouterr().err == "[ERROR] E: a\rb\n[WARN] ddb2os.lambda_runtime: w\n"
     assert sink._frames is None  # the descriptor closed, once
+    # A number no descriptor has; a non-blocking descriptor that is full (the record is not waited for).
+    _runtime_api.LogSink({"_LAMBDA_TELEMETRY_LOG_FD": "99999999999"})
+    assert "_LAMBDA_TELEMETRY_LOG_FD='99999999999' is not a descriptor to write to" in capsys.readouterr().err
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b"x" * 65536)
+    except BlockingIOError:
+        pass
+    sink = _runtime_api.LogSink({"_LAMBDA_TELEMETRY_LOG_FD": str(w)})
+    sink.error({"errorType": "E"}, "[ERROR] E: full")
+    assert capsys.readouterr().err == "[ERROR] E: full\n" and sink._frames is None
+    os.close(r)
+
+
+def test_a_bug_of_the_loop_is_one_record_and_exit_1(monkeypatch, capsys):
+    from ddb2os import lambda_runtime
+
+    def serve(client, argv=(), concurrent=False):
+        raise TypeError("a bug")
+    monkeypatch.setattr(lambda_runtime, "serve", serve)
+    assert lambda_runtime._run("127.0.0.1:1", concurrent=False) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("[ERROR] TypeError: Traceback"), err
 
 
 def test_the_runtime_logs_in_json_under_the_emulator():

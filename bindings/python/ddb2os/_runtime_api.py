@@ -159,7 +159,7 @@ class LogSink:
         if fd is not None:
             try:
                 self._frames = os.fdopen(int(fd), "wb", 0)
-            except (ValueError, OSError) as e:
+            except Exception as e:  # not a number, out of range, not open
                 self.warning(f"_LAMBDA_TELEMETRY_LOG_FD={fd!r} is not a descriptor to write to ({e}): "
                              "the runtime's records go to stderr")
 
@@ -173,18 +173,31 @@ class LogSink:
             try:
                 view = memoryview(frame)
                 while view:
-                    view = view[self._frames.write(view):]
+                    written = self._frames.write(view)
+                    if written is None:  # a non-blocking descriptor that is full: not waited on
+                        raise BlockingIOError("the telemetry descriptor takes no more")
+                    view = view[written:]
                 return
             except OSError:  # a broken descriptor: this record and the next go to stderr rather than nowhere
-                frames, self._frames = self._frames, None
-                try:
-                    frames.close()
-                except OSError:
-                    pass
+                self.close()
         # CloudWatch makes a line of stderr an event: the record's lines are kept together with \r,
-        # as awslambdaric writes its errors.
-        sys.stderr.write(text.rstrip("\n").replace("\n", "\r") + "\n")
-        sys.stderr.flush()
+        # as awslambdaric writes its errors (to stdout). A stderr that is gone loses the record, never
+        # the answer that the caller posts next.
+        try:
+            sys.stderr.write(text.rstrip("\n").replace("\n", "\r") + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        """Stops writing frames (records go to stderr): the telemetry descriptor is closed. A Lambda
+        Managed Instances worker closes its copy, so that no two processes write frames to it."""
+        frames, self._frames = self._frames, None
+        if frames is not None:
+            try:
+                frames.close()
+            except OSError:
+                pass
 
     def _json(self, record: Dict[str, Any]) -> str:
         return json.dumps({"timestamp": time.strftime(_TIMESTAMP, time.gmtime()), **record})

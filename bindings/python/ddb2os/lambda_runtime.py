@@ -224,6 +224,9 @@ def _run(address: str, concurrent: bool) -> int:
     except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
         _log_failure(f"the Runtime API at {address} failed", e)
         return 1
+    except Exception as e:  # a bug of the loop's: one record, as the function's others are
+        _log_exception(e)
+        return 1
 
 
 def _run_workers(address: str, workers: int) -> int:
@@ -259,6 +262,9 @@ def _run_workers(address: str, workers: int) -> int:
                 try:
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                    # Frames of several processes on one descriptor could interleave: a worker's
+                    # records go to its own output, as awslambdaric's workers' do.
+                    log_sink().close()
                     _redirect_output(os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"))
                     code = _run(address, concurrent=True)
                 except BaseException as e:  # a bug of the loop's: in the log as the function's records are
