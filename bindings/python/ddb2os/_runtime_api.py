@@ -137,8 +137,9 @@ def xray_cause_of(e: BaseException) -> str:
 # record, so a record of several lines is one CloudWatch event, with its level).
 _LEVELS = {"TRACE": 10, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50, "CRITICAL": 50}
 _ERROR, _WARNING = 40, 30
-# A frame's type: 0xA55A0002 (JSON) or 0xA55A0003 (text), with the level in bits 2-4 (DEBUG 0x08 ... CRITICAL 0x18).
-_FRAME_LEVEL_BITS = {10: 0x08, 20: 0x0C, 30: 0x10, 40: 0x14, 50: 0x18}
+# A frame's type: 0xA55A0002 (JSON) or 0xA55A0003 (text), with the level in bits 2-4 (DEBUG 0x08 ... CRITICAL
+# 0x18); the runtime writes warnings and errors only.
+_FRAME_LEVEL_BITS = {_WARNING: 0x10, _ERROR: 0x14}
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -230,10 +231,15 @@ def log_sink() -> LogSink:
     return _log_sink
 
 
+def _error_without_stack(message: str, error_type: str) -> Dict[str, Any]:
+    """An error in _error_of's shape for a failure that is not an exception's (no request, no stack)."""
+    return {"errorMessage": message, "errorType": error_type, "requestId": "", "stackTrace": []}
+
+
 def _log_failure(message: str, e: BaseException) -> None:
     """The runtime's own failure to go on (the Runtime API gone): an error record without a stack."""
-    log_sink().error({"errorMessage": f"{message}: {e}", "errorType": type(e).__name__, "requestId": "",
-                      "stackTrace": []}, f"ddb2os.lambda_runtime: {message}: {e}")
+    text = f"{message}: {e}"
+    log_sink().error(_error_without_stack(text, type(e).__name__), f"ddb2os.lambda_runtime: {text}")
 
 
 def _log_exception(e: BaseException, request_id: str = "") -> None:
@@ -313,13 +319,10 @@ def report_import_failure(e: BaseException) -> None:
     handler module it cannot import, when this process is the runtime. The caller raises e on."""
     if not started_as_runtime():
         return
-    error = {"errorMessage": f"Unable to import module 'ddb2os': {e}", "errorType": "Runtime.ImportModuleError",
-             "requestId": "", "stackTrace": []}
+    error = _error_without_stack(f"Unable to import module 'ddb2os': {e}", "Runtime.ImportModuleError")
+    # Writing a record never raises (LogSink falls back to stderr, and past it drops the record).
+    log_sink().error(error, f"[ERROR] Runtime.ImportModuleError: {error['errorMessage']}")
     try:
-        log_sink().error(error, f"[ERROR] Runtime.ImportModuleError: {error['errorMessage']}")
         _Client(os.environ["AWS_LAMBDA_RUNTIME_API"]).init_failed(error)
     except Exception as posted:  # whatever happens here, the caller's ImportError is what is raised
-        try:
-            _log_failure("the Runtime API failed", posted)
-        except Exception:
-            pass
+        _log_failure("the Runtime API failed", posted)

@@ -114,10 +114,6 @@ def check_initialization_type(env: Mapping[str, str]) -> None:
                           "Lambda's own Python runtime")
 
 
-def _log_warning(message: str, request_id: str = "") -> None:
-    log_sink().warning(message, request_id)
-
-
 def _next_invocation(client: _Client, concurrent: bool) -> Tuple[bytes, Dict[str, str]]:
     """The next invocation. A worker of several (Lambda Managed Instances) asks again after a failure, with
     a growing pause, as awslambdaric's workers do; a single loop exits on it, as the Runtime API asks."""
@@ -126,7 +122,7 @@ def _next_invocation(client: _Client, concurrent: bool) -> Tuple[bytes, Dict[str
         try:
             return client.next_invocation()
         except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
-            _log_warning(f"asking for the next invocation failed ({e}); asking again in {delay} s")
+            log_sink().warning(f"asking for the next invocation failed ({e}); asking again in {delay} s")
             time.sleep(delay)
     return client.next_invocation()
 
@@ -140,7 +136,7 @@ def _answer(post: Callable[[], None], request_id: str, concurrent: bool) -> None
     except (RuntimeAPIError, OSError, http.client.HTTPException) as e:
         if not (concurrent or getattr(e, "status", None) == 410):
             raise
-        _log_warning(f"the answer to request {request_id} was not taken: {e}", request_id)
+        log_sink().warning(f"the answer to request {request_id} was not taken: {e}", request_id)
 
 
 def serve(client: _Client, max_invocations: Optional[int] = None, argv: Sequence[str] = (),
@@ -284,7 +280,7 @@ def _run_workers(address: str, workers: int) -> int:
             exit_code = os.waitstatus_to_exitcode(status)
             code = max(code, exit_code if exit_code >= 0 else 1)
             if not stopping:
-                _log_warning(f"worker {pid} exited with status {exit_code}; stopping the other {len(alive)}")
+                log_sink().warning(f"worker {pid} exited with status {exit_code}; stopping the other {len(alive)}")
                 stop(signal.SIGTERM)
         return code
     finally:
