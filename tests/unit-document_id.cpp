@@ -70,6 +70,10 @@ TEST_CASE("document id: longer than 512 bytes becomes sha256-<hex>") {
     const std::string upper = "sha256-" + std::string(64, 'A'), short_hex = "sha256-" + std::string(63, 'a');
     CHECK(id_of("{\"id\":{\"S\":\"" + upper + "\"}}", nullptr) == upper);
     CHECK(id_of("{\"id\":{\"S\":\"" + short_hex + "\"}}", nullptr) == short_hex);
+    // The form is the whole prefix "sha256-": another character where the dash goes is a near miss too.
+    const std::string no_dash = "sha256_" + std::string(64, 'a');
+    CHECK(id_of("{\"id\":{\"S\":\"" + no_dash + "\"}}", nullptr) == no_dash);
+    CHECK(ddb2os::compose_document_id({no_dash}) == no_dash);
     CHECK(ddb2os::detail::hex(ddb2os::detail::sha256("abc")) ==
           "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }

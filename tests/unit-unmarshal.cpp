@@ -63,7 +63,9 @@ TEST_CASE("unmarshal: invalid UTF-8 and unpaired surrogates are errors") {
 
 TEST_CASE("unmarshal: unpaired surrogate escapes (raw path only: nlohmann refuses to parse them)") {
     const std::string unpaired = "[ddb2os.utf8.invalid] v.S: string is not valid Unicode (an unpaired UTF-16 surrogate or invalid UTF-8)";
-    for (const char* s : {R"({"v":{"S":"\ud800"}})", R"({"v":{"S":"\udc00x"}})", R"({"v":{"S":"\ud800\u0041"}})"}) {
+    // A high surrogate pairs only with a low one (DC00-DFFF): an escape above that range (E000, FFFF) is none.
+    for (const char* s : {R"({"v":{"S":"\ud800"}})", R"({"v":{"S":"\udc00x"}})", R"({"v":{"S":"\ud800\u0041"}})",
+                          R"({"v":{"S":"\ud800\ue000"}})", R"({"v":{"S":"\udbff\uffff"}})"}) {
         const ddb2os::raw_json_document d(s);
         ddb2os::detail::out_buffer out;
         ddb2os::path_error err;

@@ -224,6 +224,7 @@ def test_framing_and_usage_errors_exit_2(cli):
          'ddb2os: --keys takes one table (TABLE=PK or TABLE=PK,SK), not "a=x;b=y": give --keys once per table'),
         (["convert", "--keys", "Books=id", "--keys", " Books =id,t"], 'ddb2os: --keys gives table "Books" twice'),
         (["convert", "--out", "--versions"], 'ddb2os: --out needs a value, not the option "--versions"'),
+        (["convert", "--out", ""], "ddb2os: --out needs a file name prefix"),
         (["convert", "--", "a.json", "b.json"], 'ddb2os: one event file only, not also "b.json"'),
         (["frobnicate"], 'ddb2os: unknown command "frobnicate"'),
         (["convert", "--numbers", "exact", "--numbers", "string"], "ddb2os: --numbers is given twice"),
@@ -255,6 +256,11 @@ def test_keys_are_trimmed_as_table_keys_is_and_a_file_may_follow_double_dash(cli
     (tmp_path / "-x").write_bytes(event)
     p = subprocess.run([str(cli), "convert", "--keys", "Books=a,b", "--", "-x"], capture_output=True, cwd=tmp_path,
                        timeout=60)
+    assert p.returncode == 0 and lines(p.stdout.decode()) == [{"delete": {"_index": "books", "_id": "1|2"}}]
+    # After --, a second -- is the file's name too (not stdin, which is empty here).
+    (tmp_path / "--").write_bytes(event)
+    p = subprocess.run([str(cli), "convert", "--keys", "Books=a,b", "--", "--"], input=b"", capture_output=True,
+                       cwd=tmp_path, timeout=60)
     assert p.returncode == 0 and lines(p.stdout.decode()) == [{"delete": {"_index": "books", "_id": "1|2"}}]
 
 

@@ -718,3 +718,77 @@ def test_failed_records_are_logged_twenty_then_a_count_with_reasons_cut_at_500(m
     assert logged[0]["reason"] == "x" * 500 + "..." and logged[1]["reason"] == "why 1"
     assert lines[-1] == {"Service": "ddb2os", "message": "ddb2os records failed", "not_shown": 5}
     assert _handler.shorten_reason("y" * 500) == "y" * 500
+
+
+def test_process_counts_ttl_deletes_written_and_none_skipped():
+    """Without SKIP_TTL_DELETES a TTL remove is deleted as any other: process() counts it among ttl_deletes and
+    deleted, and skips none (skipped_ttl and ttl_deletes are two counts, equal only when every one is skipped)."""
+    import json
+    from ddb2os import _core
+
+    def deleted(path, headers, body):
+        n = len(body.decode().splitlines())  # delete actions only: one line each
+        return 200, json.dumps({"errors": False, "items": [{"delete": {"status": 200}}] * n}).encode()
+
+    ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
+    records = [{"eventID": f"e{i}", "eventName": "REMOVE", "eventSourceARN": arn, "userIdentity": ttl,
+                "dynamodb": {"ApproximateCreationDateTime": 1, "SequenceNumber": str(i), "Keys": {"id": {"S": f"k{i}"}}}}
+               for i in range(3)]
+    with _Server(deleted) as server:
+        engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT=server.url, TABLE_KEYS="T=id"), {})
+        out = engine.process({"Records": records}, 5)
+    assert (out["ttl_deletes"], out["skipped_ttl"], out["deleted"], out["requests"], out["failed"]) == (3, 0, 3, 1, 0), out
+    log = json.loads(out["log_line"])
+    assert (log["TTLDeletes"], log["SkippedTTL"], log["Deleted"]) == (3, 0, 3)
+
+
+def test_an_argument_given_twice_is_a_type_error_that_quotes_nothing():
+    """By position and by name at once: refused as Python refuses it, without quoting the arguments (the
+    event's values, the environment's secrets)."""
+    from ddb2os import _core
+    env = {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-SECRET"}
+    with pytest.raises(TypeError) as e:
+        _core.SyncEngine(config(OPENSEARCH_AUTH="none"), env, config=config(OPENSEARCH_AUTH="none"))
+    assert str(e.value) == "SyncEngine() got multiple values for argument 'config'"
+    engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT="http://127.0.0.1:9"), {})
+    event = {"Records": [{"dynamodb": {"NewImage": {"ssn": {"S": "123-45-6789"}}}}]}
+    for kwargs, name in (({"seconds": 0.5}, "seconds"), ({"event": event}, "event")):
+        with pytest.raises(TypeError) as e:
+            engine.process(event, 0.5, **kwargs)
+        assert str(e.value) == f"process() got multiple values for argument '{name}'"
+        assert "123-45-6789" not in str(e.value)
+
+
+def test_a_time_of_another_number_type_is_never_read_through_its_own_str():
+    """Only an exact int, float or Decimal has its text read: an int subclass's __str__ is the event's own Python
+    code, which could change the event while the engine reads it. Its ApproximateCreationDateTime is refused (the
+    version cannot be taken from it) and the record dead-lettered, with null for the value: __str__ never runs."""
+    import json
+    from ddb2os import _core
+
+    class Stamp(int):
+        calls = 0
+
+        def __str__(self):
+            Stamp.calls += 1
+            return "1700000000"
+
+    bodies = []
+
+    def answer(path, headers, body):
+        bodies.append(body.decode())
+        return 200, _all_succeeded(body)
+
+    arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
+    record = {"eventID": "e1", "eventName": "INSERT", "eventSourceARN": arn,
+              "dynamodb": {"ApproximateCreationDateTime": Stamp(1700000000), "SequenceNumber": "1",
+                           "Keys": {"id": {"S": "k"}}, "NewImage": {"id": {"S": "k"}}}}
+    with _Server(answer) as server:
+        engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT=server.url, TABLE_KEYS="T=id"), {})
+        out = engine.process({"Records": [record]}, 5)
+    assert Stamp.calls == 0
+    assert (out["indexed"], out["dead_lettered"], out["failed"]) == (0, 1, 0), out
+    (letter,) = [json.loads(b.splitlines()[1]) for b in bodies if '"t-dlq"' in b]
+    assert letter["error"]["type"] == "ddb2os.record.bad_field"
+    assert json.loads(letter["record"])["dynamodb"]["ApproximateCreationDateTime"] is None

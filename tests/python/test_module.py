@@ -170,6 +170,23 @@ def test_unmarshal_extremes():
     assert ddb2os.unmarshal(image) == boto3_unmarshal(image)
 
 
+def test_unmarshal_refuses_an_empty_set_of_each_type():
+    """DynamoDB has no empty set: unmarshal refuses one as to_json and bulk_bodies do, with its path."""
+    for t in ("SS", "NS", "BS"):
+        with pytest.raises(ddb2os.UnmarshalError) as e:
+            ddb2os.unmarshal({"tags": {t: []}})
+        assert (e.value.id, e.value.path, e.value.message) == (
+            "set.empty", f"tags.{t}", f"{t} is an empty set; a DynamoDB set holds at least one element")
+
+
+def test_unmarshal_gives_bytes_for_a_bytearray_binary():
+    """A B or BS value given as a bytearray (a client's own buffer) comes back as bytes, as boto3's bytes do: a
+    bytearray would compare equal, but could not go into a set and could change under the caller."""
+    out = ddb2os.unmarshal({"b": {"B": bytearray(b"\x00x")}, "bs": {"BS": [bytearray(b"\x01"), b"\x02"]}})
+    assert out == {"b": b"\x00x", "bs": {b"\x01", b"\x02"}}
+    assert type(out["b"]) is bytes and all(type(v) is bytes for v in out["bs"])
+
+
 # ---------------------------------------------------------------- to_json / bulk_bodies vs the CLI
 
 
@@ -845,3 +862,60 @@ def test_records_keys_in_any_order_and_of_any_making_are_read_by_their_text():
     assert [e.record for e in from_dict.errors] == [9, 10]
     assert from_dict.sequence_numbers == from_bytes.sequence_numbers
     assert from_dict.actions == from_bytes.actions > 0 and from_dict.superseded == from_bytes.superseded > 0
+
+
+def test_an_image_of_many_attributes_is_read_whole():
+    """Members are read in batches of 16 from a dict: every attribute of a larger image is in its document, from
+    the dict as from its bytes."""
+    image = {f"a{i:02}": {"N": str(i)} for i in range(40)}
+    assert json.loads(ddb2os.to_json(image)) == {f"a{i:02}": i for i in range(40)}
+    for size in (16, 17, 33):
+        event = {"Records": [record(1, {k: image[k] for k in list(image)[:size]})]}
+        body = ddb2os.bulk_bodies(event).bodies
+        assert body == ddb2os.bulk_bodies(json.dumps(event).encode()).bodies
+        assert len(json.loads(body[0].splitlines()[1])) == size
+
+
+def test_a_tuple_of_records_is_an_event_as_a_list_is():
+    """A tuple of records is read as a list of them (the event's array form), from the module's check on."""
+    event = {"Records": [record(1, {"a": {"S": "x"}}), record(2, {"a": {"S": "y"}})]}
+    r = ddb2os.bulk_bodies(tuple(event["Records"]))
+    assert r.bodies == ddb2os.bulk_bodies(event).bodies and r.actions == 2
+
+
+def test_the_largest_sizes_are_taken_or_refused_by_their_own_limits():
+    """2**64-1 is in range for an option read as a size: max_actions takes it, max_bytes names its own limit."""
+    event = {"Records": [record(1, {"a": {"S": "x"}})]}
+    assert ddb2os.bulk_bodies(event, max_actions=2**64 - 1).actions == 1
+    with pytest.raises(ddb2os.OptionError) as e:
+        ddb2os.bulk_bodies(event, max_bytes=2**64 - 1)
+    assert e.value.message == "max_bytes must be at most 2147483647"
+
+
+def test_a_mapping_is_no_key_schema_even_with_item_access():
+    """A mapping class that is not a dict (UserDict) passes Python's sequence check (it has __getitem__): it
+    is refused as a dict is, not read as a tuple of its keys."""
+    import collections
+
+    keys = {"author": {"S": "Dan Brown"}, "bookTitle": {"S": "Inferno"}}
+    bad = collections.UserDict({"author": 1, "bookTitle": 2})
+    with pytest.raises(ddb2os.OptionError) as e:
+        ddb2os.document_id(keys, bad)
+    assert e.value.message == ("key_schema must be a sequence (a list, a tuple) of attribute names, in order, "
+                               "not UserDict")
+    with pytest.raises(ddb2os.OptionError) as e:
+        ddb2os.bulk_bodies({"Records": []}, key_schemas={"books": bad})
+    assert e.value.message == ("the key schema of table 'books' must be a sequence (a list, a tuple) of attribute "
+                               "names, in order, not UserDict")
+    with pytest.raises(ddb2os.OptionError) as e:
+        ddb2os.bulk_bodies({"Records": []}, exclude=collections.UserDict({"ssn": 1}))
+    assert e.value.message == "exclude must be a sequence (a list, a tuple) of attribute names, not UserDict"
+
+
+def test_a_record_error_reads_as_its_exception_would():
+    """str() of a BulkRecordError is the exception's text: the path and ': ' only when there is a path."""
+    r = ddb2os.bulk_bodies([5, {"eventName": "X"}])
+    assert [str(e) for e in r.errors] == [
+        "[ddb2os.record.not_object] a record must be an object, not a number",
+        "[ddb2os.record.missing_field] dynamodb: the record has no dynamodb object"]
+    assert repr(r.errors[0]) == "BulkRecordError(record=0, sequence_number='', id='record.not_object', path='')"
