@@ -1009,13 +1009,15 @@ def main(argv: Optional[list] = None) -> int:
             return 0
 
         # up: SIGINT/SIGTERM/SIGHUP raise KeyboardInterrupt once (also while starting); the
-        # context managers then stop whatever is running, and further signals are ignored.
+        # context managers then stop whatever is running, and further signals are ignored. A signal
+        # this process was started ignoring stays ignored (nohup's SIGHUP, a background job's SIGINT).
         def on_signal(*_):
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
             raise KeyboardInterrupt
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, on_signal)
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                signal.signal(sig, on_signal)
         try:
             with contextlib.ExitStack() as stack:
                 servers, lines = [], []

@@ -456,10 +456,16 @@ def test_ctrl_c_keeps_the_runs_counts_and_failed_items(monkeypatch, capsys):
     got = e.value.backfill_result  # the two pages written before it
     assert (got["items"], got["indexed"], got["pages"], got["failed"], got["stopped"]) == (6, 6, 2, [], True)
     # In the main thread: the page being written when it came is waited for, and counted; no Scan after it.
-    CountingEngine.seen = []
-    table = InterruptedMain(10)
-    with pytest.raises(KeyboardInterrupt) as e:
-        run(dynamodb=table, log=table.log)
+    # With Python's own SIGINT handler, whatever this process inherited: a shell's background job (a CI
+    # runner's, say) starts with SIGINT ignored, Python leaves it so, and the signal would never come.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        CountingEngine.seen = []
+        table = InterruptedMain(10)
+        with pytest.raises(KeyboardInterrupt) as e:
+            run(dynamodb=table, log=table.log)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     got = e.value.backfill_result
     assert (got["items"], got["indexed"], got["pages"], got["stopped"]) == (6, 6, 2, True)
     assert len(table.scans) == 2 and CountingEngine.seen == list(range(6))

@@ -226,16 +226,22 @@ def test_close_leaves_nothing_running():
 
 
 def test_cli_up_prints_urls_and_stops_on_sigterm(tmp_path):
+    """Also: a signal it was started ignoring (nohup's SIGHUP) stays ignored."""
     env_file = tmp_path / "stack.env"
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "stack.py"), "up", "--only", "dynamodb",
                              "--env-file", str(env_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     try:
         line = proc.stdout.readline()
         assert line.startswith("DYNAMODB_ENDPOINT=http://127.0.0.1:"), (line, proc.stderr.read())
         endpoint = line.strip().split("=", 1)[1]
         assert env_file.read_text() == line
         ddb = boto3.client("dynamodb", endpoint_url=endpoint, **CREDS)
+        assert "TableNames" in ddb.list_tables()
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert proc.poll() is None and env_file.exists()
         assert "TableNames" in ddb.list_tables()
     finally:
         proc.send_signal(signal.SIGTERM)
