@@ -102,6 +102,9 @@ TEST_CASE("document id: errors name the table and the attribute") {
           "[ddb2os.key.no_schema] dynamodb.Keys: table 'books' has a composite key (Keys holds 2 attributes) and no key schema is known for it");
     CHECK(id_of(R"({"id":{"S":"x"},"extra":{"S":"y"}})", &single) ==
           "[ddb2os.key.unexpected] dynamodb.Keys.extra: table 'books': Keys holds 'extra', which is not in the key schema (id)");
+    CHECK(id_of(R"({"author":{"S":"x"},"bookTitle":{"S":"y"},"extra":{"S":"z"}})", &books) ==
+          "[ddb2os.key.unexpected] dynamodb.Keys.extra: table 'books': Keys holds 'extra', which is not in the key schema "
+          "(author, bookTitle)");
     // A name that is not UTF-8: its bad bytes shown as U+FFFD, so no report stops mid-name.
     CHECK(id_of("{\"id\":{\"S\":\"x\"},\"sk\xff\xfe" "x\":{\"S\":\"y\"}}", &single) ==
           "[ddb2os.key.unexpected] dynamodb.Keys.sk\xEF\xBF\xBD\xEF\xBF\xBD" "x: table 'books': Keys holds "

@@ -67,3 +67,28 @@ TEST_CASE("lists: an invalid element is still reported inside a mixed list") {
     CHECK(test::one_error(R"({"L":[{"S":"a"},{"N":"1"},{}]})") ==
           "[ddb2os.attribute.no_type] v.L[2]: an attribute value needs a type key (S, N, B, BOOL, NULL, M, L, SS, NS or BS); it has none");
 }
+
+TEST_CASE("options: each number mode and list policy is read from its name and named back by it") {
+    for (const ddb2os::number_mode m : {ddb2os::number_mode::exact, ddb2os::number_mode::string, ddb2os::number_mode::double_}) {
+        ddb2os::number_mode read = m == ddb2os::number_mode::exact ? ddb2os::number_mode::string : ddb2os::number_mode::exact;
+        CHECK(ddb2os::parse_number_mode(ddb2os::to_string(m), read));
+        CHECK(read == m);
+    }
+    CHECK(ddb2os::to_string(ddb2os::number_mode::exact) == "exact");
+    CHECK(ddb2os::to_string(ddb2os::number_mode::string) == "string");
+    CHECK(ddb2os::to_string(ddb2os::number_mode::double_) == "double");
+    for (const ddb2os::list_policy p : {ddb2os::list_policy::stringify, ddb2os::list_policy::keep}) {
+        ddb2os::list_policy read = p == ddb2os::list_policy::keep ? ddb2os::list_policy::stringify : ddb2os::list_policy::keep;
+        CHECK(ddb2os::parse_list_policy(ddb2os::to_string(p), read));
+        CHECK(read == p);
+    }
+    // "double" is the nearest double, not a number's text as a string.
+    ddb2os::unmarshal_options o;
+    REQUIRE(ddb2os::parse_number_mode("double", o.numbers));
+    CHECK(one(R"({"N":"1.50"})", o) == R"({"v":1.5})");
+    for (const char* name : {"", "Double", "float", "exact ", "keep"}) {
+        ddb2os::number_mode m = ddb2os::number_mode::exact;
+        CHECK_FALSE(ddb2os::parse_number_mode(name, m));
+        CHECK(m == ddb2os::number_mode::exact);
+    }
+}

@@ -255,6 +255,16 @@ TEST_CASE("sync: whole-request failures are retried until the deadline, then rep
     CHECK(rep2.retries == 2);
 }
 
+TEST_CASE("http: an answer's header is its first of that name, whatever the case, even when empty") {
+    ddb2os::http::response r;
+    r.headers = {{"retry-after", ""}, {"Retry-After", "30"}, {"X-Reply", "yes"}, {"x-reply", "no"}};
+    CHECK(r.header_value("Retry-After").empty());  // the first is empty: not the second's 30 s
+    CHECK(r.header_value("RETRY-AFTER").data() == r.headers[0].value.data());
+    CHECK(r.header_value("x-REPLY") == "yes");
+    CHECK(r.header_value("X-Repl").empty());
+    CHECK(r.header_value("Content-Length").empty());
+}
+
 TEST_CASE("sync: a whole-request refusal's Retry-After is waited out, or reported when past the deadline") {
     using ddb2os::detail::retry_after_ms;
     CHECK(retry_after_ms("2") == 2000);

@@ -792,3 +792,20 @@ def test_a_time_of_another_number_type_is_never_read_through_its_own_str():
     (letter,) = [json.loads(b.splitlines()[1]) for b in bodies if '"t-dlq"' in b]
     assert letter["error"]["type"] == "ddb2os.record.bad_field"
     assert json.loads(letter["record"])["dynamodb"]["ApproximateCreationDateTime"] is None
+
+
+def test_a_budget_past_a_year_or_infinite_is_a_year():
+    """seconds beyond what a clock can add to now (inf, 1e300, a thousand years) is taken as a year: the batch is
+    written, never refused as past its deadline by a time that overflowed."""
+    import json
+    from ddb2os import _core
+    arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
+    record = {"eventID": "e1", "eventName": "INSERT", "eventSourceARN": arn,
+              "dynamodb": {"ApproximateCreationDateTime": 1, "SequenceNumber": "1", "Keys": {"id": {"S": "a"}},
+                           "NewImage": {"id": {"S": "a"}}}}
+    with _Server(lambda path, headers, body: (200, _all_succeeded(body))) as server:
+        engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT=server.url, TABLE_KEYS="T=id"), {})
+        for seconds in (float("inf"), 1e300, 86400.0 * 365 * 1000, 86400 * 365 + 1):
+            out = engine.process({"Records": [record]}, seconds)
+            assert (out["indexed"], out["requests"], out["failed"]) == (1, 1, 0), (seconds, out)
+            assert json.loads(out["log_line"])["Indexed"] == 1

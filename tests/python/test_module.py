@@ -187,6 +187,24 @@ def test_unmarshal_gives_bytes_for_a_bytearray_binary():
     assert type(out["b"]) is bytes and all(type(v) is bytes for v in out["bs"])
 
 
+def test_unmarshal_tells_a_number_out_of_range_from_one_that_is_no_number():
+    """A number past DynamoDB's range or precision is number.out_of_range, as to_json says; only text that is
+    no number at all is number.invalid."""
+    cases = [("1E+126", "number.out_of_range", '"1E+126" is outside DynamoDB\'s number range (magnitude 1E-130 to '
+              "9.9999999999999999999999999999999999999E+125)"),
+             ("1234567890123456789012345678901234567890", "number.out_of_range",
+              '"1234567890123456789012345678901234567890" has more than 38 significant digits, the most a DynamoDB '
+              "number holds"),
+             ("x", "number.invalid", '"x" is not a number')]
+    for text, id_, message in cases:
+        with pytest.raises(ddb2os.UnmarshalError) as e:
+            ddb2os.unmarshal({"big": {"L": [{"N": text}]}})
+        assert (e.value.id, e.value.path, e.value.message) == (id_, "big.L[0].N", message)
+        with pytest.raises(ddb2os.UnmarshalError) as e:
+            ddb2os.to_json({"big": {"L": [{"N": text}]}})
+        assert (e.value.id, e.value.path, e.value.message) == (id_, "big.L[0].N", message)
+
+
 # ---------------------------------------------------------------- to_json / bulk_bodies vs the CLI
 
 
