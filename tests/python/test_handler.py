@@ -4,6 +4,7 @@ import json
 import pytest
 
 import ddb2os
+from ddb2os import _core
 from ddb2os._handler import config_from_environment, parse_table_keys
 
 BASE = {"OPENSEARCH_ENDPOINT": "https://search-books.us-east-1.es.amazonaws.com", "AWS_REGION": "us-east-1"}
@@ -192,7 +193,6 @@ def test_endpoints_ports_and_sizes_are_checked_at_cold_start():
 
 
 def test_options_the_engine_checks_fail_at_cold_start_too(monkeypatch):
-    from ddb2os import _core
     # The handler's config refuses these already (test_every_invalid_setting_is_named); the engine checks a config built otherwise.
     c = config(OPENSEARCH_AUTH="none")
     c["dlq_index"] = "Bad Name"
@@ -205,7 +205,6 @@ def test_options_the_engine_checks_fail_at_cold_start_too(monkeypatch):
 
 
 def test_switches_and_secrets():
-    import json
     c = config(REFRESH="wait_for", DLQ_INDEX="off", SKIP_TTL_DELETES="true", OPENSEARCH_USERNAME="admin",
                OPENSEARCH_PASSWORD="hunter2-secret", OPENSEARCH_ENDPOINT="https://os.internal:9200")
     assert (c["refresh"], c["dlq_index"], c["skip_ttl_deletes"], c["auth"]) == ("wait_for", "", True, "basic")
@@ -264,7 +263,6 @@ def test_a_password_in_the_endpoint_is_refused_and_never_quoted():
 
 
 def test_the_engine_never_quotes_its_arguments():
-    from ddb2os import _core
     env = {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-SECRET"}
     for args in ((None, env), (config(OPENSEARCH_AUTH="none"), list(env.items()))):
         with pytest.raises(ddb2os.OptionError) as e:
@@ -305,8 +303,6 @@ def test_the_engine_never_quotes_its_arguments():
 def test_process_counts_ttl_deletes_skipped_without_a_request():
     """SKIP_TTL_DELETES: a batch of TTL removes only sends nothing (the endpoint is closed), and process()
     and its log line say how many there were and were skipped."""
-    import json
-    from ddb2os import _core
     engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT="http://127.0.0.1:9",
                                      SKIP_TTL_DELETES="true", TABLE_KEYS="T=id"), {})
     ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -409,7 +405,6 @@ class _Server:
 
 def _all_succeeded(body: bytes) -> bytes:
     """_bulk's answer with every action a success (the action lines are the even ones)."""
-    import json
     actions = [json.loads(line) for line in body.decode().splitlines()[::2]]
     return json.dumps({"errors": False, "items": [{next(iter(a)): {"status": 201}} for a in actions]}).encode()
 
@@ -444,7 +439,6 @@ def test_describetable_is_asked_by_the_streams_table_arn(monkeypatch, capsys):
     """A stream from another account names its table by ARN: asked by name alone, DynamoDB answers with
     the caller's own table of that name (a different key here), and every _id would be wrong. The server
     stands in for both DynamoDB (answering by name or ARN as AWS does) and OpenSearch's _bulk."""
-    import json
     asked, bulks = [], []
     theirs = "arn:aws:dynamodb:us-east-1:222222222222:table/books"
 
@@ -502,7 +496,6 @@ def test_describetable_is_asked_by_the_streams_table_arn(monkeypatch, capsys):
 def test_a_dead_letter_keeps_a_refused_strings_text_around_a_lone_surrogate(monkeypatch):
     """A str holding a lone surrogate (json.loads makes one of "\\ud800", as Lambda's runtime does) cannot be
     indexed: its record is a dead letter whose copy keeps the rest of the string (it held one U+FFFD)."""
-    import json
     bulks = []
 
     def bulk(path, headers, body):
@@ -576,7 +569,6 @@ def test_dynamodb_endpoint_without_a_region_says_so_when_a_key_schema_is_needed(
     """Accepted at the cold start (TABLE_KEYS may cover every table), but DescribeTable cannot be signed: a
     composite-key record of a table not in TABLE_KEYS is reported with that reason (it named AWS_REGION or
     DYNAMODB_ENDPOINT, as if DYNAMODB_ENDPOINT were not set)."""
-    from ddb2os import _core
     env = {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "OPENSEARCH_AUTH": "none",
            "DYNAMODB_ENDPOINT": "http://127.0.0.1:9", "TABLE_KEYS": "other=id"}
     engine = _core.SyncEngine(config_from_environment(env), env)
@@ -723,8 +715,6 @@ def test_failed_records_are_logged_twenty_then_a_count_with_reasons_cut_at_500(m
 def test_process_counts_ttl_deletes_written_and_none_skipped():
     """Without SKIP_TTL_DELETES a TTL remove is deleted as any other: process() counts it among ttl_deletes and
     deleted, and skips none (skipped_ttl and ttl_deletes are two counts, equal only when every one is skipped)."""
-    import json
-    from ddb2os import _core
 
     def deleted(path, headers, body):
         n = len(body.decode().splitlines())  # delete actions only: one line each
@@ -746,7 +736,6 @@ def test_process_counts_ttl_deletes_written_and_none_skipped():
 def test_an_argument_given_twice_is_a_type_error_that_quotes_nothing():
     """By position and by name at once: refused as Python refuses it, without quoting the arguments (the
     event's values, the environment's secrets)."""
-    from ddb2os import _core
     env = {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-SECRET"}
     with pytest.raises(TypeError) as e:
         _core.SyncEngine(config(OPENSEARCH_AUTH="none"), env, config=config(OPENSEARCH_AUTH="none"))
@@ -764,8 +753,6 @@ def test_a_time_of_another_number_type_is_never_read_through_its_own_str():
     """Only an exact int, float or Decimal has its text read: an int subclass's __str__ is the event's own Python
     code, which could change the event while the engine reads it. Its ApproximateCreationDateTime is refused (the
     version cannot be taken from it) and the record dead-lettered, with null for the value: __str__ never runs."""
-    import json
-    from ddb2os import _core
 
     class Stamp(int):
         calls = 0
@@ -797,8 +784,6 @@ def test_a_time_of_another_number_type_is_never_read_through_its_own_str():
 def test_a_budget_past_a_year_or_infinite_is_a_year():
     """seconds beyond what a clock can add to now (inf, 1e300, a thousand years) is taken as a year: the batch is
     written, never refused as past its deadline by a time that overflowed."""
-    import json
-    from ddb2os import _core
     arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
     record = {"eventID": "e1", "eventName": "INSERT", "eventSourceARN": arn,
               "dynamodb": {"ApproximateCreationDateTime": 1, "SequenceNumber": "1", "Keys": {"id": {"S": "a"}},
