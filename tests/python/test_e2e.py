@@ -339,6 +339,65 @@ def test_random_workload_index_equals_table_and_redelivery_converges(servers, co
     assert_index_equals_table(opensearch.url, table)
 
 
+def test_random_faults_and_lambdas_redelivery_lose_and_reorder_nothing(servers, configure):
+    """The founding Lambdas' worst failure, checked under every fault the proxy has: 429 and 5xx answers,
+    resets before a bulk reaches OpenSearch and after OpenSearch applied it, an answer held past the
+    invocation's deadline (applied, but the handler cannot know), items throttled or refused inside a
+    bulk; each for a moment (retried within the invocation) or for the whole invocation (its records
+    fail, unwritten). Lambda redelivers from the lowest failed record (ReportBatchItemFailures),
+    replaying writes OpenSearch already holds, until the stream is consumed; the index then equals the
+    table."""
+    opensearch, dynamodb = servers
+    rng = random.Random(11)
+    with FaultProxy(opensearch.url) as faults:
+        configure(OPENSEARCH_ENDPOINT=faults.url)
+        table = Table(dynamodb, "chaos")
+        random_workload(table, rng, keys=40, ops=300)
+        records = table.new_records()
+        bulk = r"(^|/)_bulk(\?|$)"
+        kinds = ["status", "reset_request", "reset_response", "held", "items", "outage", "items_outage", "none"]
+        pos, invocations, redelivered, replayed, logs = 0, 0, 0, 0, []
+        while pos < len(records):
+            invocations += 1
+            assert invocations <= 100, "the stream is not consumed"
+            batch = records[pos:pos + rng.randint(10, 60)]
+            kind, milliseconds = kinds[invocations % len(kinds)], 60_000
+            every, error = rng.randint(2, 5), rng.choice(["429", "503", "es_rejected_execution_exception"])
+            if kind in ("held", "outage", "items_outage"):  # a budget of 2 s: 2.5 s less Lambda's margin
+                milliseconds = 2_500
+            if kind == "status":
+                faults.fail_next(rng.randint(1, 3), rng.choice([429, 500, 502, 503, 504]), path=bulk)
+            elif kind == "reset_request":
+                faults.reset_next(rng.randint(1, 2), "request", path=bulk)
+            elif kind == "reset_response":
+                faults.reset_next(rng.randint(1, 2), "response", path=bulk)
+            elif kind == "held":  # applied, and answered after the deadline
+                faults.delay_next(1, seconds=4.0, path=bulk)
+            elif kind == "outage":
+                faults.fail_next(10_000, rng.choice([429, 503]), path=bulk)
+            elif kind in ("items", "items_outage"):
+                faults.fail_bulk_items(lambda position, action, every=every: position % every == 0, error=error,
+                                       n=rng.randint(1, 3) if kind == "items" else 10_000)
+            answer, log = run_handler({"Records": batch}, milliseconds=milliseconds)
+            faults.clear()
+            logs.append(log)
+            assert log["DeadLettered"] == 0, log  # every fault here is one to retry, never a document's own
+            failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+            numbers = [r["dynamodb"]["SequenceNumber"] for r in batch]
+            assert failed <= set(numbers) and log["Failed"] == len(failed)
+            if failed:
+                lowest = min(numbers.index(s) for s in failed)
+                redelivered += 1
+                replayed += len(batch) - lowest - len(failed)  # written already, and coming again
+                pos += lowest  # from the lowest failed record, as Lambda does
+            else:
+                pos += len(batch)
+        for kind in ("status", "reset_request", "reset_response", "delay", "bulk_items"):
+            assert faults.injected[kind] > 0, kind
+        assert redelivered > 0 and replayed > 0 and sum(log["Retries"] for log in logs) > 0
+        assert assert_index_equals_table(opensearch.url, table) > 10
+
+
 def test_the_lambda_runtime_syncs_a_stream_under_the_runtime_interface_emulator(servers, configure):
     """ddb2os.lambda_runtime (the event's raw bytes to the engine) under AWS's Lambda Runtime Interface
     Emulator: each batch POSTed as Lambda delivers it, answered with no failures; the index equals the table."""
