@@ -51,6 +51,9 @@ using steady = std::chrono::steady_clock;
 constexpr const char* key_id = "AKIDEXAMPLE";
 constexpr const char* secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 constexpr const char* token = "FwoGZXIvYXdzEXAMPLETOKEN//+=";
+// libcurl's own words for a refused connection, which 8.x changed ("Couldn't connect to server",
+// "Could not connect to server"): a message carries them as the libcurl it runs on says them.
+const std::string refused = curl_easy_strerror(CURLE_COULDNT_CONNECT);
 
 http::clock::time_point in(std::chrono::milliseconds ms) { return http::clock::now() + ms; }
 
@@ -866,7 +869,7 @@ TEST_CASE("curl_transport: refused, and closed mid-response") {
         ddb2os::curl_transport t(nobody.url());
         const http::result r = t.send({"GET", "/", {}, {}}, in(5s));
         CHECK(r.error == http::error_kind::connect);
-        CHECK(r.message.find("Couldn't connect to server") != std::string::npos);
+        CHECK(r.message.find(refused) != std::string::npos);
         CHECK(r.res.status == 0);
     }
     http_server cut([](const received_request& r) {
@@ -1438,7 +1441,7 @@ TEST_CASE("credentials_http: the container endpoint") {
         CHECK(unreachable.rfind("[ddb2os.credentials.unreachable] container credentials endpoint "
                                 "(AWS_CONTAINER_CREDENTIALS_FULL_URI) failed: ",
                                 0) == 0);
-        CHECK(unreachable.find("Couldn't connect") != std::string::npos);
+        CHECK(unreachable.find(refused) != std::string::npos);
         // Not the URL: a relative URI's path is a bearer name for the task's credentials.
         CHECK(unreachable.find("/creds") == std::string::npos);
         CHECK(unreachable.find("GET ") == std::string::npos);
@@ -1602,7 +1605,7 @@ TEST_CASE("credentials_http: EC2 instance metadata, IMDSv2") {
         const ddb2os::credentials_lookup l = p.lookup();
         CHECK_FALSE(l.found);
         CHECK(l.tried.rfind("EC2 instance metadata at " + nobody.url() + " (token request failed: PUT " + nobody.url() +
-                                "/latest/api/token: Couldn't connect to server",
+                                "/latest/api/token: " + refused,
                             0) == 0);
     }
     SUBCASE("a role whose credentials are bad is an error") {

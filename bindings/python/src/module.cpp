@@ -773,7 +773,7 @@ py::object pinned_records(PyObject* event) {
     if (!PyDict_Check(event)) return pinned;
     py::dict wrapped;
     wrapped["Records"] = pinned;
-    return std::move(wrapped);
+    return py::object(std::move(wrapped));  // not `return std::move(...)`: g++ 16 calls that redundant
 }
 
 // The engine behind ddb2os.handler: built once per container from the checked configuration
