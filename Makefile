@@ -4,7 +4,7 @@ CLANG_BUILD ?= build/clang-asan
 PYTHON     ?= python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps configure build python test test-cpp test-clang test-python test-python-versions test-fuzz fuzz test-conan demo demo-cli bench clean
+.PHONY: all deps configure build python test test-cpp test-clang test-python test-python-versions test-debian-testing test-fuzz fuzz test-conan demo demo-cli bench clean
 
 all: build
 
@@ -44,6 +44,12 @@ test-python: build python
 test-python-versions: build
 	JOBS=$(JOBS) bash scripts/test-python-versions.sh $(abspath $(BUILD))
 
+# Lambda's newest Python (3.14) and the newest g++, CMake, libcurl and OpenSSL, which this machine lacks:
+# Debian testing, made by debootstrap in the build tree; in it (chroot), ctest and the module's tests
+# that need no server. Needs root.
+test-debian-testing: deps
+	JOBS=$(JOBS) bash scripts/test-debian-testing.sh $(abspath $(BUILD))
+
 # libFuzzer targets (tests/fuzz/) with ASan and UBSan: a fixed number of inputs each from the seeds
 # (make test), or FUZZ_SECONDS each from a random seed (make fuzz).
 test-fuzz: deps
@@ -70,6 +76,7 @@ test: deps
 	$(MAKE) test-fuzz
 	$(MAKE) test-python
 	$(MAKE) test-python-versions
+	$(MAKE) test-debian-testing
 	$(MAKE) test-conan
 
 # The README's main job: a DynamoDB table's changes synced into a local OpenSearch.

@@ -24,6 +24,7 @@ java_version=$(java -version 2>&1 || true)
 [[ "$java_version" =~ version\ \"(1[7-9]|[2-9][0-9]) ]] || need_apt+=(openjdk-17-jre-headless)
 have_cmd mvn || need_apt+=(maven)                      # fetches them from Maven Central
 have_cmd go || need_apt+=(golang-go)                   # builds the Lambda Runtime Interface Emulator (its Go module)
+have_cmd debootstrap || need_apt+=(debootstrap)      # Debian testing for Python 3.14 (scripts/test-debian-testing.sh)
 have_file /usr/include/pybind11/pybind11.h || need_apt+=(pybind11-dev)
 have_file /usr/include/simdjson.h || need_apt+=(libsimdjson-dev)
 # The module's build needs the running Python's headers, and the tests its pip: Debian's packages when
