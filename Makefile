@@ -44,9 +44,9 @@ test-python: build python
 test-python-versions: build
 	JOBS=$(JOBS) bash scripts/test-python-versions.sh $(abspath $(BUILD))
 
-# Lambda's newest Python (3.14) and the newest g++, CMake, libcurl and OpenSSL, which this machine lacks:
-# Debian testing, made by debootstrap in the build tree; in it (chroot), ctest and the module's tests
-# that need no server. Needs root.
+# Lambda's newest Python (3.14) and the newest g++, clang, CMake, libcurl and OpenSSL, which this machine lacks:
+# Debian testing, made by debootstrap in the build tree; in it (chroot), ctest (g++), the unit tests
+# (clang) and the module's tests that need no server. Needs root.
 test-debian-testing: deps
 	JOBS=$(JOBS) bash scripts/test-debian-testing.sh $(abspath $(BUILD))
 

@@ -3,7 +3,7 @@
 # of: a Debian testing system, made by debootstrap from Debian's archive into the build tree, and in
 # it (chroot) what a user there would build:
 #   - the C++ library, its unit tests, tools and consumer projects with its g++, CMake, libcurl and
-#     OpenSSL, with -Werror, and ctest;
+#     OpenSSL, with -Werror, and ctest; the unit tests again built with its clang, with -Werror;
 #   - the Python module with -Werror for its python3.14, in a virtual environment, and the tests that
 #     need no server (test-python-versions.sh's, less test_proxies.py, whose OpenSearch needs Java).
 # The sources are copied in (tracked and untracked files, not the build tree), never mounted, so that
@@ -15,7 +15,7 @@ build=${1:-$here/build}
 root=$build/debian-testing
 mirror=${DDB2OS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 jobs=${JOBS:-$(nproc)}
-packages=(ca-certificates g++ make cmake ninja-build pkg-config nlohmann-json3-dev doctest-dev libssl-dev openssl
+packages=(ca-certificates g++ clang make cmake ninja-build pkg-config nlohmann-json3-dev doctest-dev libssl-dev openssl
           libcurl4-openssl-dev zlib1g-dev python3.14-dev python3.14-venv)
 tests=(tests/python/test_module.py tests/python/test_handler.py tests/python/test_sign.py
        tests/python/test_sigv4_botocore.py tests/python/test_backfill.py tests/python/test_cli.py)
@@ -79,6 +79,10 @@ chroot "$root" env -i "${env_in[@]}" bash -euo pipefail -c '
   cmake -S . -B /build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ -DDDB2OS_WERROR=ON >/dev/null
   cmake --build /build/cpp -j "$JOBS"
   (cd /build/cpp && ctest --output-on-failure -j "$JOBS")
+  echo "== Debian testing: $(clang++ --version | head -n 1)"
+  cmake -S . -B /build/clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DDDB2OS_WERROR=ON >/dev/null
+  cmake --build /build/clang -j "$JOBS" --target ddb2os_tests
+  /build/clang/tests/ddb2os_tests --no-intro=true
   [ -x /build/venv/bin/python ] || python3.14 -m venv /build/venv
   /build/venv/bin/python -m pip install -q "pip>=23.1"
   /build/venv/bin/python -m pip install -q -r /src/requirements.txt
