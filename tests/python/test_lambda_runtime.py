@@ -12,10 +12,12 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -136,6 +138,7 @@ def test_only_the_runtime_itself_reports_an_import_failure(monkeypatch):
     assert not started_as_runtime(["python3", "app.py", "-m", "ddb2os.lambda_runtime"])
     assert not started_as_runtime(["python3", "-c", "import ddb2os", "-m", "ddb2os.lambda_runtime"])
     assert not started_as_runtime(["python3", "-W", "-m", "ddb2os.lambda_runtime"])
+    assert not started_as_runtime(["python3", "-", "-m", "ddb2os.lambda_runtime"])  # a script on stdin, its arguments
     monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API")
     assert not started_as_runtime(["python3", "-m", "ddb2os.lambda_runtime"])
 
@@ -383,6 +386,9 @@ def test_the_handler_setting_must_name_ddb2os_handler(monkeypatch):
         check(("rt",), {"_HANDLER": "app.handler"})
     with pytest.raises(OptionError, match="the runtime's argument .* names the handler 'ddb2os.handler2'"):
         check(("rt", "ddb2os.handler2"), {"_HANDLER": "ddb2os.handler"})
+    # A CMD is no emulator's last word: no hint about _HANDLER, whatever it holds.
+    with pytest.raises(OptionError, match=r"names the handler '/app/handler\.py', .* on Lambda's own Python runtime$"):
+        check(("rt", "/app/handler.py"), {})
     # The emulator's _HANDLER for a command run through a shell or a wrapper: the message says what it is.
     for command_word in ("exec python3 -m ddb2os.lambda_runtime", "/usr/bin/python3"):
         with pytest.raises(OptionError, match=r"the Runtime Interface Emulator takes the last word of its command "
@@ -396,6 +402,8 @@ def test_the_handler_setting_must_name_ddb2os_handler(monkeypatch):
     assert lambda_runtime.serve(client, argv=("rt",), env={"_HANDLER": "mine.handler"}) == 1
     (error,), = [client.init_errors]
     assert error["errorType"] == "OptionError" and "'mine.handler'" in error["errorMessage"], error
+    # Raised in the loop's own code, with no handler's frame: its stack is the loop's, not none.
+    assert error["stackTrace"] and ", in check_handler_setting\n" in error["stackTrace"][-1], error
     assert read == [] and client.responses == [] and len(client.invocations) == 1
 
 
@@ -450,7 +458,7 @@ def test_a_worker_of_several_leaves_a_start_failure_another_reported_to_it(monke
         lambda_runtime.serve(FakeClient([], refusals={"init_failed": 403}))
 
 
-def test_a_worker_asks_again_for_the_next_invocation(monkeypatch):
+def test_a_worker_asks_again_for_the_next_invocation(monkeypatch, capsys):
     from ddb2os import lambda_runtime
     monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
     monkeypatch.setattr(lambda_runtime, "handler", lambda event, context: {"batchItemFailures": []})
@@ -467,6 +475,9 @@ def test_a_worker_asks_again_for_the_next_invocation(monkeypatch):
     client.next_invocation = flaky
     assert lambda_runtime.serve(client, max_invocations=1, concurrent=True) == 0
     assert [rid for rid, _ in client.responses] == ["r1"]
+    assert capsys.readouterr().err == (
+        "[WARN] ddb2os.lambda_runtime: asking for the next invocation failed (reset); asking again in 0.1 s\n"
+        "[WARN] ddb2os.lambda_runtime: asking for the next invocation failed (answered 500); asking again in 0.2 s\n")
     client = FakeClient([])
     client.next_invocation = lambda: (_ for _ in ()).throw(ConnectionResetError("reset"))
     slept = []
@@ -481,6 +492,8 @@ def test_max_concurrency_is_read_from_the_environment():
     from ddb2os.lambda_runtime import max_concurrency
     assert max_concurrency({}) is None
     assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "16"}) == 16
+    assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "1"}) == 1
+    assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "10000"}) == 10000
     for bad in ("0", "-1", "x", "", "1e3", "١", "10001"):
         with pytest.raises(OptionError, match=r"AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000"):
             max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": bad})
@@ -510,17 +523,18 @@ def test_the_invocation_id_and_the_x_ray_cause_go_back_as_headers():
     assert [h["Lambda-Runtime-Function-XRay-Error-Cause"] for _, h, _ in api.seen] == [None, cause, None, None]
 
 
-def test_a_workers_output_goes_to_the_log_socket_it_is_given(tmp_path):
-    path = str(tmp_path / "logs.sock")
+def log_socket(path):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(2)
     listener.settimeout(30)
-    code = ("import sys; from ddb2os.lambda_runtime import _redirect_output; _redirect_output(sys.argv[1]); "
-            "print('to stdout', flush=True); print('to stderr', file=sys.stderr, flush=True)")
-    p = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return listener
+
+
+def received_on(listener):
+    """What the two connections to a log socket carried: one for stdout, then one for stderr."""
     received = []
-    for _ in range(2):  # one connection for stdout, then one for stderr
+    for _ in range(2):
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(30)
@@ -531,10 +545,50 @@ def test_a_workers_output_goes_to_the_log_socket_it_is_given(tmp_path):
                     break
                 chunks.append(chunk)
             received.append(b"".join(chunks))
+    return received
+
+
+def test_a_workers_output_goes_to_the_log_socket_it_is_given(tmp_path):
+    path = str(tmp_path / "logs.sock")
+    listener = log_socket(path)
+    code = ("import sys; from ddb2os.lambda_runtime import _redirect_output; _redirect_output(sys.argv[1]); "
+            "print('to stdout', flush=True); print('to stderr', file=sys.stderr, flush=True)")
+    p = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    received = received_on(listener)
     out, err = p.communicate(timeout=30)
     listener.close()
     assert p.returncode == 0 and (out, err) == (b"", b""), (out, err)
     assert received == [b"to stdout\n", b"to stderr\n"]
+    # Set but empty, as unset: the output stays where it is (awslambdaric's test is the same).
+    code = "from ddb2os.lambda_runtime import _redirect_output; _redirect_output(''); print('kept')"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout) == (0, "kept\n"), p.stderr
+
+
+def test_each_worker_writes_to_the_log_socket_lambda_names(tmp_path):
+    """_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET, read by each forked worker; the runtime's own warning stays
+    on its output."""
+    path = str(tmp_path / "logs.sock")
+    listener = log_socket(path)
+    code = """
+import sys
+from ddb2os import lambda_runtime
+def fake_run(address, concurrent):
+    print("from the worker", flush=True)
+    print("its error", file=sys.stderr, flush=True)
+    return 0
+lambda_runtime._run = fake_run
+sys.exit(lambda_runtime._run_workers("127.0.0.1:1", 1))
+"""
+    p = subprocess.Popen([sys.executable, "-c", code], env=runtime_env(_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET=path),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        received = received_on(listener)
+    finally:
+        out, err = p.communicate(timeout=60)
+        listener.close()
+    assert p.returncode == 0 and out == "" and "exited with status 0; stopping the other 0" in err, (out, err)
+    assert received == [b"from the worker\n", b"its error\n"]
 
 
 def test_a_worker_that_exits_stops_the_others_and_the_runtime(monkeypatch, tmp_path):
@@ -607,14 +661,16 @@ def fake_run(address, concurrent):
 lambda_runtime._run = fake_run
 sys.exit(lambda_runtime._run_workers("127.0.0.1:1", 2))
 """
-    p = subprocess.Popen([sys.executable, "-c", code])
+    p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while (not started.exists() or len(started.read_text().split()) < 2) and time.monotonic() < deadline:
         time.sleep(0.05)
     workers = [int(w) for w in started.read_text().split()]
     assert len(workers) == 2
     p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=60) == 1  # the workers ended by the signal
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 1  # the workers ended by the signal
+    assert err == "", err  # a shutdown, not a worker gone: nothing to warn of
     for pid in workers:  # reaped by the runtime before it exited
         assert not pathlib.Path(f"/proc/{pid}").exists()
 
@@ -867,3 +923,159 @@ def test_the_runtime_logs_in_json_under_the_emulator():
     records = [json.loads(line) for line in out.splitlines() if line.startswith('{"timestamp"')]
     assert [(r["level"], r["errorType"]) for r in records] == [("ERROR", "OptionError")], out
     assert records[0]["errorMessage"].startswith("[ddb2os.option.invalid] OPENSEARCH_ENDPOINT is not set"), out
+
+
+# ------------------------------------------------------------ from the fifth mutation run (lambda_runtime, scripts)
+
+def test_an_invocations_tenant_and_invocation_id_reach_its_context_and_its_error(monkeypatch):
+    from ddb2os import lambda_runtime
+    tenants = []
+
+    def refuse(event, context):
+        tenants.append(context.tenant_id)
+        raise ValueError("no good")
+
+    monkeypatch.setattr(lambda_runtime, "handler", refuse)
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
+    client = FakeClient([(b"{}", {"lambda-runtime-aws-request-id": "r1", "lambda-runtime-aws-tenant-id": "tenant-1",
+                                  "lambda-runtime-invocation-id": "inv-1"}),
+                         (b"{}", {"lambda-runtime-aws-request-id": "r2"})])
+    assert lambda_runtime.serve(client, max_invocations=2) == 0
+    assert tenants == ["tenant-1", None]
+    # The error goes back with the invocation id it belongs to, as a response does.
+    assert [rid for rid, _ in client.errors] == ["r1", "r2"] and client.invocation_ids == ["inv-1", ""]
+
+
+def test_in_json_an_answer_not_taken_is_a_warning_of_its_request(monkeypatch, capsys):
+    from ddb2os import lambda_runtime
+    monkeypatch.setenv("AWS_LAMBDA_LOG_FORMAT", "JSON")  # read by the sink made at the first record
+    monkeypatch.setattr(lambda_runtime, "_get_engine", lambda: None)
+    monkeypatch.setattr(lambda_runtime, "handler", lambda event, context: {"batchItemFailures": []})
+    client = FakeClient([(b"{}", {"lambda-runtime-aws-request-id": "r1"})], refusals={"respond": 410})
+    assert lambda_runtime.serve(client, max_invocations=1) == 0
+    warning = json.loads(capsys.readouterr().err)
+    assert (warning["level"], warning["requestId"], warning["message"]) == (
+        "WARNING", "r1", "the answer to request r1 was not taken: respond answered 410"), warning
+
+
+def test_ctrl_c_ends_the_loop_with_130_and_a_broken_answer_is_the_apis_failure(monkeypatch, capsys):
+    from ddb2os import lambda_runtime
+    raised = [KeyboardInterrupt(), http.client.BadStatusLine("HTTP/9.9 what")]
+
+    def serve(client, argv=(), concurrent=False):
+        raise raised.pop(0)
+    monkeypatch.setattr(lambda_runtime, "serve", serve)
+    assert lambda_runtime._run("127.0.0.1:1", concurrent=False) == 130
+    assert capsys.readouterr().err == ""
+    # An answer http.client cannot read is the Runtime API's failure (one line), not a bug of the loop's.
+    assert lambda_runtime._run("127.0.0.1:1", concurrent=False) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("ddb2os.lambda_runtime: the Runtime API at 127.0.0.1:1 failed: "), err
+
+
+def test_main_takes_the_telemetry_descriptor_before_the_loop_runs():
+    """Out of the environment before the handler runs (as awslambdaric takes it): nothing the function starts
+    writes frames to it."""
+    code = """
+import os, sys
+from ddb2os import lambda_runtime
+def fake_run(address, concurrent):
+    print(os.environ.get("_LAMBDA_TELEMETRY_LOG_FD"), concurrent)
+    return 0
+lambda_runtime._run = fake_run
+sys.exit(lambda_runtime.main())
+"""
+    r, w = os.pipe()
+    try:
+        p = subprocess.run([sys.executable, "-c", code], pass_fds=(w,), capture_output=True, text=True, timeout=60,
+                           env=runtime_env(AWS_LAMBDA_RUNTIME_API="127.0.0.1:1", _LAMBDA_TELEMETRY_LOG_FD=str(w)))
+    finally:
+        os.close(w)
+        os.close(r)
+    assert (p.returncode, p.stdout) == (0, "None False\n"), (p.stdout, p.stderr)
+
+
+def test_a_concurrency_of_one_is_still_a_worker(monkeypatch):
+    """AWS_LAMBDA_MAX_CONCURRENCY=1 is Lambda Managed Instances too: a forked worker (its log socket, its retries),
+    not the plain loop."""
+    from ddb2os import lambda_runtime
+    calls = []
+    monkeypatch.setattr(lambda_runtime, "_run_workers",
+                        lambda address, workers: calls.append(("workers", workers)) or 0)
+    monkeypatch.setattr(lambda_runtime, "_run", lambda address, concurrent: calls.append(("loop", concurrent)) or 0)
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:1")
+    monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "1")
+    assert lambda_runtime.main() == 0
+    monkeypatch.delenv("AWS_LAMBDA_MAX_CONCURRENCY")
+    assert lambda_runtime.main() == 0
+    assert calls == [("workers", 1), ("loop", False)]
+
+
+def test_the_x_ray_cause_lists_each_file_once_in_order():
+    from ddb2os.lambda_runtime import xray_cause_of
+    try:
+        json.loads("{")
+    except ValueError as e:
+        cause = json.loads(xray_cause_of(e))
+    paths = [frame["path"] for frame in cause["exceptions"][0]["stack"]]
+    assert len(paths) > len(set(paths)) and paths != sorted(paths)  # json's decoder: two frames of one file
+    assert cause["paths"] == sorted(set(paths))
+
+
+def scripted_api(*connections):
+    """A Runtime API on a raw socket: for each connection in turn, the answers to its requests in order (the
+    connection closes after the last). Returns the address and the requests' first lines."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(10)
+    received = []
+
+    def serve():
+        with listener:
+            for answers in connections:
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    return
+                with conn:
+                    for answer in answers:
+                        received.append(conn.recv(65536).split(b"\r\n", 1)[0])
+                        conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"127.0.0.1:{listener.getsockname()[1]}", received
+
+
+def answer(body):
+    return (b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+
+
+def test_after_an_answer_that_cannot_be_read_the_next_request_is_on_a_new_connection():
+    """A garbled answer leaves http.client's connection waiting for a response forever: the client drops it,
+    so a worker's next ask (it asks again) can succeed."""
+    from ddb2os.lambda_runtime import _Client
+    address, received = scripted_api([b"HELLO\r\n"], [answer(b"2")])
+    client = _Client(address)
+    with pytest.raises(http.client.BadStatusLine):
+        client.next_invocation()
+    assert client.next_invocation()[0] == b"2"
+    assert received == [b"GET /2018-06-01/runtime/invocation/next HTTP/1.1"] * 2
+
+
+def test_on_lambda_managed_instances_the_emulator_is_ready_once_every_worker_polls():
+    """scripts/stack.py's LambdaEmulator in the emulator's Lambda Managed Instances mode: start() returns once each
+    worker is connected to the Runtime API (the emulator listens before, and refuses an invocation no worker polls
+    for). The runtime here takes 2 s to start (a sitecustomize), so that the emulator listens well before."""
+    slow = pathlib.Path(tempfile.mkdtemp(prefix="ddb2os-slow-start-"))
+    try:
+        slow.chmod(0o755)  # the emulator runs the runtime as user 993 in this mode
+        (slow / "sitecustomize.py").write_text("import time\ntime.sleep(2)\n")
+        env = runtime_env(PYTHONPATH=os.pathsep.join(filter(None, [str(slow), os.environ.get("PYTHONPATH")])))
+        with stack.lambda_emulator(RUNTIME, env=env, max_concurrency=2) as rie:
+            assert rie._workers_connected()
+            status, body = rie.invoke(b'{"Records": []}')
+        assert (status, json.loads(body)) == (200, {"batchItemFailures": []}), body
+    finally:
+        shutil.rmtree(slow, ignore_errors=True)
