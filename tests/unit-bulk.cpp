@@ -821,3 +821,58 @@ TEST_CASE("bulk: the edges between seconds, milliseconds and microseconds, and t
     CHECK(r.errors.empty());
     CHECK(all_bodies(r) == "{\"delete\":{\"_index\":\"books\",\"_id\":\"a|x\",\"version\":0,\"version_type\":\"external_gte\"}}\n");
 }
+
+// ---------------------------------------------------------------- from a fourth mutation run
+// Each case below fails for a change to bulk.hpp (or to what it reads) that the other tests let through.
+
+TEST_CASE("bulk: the smallest sizes the options allow are taken") {
+    ddb2os::bulk_options o;
+    o.max_bytes = 64;
+    o.first_max_bytes = 64;
+    CHECK_NOTHROW(ddb2os::validate(o));
+    o.max_bytes = 63;
+    CHECK_THROWS_WITH_AS(ddb2os::validate(o), "[ddb2os.option.invalid] max_bytes must be at least 64", ddb2os::error);
+}
+
+TEST_CASE("bulk: a body of exactly max_bytes is one body") {
+    // Two records whose actions take the same bytes; max_bytes their sum: cut there, a body held one.
+    const std::string ev = event({rec(1, "INSERT", book_keys("a", "t1"), book_image("a", "t1", 1)),
+                                  rec(2, "INSERT", book_keys("a", "t2"), book_image("a", "t2", 2))});
+    auto o = books_options();
+    const std::size_t both = all_bodies(ddb2os::build_bulk(ev, o)).size();
+    o.max_bytes = both;
+    const auto r = ddb2os::build_bulk(ev, o);
+    REQUIRE(r.bodies.size() == 1);
+    CHECK(r.bodies[0].data.size() == both);
+    o.max_bytes = both - 1;
+    CHECK(ddb2os::build_bulk(ev, o).bodies.size() == 2);
+}
+
+TEST_CASE("bulk: a first record larger than first_max_bytes opens the first body, never an empty one") {
+    auto o = books_options();
+    o.first_max_bytes = 64;  // every action here is larger
+    const auto r = ddb2os::build_bulk(event({rec(1, "INSERT", book_keys("a", "t1"), book_image("a", "t1", 1)),
+                                             rec(2, "INSERT", book_keys("a", "t2"), book_image("a", "t2", 2))}),
+                                      o);
+    REQUIRE(r.bodies.size() == 2);  // the first body cut after its first action, the rest at max_bytes
+    CHECK(r.bodies[0].records == std::vector<std::uint32_t>{0});
+    CHECK(r.bodies[1].records == std::vector<std::uint32_t>{1});
+    for (const auto& b : r.bodies) CHECK(test::check_ndjson(b.data) == 2);
+}
+
+TEST_CASE("bulk: with a fixed index, a record needs no eventSourceARN") {
+    ddb2os::bulk_options o;
+    o.index = "books";  // no {table}: the record's table is not needed to name its index
+    const auto r = ddb2os::build_bulk(
+        event({R"({"eventName":"REMOVE","dynamodb":{"Keys":{"id":{"S":"1"}},"SequenceNumber":"3"}})"}), o);
+    CHECK(r.errors.empty());
+    CHECK(all_bodies(r) == "{\"delete\":{\"_index\":\"books\",\"_id\":\"1\"}}\n");
+}
+
+TEST_CASE("bulk: a time too large for 64 bits is no time, never wrapped around") {
+    // 2^64 and 2^64 + 1 seconds would wrap to the times 0 and 1 s: versions older than any real one.
+    std::int64_t v = 7;
+    CHECK_FALSE(ddb2os::epoch_microseconds("18446744073709551616", v));
+    CHECK_FALSE(ddb2os::epoch_microseconds("18446744073709551617", v));
+    CHECK_FALSE(ddb2os::epoch_microseconds("18446744073709551616000", v));
+}

@@ -311,3 +311,23 @@ TEST_CASE("tape: a one-byte key that is a backslash starts an escape, not a key"
     json_tape t;
     t.parse("{\"\\\\\":1}   ");  // the key \, escaped: valid
 }
+
+// ---------------------------------------------------------------- from a fourth mutation run
+
+TEST_CASE("tape: an escape cut off by the input's end is an error at that end, never read past it") {
+    // Views that end inside an escape, of a buffer whose next bytes would complete it.
+    const std::string buffer = "[\"a\\\"\\u1234\"]";
+    CHECK(syntax_error(std::string_view(buffer).substr(0, 4)) ==
+          "[ddb2os.json.syntax] byte 4: unexpected end of input, expected an escape sequence");
+    CHECK(syntax_error("[\"a\\") == "[ddb2os.json.syntax] byte 4: unexpected end of input, expected an escape sequence");
+    CHECK(syntax_error(std::string_view(buffer).substr(0, 10)) ==
+          "[ddb2os.json.syntax] byte 10: unexpected end of input, expected 4 hex digits after \\u");
+}
+
+TEST_CASE("tape: every whitespace RFC 8259 names is skipped, CRLF line ends too") {
+    json_tape t;
+    t.parse("\r\n{\r\n\t\"a\" :\r\n [1 ,\r2]\n}\r\n");
+    REQUIRE(t.nodes.size() == 5);  // object, "a", array, 1, 2
+    CHECK(t.nodes[0].length == 1);
+    CHECK(t.nodes[2].length == 2);
+}

@@ -3,7 +3,11 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <future>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_support.hpp"
@@ -1093,4 +1097,308 @@ TEST_CASE("sync: failures that waiting seldom fixes are counted in a row: an ans
     CHECK(rep.failures.empty());  // three TLS failures, never three in a row
     CHECK(rep.indexed == 1);
     CHECK(t.sent.size() == 6);
+}
+
+// ---------------------------------------------------------------- from a fourth mutation run
+// Each case below fails for a change to sync.hpp (or to what it reads) that the other tests let through.
+
+namespace {
+// A record of table Pairs, whose Keys hold two attributes (a composite key).
+std::string pair_record(int seq) {
+    return R"({"eventID":"e)" + std::to_string(seq) + R"(","eventName":"INSERT","eventSourceARN":")" + arn("Pairs") +
+           R"(","dynamodb":{"ApproximateCreationDateTime":1700000000,"Keys":{"sk":{"N":"2"},"pk":{"S":"p"}},)"
+           R"("NewImage":{"pk":{"S":"p"}},"SequenceNumber":")" + std::to_string(seq) + "\"}}";
+}
+}  // namespace
+
+TEST_CASE("sync: the options' edges") {
+    scripted_transport t;
+    SUBCASE("every refresh value the options name is taken") {
+        for (const char* refresh : {"", "true", "false", "wait_for"}) {
+            CAPTURE(refresh);
+            auto o = fast_options();
+            o.refresh = refresh;
+            CHECK_NOTHROW(ddb2os::sync_engine(o, t));
+        }
+    }
+    SUBCASE("a retry's base may equal its cap, and is never 0 (retries that never wait)") {
+        auto o = fast_options();
+        o.retry.base = o.retry.cap = std::chrono::milliseconds(5);
+        CHECK_NOTHROW(ddb2os::sync_engine(o, t));
+        for (const long base : {0L, -1L, 6L}) {
+            CAPTURE(base);
+            o.retry.base = std::chrono::milliseconds(base);
+            CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] retry needs 0 < base <= cap", ddb2os::error);
+        }
+    }
+}
+
+TEST_CASE("sync: the report's records are every record of the batch, whatever became of each") {
+    // One written, one superseded by it, one dead-lettered, one not a record at all: four records.
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(
+        event({rec(1, "INSERT", "a", img), rec(2, "MODIFY", "a", img), rec(3, "INSERT", "b", R"({"n":{"N":"x"}})"), "7"}),
+        soon());
+    CHECK(rep.failures.empty());
+    CHECK(rep.records == 4);
+    CHECK((rep.actions == 1 && rep.superseded == 1 && rep.dead_lettered == 2));
+    CHECK(nlohmann::json::parse(rep.log_line()).at("Records") == 4);
+}
+
+TEST_CASE("sync: only the key schema's absence is reported for an unresolved table; its records' own errors are dead letters") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    auto o = fast_options();
+    o.resolve_key_schema = [](const std::string& table, const std::string&, ddb2os::key_schema&, std::string& reason,
+                              clock::time_point) {
+        reason = "DescribeTable " + table + ": HTTP 400 ThrottlingException";
+        return false;
+    };
+    ddb2os::sync_engine engine(o, t);
+    // Record 2 is of the same table, its Keys one attribute, its image a bad number: retrying it
+    // when DescribeTable answers would fail it again.
+    const auto rep = engine.process(event({pair_record(1), rec(2, "INSERT", "a", R"({"n":{"N":"x"}})", "Pairs")}), soon());
+    CHECK(rep.batch_item_failures() == std::vector<std::string>{"1"});
+    CHECK(rep.dead_lettered == 1);
+    REQUIRE(t.sent.size() == 1);
+    CHECK(t.sent[0].body.find(R"("_index":"pairs-dlq","_id":"ev2")") != std::string::npos);
+}
+
+TEST_CASE("sync: a dead letter's reason for an error without a path is the message alone") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({"7"}), soon());
+    CHECK(rep.dead_lettered == 1);
+    REQUIRE(t.sent.size() == 1);
+    const auto doc = nlohmann::json::parse(t.sent[0].body.substr(t.sent[0].body.find('\n') + 1));
+    CHECK(doc["error"]["type"] == "ddb2os.record.not_object");
+    CHECK(doc["error"]["reason"] == "a record must be an object, not a number");
+}
+
+TEST_CASE("sync: failures are reported in stream order, whichever step failed each, and counted") {
+    // Without dead letters, records 1 and 3 fail when converted (after the batch is sent), record 2
+    // when the cluster refuses it (while it is sent).
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) { return ok(items({item("index", 403, "security_exception")})); };
+    auto o = fast_options();
+    o.dlq_index = "";
+    ddb2os::sync_engine engine(o, t);
+    const std::string bad = R"({"n":{"N":"x"}})";
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", bad), rec(2, "INSERT", "b", img), rec(3, "INSERT", "c", bad)}), soon());
+    SUBCASE("in stream order: Lambda retries from the lowest") {
+        CHECK(rep.batch_item_failures() == std::vector<std::string>{"1", "2", "3"});
+    }
+    SUBCASE("counted in the report and its log line") {
+        CHECK(rep.failed == 3);
+        CHECK(nlohmann::json::parse(rep.log_line()).at("Failed") == 3);
+    }
+}
+
+TEST_CASE("sync: a table whose key schema the options give is never asked for") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    auto o = fast_options();
+    o.bulk.key_schemas["Pairs"] = {"pk", "sk"};
+    int asked = 0;
+    o.resolve_key_schema = [&](const std::string&, const std::string&, ddb2os::key_schema&, std::string& reason,
+                               clock::time_point) {
+        ++asked;  // as a DescribeTable that times out: every batch would wait for it
+        reason = "DescribeTable Pairs: connect timeout";
+        return false;
+    };
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event({pair_record(1)}), soon());
+    CHECK(asked == 0);
+    CHECK(rep.failures.empty());
+    CHECK(rep.indexed == 1);
+}
+
+TEST_CASE("sync: a resolver that gives no reason still has its records' failures say why") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    auto o = fast_options();
+    o.resolve_key_schema = [](const std::string&, const std::string&, ddb2os::key_schema&, std::string&, clock::time_point) {
+        return false;
+    };
+    ddb2os::sync_engine engine(o, t);
+    const auto rep = engine.process(event({pair_record(1)}), soon());
+    REQUIRE(rep.failures.size() == 1);
+    CHECK(rep.failures[0].reason ==
+          "dynamodb.Keys: table 'Pairs' has a composite key (Keys holds 2 attributes) and no key schema is known "
+          "for it; the key schema could not be asked for");
+}
+
+TEST_CASE("sync: the backoff stays at its cap however many attempts the deadline leaves room for") {
+    // A 1 ms cap and half a second: hundreds of attempts. The wait's ceiling doubles only up to the
+    // cap; doubled past it, it overflowed at the 63rd attempt, and the batch then slept for years,
+    // gave up long before its deadline, or retried without waiting. Run on a thread of its own, so
+    // that a batch that never ends fails the test instead of hanging it.
+    struct batch {
+        scripted_transport t;
+        ddb2os::sync_report rep;
+        std::promise<void> done;
+    };
+    const auto b = std::make_shared<batch>();
+    b->t.answer = [](const ddb2os::http::request&, std::size_t) { return ok("busy", 503); };
+    auto o = fast_options();
+    o.retry.base = o.retry.cap = std::chrono::milliseconds(1);
+    const auto start = clock::now();
+    std::thread([b, o, start] {
+        ddb2os::sync_engine engine(o, b->t);
+        b->rep = engine.process(event({rec(1, "INSERT", "a", img)}), start + std::chrono::milliseconds(500));
+        b->done.set_value();
+    }).detach();
+    REQUIRE(b->done.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(clock::now() - start >= std::chrono::milliseconds(450));  // retried until the deadline
+    CHECK(b->t.sent.size() > 64);
+    CHECK(b->t.sent.size() < 3000);  // about one attempt every 0.5 ms (a wait of 0 or 1 ms), never a busy loop
+    REQUIRE(b->rep.failures.size() == 1);
+    CHECK(b->rep.failures[0].reason.find("still failing at the deadline after ") == 0);
+}
+
+TEST_CASE("sync: an item refused as too many requests (429) is retried whatever its error's type") {
+    // OpenSearch's circuit breakers answer 429 with circuit_breaking_exception: the cluster's load, not the record.
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        return n == 0 ? ok(items({item("index", 429, "circuit_breaking_exception")})) : all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+    CHECK(rep.failures.empty());
+    CHECK((rep.indexed == 1 && rep.retries == 1 && rep.dead_lettered == 0));
+    CHECK(t.sent.size() == 2);
+}
+
+TEST_CASE("sync: an item refused with 401 or 403 is reported whatever its error says") {
+    scripted_transport t;
+    ddb2os::sync_engine engine(fast_options(), t);
+    SUBCASE("a 403 of a type the engine does not name: the cluster's set-up, not the record") {
+        t.answer = [](const ddb2os::http::request&, std::size_t) { return ok(items({item("index", 403, "authorization_exception")})); };
+        const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+        CHECK(t.sent.size() == 1);
+        CHECK(rep.dead_lettered == 0);
+        REQUIRE(rep.failures.size() == 1);
+        CHECK(rep.failures[0].reason == R"(HTTP 403 authorization_exception: because "authorization_exception")");
+    }
+    SUBCASE("an error without a reason: its type alone, no trailing ': '") {
+        t.answer = [](const ddb2os::http::request&, std::size_t) {
+            return ok(R"({"errors":true,"items":[{"index":{"status":401,"error":"unauthorized"}}]})");
+        };
+        const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
+        REQUIRE(rep.failures.size() == 1);
+        CHECK(rep.failures[0].reason == "HTTP 401 unauthorized");
+    }
+}
+
+TEST_CASE("sync: a Retry-After holds only the retry after the answer that gave it") {
+    // The whole request throttled with Retry-After: 1, then one item throttled without one: that
+    // item's retry waits its backoff (1-4 ms), not the second again, which the deadline has no room for.
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        if (n == 0) {
+            ddb2os::http::result r = ok("{}", 429);
+            r.res.headers = {{"Retry-After", "1"}};
+            return r;
+        }
+        if (n == 1) return ok(items({item("index", 429, "es_rejected_execution_exception")}));
+        return all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), clock::now() + std::chrono::milliseconds(1600));
+    CHECK(rep.failures.empty());
+    CHECK(rep.indexed == 1);
+    CHECK(t.sent.size() == 3);
+}
+
+TEST_CASE("sync: the dead letters' retries are counted in the report") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
+        return n == 0 ? ok(items({item("index", 429, "es_rejected_execution_exception")})) : all_created(req);
+    };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", R"({"n":{"N":"x"}})")}), soon());
+    REQUIRE(t.sent.size() == 2);  // the letter, throttled, then written
+    CHECK(rep.dead_lettered == 1);
+    CHECK(rep.retries == 1);
+    CHECK(rep.requests == 3);  // with the dead-letter index's creation
+}
+
+TEST_CASE("sync: a dead-letter index whose name holds '_' is created with its mapping too") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    ddb2os::sync_engine engine(fast_options(), t);
+    const auto rep = engine.process(event({rec(1, "INSERT", "a", R"({"n":{"N":"x"}})", "my_books")}), soon());
+    CHECK(rep.dead_lettered == 1);
+    REQUIRE(t.puts.size() == 1);
+    CHECK(t.puts[0].target == "/my_books-dlq");
+}
+
+TEST_CASE("sync: creating a dead-letter index is given at most 10 s and half the time left") {
+    // A cluster that cannot start the index's shards holds its answer for 30 s; the letters need the rest.
+    struct deadlines : scripted_transport {
+        std::vector<clock::time_point> put_deadlines;
+        ddb2os::http::result send(const ddb2os::http::request& req, clock::time_point deadline) override {
+            if (req.method == "PUT") put_deadlines.push_back(deadline);
+            return scripted_transport::send(req, deadline);
+        }
+    };
+    const std::string ev = event({rec(1, "INSERT", "a", R"({"n":{"N":"x"}})")});
+    for (const auto left : {std::chrono::seconds(60), std::chrono::seconds(4)}) {
+        CAPTURE(left.count());
+        deadlines t;
+        t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+        ddb2os::sync_engine engine(fast_options(), t);
+        const auto start = clock::now();
+        const auto rep = engine.process(ev, start + left);
+        CHECK(rep.dead_lettered == 1);
+        REQUIRE(t.put_deadlines.size() == 1);
+        CHECK(t.put_deadlines[0] <= start + std::min<clock::duration>(std::chrono::seconds(10), left / 2) + std::chrono::milliseconds(500));
+        CHECK(t.put_deadlines[0] > start + std::min<clock::duration>(std::chrono::seconds(10), left / 2) - std::chrono::milliseconds(500));
+    }
+}
+
+TEST_CASE("sync: a dead letter names its record") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+    ddb2os::sync_engine engine(fast_options(), t);
+    SUBCASE("its _id is the sequence number when the record has no eventID") {
+        std::string r = rec(4, "INSERT", "a", R"({"n":{"N":"x"}})");
+        r.erase(r.find(R"("eventID":"ev4",)"), std::string_view(R"("eventID":"ev4",)").size());
+        CHECK(engine.process(event({r}), soon()).dead_lettered == 1);
+        REQUIRE(t.sent.size() == 1);
+        CHECK(nlohmann::json::parse(t.sent[0].body.substr(0, t.sent[0].body.find('\n')))["index"]["_id"] == "4");
+    }
+    SUBCASE("it holds the record's sequence number, event ID, index and _id") {
+        CHECK(engine.process(event({rec(4, "INSERT", "a", R"({"n":{"N":"x"}})")}), soon()).dead_lettered == 1);
+        REQUIRE(t.sent.size() == 1);
+        const auto doc = nlohmann::json::parse(t.sent[0].body.substr(t.sent[0].body.find('\n') + 1));
+        CHECK(doc.at("sequence_number") == "4");
+        CHECK(doc.at("event_id") == "ev4");
+        CHECK(doc.at("index") == "books");
+        CHECK(doc.at("id") == "a");
+    }
+}
+
+TEST_CASE("sync: a transport that throws makes the batch throw, never end with its records unreported") {
+    struct broken : ddb2os::http::transport {
+        ddb2os::http::result send(const ddb2os::http::request&, clock::time_point) override {
+            throw std::runtime_error("the transport broke");
+        }
+    } t;
+    ddb2os::sync_engine engine(fast_options(), t);
+    CHECK_THROWS_WITH_AS(engine.process(event({rec(1, "INSERT", "a", img)}), soon()), "the transport broke", std::runtime_error);
+}
+
+TEST_CASE("sync: DescribeTable's key schema without a HASH key is no key schema") {
+    scripted_transport t;
+    t.answer = [](const ddb2os::http::request&, std::size_t) {
+        return ok(R"({"Table":{"KeySchema":[{"AttributeName":"bookTitle","KeyType":"RANGE"}]}})");
+    };
+    ddb2os::key_schema s;
+    std::string reason;
+    CHECK_FALSE(ddb2os::describe_table_key_schema(t, "books", s, reason, soon()));
+    CHECK(reason == "DescribeTable books: the key schema has no HASH key");
 }

@@ -245,3 +245,15 @@ TEST_CASE("unmarshal: a type key written with escapes is read decoded") {
     CHECK(one(R"({"\u004E":"12"})") == R"({"v":12})");
     CHECK(one(R"({"B\u004f\u004FL":true})") == R"({"v":true})");
 }
+
+// ---------------------------------------------------------------- from a fourth mutation run
+
+TEST_CASE("unmarshal: a message quotes a text of 64 bytes whole and cuts a longer one there") {
+    const std::string x64(64, 'x');
+    CHECK(one_error(R"({"N":")" + x64 + R"("})") == "[ddb2os.number.invalid] v.N: \"" + x64 + "\" is not a number");
+    CHECK(one_error(R"({"N":")" + x64 + R"(y"})") == "[ddb2os.number.invalid] v.N: \"" + x64 + "...\" (65 bytes) is not a number");
+}
+
+TEST_CASE("unmarshal: a metadata name written with escapes is renamed at the top level only, as written plainly") {
+    CHECK(doc(R"({"\u005fid":{"S":"a"},"m":{"M":{"\u005fid":{"S":"c"}}}})") == R"({"__id":"a","m":{"_id":"c"}})");
+}
