@@ -412,41 +412,43 @@ time.sleep(300)
         stack.reap()  # its record and directory (and the server, if it is still there)
 
 
-def test_cli_up_exits_1_when_a_server_dies():
+@contextlib.contextmanager
+def up_dynamodb():
+    """`stack.py up --only dynamodb` once it has printed its endpoint: the process, the endpoint and the
+    server's run record. Stopped after, if it still runs (SIGTERM, then SIGKILL)."""
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "stack.py"), "up", "--only", "dynamodb"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert line.startswith("DYNAMODB_ENDPOINT=http://127.0.0.1:"), line
         (record,) = records_of("dynamodb-local", proc.pid)
-        os.killpg(json.loads(record.read_text())["pgid"], signal.SIGKILL)
-        _, err = proc.communicate(timeout=60)
+        yield proc, line.strip().split("=", 1)[1], record
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=60)
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+
+
+def test_cli_up_exits_1_when_a_server_dies():
+    with up_dynamodb() as (proc, _, record):
+        os.killpg(json.loads(record.read_text())["pgid"], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "stack: error: DynamoDB Local exited unexpectedly (code -9)" in err, err
 
 
 def test_cli_up_stops_cleanly_under_repeated_signals():
     """The first signal stops the servers; the ones after it (an impatient Ctrl-C) do not break that off."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "stack.py"), "up", "--only", "dynamodb"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("DYNAMODB_ENDPOINT=http://127.0.0.1:"), line
-        endpoint = line.strip().split("=", 1)[1]
-        (record,) = records_of("dynamodb-local", proc.pid)
+    with up_dynamodb() as (proc, endpoint, record):
         server = json.loads(record.read_text())
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
             proc.send_signal(signal.SIGINT)
             time.sleep(0.02)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0 and "Traceback" not in err and err.endswith("stack: stopped\n"), err
     assert gone(server["pgid"]) and not record.exists() and not pathlib.Path(server["tmpdir"]).exists()
     with pytest.raises(urllib.error.URLError):
