@@ -1054,10 +1054,12 @@ TEST_CASE("sync: options are checked") {
 // ---------------------------------------------------------------- from a mutation run of the C++ core
 // Each case below fails for a change to sync.hpp that the other tests let through.
 
-TEST_CASE("sync: an item answered 500 is retried, not dead-lettered") {
+// One item refused once with `status` and `type`, then written: retried once, never dead-lettered.
+static void check_retried_once(int status, const char* type) {
+    CAPTURE(status);
     scripted_transport t;
-    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
-        return n == 0 ? ok(items({item("index", 500, "exception")})) : all_created(req);
+    t.answer = [status, type](const ddb2os::http::request& req, std::size_t n) {
+        return n == 0 ? ok(items({item("index", status, type)})) : all_created(req);
     };
     ddb2os::sync_engine engine(fast_options(), t);
     const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
@@ -1065,6 +1067,8 @@ TEST_CASE("sync: an item answered 500 is retried, not dead-lettered") {
     CHECK((rep.indexed == 1 && rep.retries == 1 && rep.dead_lettered == 0));
     CHECK(t.sent.size() == 2);
 }
+
+TEST_CASE("sync: an item answered 500 is retried, not dead-lettered") { check_retried_once(500, "exception"); }
 
 TEST_CASE("sync: a 409 that is not a version conflict is the record's error, not a success") {
     scripted_transport t;
@@ -1261,15 +1265,7 @@ TEST_CASE("sync: the backoff stays at its cap however many attempts the deadline
 
 TEST_CASE("sync: an item refused as too many requests (429) is retried whatever its error's type") {
     // OpenSearch's circuit breakers answer 429 with circuit_breaking_exception: the cluster's load, not the record.
-    scripted_transport t;
-    t.answer = [](const ddb2os::http::request& req, std::size_t n) {
-        return n == 0 ? ok(items({item("index", 429, "circuit_breaking_exception")})) : all_created(req);
-    };
-    ddb2os::sync_engine engine(fast_options(), t);
-    const auto rep = engine.process(event({rec(1, "INSERT", "a", img)}), soon());
-    CHECK(rep.failures.empty());
-    CHECK((rep.indexed == 1 && rep.retries == 1 && rep.dead_lettered == 0));
-    CHECK(t.sent.size() == 2);
+    check_retried_once(429, "circuit_breaking_exception");
 }
 
 TEST_CASE("sync: an item refused with 401 or 403 is reported whatever its error says") {

@@ -340,38 +340,18 @@ def test_a_fresh_connection_closed_without_an_answer_is_not_retried():
     """Also after a "Connection: close" answer, when http.client opens the next connection itself: a request
     the API may have taken (a POST of a response) is never sent twice."""
     from ddb2os.lambda_runtime import _Client
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    listener.settimeout(2)
-    received = []
-
-    def serve():
-        # First connection: one answer that closes it. Second: the request read, the connection closed unanswered.
-        # A third (the request sent again) is waited for 2 s, and recorded.
-        for answer in (b"HTTP/1.1 200 OK\r\nConnection: close\r\nLambda-Runtime-Aws-Request-Id: a\r\n"
-                       b"Content-Length: 2\r\n\r\n{}", None, None):
-            try:
-                conn, _ = listener.accept()
-            except socket.timeout:
-                return
-            received.append(conn.recv(65536).split(b"\r\n", 1)[0])
-            if answer:
-                conn.sendall(answer)
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        client = _Client(f"127.0.0.1:{listener.getsockname()[1]}")
-        assert client.next_invocation()[0] == b"{}"
-        with pytest.raises((ConnectionError, http.client.HTTPException)):
-            client.respond("a", b"{}")
-        thread.join(15)
-        assert received == [b"GET /2018-06-01/runtime/invocation/next HTTP/1.1",
-                            b"POST /2018-06-01/runtime/invocation/a/response HTTP/1.1"]
-    finally:
-        listener.close()
+    # First connection: one answer that closes it. Second: the request read, the connection closed unanswered.
+    # A third (the request sent again) is waited for 2 s, and recorded.
+    closing = (b"HTTP/1.1 200 OK\r\nConnection: close\r\nLambda-Runtime-Aws-Request-Id: a\r\n"
+               b"Content-Length: 2\r\n\r\n{}")
+    address, received, served = scripted_api([closing], [b""], [b""], wait=2)
+    client = _Client(address)
+    assert client.next_invocation()[0] == b"{}"
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        client.respond("a", b"{}")
+    served.join(15)
+    assert received == [b"GET /2018-06-01/runtime/invocation/next HTTP/1.1",
+                        b"POST /2018-06-01/runtime/invocation/a/response HTTP/1.1"]
 
 
 def test_the_handler_setting_must_name_ddb2os_handler(monkeypatch):
@@ -1023,13 +1003,14 @@ def test_the_x_ray_cause_lists_each_file_once_in_order():
     assert cause["paths"] == sorted(set(paths))
 
 
-def scripted_api(*connections):
+def scripted_api(*connections, wait=10):
     """A Runtime API on a raw socket: for each connection in turn, the answers to its requests in order (the
-    connection closes after the last). Returns the address and the requests' first lines."""
+    connection closes after the last; an answer b"" closes it unanswered). A connection not made within `wait`
+    seconds ends it. Returns the address, the requests' first lines and the serving thread."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
-    listener.settimeout(10)
+    listener.settimeout(wait)
     received = []
 
     def serve():
@@ -1044,8 +1025,9 @@ def scripted_api(*connections):
                         received.append(conn.recv(65536).split(b"\r\n", 1)[0])
                         conn.sendall(answer)
 
-    threading.Thread(target=serve, daemon=True).start()
-    return f"127.0.0.1:{listener.getsockname()[1]}", received
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"127.0.0.1:{listener.getsockname()[1]}", received, thread
 
 
 def answer(body):
@@ -1056,7 +1038,7 @@ def test_after_an_answer_that_cannot_be_read_the_next_request_is_on_a_new_connec
     """A garbled answer leaves http.client's connection waiting for a response forever: the client drops it,
     so a worker's next ask (it asks again) can succeed."""
     from ddb2os.lambda_runtime import _Client
-    address, received = scripted_api([b"HELLO\r\n"], [answer(b"2")])
+    address, received, _ = scripted_api([b"HELLO\r\n"], [answer(b"2")])
     client = _Client(address)
     with pytest.raises(http.client.BadStatusLine):
         client.next_invocation()
