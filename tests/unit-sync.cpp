@@ -601,10 +601,38 @@ TEST_CASE("sync: a dead-letter index is created with date detection off before i
     CHECK(t.sent[0].body.find("\"_index\":\"books-dlq\"") != std::string::npos);
     CHECK(rep.dead_lettered == 2);
     CHECK(rep.requests == 2);
-    // Created: not asked again by this engine.
+    // Created: not asked again by this engine within dlq_recheck (5 minutes by default).
     rep = engine.process(ev, soon());
     CHECK(t.puts.size() == 1);
     CHECK(rep.dead_lettered == 2);
+
+    // Asked again once dlq_recheck has passed since it was found (made again if deleted meanwhile),
+    // and each time after that one, not before.
+    scripted_transport again;
+    again.answer = t.answer;
+    auto recheck = fast_options();
+    recheck.dlq_recheck = std::chrono::milliseconds(300);
+    ddb2os::sync_engine rechecking(recheck, again);
+    // Each pair of batches within 300 ms of the first's check (a machine too busy for that cannot
+    // tell, and says so instead of failing).
+    auto within = [&](auto before, std::size_t puts) {
+        rechecking.process(ev, soon());
+        rechecking.process(ev, soon());
+        if (clock::now() - before < recheck.dlq_recheck) CHECK(again.puts.size() == puts);
+        else MESSAGE("two batches took 300 ms: not checked");
+    };
+    within(clock::now(), 1);
+    CHECK(again.puts.size() >= 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));
+    const std::size_t before_recheck = again.puts.size();
+    within(clock::now(), before_recheck + 1);  // asked again; then not, the time found being the new one
+    CHECK(again.puts.size() > before_recheck);
+    CHECK(again.sent.size() == 4);
+    recheck.dlq_recheck = std::chrono::milliseconds(0);
+    ddb2os::sync_engine every_time(recheck, again);
+    every_time.process(ev, soon());
+    every_time.process(ev, soon());
+    CHECK(again.puts.size() == 4);
 
     // An index that exists already is left as it is, and not asked for again either.
     scripted_transport u;
@@ -1134,6 +1162,13 @@ TEST_CASE("sync: the options' edges") {
             o.retry.base = std::chrono::milliseconds(base);
             CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] retry needs 0 < base <= cap", ddb2os::error);
         }
+    }
+    SUBCASE("a dead-letter index's recheck may be 0 (every time), never negative") {
+        auto o = fast_options();
+        o.dlq_recheck = std::chrono::milliseconds(0);
+        CHECK_NOTHROW(ddb2os::sync_engine(o, t));
+        o.dlq_recheck = std::chrono::milliseconds(-1);
+        CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] dlq_recheck must not be negative", ddb2os::error);
     }
 }
 

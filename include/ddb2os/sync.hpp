@@ -99,6 +99,9 @@ struct sync_options {
     // The dead-letter index; {index} stands for the record's index ("ddb2os" when unknown).
     // Empty: no dead letters, such records are reported as failed.
     std::string dlq_index = "{index}-dlq";
+    // How long a dead-letter index found or made is taken to exist before it is asked for again
+    // (one deleted meanwhile is made again before its next letter, with its mapping). 0: every time.
+    std::chrono::milliseconds dlq_recheck = std::chrono::minutes(5);
     retry_policy retry;
     // Key schema of a table missing from bulk.key_schemas (DynamoDB DescribeTable), asked once
     // per table name and engine, within the batch's deadline. Given the table's name and its ARN
@@ -134,6 +137,7 @@ inline void validate(const sync_options& o) {
         if (o.dlq_index == "{index}" || (index_fixed && detail::dlq_index_for(o.dlq_index, o.bulk.index) == o.bulk.index))
             throw error(errc::option_invalid, "dead-letter index \"" + o.dlq_index + "\" is the data index itself: give the dead letters an index of their own");
     }
+    if (o.dlq_recheck.count() < 0) throw error(errc::option_invalid, "dlq_recheck must not be negative");
     if (o.retry.base.count() <= 0 || o.retry.cap < o.retry.base)
         throw error(errc::option_invalid, "retry needs 0 < base <= cap");
 }
@@ -872,8 +876,7 @@ private:
     // letter's dynamic mapping, a field whose first value looks like a date (the id "2024-05-01" of a
     // date-keyed table) would be mapped as a date, and every later letter whose id is none refused,
     // at every retry: the shard would stop. Its "time" is a date. An index that exists is left as it
-    // is, and asked for again after 5 minutes (one deleted meanwhile is made again before its next
-    // letter). True: the letters may be sent: the index is there, or creating it is not allowed (401,
+    // is, and asked for again after dlq_recheck (5 minutes by default). True: the letters may be sent: the index is there, or creating it is not allowed (401,
     // 403: the letters' request may still auto-create it, as before) or refused for good (another
     // 4xx or 501: the letters will say why), or its name has other bytes than [a-z0-9._-] (which a
     // URL path would need encoded). False, with `why`: no answer, 429, another 5xx or an answer no
@@ -884,7 +887,7 @@ private:
     bool create_dlq(const std::string& name, sync_report& rep, http::clock::time_point deadline, std::string& why) {
         const http::clock::time_point now = http::clock::now();
         const auto known = std::find_if(dlq_ready_.begin(), dlq_ready_.end(), [&](const auto& r) { return r.first == name; });
-        if (known != dlq_ready_.end() && now < known->second + std::chrono::minutes(5)) return true;
+        if (known != dlq_ready_.end() && now < known->second + opt_.dlq_recheck) return true;
         for (char c : name)
             if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) return true;
         if (now >= deadline) return true;  // the letters' own request says so
