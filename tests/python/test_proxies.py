@@ -397,7 +397,7 @@ def test_fault_delay_times_out_the_client_but_upstream_applied_it(opensearch, ht
         t0 = time.monotonic()
         with pytest.raises(requests.exceptions.ReadTimeout):
             http.put(url, json={"slow": True}, timeout=0.4)
-        assert time.monotonic() - t0 < 1.2
+        assert time.monotonic() - t0 < 1.45  # the client gave up before the answer came
         # The proxy forwarded the request before delaying the answer: OpenSearch applies it, on
         # its own time (index creation, refresh=wait_for), even though the client gave up.
         assert wait_for(lambda: direct_get(opensearch, "fault-delay", "d1") is not None, timeout=15)

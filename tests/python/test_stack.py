@@ -416,8 +416,11 @@ time.sleep(300)
 def up_dynamodb():
     """`stack.py up --only dynamodb` once it has printed its endpoint: the process, the endpoint and the
     server's run record. Stopped after, if it still runs (SIGTERM, then SIGKILL)."""
+    # SIGINT as a terminal gives it, whatever this process inherited: a shell's background job (a CI
+    # runner's, say) starts with it ignored, and `up` rightly leaves a signal it was started ignoring.
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "stack.py"), "up", "--only", "dynamodb"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
         assert line.startswith("DYNAMODB_ENDPOINT=http://127.0.0.1:"), line
