@@ -117,9 +117,12 @@ def _frames(e: BaseException) -> List[traceback.FrameSummary]:
 
 def _error_of(e: BaseException, request_id: str = "") -> Dict[str, Any]:
     """What Lambda shows for an exception, as awslambdaric shapes it. ddb2os's errors never hold a
-    secret (README, Security), so the message is passed on whole."""
+    secret (README, Security), so the message is passed on whole. The stack is formatted from plain
+    (file, line, name, text) tuples, as awslambdaric's: from Python 3.13 on, a FrameSummary's would add
+    lines of carets under each call."""
+    frames = [(f.filename, f.lineno, f.name, f.line) for f in _frames(e)]
     return {"errorMessage": str(e), "errorType": type(e).__name__, "requestId": request_id,
-            "stackTrace": traceback.format_list(_frames(e))}
+            "stackTrace": traceback.format_list(frames)}
 
 
 def xray_cause_of(e: BaseException) -> str:
