@@ -5,7 +5,9 @@
 #   - the C++ library, its unit tests, tools and consumer projects with its g++, CMake, libcurl and
 #     OpenSSL, with -Werror, and ctest; the unit tests again built with its clang, with -Werror;
 #   - the Python module with -Werror for its python3.14, in a virtual environment, and the tests that
-#     need no server (test-python-versions.sh's, less test_proxies.py, whose OpenSearch needs Java).
+#     need no server but the Lambda Runtime Interface Emulator (test-python-versions.sh's, less
+#     test_proxies.py, whose OpenSearch needs Java); the emulator is this machine's build of it (a
+#     static Go program), copied in.
 # The sources are copied in (tracked and untracked files, not the build tree), never mounted, so that
 # nothing outside the build tree can be reached through the system's directories. Needs root (chroot,
 # mount). Debian testing moves: the versions it gave are printed first, for a failure to name them.
@@ -18,7 +20,8 @@ jobs=${JOBS:-$(nproc)}
 packages=(ca-certificates g++ clang make cmake ninja-build pkg-config nlohmann-json3-dev doctest-dev libssl-dev openssl
           libcurl4-openssl-dev zlib1g-dev python3.14-dev python3.14-venv)
 tests=(tests/python/test_module.py tests/python/test_handler.py tests/python/test_sign.py
-       tests/python/test_sigv4_botocore.py tests/python/test_backfill.py tests/python/test_cli.py)
+       tests/python/test_sigv4_botocore.py tests/python/test_backfill.py tests/python/test_cli.py
+       tests/python/test_lambda_runtime.py)
 
 if [ "$(id -u)" != 0 ]; then
   echo "error: $0 needs root (debootstrap, chroot, mount)" >&2
@@ -26,7 +29,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 command -v debootstrap >/dev/null || { echo "error: debootstrap is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 
-mounts_under() { awk -v r="$1/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | sort -r; }
+mounts_under() { awk -v r="$1" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r; }
 unmount_all() {
   local m
   for m in $(mounts_under "$root"); do umount "$m" 2>/dev/null || umount -l "$m"; done
@@ -53,6 +56,10 @@ fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 host_ca=${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
 cp "$host_ca" "$root/etc/ssl/host-ca.crt"
+# The system's root a mount point of its own, private: the emulator's Lambda Managed Instances mode
+# (stack.py) makes a mount namespace with unshare, which sets / private there and cannot unless / is
+# a mount point; and nothing mounted in that namespace reaches this one's.
+mount --bind "$root" "$root" && mount --make-private "$root"
 mount -t proc proc "$root/proc"
 for d in null zero full random urandom; do  # device files, bound one by one: no directory of the host's
   touch "$root/dev/$d" && mount --bind "/dev/$d" "$root/dev/$d"
@@ -64,7 +71,11 @@ rm -rf "$root/src" && mkdir -p "$root/src/ddb2os" "$root/src/shared"
 (cd "$here" && git ls-files -co --exclude-standard -z | tar --null --no-recursion --ignore-failed-read -T - -cf -) |
   tar -xf - -C "$root/src/ddb2os"
 [ ! -d "$here/../shared/conformance" ] || cp -r "$here/../shared/conformance" "$root/src/shared/"
-grep -v -e '^conan' -e '^awslambdaric' "$here/tests/requirements.txt" > "$root/src/requirements.txt"
+grep -v -e '^conan' "$here/tests/requirements.txt" > "$root/src/requirements.txt"
+# The emulator where stack.py looks for it (built here when missing: Go is not in that system).
+rie=$(cd "$here" && python3 -c 'import sys; sys.path.insert(0, "scripts"); import stack; print(stack.fetch_lambda_rie())')
+mkdir -p "$root/src/ddb2os/.cache/stack/$(basename "$(dirname "$rie")")"
+cp "$rie" "$root/src/ddb2os/.cache/stack/$(basename "$(dirname "$rie")")/"
 
 env_in=(PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 JOBS="$jobs" PYTHONDONTWRITEBYTECODE=1
         PIP_CERT=/etc/ssl/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore

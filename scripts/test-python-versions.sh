@@ -2,15 +2,16 @@
 # The Python module on the other CPython versions Lambda runs (python3.9 to python3.13), beside the
 # main interpreter's full run (make test-python): for each version found (pyenv's, or python3.N on
 # PATH), a virtual environment in the build tree, the test requirements, the module built with
-# -Werror, and the tests that need no server (the module, the handler, signing, the backfill, the
-# CLI). Versions not found are named at the end; DDB2OS_REQUIRE_PYTHONS="3.9 3.12" makes those fatal.
+# -Werror, and the tests that need no server but the ones they start themselves (the module, the
+# handler, signing, the backfill, the test proxies, the CLI, and the Lambda runtime under AWS's
+# emulator, compared with awslambdaric from 3.10 on, as tests/requirements.txt has it). Versions not found are named at the end; DDB2OS_REQUIRE_PYTHONS="3.9 3.12" makes those fatal.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 versions=(3.9 3.10 3.12 3.13)
 tests=(tests/python/test_module.py tests/python/test_handler.py tests/python/test_sign.py
        tests/python/test_sigv4_botocore.py tests/python/test_backfill.py tests/python/test_proxies.py
-       tests/python/test_cli.py)
+       tests/python/test_cli.py tests/python/test_lambda_runtime.py)
 
 find_python() {  # the newest pyenv release of version $1 (3.13.1, not 3.13t), else python$1 on PATH
   local root found
@@ -35,8 +36,8 @@ for v in "${versions[@]}"; do
      ! PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check 'pip>=23.1'; then
     rm -rf "$venv"; missing+=("$v (no venv or pip)"); continue
   fi
-  # The Conan test, and test_lambda_runtime (awslambdaric), run on python3 only.
-  grep -v -e '^conan' -e '^awslambdaric' tests/requirements.txt > "$venv/requirements.txt"
+  # The Conan test runs on python3 only.
+  grep -v -e '^conan' tests/requirements.txt > "$venv/requirements.txt"
   PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     -r "$venv/requirements.txt"
   CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-$(nproc)} PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q \
