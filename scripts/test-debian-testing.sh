@@ -74,8 +74,8 @@ rm -rf "$root/src" && mkdir -p "$root/src/ddb2os" "$root/src/shared"
 grep -v -e '^conan' "$here/tests/requirements.txt" > "$root/src/requirements.txt"
 # The emulator where stack.py looks for it (built here when missing: Go is not in that system).
 rie=$(cd "$here" && python3 -c 'import sys; sys.path.insert(0, "scripts"); import stack; print(stack.fetch_lambda_rie())')
-mkdir -p "$root/src/ddb2os/.cache/stack/$(basename "$(dirname "$rie")")"
-cp "$rie" "$root/src/ddb2os/.cache/stack/$(basename "$(dirname "$rie")")/"
+rie_dir=$root/src/ddb2os/.cache/stack/$(basename "$(dirname "$rie")")
+mkdir -p "$rie_dir" && cp "$rie" "$rie_dir/"
 
 env_in=(PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 JOBS="$jobs" PYTHONDONTWRITEBYTECODE=1
         PIP_CERT=/etc/ssl/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore

@@ -4,7 +4,8 @@
 # PATH), a virtual environment in the build tree, the test requirements, the module built with
 # -Werror, and the tests that need no server but the ones they start themselves (the module, the
 # handler, signing, the backfill, the test proxies, the CLI, and the Lambda runtime under AWS's
-# emulator, compared with awslambdaric from 3.10 on, as tests/requirements.txt has it). Versions not found are named at the end; DDB2OS_REQUIRE_PYTHONS="3.9 3.12" makes those fatal.
+# emulator, compared with awslambdaric from 3.10 on, as tests/requirements.txt has it). Versions not
+# found are named at the end; DDB2OS_REQUIRE_PYTHONS="3.9 3.12" makes those fatal.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}

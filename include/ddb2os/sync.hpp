@@ -876,10 +876,10 @@ private:
     // letter's dynamic mapping, a field whose first value looks like a date (the id "2024-05-01" of a
     // date-keyed table) would be mapped as a date, and every later letter whose id is none refused,
     // at every retry: the shard would stop. Its "time" is a date. An index that exists is left as it
-    // is, and asked for again after dlq_recheck (5 minutes by default). True: the letters may be sent: the index is there, or creating it is not allowed (401,
-    // 403: the letters' request may still auto-create it, as before) or refused for good (another
-    // 4xx or 501: the letters will say why), or its name has other bytes than [a-z0-9._-] (which a
-    // URL path would need encoded). False, with `why`: no answer, 429, another 5xx or an answer no
+    // is, and asked for again after dlq_recheck (5 minutes by default). True: the letters may be
+    // sent: the index is there, or creating it is not allowed (401, 403: the letters' request may
+    // still auto-create it, as before) or refused for good (another 4xx or 501: the letters will say
+    // why), or its name has other bytes than [a-z0-9._-] (which a URL path would need encoded). False, with `why`: no answer, 429, another 5xx or an answer no
     // index creation gives (a redirect): asked again at the retry.
     // Given at most 10 s and half the time left: a cluster that cannot start the index's shards
     // holds its answer for 30 s, and the letters need the rest.
