@@ -986,7 +986,7 @@ def _du(path: pathlib.Path) -> int:
 
 
 def main(argv: Optional[list] = None) -> int:
-    ap = argparse.ArgumentParser(prog="stack.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="stack.py", description=(__doc__ or "").split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("fetch", help="download OpenSearch and DynamoDB Local into the cache")
     up = sub.add_parser("up", help="start both servers, print their URLs, stop them on Ctrl-C/SIGTERM")

@@ -107,6 +107,15 @@ def test_the_command_line_reports_bad_input_in_one_line(capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("segments must be a whole number from 1 to 1000 (a thread and an OpenSearch connection each)")
 
 
+def test_the_command_line_runs_without_docstrings():
+    """python -OO (PYTHONOPTIMIZE=2) drops docstrings: the help is still given, without the description."""
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-OO", "-m", "ddb2os.backfill", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0 and run.stdout.startswith("usage: python -m ddb2os.backfill"), run.stderr
+
+
 def test_a_host_clock_ahead_of_dynamodbs_by_more_than_the_margin_is_refused():
     import email.utils
     import time

@@ -124,6 +124,12 @@ def test_every_invalid_setting_is_named():
     assert error(**BASE, MAX_BULK_BYTES="\u0663\u0662\u0660\u0660") == \
         "MAX_BULK_BYTES must be a whole number, not '\u0663\u0662\u0660\u0660'"
     assert error(**BASE, MAX_BULK_ACTIONS="0") == "MAX_BULK_ACTIONS must be positive, not '0'"
+    # More than 4300 digits, which int() refuses in words of its own from Python 3.11 on: still the setting's error.
+    huge = "9" * 5000
+    assert error(**BASE, MAX_BULK_BYTES=huge) == f"MAX_BULK_BYTES must be at most {2**31 - 1}, not {huge!r}"
+    assert error(**BASE, MAX_BULK_BYTES="-" + huge) == f"MAX_BULK_BYTES must be at least 64, not {'-' + huge!r}"
+    assert error(**BASE, MAX_BULK_ACTIONS="-" + huge) == f"MAX_BULK_ACTIONS must be positive, not {'-' + huge!r}"
+    assert config(MAX_BULK_ACTIONS="0" * 5000 + "7")["max_actions"] == 7
     assert error(**BASE, FIRST_BULK_BYTES="-1") == "FIRST_BULK_BYTES must be at least 64, not '-1'"
     # The engine's own lower bounds, named by the variable (not the engine's option name).
     assert error(**BASE, MAX_BULK_BYTES="10") == "MAX_BULK_BYTES must be at least 64, not '10'"

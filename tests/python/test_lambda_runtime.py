@@ -474,7 +474,9 @@ def test_max_concurrency_is_read_from_the_environment():
     assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "16"}) == 16
     assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "1"}) == 1
     assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "10000"}) == 10000
-    for bad in ("0", "-1", "x", "", "1e3", "١", "10001"):
+    assert max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": "0016"}) == 16
+    # More than 4300 digits: int() would refuse it in words of its own (Python 3.11 on), not naming the setting.
+    for bad in ("0", "-1", "x", "", "1e3", "١", "10001", "9" * 5000, "0" * 5000):
         with pytest.raises(OptionError, match=r"AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000"):
             max_concurrency({"AWS_LAMBDA_MAX_CONCURRENCY": bad})
 
@@ -732,7 +734,7 @@ def test_the_runtime_apis_address_may_be_ipv6():
     from ddb2os.lambda_runtime import RuntimeAPIError, _Client
     assert (_Client("[::1]:9001")._host, _Client("[::1]:9001")._port) == ("::1", 9001)
     assert (_Client("127.0.0.1:9001")._host, _Client("localhost:80")._port) == ("127.0.0.1", 80)
-    for bad in ("9001", "host:", ":9001", "host:port"):
+    for bad in ("9001", "host:", ":9001", "host:port", "host:\u00b2", "host:0", "host:65536", "host:" + "9" * 5000):
         with pytest.raises(RuntimeAPIError, match="AWS_LAMBDA_RUNTIME_API must be host:port"):
             _Client(bad)
 

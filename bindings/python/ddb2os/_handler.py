@@ -62,7 +62,12 @@ def _size(env: Mapping[str, str], name: str, default: int, least: int = 1, most:
     # reader of the same setting (a shell, the CLI) would.
     if re.fullmatch(r"[+-]?[0-9]+", text) is None:
         raise _fail(f"{name} must be a whole number, not {v!r}")
-    n = int(text)
+    # Read without leading zeros, and past the bound by its length alone: from Python 3.11 on (and in
+    # 3.9's and 3.10's later releases) int() refuses text of more than 4300 digits, leading zeros
+    # included, in words of its own, which would not name the setting.
+    negative, digits = text.startswith("-"), text.lstrip("+-").lstrip("0") or "0"
+    n = int(digits) if len(digits) <= len(str(most)) else most + 1
+    n = -n if negative else n
     if n < least:
         raise _fail(f"{name} must be {'positive' if least == 1 else f'at least {least}'}, not {v!r}")
     if n > most:

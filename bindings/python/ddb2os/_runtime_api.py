@@ -32,7 +32,8 @@ class _Client:
 
     def __init__(self, address: str) -> None:
         host, sep, port = address.rpartition(":")
-        if not sep or not host or not port.isdigit():
+        # ASCII digits of a port: str.isdigit() also takes "²", which int() does not.
+        if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
             raise RuntimeAPIError(f"AWS_LAMBDA_RUNTIME_API must be host:port, not {address!r}")
         self._host, self._port = host.strip("[]"), int(port)
         self._conn: Optional[http.client.HTTPConnection] = None

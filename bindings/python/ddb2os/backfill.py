@@ -481,7 +481,7 @@ def _session_arguments(env: Mapping[str, str]) -> Dict[str, Any]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ddb2os.backfill", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ddb2os.backfill", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("table", help="the DynamoDB table to read (name or ARN)")
     p.add_argument("--segments", type=int, default=1, help="parallel Scan segments (1)")
     p.add_argument("--page-size", type=int, default=None, help="items per Scan page (DynamoDB's 1 MB pages by default)")

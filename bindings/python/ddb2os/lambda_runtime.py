@@ -195,10 +195,13 @@ def max_concurrency(env: Mapping[str, str]) -> Optional[int]:
     text = env.get("AWS_LAMBDA_MAX_CONCURRENCY")
     if text is None:
         return None
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 10_000:
+    # Without leading zeros, its length first: int() refuses text of more than 4300 digits, zeros
+    # included, in words of its own (Python 3.11 on).
+    digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
+    if not digits or len(digits) > 5 or not 1 <= int(digits) <= 10_000:
         raise OptionError("option.invalid", "", f"AWS_LAMBDA_MAX_CONCURRENCY must be a number from 1 to 10000, "
                           f"not {text!r}")
-    return int(text)
+    return int(digits)
 
 
 def _redirect_output(socket_path: Optional[str]) -> None:
