@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -109,8 +111,6 @@ def test_the_command_line_reports_bad_input_in_one_line(capsys):
 
 def test_the_command_line_runs_without_docstrings():
     """python -OO (PYTHONOPTIMIZE=2) drops docstrings: the help is still given, without the description."""
-    import subprocess
-    import sys
     run = subprocess.run([sys.executable, "-OO", "-m", "ddb2os.backfill", "--help"], capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 0 and run.stdout.startswith("usage: python -m ddb2os.backfill"), run.stderr
