@@ -71,7 +71,7 @@ rm -rf "$root/src" && mkdir -p "$root/src/ddb2os" "$root/src/shared"
 (cd "$here" && git ls-files -co --exclude-standard -z | tar --null --no-recursion --ignore-failed-read -T - -cf -) |
   tar -xf - -C "$root/src/ddb2os"
 [ ! -d "$here/../shared/conformance" ] || cp -r "$here/../shared/conformance" "$root/src/shared/"
-grep -v -e '^conan' "$here/tests/requirements.txt" > "$root/src/requirements.txt"
+grep -v -e '^conan' -e '^mypy' "$here/tests/requirements.txt" > "$root/src/requirements.txt"
 # The emulator where stack.py looks for it (built here when missing: Go is not in that system).
 rie=$(cd "$here" && python3 -c 'import sys; sys.path.insert(0, "scripts"); import stack; print(stack.fetch_lambda_rie())')
 rie_dir=$root/src/ddb2os/.cache/stack/$(basename "$(dirname "$rie")")

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ._errors import OptionError
@@ -311,7 +311,7 @@ def _get_engine():
     return engine
 
 
-def handler(event: Mapping[str, Any], context: Any = None) -> Dict[str, List[Dict[str, str]]]:
+def handler(event: Union[Mapping[str, Any], bytes, str], context: Any = None) -> Dict[str, List[Dict[str, str]]]:
     """Syncs one DynamoDB Streams batch into OpenSearch and tells Lambda which records to retry:
     ``{"batchItemFailures": [{"itemIdentifier": "<SequenceNumber>"}, ...]}``.
 

@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstring>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -30,6 +29,7 @@
 #endif
 
 #include "../config.hpp"
+#include "../error.hpp"
 
 DDB2OS_BEGIN_NAMESPACE
 namespace detail {
@@ -59,7 +59,7 @@ public:
     sha256_stream() : ctx_(EVP_MD_CTX_new()) {
         if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
             EVP_MD_CTX_free(ctx_);
-            throw std::runtime_error("[ddb2os.crypto.init] cannot initialise SHA-256");
+            throw error("crypto.init", "cannot initialise SHA-256");
         }
     }
     sha256_stream(const sha256_stream&) = delete;
