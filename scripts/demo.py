@@ -57,6 +57,14 @@ def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
+def lost_items(items: list, document_ids, letter_ids, keys: list) -> list:
+    """The table's items (boto3's typed form) that are neither a document nor a dead letter, by _id."""
+    import ddb2os
+
+    kept = set(document_ids) | set(letter_ids)
+    return [i for i in items if ddb2os.document_id({k: i[k] for k in keys}, keys) not in kept]
+
+
 def main() -> int:
     say("starting OpenSearch and DynamoDB Local (fetched from Maven Central on first use)")
     with stack.opensearch() as opensearch, stack.dynamodb_local() as dynamodb:
@@ -153,9 +161,8 @@ def main() -> int:
         items = ddb.scan(TableName="books")["Items"]
         documents, letters = found["hits"]["total"]["value"], dlq["hits"]["total"]["value"]
         # Every item is a document or, refused by OpenSearch, a dead letter (of its last change), by _id.
-        kept = {h["_id"] for h in found["hits"]["hits"]} | {h["_source"]["id"] for h in dlq["hits"]["hits"]}
-        keys = ["author", "bookTitle"]
-        missing = [i for i in items if ddb2os.document_id({k: i[k] for k in keys}, keys) not in kept]
+        missing = lost_items(items, (h["_id"] for h in found["hits"]["hits"]),
+                             (h["_source"]["id"] for h in dlq["hits"]["hits"]), ["author", "bookTitle"])
         say(f"DynamoDB has {len(items)} items; OpenSearch has {documents} documents and {letters} dead letter(s): "
             + ("nothing lost" if not missing else f"{len(missing)} item(s) in neither"))
         if missing:
@@ -174,6 +181,8 @@ def main() -> int:
         same = ({h["_id"]: h["_source"] for h in again["hits"]["hits"]} ==
                 {h["_id"]: h["_source"] for h in found["hits"]["hits"]})
         print(f"  the same _ids and documents as the index the stream built: {same}")
+        if not same:
+            return 1
         say("stopping OpenSearch and DynamoDB Local")
     return 0
 

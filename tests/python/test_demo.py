@@ -32,6 +32,20 @@ def test_the_demo_syncs_the_table_loses_nothing_and_its_backfill_agrees():
     assert "the same _ids and documents as the index the stream built: True" in out
 
 
+def test_the_demos_check_finds_an_item_in_neither_the_index_nor_the_dead_letters():
+    """What makes `make demo` exit 1 (a run that loses nothing never reaches it): the table's items whose _id is
+    neither a document's nor a dead letter's, by the same _id mapping as the handler's (| escaped)."""
+    import demo
+
+    keys = ["author", "bookTitle"]
+    items = [{"author": {"S": "Ann"}, "bookTitle": {"S": "x"}, "year": {"N": "1"}},
+             {"author": {"S": "Bob"}, "bookTitle": {"S": "y|z"}}]
+    assert demo.lost_items(items, ["Ann|x"], [], keys) == [items[1]]
+    assert demo.lost_items(items, iter(["Ann|x"]), iter(["Bob|y\\|z"]), keys) == []
+    assert demo.lost_items(items, ["Bob|y|z"], ["Ann|x"], keys) == [items[1]]  # unescaped: another _id
+    assert demo.lost_items(items, [], [], keys) == items
+
+
 def test_the_cli_demo_shows_a_bad_record_reported_and_fails_when_the_cli_does(cli, tmp_path):
     """`make demo-cli` (scripts/demo.sh): exit 0 when the CLI converts the good records and reports the bad one
     (its exit status 1); a CLI that is missing (or answers otherwise) fails the demo, where it printed on."""
