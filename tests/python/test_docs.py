@@ -21,7 +21,7 @@ _ID = re.compile(r'"((?:json|event|record|attribute|number|base64|utf8|set|nesti
 def _code_ids() -> set:
     files = [*ROOT.glob("include/ddb2os/**/*.hpp"), ROOT / "bindings/python/src/module.cpp",
              *ROOT.glob("bindings/python/ddb2os/*.py")]
-    return {m.group(1) for f in files for m in _ID.finditer(f.read_text()) if not m.group(1).endswith((".hpp", ".py"))}
+    return {m.group(1) for f in files for m in _ID.finditer(f.read_text()) if not m.group(1).endswith(".hpp")}
 
 
 def _readme_ids() -> set:
