@@ -776,6 +776,11 @@ TEST_CASE("sigv4: errors, with their exact messages") {
           "[ddb2os.sigv4.bad_header] header name \"My Header\" is not an HTTP token");
     CHECK(sign_error({"GET", "https://h/", {{"Host:", "v"}}, {}}, ok) ==
           "[ddb2os.sigv4.bad_header] header name \"Host:\" is not an HTTP token");
+    // Bytes that are not UTF-8 (a name given as Python bytes) are quoted as U+FFFD: a message is valid UTF-8.
+    CHECK(sign_error({"GET", "https://h/", {{"X-\xff\xc3", "v"}}, {}}, ok) ==
+          "[ddb2os.sigv4.bad_header] header name \"X-\xEF\xBF\xBD\xEF\xBF\xBD\" is not an HTTP token");
+    CHECK(sign_error({"GET", "https://h/", {{"X-\xc3\xa9", "v"}}, {}}, ok) ==
+          "[ddb2os.sigv4.bad_header] header name \"X-\xc3\xa9\" is not an HTTP token");
     for (const char* bad : {"", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
                             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85",
                             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8550", "UNSIGNED-PAYLOAD"}) {

@@ -8,7 +8,12 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <system_error>
 #include <vector>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test_support.hpp"
 #include <ddb2os/sync.hpp>
@@ -462,6 +467,53 @@ TEST_CASE("sync: a batch is sent while it is written: a small first body, then t
     REQUIRE(order.size() == expected.size());
     CHECK(order == expected);
     CHECK(rep.bytes == total + t.sent.back().body.size());
+}
+
+TEST_CASE("sync: a process that can start no thread sends each body from the calling thread, in order") {
+    // At a thread limit (Lambda's, a cgroup's pids.max) std::thread throws std::system_error, which
+    // escaped process() with no body sent and nothing reported. Run in a child process that can start
+    // none: RLIMIT_NPROC 0, as a user other than root (whom the limit does not hold), so nobody.
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {  // the child: doctest's checks would not reach the parent, so an exit status says what failed
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(10);
+        const rlimit none{0, 0};
+        if (setrlimit(RLIMIT_NPROC, &none) != 0) _exit(11);
+        try {
+            std::thread([] {}).join();
+            _exit(12);
+        } catch (const std::system_error&) {
+        }
+        scripted_transport t;
+        t.answer = [](const ddb2os::http::request& req, std::size_t) { return all_created(req); };
+        auto o = fast_options();
+        o.bulk.first_max_bytes = 1024;
+        o.bulk.max_bytes = 4096;
+        std::vector<std::string> records;
+        for (int i = 0; i < 60; ++i)
+            records.push_back(rec(i, "INSERT", "k" + std::to_string(i), R"({"t":{"S":")" + std::string(100, 'p') + R"("}})"));
+        ddb2os::sync_report rep;
+        try {
+            ddb2os::sync_engine engine(o, t);
+            rep = engine.process(event(records), soon());
+        } catch (...) {
+            _exit(13);
+        }
+        if (!rep.failures.empty() || rep.indexed != 60) _exit(14);
+        if (t.sent.size() < 4) _exit(15);  // the first body cut at 1 KiB, the others at 4 KiB
+        int next = 0;
+        for (const auto& req : t.sent)
+            for (std::size_t at = req.body.find(R"("_id":")"); at != std::string::npos; at = req.body.find(R"("_id":")", at + 1))
+                if (req.body.compare(at + 7, req.body.find('"', at + 7) - at - 7, "k" + std::to_string(next++)) != 0) _exit(16);
+        _exit(next == 60 ? 0 : 17);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    const int code = WEXITSTATUS(status);
+    CAPTURE(code);  // 10-12: the set-up (no user to become, no limit set, a thread started anyway); 13: process() threw;
+                    // 14: not all indexed; 15: too few requests; 16, 17: not each record once, in order
+    CHECK(code == 0);
 }
 
 TEST_CASE("sync: a refused request that no retry fixes is reported at once") {

@@ -23,6 +23,7 @@
 #include "credentials.hpp"
 #include "detail/crypto.hpp"
 #include "detail/uri.hpp"
+#include "detail/utf8.hpp"
 #include "error.hpp"
 
 #if defined(__SSE2__)
@@ -268,8 +269,13 @@ constexpr bool is_token_char(unsigned char c) noexcept {
 inline void check_token(std::string_view s, const char* id, const char* what) {
     if (s.empty()) throw error(id, std::string(what) + " is empty");
     for (const char c : s)
-        if (!is_token_char(static_cast<unsigned char>(c)))
-            throw error(id, std::string(what) + " \"" + std::string(s) + "\" is not an HTTP token");
+        if (!is_token_char(static_cast<unsigned char>(c))) {
+            // Quoted as valid UTF-8: a name given as bytes (Python's b"\xff") need not be, and a
+            // message that is not could not become the Python error's str.
+            std::string m = std::string(what) + " \"";
+            append_sanitized_utf8(m, s);
+            throw error(id, m + "\" is not an HTTP token");
+        }
 }
 
 constexpr bool is_header_space(char c) noexcept {

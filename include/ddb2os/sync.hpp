@@ -34,6 +34,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -303,7 +304,7 @@ inline bool describe_table_key_schema(http::transport& dynamodb, const std::stri
 class sync_engine {
 public:
     sync_engine(sync_options options, http::transport& opensearch)
-        : opt_(std::move(options)), os_(opensearch), rng_(std::random_device{}()) {
+        : opt_(std::move(options)), os_(opensearch), rng_(jitter_seed()) {
         validate(opt_);
         opt_.bulk.external_versions = opt_.external_versions;
     }
@@ -352,14 +353,26 @@ public:
                 }
             } joiner{queue, sender};
             bulk_body b;
+            bool no_thread = false;  // none to be had (a process at its thread limit): sent from here
             while (builder.next_body(b)) {
                 queue.push(std::move(b));
-                if (!sender.joinable())
-                    sender = std::thread([&] {
-                        queue.drain([&](bulk_body& body) {
-                            send_body<no_unlock>(target, body, builder.result(), rep, sent_dead, failed, deadline);
+                if (!sender.joinable() && !no_thread) {
+                    try {
+                        sender = std::thread([&] {
+                            queue.drain([&](bulk_body& body) {
+                                send_body<no_unlock>(target, body, builder.result(), rep, sent_dead, failed, deadline);
+                            });
                         });
-                    });
+                    } catch (const std::system_error&) {
+                        no_thread = true;
+                    }
+                }
+            }
+            if (no_thread) {
+                queue.close();
+                queue.drain([&](bulk_body& body) {
+                    send_body<Unlock>(target, body, builder.result(), rep, sent_dead, failed, deadline);
+                });
             }
         }
         queue.rethrow();
@@ -410,6 +423,15 @@ private:
     sync_options opt_;
     http::transport& os_;
     std::mt19937_64 rng_;
+    // random_device throws where there is no entropy source (a sandbox without getrandom or
+    // /dev/urandom): the clock then seeds the retries' jitter, all it is used for.
+    static std::uint64_t jitter_seed() noexcept {
+        try {
+            return std::random_device{}();
+        } catch (...) {
+            return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        }
+    }
     std::map<std::string, key_schema, std::less<>> resolved_;
     // The dead-letter indices created (or found) by create_dlq, and when.
     std::vector<std::pair<std::string, http::clock::time_point>> dlq_ready_;

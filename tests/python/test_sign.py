@@ -353,6 +353,54 @@ def test_a_str_with_a_lone_surrogate_is_refused_by_name_never_quoted():
         assert "hunter2" not in repr(e.value) and "hunter2" not in repr(e.value.args)
 
 
+def test_a_header_name_of_bytes_that_are_not_utf8_is_a_bad_header():
+    """A header name given as bytes that are not UTF-8: the message quoted its bytes as they were, which could not
+    become the Python error's str (a bare UnicodeDecodeError, no ddb2os id; found by a review)."""
+    kw = dict(region="us-east-1", service="es", access_key="AK", secret_key="SK")
+    for call in (lambda: ddb2os.sign("GET", "https://h/", {b"X-\xff": "v"}, None, **kw),
+                 lambda: ddb2os.Signer(**kw).sign("GET", "https://h/", [(b"X-\xff", "v")])):
+        with pytest.raises(ddb2os.SigningError) as e:
+            call()
+        assert str(e.value) == '[ddb2os.sigv4.bad_header] header name "X-\ufffd" is not an HTTP token'
+
+
+def test_a_time_the_clock_cannot_hold_or_that_is_no_number_is_a_bad_time():
+    """The datetime's seconds were converted to the system clock's integer nanoseconds unchecked: past 2262 (or
+    not finite) that is undefined (on x86-64, a 1677 time refused in the wrong words; on arm64, the year 2262
+    signed). A timestamp() that gave no number was pybind11's RuntimeError, with no id (found by a review)."""
+    kw = dict(region="us-east-1", service="es", access_key="AK", secret_key="SK")
+
+    class Stamp:  # a datetime-like object (arrow's, pendulum's) whose timestamp() gives `value`
+        def __init__(self, value):
+            self.value = value
+
+        def utcoffset(self):
+            return datetime.timedelta(0)
+
+        def timestamp(self):
+            return self.value
+
+    cases = [(datetime.datetime(2300, 1, 1, tzinfo=datetime.timezone.utc),
+              "signing time is past the year 2262, the last this platform's system clock holds"),
+             (datetime.datetime(9999, 12, 31, tzinfo=datetime.timezone.utc),
+              "signing time is past the year 2262, the last this platform's system clock holds"),
+             (Stamp(float("nan")), "signing time is outside the years 1970 to 9999"),
+             (Stamp(float("inf")), "signing time is outside the years 1970 to 9999"),
+             (Stamp(1e300), "signing time is outside the years 1970 to 9999"),
+             (Stamp(-1e300), "signing time is outside the years 1970 to 9999"),
+             (Stamp("1700000000"), "timestamp.timestamp() must give a number, not str")]
+    for when, message in cases:
+        for call in (lambda: ddb2os.sign("GET", "https://h/", {}, None, timestamp=when, **kw),
+                     lambda: ddb2os.Signer(**kw).sign("GET", "https://h/", timestamp=when)):
+            with pytest.raises(ddb2os.SigningError) as e:
+                call()
+            assert (e.value.id, e.value.message) == ("sigv4.bad_time", message), when
+    # The last second the clock holds, and an int, still sign.
+    for when in (datetime.datetime(2262, 4, 11, tzinfo=datetime.timezone.utc), Stamp(1704164645)):
+        headers = ddb2os.sign("GET", "https://h/", {}, None, timestamp=when, **kw)
+        assert headers["X-Amz-Date"] in ("22620411T000000Z", "20240102T030405Z")
+
+
 def test_credentials_with_a_line_break_are_refused_never_quoted():
     """The key id and session token go into headers; a line break (a copied variable) made a header value that
     the caller's HTTP library refused, quoting it."""

@@ -531,9 +531,25 @@ std::chrono::system_clock::time_point time_of(PyObject* timestamp) {
         throw ddb2os::error("sigv4.bad_time", std::string("timestamp must be a timezone-aware datetime, not ") + Py_TYPE(timestamp)->tp_name);
     if (ts.attr("utcoffset")().is_none())
         throw ddb2os::error("sigv4.bad_time", "timestamp must be a timezone-aware datetime");
-    const double seconds = py::cast<double>(ts.attr("timestamp")());
-    return std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds)));
+    const py::object stamp = ts.attr("timestamp")();
+    const double seconds = PyFloat_AsDouble(stamp.ptr());  // an int or a float; anything else is an error
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        throw ddb2os::error("sigv4.bad_time", std::string("timestamp.timestamp() must give a number, not ") +
+                                                  Py_TYPE(stamp.ptr())->tp_name);
+    }
+    // The clock's duration is an integer (nanoseconds with libstdc++, which hold the years 1677 to
+    // 2262): a time past it, or not finite, is refused here, where converting it would be undefined.
+    using std::chrono::system_clock;
+    const double latest = std::chrono::duration<double>(system_clock::duration::max()).count();
+    if (!(seconds >= 0 && seconds < 253402300800.0))  // 10000-01-01; false for a NaN too
+        throw ddb2os::error("sigv4.bad_time", "signing time is outside the years 1970 to 9999");
+    if (seconds > latest - 1.0)  // a second short of it: a double that near rounds to the limit itself
+        throw ddb2os::error("sigv4.bad_time", "signing time is past the year " +
+                                                  std::to_string(1970 + static_cast<long>(latest / 31556952.0)) +
+                                                  ", the last this platform's system clock holds");
+    return system_clock::time_point(
+        std::chrono::duration_cast<system_clock::duration>(std::chrono::duration<double>(seconds)));
 }
 
 // Hashing a large body needs no Python object: done without the GIL, the payload becomes its hash.
