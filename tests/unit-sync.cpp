@@ -1206,7 +1206,7 @@ TEST_CASE("sync: the options' edges") {
             CHECK_NOTHROW(ddb2os::sync_engine(o, t));
         }
     }
-    SUBCASE("a retry's base may equal its cap, and is never 0 (retries that never wait)") {
+    SUBCASE("a retry's base may equal its cap, and is never 0 (retries that never wait); its cap is at most a day") {
         auto o = fast_options();
         o.retry.base = o.retry.cap = std::chrono::milliseconds(5);
         CHECK_NOTHROW(ddb2os::sync_engine(o, t));
@@ -1215,13 +1215,28 @@ TEST_CASE("sync: the options' edges") {
             o.retry.base = std::chrono::milliseconds(base);
             CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] retry needs 0 < base <= cap", ddb2os::error);
         }
+        // At most a day: doubled towards milliseconds::max(), a wait overflowed.
+        o.retry.base = std::chrono::milliseconds(1);
+        o.retry.cap = std::chrono::hours(24);
+        CHECK_NOTHROW(ddb2os::sync_engine(o, t));
+        for (const auto cap : {std::chrono::hours(24) + std::chrono::milliseconds(1), std::chrono::milliseconds::max()}) {
+            o.retry.cap = cap;
+            CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] retry's cap must be at most 1 day",
+                                 ddb2os::error);
+        }
     }
-    SUBCASE("a dead-letter index's recheck may be 0 (every time), never negative") {
+    SUBCASE("a dead-letter index's recheck may be 0 (every time), never negative, at most a year") {
         auto o = fast_options();
         o.dlq_recheck = std::chrono::milliseconds(0);
         CHECK_NOTHROW(ddb2os::sync_engine(o, t));
         o.dlq_recheck = std::chrono::milliseconds(-1);
         CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] dlq_recheck must not be negative", ddb2os::error);
+        // At most a year ("never", in effect): a time found plus milliseconds::max() overflowed.
+        o.dlq_recheck = std::chrono::hours(24 * 365);
+        CHECK_NOTHROW(ddb2os::sync_engine(o, t));
+        o.dlq_recheck = std::chrono::milliseconds::max();
+        CHECK_THROWS_WITH_AS(ddb2os::sync_engine(o, t), "[ddb2os.option.invalid] dlq_recheck must be at most 365 days",
+                             ddb2os::error);
     }
 }
 

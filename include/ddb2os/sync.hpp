@@ -139,8 +139,13 @@ inline void validate(const sync_options& o) {
             throw error(errc::option_invalid, "dead-letter index \"" + o.dlq_index + "\" is the data index itself: give the dead letters an index of their own");
     }
     if (o.dlq_recheck.count() < 0) throw error(errc::option_invalid, "dlq_recheck must not be negative");
+    // Bounded so that the clock arithmetic (a time found plus the recheck, a wait doubled up to the
+    // cap) cannot overflow: milliseconds::max() as "never" would be undefined.
+    if (o.dlq_recheck > std::chrono::hours(24 * 365))
+        throw error(errc::option_invalid, "dlq_recheck must be at most 365 days");
     if (o.retry.base.count() <= 0 || o.retry.cap < o.retry.base)
         throw error(errc::option_invalid, "retry needs 0 < base <= cap");
+    if (o.retry.cap > std::chrono::hours(24)) throw error(errc::option_invalid, "retry's cap must be at most 1 day");
 }
 
 struct record_failure {
