@@ -127,6 +127,61 @@ def test_a_host_clock_ahead_of_dynamodbs_by_more_than_the_margin_is_refused():
         run(dynamodb=FakeDynamoDB(date=behind), margin_seconds=180)
 
 
+def test_answers_and_files_of_odd_shapes_are_errors_that_say_so():
+    """Found by a review: each was a bare IndexError, KeyError, AttributeError, OverflowError or RecursionError."""
+    class Arn(FakeDynamoDB):
+        def __init__(self, arn, **kwargs):
+            super().__init__(**kwargs)
+            self.arn = arn
+
+        def describe_table(self, TableName):
+            answer = super().describe_table(TableName)
+            if self.arn is None:
+                del answer["Table"]["TableArn"]
+            else:
+                answer["Table"]["TableArn"] = self.arn
+            return answer
+
+    with pytest.raises(ValueError) as e:
+        run(dynamodb=Arn("books"))
+    assert str(e.value) == "table 'books' cannot be written: DescribeTable's TableArn 'books' names no table (record.bad_field)"
+    with pytest.raises(ValueError, match="^table 'books': DescribeTable's answer has no TableArn$"):
+        run(dynamodb=Arn(None))
+
+    # A Date no datetime holds, or no ResponseMetadata: no clock to compare, on to the Scan.
+    class Odd(FakeDynamoDB):
+        def __init__(self, meta):
+            super().__init__()
+            self.meta = meta
+
+        def describe_table(self, TableName):
+            return {**super().describe_table(TableName), "ResponseMetadata": self.meta}
+
+    for meta in ({"HTTPHeaders": {"date": "Mon, 01 Jan 10000000000 00:00:00 GMT"}}, None, {"HTTPHeaders": None}):
+        with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):
+            run(dynamodb=Odd(meta))
+
+
+def test_a_checkpoint_nested_past_pythons_limit_cannot_be_read(tmp_path):
+    path = tmp_path / "cp.json"
+    path.write_text("[" * 100_000)
+    with pytest.raises(ValueError, match=r"^checkpoint '.*cp\.json' cannot be read: maximum recursion depth"):
+        run(checkpoint=str(path))
+
+
+def test_credentials_with_a_control_character_are_refused_before_botocore_quotes_them(monkeypatch):
+    """botocore sent a session token with a CR (a .env file's line end), and its HTTP client's refusal quoted
+    the token, which the command printed (found by a review). Refused by name before any client is made."""
+    import boto3
+    monkeypatch.setattr(boto3.session.Session, "client", lambda *a, **k: pytest.fail("a client was made"))
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        env = {**ENV, "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SK", var: "TOKSECRET\r"}
+        with pytest.raises(ValueError) as e:
+            bf.backfill("books", environment=env)
+        assert str(e.value) == f"{var} holds a control character (a line break?): it cannot be sent in a header"
+        assert "TOKSECRET" not in repr(e.value) and e.value.__context__ is None
+
+
 def test_a_table_given_by_arn_is_scanned_by_its_arn():
     """A bare name would scan the caller's own account's table of that name, not the one the ARN names."""
     arn = "arn:aws:dynamodb:us-east-1:222222222222:table/books"

@@ -1,4 +1,5 @@
 """ddb2os.handler's configuration: read once at cold start, every invalid value a clear error."""
+import decimal
 import json
 
 import pytest
@@ -266,6 +267,28 @@ def test_a_password_in_the_endpoint_is_refused_and_never_quoted():
                 message = error(**{**BASE, var: url})
                 assert secret not in message
                 assert message.startswith(f"{var} must not hold a user name or password")
+    # urlsplit reads the host after NFKC normalization, where a full-width @ is one: "@" in the URL missed it,
+    # and the error for the normalized host quoted the password (found by a review).
+    for at in ("\uff20", "\ufe6b"):
+        for var in ("OPENSEARCH_ENDPOINT", "DYNAMODB_ENDPOINT"):
+            message = error(**{**BASE, var: f"https://admin:S3cr3tPass{at}search.example.com"})
+            assert "S3cr3tPass" not in message
+            assert message.startswith(f"{var} must not hold a user name or password")
+    # A host character that normalizes to / ? # or : is said to be one (not "an unbalanced [ or ]").
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://search\uff0fbooks.example.com"}) == (
+        "OPENSEARCH_ENDPOINT 'https://search\uff0fbooks.example.com' is not a URL "
+        "(a character of its host is one of / ? # : once normalized)")
+    assert error(**{**BASE, "OPENSEARCH_ENDPOINT": "https://[::1"}) == (
+        "OPENSEARCH_ENDPOINT 'https://[::1' is not a URL (an unbalanced '[' or ']')")
+
+
+def test_key_names_that_are_not_unicode_are_refused_by_their_variable():
+    """os.environ gives bytes that are not UTF-8 as lone surrogates: TABLE_KEYS, DB_HASH_KEY and DB_SORT_KEY were
+    taken, and the engine then refused them at the cold start with pybind11's RuntimeError, naming nothing."""
+    for var, value in (("TABLE_KEYS", "bo\udcffoks=id"), ("TABLE_KEYS", "books=i\udcffd"), ("DB_HASH_KEY", "i\udcffd"),
+                       ("DB_SORT_KEY", "s\udcff")):
+        env = {**BASE, "DB_HASH_KEY": "id", var: value}
+        assert error(**env) == f"{var} is not valid Unicode (it holds a lone surrogate: bytes that are not UTF-8)"
 
 
 def test_the_engine_never_quotes_its_arguments():
@@ -533,6 +556,20 @@ def test_a_context_without_the_remaining_time_gets_60_seconds(monkeypatch, capsy
         for context in (None, {}, object()):
             assert ddb2os.handler({"Records": []}, context) == {"batchItemFailures": []}
         assert capsys.readouterr().out.count('"message":"ddb2os batch"') == 3
+
+        # A stand-in whose answer is no number escaped as TypeError or OverflowError (found by a review).
+        class Answers:
+            def __init__(self, value):
+                self.value = value
+
+            def get_remaining_time_in_millis(self):
+                return self.value
+
+        for value in (None, "soon", 10**400, float("nan"), decimal.Decimal(5000), "5000", 5000.5):
+            assert ddb2os.handler({"Records": []}, Answers(value)) == {"batchItemFailures": []}, value
+        assert _handler._remaining_ms(Answers(None)) == _handler._remaining_ms(Answers(10**400)) == 60_000
+        assert _handler._remaining_ms(Answers(float("nan"))) == 60_000
+        assert _handler._remaining_ms(Answers(decimal.Decimal(5000))) == _handler._remaining_ms(Answers("5000")) == 5000
     finally:
         _handler._reset_for_tests()
 

@@ -6,6 +6,7 @@ mapping that has ``FunctionResponseTypes: [ReportBatchItemFailures]``.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -97,13 +98,17 @@ def _endpoint(name: str, value: str) -> Tuple[str, str]:
     # Never quoted back whole: a URL can carry a password (user:password@host). Any "@" is taken for
     # one: a password holding "/", "?" or "#" ends urlsplit's host part early, so that it sees no user,
     # and a later message would quote it. (No path or query is allowed, so "@" has no other place.)
-    if "@" in value:
+    import unicodedata  # here, not at import: only a cold start's configuration needs it
+
+    # urlsplit reads the host part after NFKC normalization, where a full-width @ (U+FF20, U+FE6B) is one.
+    if "@" in value or "@" in unicodedata.normalize("NFKC", value):
         hint = ": set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead" if name != "DYNAMODB_ENDPOINT" else ""
         raise _fail(f"{name} must not hold a user name or password (user:password@host){hint}")
     try:
         parts = urlsplit(value)
-    except ValueError:  # "Invalid IPv6 URL": an unbalanced [ or ]
-        raise _fail(f"{name} {shown!r} is not a URL (an unbalanced '[' or ']')") from None
+    except ValueError:  # "Invalid IPv6 URL", or a host character NFKC makes one of / ? # :
+        why = "an unbalanced '[' or ']'" if "[" in value or "]" in value else "a character of its host is one of / ? # : once normalized"
+        raise _fail(f"{name} {shown!r} is not a URL ({why})") from None
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in parts.netloc):
         # Every request would fail ("URL using bad/illegal format"): said at the cold start instead.
         raise _fail(f"{name} {shown!r} has a space or control character in its host")
@@ -145,6 +150,17 @@ def _check_index_name(name: str, value: str, shown: Optional[str] = None, note: 
         if shown is not None:
             problem = problem.replace(f'"{value}"', f'"{shown}"{note}')
         raise _fail(f"{name}: {problem}")
+
+
+def _unicode(env: Mapping[str, str], name: str) -> str:
+    """A variable whose text the engine takes as attribute names: bytes that are not UTF-8 (a lone
+    surrogate in os.environ) are refused here, naming it, rather than by the engine without a name."""
+    value = env.get(name, "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(f"{name} is not valid Unicode (it holds a lone surrogate: bytes that are not UTF-8)") from None
+    return value
 
 
 def parse_table_keys(text: str) -> Dict[str, List[str]]:
@@ -202,8 +218,8 @@ def config_from_environment(env: Mapping[str, str]) -> Config:
     if index:
         _check_index_name(index_var, index)
 
-    keys = parse_table_keys(env.get("TABLE_KEYS", ""))
-    hash_key, sort_key = env.get("DB_HASH_KEY", "").strip(_SPACE), env.get("DB_SORT_KEY", "").strip(_SPACE)
+    keys = parse_table_keys(_unicode(env, "TABLE_KEYS"))
+    hash_key, sort_key = _unicode(env, "DB_HASH_KEY").strip(_SPACE), _unicode(env, "DB_SORT_KEY").strip(_SPACE)
     if sort_key and not hash_key:
         raise _fail("DB_SORT_KEY is set but DB_HASH_KEY is not")
     if sort_key and sort_key == hash_key:
@@ -311,6 +327,20 @@ def _get_engine():
     return engine
 
 
+def _remaining_ms(context: Any) -> float:
+    """The invocation's remaining milliseconds. Lambda's context has them; a local harness's stand-in
+    may not (None, a dict) or may answer with no number (None, NaN, an int past a float): 60 s then."""
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(get):
+        return 60_000
+    value = get()
+    try:
+        remaining = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 60_000
+    return 60_000 if math.isnan(remaining) else remaining
+
+
 def handler(event: Union[Mapping[str, Any], bytes, str], context: Any = None) -> Dict[str, List[Dict[str, str]]]:
     """Syncs one DynamoDB Streams batch into OpenSearch and tells Lambda which records to retry:
     ``{"batchItemFailures": [{"itemIdentifier": "<SequenceNumber>"}, ...]}``.
@@ -323,9 +353,7 @@ def handler(event: Union[Mapping[str, Any], bytes, str], context: Any = None) ->
     and one per record reported failed (its sequence number and why, the first 20); never document
     bodies or secrets."""
     engine = _get_engine()
-    # Lambda's context has it; a local harness's stand-in (None, a dict) may not: 60 s then.
-    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-    remaining = remaining_ms() if callable(remaining_ms) else 60_000
+    remaining = _remaining_ms(context)
     budget = max(remaining - min(_MARGIN_MS, remaining // 5), 100)
     report = engine.process(event, budget / 1000.0)
     print(report["log_line"], file=sys.stdout, flush=True)

@@ -85,13 +85,13 @@ def _handler_keys(config: Mapping[str, Any], table: str, described: List[str]) -
 def _check_clock(answer: Mapping[str, Any], margin_seconds: float) -> None:
     """Refuses a host clock ahead of DynamoDB's by more than the margin (read from the Date of an
     answer, to the second): the backfill's versions would then beat changes made after it started."""
-    date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    date = ((answer.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}).get("date")
     if not date:
         return
     import email.utils
     try:
         server = email.utils.parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year past what datetime holds
         return
     ahead = time.time() - server
     if ahead > margin_seconds:
@@ -118,6 +118,9 @@ def _check_index(config: Mapping[str, Any], name: str, keys: List[str], source_a
     for e in result.errors:
         if e.id == "index.invalid":
             raise ValueError(f"table {name!r} cannot be written: {e.message} (set INDEX_NAME or INDEX_TEMPLATE)")
+        # Any other: the ARN names no table the engine can read (every record would fail the same way).
+        raise ValueError(f"table {name!r} cannot be written: DescribeTable's TableArn "
+                         f"{source_arn[:source_arn.rfind('/stream/')]!r} names no table ({e.id})")
     if config["dlq_index"]:
         index = json.loads(result.bodies[0].split(b"\n")[0])["delete"]["_index"]
         problem = _index_name_problem(config["dlq_index"].replace("{index}", index))
@@ -173,7 +176,7 @@ class _Checkpoint:
         except FileNotFoundError:
             self._check_writable()
             return
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested past Python's limit
             raise ValueError(f"checkpoint {path!r} cannot be read: {e}") from None
         if not (isinstance(saved, dict) and isinstance(saved.get("next"), dict) and isinstance(saved.get("done"), list)
                 and isinstance(saved.get("target"), dict)):
@@ -288,6 +291,11 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
     config = config_from_environment(env)
     config["refresh"] = ""  # a refresh per page only slows the backfill down
     if dynamodb is None:
+        # botocore would send such a value and, refused by its HTTP client, quote it in its error (a
+        # session token with a CR from a .env file): refused here by name, as the engine refuses it.
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in env.get(var, "")):
+                raise ValueError(f"{var} holds a control character (a line break?): it cannot be sent in a header")
         import boto3  # only here: not part of the handler's cold start
         from botocore.config import Config as BotoConfig
         # Adaptive retries: a throttled Scan slows down and goes on, rather than ending the whole
@@ -311,6 +319,8 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
                         "table": name, "configured": keys, "table_key": described}))
     config["table_keys"] = {**config["table_keys"], name: keys}  # no DescribeTable through the engine
     # The table's ARN in the stream-ARN form the engine reads the table name from.
+    if not isinstance(description.get("TableArn"), str):
+        raise ValueError(f"table {name!r}: DescribeTable's answer has no TableArn")
     source_arn = description["TableArn"] + "/stream/backfill"
     _check_index(config, name, keys, source_arn)
     target = {"endpoint": config["endpoint"], "index": config["index"], "dlq_index": config["dlq_index"],
