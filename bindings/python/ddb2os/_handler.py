@@ -92,14 +92,14 @@ def _url_head(url: str) -> str:
 def _endpoint(name: str, value: str) -> Tuple[str, str]:
     """A URL variable checked and reduced to ``scheme://host[:port]`` (``https://`` assumed without a
     scheme); returns it and its host name. Messages quote only its scheme and host (_url_head)."""
+    import unicodedata  # here, not at import: only a cold start's configuration needs it
+
     if not _SCHEME.match(value):  # "://" later on, in a query, is no scheme
         value = "https://" + value
     shown = _url_head(value)
     # Never quoted back whole: a URL can carry a password (user:password@host). Any "@" is taken for
     # one: a password holding "/", "?" or "#" ends urlsplit's host part early, so that it sees no user,
     # and a later message would quote it. (No path or query is allowed, so "@" has no other place.)
-    import unicodedata  # here, not at import: only a cold start's configuration needs it
-
     # urlsplit reads the host part after NFKC normalization, where a full-width @ (U+FF20, U+FE6B) is one.
     if "@" in value or "@" in unicodedata.normalize("NFKC", value):
         hint = ": set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD instead" if name != "DYNAMODB_ENDPOINT" else ""
