@@ -7,8 +7,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <sys/resource.h>

@@ -396,9 +396,9 @@ def test_a_time_the_clock_cannot_hold_or_that_is_no_number_is_a_bad_time():
                 call()
             assert (e.value.id, e.value.message) == ("sigv4.bad_time", message), when
     # The last second the clock holds, and an int, still sign.
-    for when in (datetime.datetime(2262, 4, 11, tzinfo=datetime.timezone.utc), Stamp(1704164645)):
-        headers = ddb2os.sign("GET", "https://h/", {}, None, timestamp=when, **kw)
-        assert headers["X-Amz-Date"] in ("22620411T000000Z", "20240102T030405Z")
+    for when, stamp in ((datetime.datetime(2262, 4, 11, tzinfo=datetime.timezone.utc), "22620411T000000Z"),
+                        (Stamp(1704164645), "20240102T030405Z")):
+        assert ddb2os.sign("GET", "https://h/", {}, None, timestamp=when, **kw)["X-Amz-Date"] == stamp
 
 
 def test_credentials_with_a_line_break_are_refused_never_quoted():
