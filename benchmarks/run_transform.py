@@ -9,8 +9,8 @@ On one core (sched_setaffinity; child processes inherit it), for each corpus of 
 checked with check.py against the reference competitor's output; only then is it timed: warm-up, then
 several runs, and the MEDIAN run gives records/s and input MB/s (1 MB = 1e6 bytes of the event's JSON).
 A competitor whose output fails the check is shown as FAILED and its timing is not counted.
-Ceilings (json.loads only, JSON.parse only, nlohmann/simdjson parse only, memcpy, a C walk of the event dict) have
-no output to check.
+Ceilings (json.loads only, JSON.parse only, nlohmann/simdjson parse only, simdjson's stage 1, memcpy, a C walk of
+the event dict, an unchecked On Demand transform) have no output to check.
 
 The table goes to stdout; everything, with the machine, the versions and every check report, to
 build/bench/transform.json.
@@ -26,7 +26,8 @@ Competitors (one entry each in COMPETITORS below; one file each under benchmarks
   ddb2os Python    ddb2os.bulk_bodies(event_dict), and (raw bytes) skipped until importable
   ceilings         json.loads, node JSON.parse, nlohmann::json::parse, simdjson DOM parse, memcpy, and
                    dict walk (competitors/dict_walk.c: every object of the event dict but OldImages visited,
-                   nothing built)
+                   nothing built); stage1 (simdjson's structural index alone); ondemand (simdjson On Demand writing each record's
+                   bulk lines with every check and rewrite left out, a bound on any one-pass transform)
 
 Reference for the checks: the first available of --reference, ddb2os C++, ddb2os Python, node exact, boto3 dict.
 """
@@ -505,7 +506,7 @@ class CeilingProgram(Competitor):
 
     def available(self) -> None:
         ensure_ceilings()
-        if self.mode == "simdjson" and not CEILINGS_HAVE_SIMDJSON:
+        if self.mode in ("simdjson", "stage1", "ondemand") and not CEILINGS_HAVE_SIMDJSON:
             raise Skip("simdjson not installed (libsimdjson-dev)")
 
     def run(self, corpus: Corpus, seconds: float) -> Timing:
@@ -531,7 +532,11 @@ COMPETITORS: List[Competitor] = [
     NodeParse(),
     CeilingProgram("nlohmann", 40.0, "nlohmann::json::parse(raw) into a DOM, g++ -O3"),
     CeilingProgram("simdjson", 800.0, "simdjson DOM parse(raw), g++ -O3"),
+    CeilingProgram("stage1", 5000.0, "simdjson stage 1 alone: structural index and UTF-8 check, g++ -O3"),
     CeilingProgram("memcpy", 10000.0, "memcpy of the raw bytes"),
+    # Not a parse: the most a one-pass transform reaches here if it checked and rewrote nothing (its lines are
+    # not ddb2os's, so there is nothing to check them against).
+    CeilingProgram("ondemand", 1500.0, "simdjson On Demand writing bulk lines unchecked, g++ -O3"),
 ]
 REFERENCE_ORDER = ["ddb2os C++ bytes", "ddb2os Python dict", "node exact", "boto3 dict"]
 
@@ -891,7 +896,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     pairs = [("ddb2os C++ bytes", "boto3 bytes"), ("ddb2os Python dict", "boto3 dict"),
              ("ddb2os Python bytes", "boto3 bytes"), ("ddb2os Python dict", "node exact"),
              ("ddb2os C++ bytes", "node exact"), ("ddb2os C++ bytes", "ceiling simdjson"),
-             ("ddb2os C++ bytes", "ceiling nlohmann"), ("node exact", "boto3 bytes"),
+             ("ddb2os C++ bytes", "ceiling nlohmann"), ("ddb2os C++ bytes", "ceiling ondemand"),
+             ("ceiling ondemand", "boto3 bytes"), ("node exact", "boto3 bytes"),
              ("ceiling json.loads", "boto3 bytes"), ("ddb2os Python dict", "ceiling dict walk"),
              ("ddb2os Python dict (fresh)", "boto3 dict (fresh)"),
              ("ddb2os Python dict (fresh)", "ceiling dict walk (fresh)"),

@@ -1,11 +1,15 @@
 // Ceilings for the transform benchmark: what no transform of the same bytes can beat.
 //
 //   ceilings MODE EVENT.json ITERATIONS [--warmup N]
-//   MODE: memcpy | nlohmann | simdjson
+//   MODE: memcpy | nlohmann | simdjson | stage1 | ondemand
 //
 // memcpy    copies the event's bytes into another buffer (the floor of any pass over the input)
 // nlohmann  nlohmann::json::parse of the bytes into a DOM (what the core's nlohmann adapter starts from)
-// simdjson  simdjson DOM parse (the fastest full parse there is; On-Demand would be lazier)
+// simdjson  simdjson DOM parse (the fastest full parse there is)
+// stage1    simdjson's stage 1 alone (ondemand::parser::iterate): the structural index and UTF-8 check
+// ondemand  a bound on any one-pass transform: simdjson On Demand (stage 1, then a walk that validates
+//           only what it reads) writing each record's bulk lines, with the checks and rewriting a real
+//           transform needs left out (see ondemand_bulk below)
 //
 // Prints one JSON line like node_ref/transform.js: records/s and input MB/s (1 MB = 1e6 bytes) from the median
 // iteration (wall clock), and the median/min wall and process CPU seconds per iteration. Built by benchmarks/run_transform.py with g++ -O3 -DNDEBUG (-lsimdjson when available).
@@ -61,11 +65,129 @@ std::size_t count_records(const std::string& data) {
     return n;
 }
 
+
+#ifdef HAVE_SIMDJSON
+// The "ondemand" bound. Each record becomes its action line and, for INSERT and MODIFY, NewImage as a
+// plain document: S, B and BOOL values and SS and BS elements are copied as their raw tokens, N values and NS elements as the
+// raw text inside their quotes, NULL as null, M and L recursively; the _id joins the Keys' raw values with
+// '|'; the version is SequenceNumber's text; OldImage and every other member are skipped unread. Left out,
+// so that any real transform is slower: validating escapes and numbers, canonical numbers, mixed lists,
+// escaping '|' in ids, the 32-level limit, messages naming where input is bad, the action line before the
+// document (a one-pass writer meets SequenceNumber after NewImage; here the action line follows it).
+struct bound_writer {
+    char* p;
+    void put(char c) { *p++ = c; }
+    void put(std::string_view v) {
+        std::memcpy(p, v.data(), v.size());
+        p += v.size();
+    }
+};
+
+std::string_view token(std::string_view raw) {  // raw_json_token() runs on to the next token
+    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+        raw.remove_suffix(1);
+    return raw;
+}
+
+std::string_view inside(std::string_view quoted) { return quoted.substr(1, quoted.size() - 2); }
+
+void bound_attribute(simdjson::ondemand::value v, bound_writer& w);
+
+void bound_map(simdjson::ondemand::object o, bound_writer& w) {
+    w.put('{');
+    bool first = true;
+    for (auto field : o) {
+        if (!first) w.put(',');
+        first = false;
+        w.put('"');
+        w.put(std::string_view(field.unescaped_key()));
+        w.put("\":");
+        bound_attribute(field.value(), w);
+    }
+    w.put('}');
+}
+
+void bound_attribute(simdjson::ondemand::value v, bound_writer& w) {
+    for (auto field : v.get_object()) {
+        const std::string_view type = field.unescaped_key();
+        simdjson::ondemand::value x = field.value();
+        if (type == "N") {
+            w.put(inside(token(x.raw_json_token())));
+        } else if (type == "M") {
+            bound_map(x.get_object(), w);
+        } else if (type == "L" || type == "SS" || type == "NS" || type == "BS") {
+            w.put('[');
+            bool first = true;
+            for (auto e : x.get_array()) {
+                if (!first) w.put(',');
+                first = false;
+                if (type == "L")
+                    bound_attribute(e.value(), w);
+                else if (type == "NS")
+                    w.put(inside(token(e.raw_json_token())));
+                else
+                    w.put(token(e.raw_json_token()));
+            }
+            w.put(']');
+        } else if (type == "NULL") {
+            x.raw_json_token();
+            w.put("null");
+        } else {  // S, B, BOOL: a container's raw_json_token() would be its bracket only
+            w.put(token(x.raw_json_token()));
+        }
+    }
+}
+
+// Writes the event's bulk lines at out; returns the records read and sets *end.
+std::size_t ondemand_bulk(simdjson::ondemand::parser& parser, const simdjson::padded_string& json, char* out,
+                          char** end) {
+    bound_writer w{out};
+    std::size_t n = 0;
+    std::string id;
+    auto doc = parser.iterate(json);
+    for (auto rec : doc["Records"].get_array()) {
+        std::string_view name, seq;
+        bool wrote_document = false;
+        id.clear();
+        for (auto member : rec.get_object()) {
+            const std::string_view key = member.unescaped_key();
+            if (key == "eventName") {
+                name = member.value().get_string();
+            } else if (key == "dynamodb") {
+                for (auto d : member.value().get_object()) {
+                    const std::string_view dk = d.unescaped_key();
+                    if (dk == "Keys") {
+                        for (auto k : d.value().get_object()) {
+                            if (!id.empty()) id += '|';
+                            for (auto typed : k.value().get_object()) id += inside(token(typed.value().raw_json_token()));
+                        }
+                    } else if (dk == "NewImage" && name != "REMOVE") {
+                        bound_map(d.value().get_object(), w);
+                        w.put('\n');
+                        wrote_document = true;
+                    } else if (dk == "SequenceNumber") {
+                        seq = inside(token(d.value().raw_json_token()));
+                    }
+                }
+            }
+        }
+        w.put(wrote_document ? "{\"index\":{\"_index\":\"bound\",\"_id\":\"" : "{\"delete\":{\"_index\":\"bound\",\"_id\":\"");
+        w.put(id);
+        w.put("\",\"version\":");
+        w.put(seq);
+        w.put(",\"version_type\":\"external\"}}\n");
+        ++n;
+    }
+    *end = w.p;
+    return n;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: %s memcpy|nlohmann|simdjson EVENT.json ITERATIONS [--warmup N]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s memcpy|nlohmann|simdjson|stage1|ondemand EVENT.json ITERATIONS [--warmup N]\n", argv[0]);
         return 2;
     }
     const std::string mode = argv[1];
@@ -78,6 +200,7 @@ int main(int argc, char** argv) {
     const std::string data = read_file(file);
     const std::size_t records = count_records(data);
     std::vector<char> dst(data.size());
+    std::size_t output_bytes = 0;
 
     auto once = [&]() -> unsigned long {
         if (mode == "memcpy") {
@@ -96,6 +219,30 @@ int main(int argc, char** argv) {
             simdjson::padded_string padded(data);
             simdjson::dom::element doc = parser.parse(padded);
             return simdjson::dom::array(doc["Records"]).size();
+        }
+        if (mode == "stage1") {
+            static simdjson::ondemand::parser parser;
+            simdjson::padded_string padded(data);
+            auto doc = parser.iterate(padded);
+            if (doc.error()) {
+                std::fprintf(stderr, "stage 1: %s\n", simdjson::error_message(doc.error()));
+                std::exit(4);
+            }
+            return padded.size();
+        }
+        if (mode == "ondemand") {
+            static simdjson::ondemand::parser parser;
+            simdjson::padded_string padded(data);
+            // A record's lines are never longer than its bytes plus the action line's 90 and its id.
+            if (dst.size() < 2 * data.size() + 4096) dst.resize(2 * data.size() + 4096);
+            char* end = nullptr;
+            const std::size_t n = ondemand_bulk(parser, padded, dst.data(), &end);
+            if (n != records) {
+                std::fprintf(stderr, "ondemand read %zu records of %zu\n", n, records);
+                std::exit(4);
+            }
+            output_bytes = static_cast<std::size_t>(end - dst.data());
+            return n;
         }
 #endif
         std::fprintf(stderr, "mode %s not available in this build\n", mode.c_str());
@@ -117,10 +264,10 @@ int main(int argc, char** argv) {
     const double median = median_of(times);
     const double cpu_median = median_of(cpu_times);
     std::printf(
-        "{\"competitor\":\"%s\",\"file\":\"%s\",\"records\":%zu,\"input_bytes\":%zu,\"output_bytes\":0,"
+        "{\"competitor\":\"%s\",\"file\":\"%s\",\"records\":%zu,\"input_bytes\":%zu,\"output_bytes\":%zu,"
         "\"iterations\":%d,\"seconds_median\":%.9g,\"seconds_min\":%.9g,\"cpu_seconds_median\":%.9g,"
         "\"cpu_seconds_min\":%.9g,\"records_per_s\":%.6g,\"mb_per_s\":%.6g,\"sha256\":null}\n",
-        mode.c_str(), file, records, data.size(), iterations, median,
+        mode.c_str(), file, records, data.size(), output_bytes, iterations, median,
         *std::min_element(times.begin(), times.end()), cpu_median,
         *std::min_element(cpu_times.begin(), cpu_times.end()),
         static_cast<double>(records) / median, static_cast<double>(data.size()) / 1e6 / median);
