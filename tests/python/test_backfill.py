@@ -183,6 +183,16 @@ def test_credentials_with_a_control_character_are_refused_before_botocore_quotes
         assert "TOKSECRET" not in repr(e.value) and e.value.__context__ is None
 
 
+def test_without_boto3_the_backfill_says_how_to_get_it(monkeypatch):
+    """A plain pip install of ddb2os has no boto3 (Lambda's runtime has): the error says what to install."""
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 raises ImportError
+    with pytest.raises(ImportError) as e:
+        bf.backfill("books", environment=ENV)
+    assert str(e.value).startswith("the backfill reads DynamoDB with boto3, which cannot be imported (")
+    assert str(e.value).endswith("): pip install 'ddb2os[backfill]', or pass dynamodb= a client of your own")
+    run(dynamodb=OnePage())  # a client of one's own needs no boto3
+
+
 def test_a_table_given_by_arn_is_scanned_by_its_arn():
     """A bare name would scan the caller's own account's table of that name, not the one the ARN names."""
     arn = "arn:aws:dynamodb:us-east-1:222222222222:table/books"

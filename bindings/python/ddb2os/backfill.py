@@ -296,8 +296,12 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
         for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             if any(ord(c) < 0x20 or ord(c) == 0x7F for c in env.get(var, "")):
                 raise ValueError(f"{var} holds a control character (a line break?): it cannot be sent in a header")
-        import boto3  # only here: not part of the handler's cold start
-        from botocore.config import Config as BotoConfig
+        try:
+            import boto3  # only here: not part of the handler's cold start
+            from botocore.config import Config as BotoConfig
+        except ImportError as e:  # Lambda's Python runtime has boto3; a plain pip install of ddb2os does not
+            raise ImportError(f"the backfill reads DynamoDB with boto3, which cannot be imported ({e}): "
+                              "pip install 'ddb2os[backfill]', or pass dynamodb= a client of your own") from e
         # Adaptive retries: a throttled Scan slows down and goes on, rather than ending the whole
         # backfill after botocore's default few attempts (a rerun starts from the first item).
         # The client reads what the engine reads: the endpoint as the handler parses it (a bare host is
