@@ -147,6 +147,34 @@ TEST_CASE("bulk: when a document's last change cannot be written, the change it 
     CHECK(r.errors[0].code == ddb2os::errc::record_too_large);
 }
 
+TEST_CASE("bulk: by default a body holds at most 1000 actions and 5 MiB") {
+    const ddb2os::bulk_options defaults;
+    CHECK(defaults.max_actions == 1000);
+    CHECK(defaults.max_bytes == 5u * 1024u * 1024u);
+    CHECK(defaults.first_max_bytes == 0);
+    std::vector<std::string> records;
+    for (int i = 0; i < 1001; ++i) {
+        const std::string id = std::to_string(i);
+        records.push_back(rec(i + 1, "INSERT", R"({"id":{"S":")" + id + "\"}}", R"({"id":{"S":")" + id + "\"}}"));
+    }
+    auto r = ddb2os::build_bulk(event(records), ddb2os::bulk_options{});
+    REQUIRE(r.bodies.size() == 2);
+    CHECK(r.bodies[0].records.size() == 1000);
+    CHECK(r.bodies[1].records.size() == 1);
+    // 1000 documents of 6 KB each (about 6 MB): cut by size before the count.
+    const std::string pad(6000, 'x');
+    records.resize(1000);
+    for (int i = 0; i < 1000; ++i) {
+        const std::string id = std::to_string(i);
+        records[static_cast<std::size_t>(i)] = rec(i + 1, "INSERT", R"({"id":{"S":")" + id + "\"}}",
+                                                   R"({"id":{"S":")" + id + R"("},"p":{"S":")" + pad + "\"}}");
+    }
+    r = ddb2os::build_bulk(event(records), ddb2os::bulk_options{});
+    REQUIRE(r.bodies.size() == 2);
+    CHECK(r.bodies[0].data.size() <= 5u * 1024u * 1024u);
+    CHECK(r.bodies[0].data.size() > 5u * 1024u * 1024u - 7000u);  // as full as the next record allows
+}
+
 TEST_CASE("bulk: the same _id in two indexes is two documents") {
     ddb2os::bulk_options o;
     const std::string k = R"({"id":{"S":"1"}})", img = R"({"id":{"S":"1"}})";

@@ -713,6 +713,20 @@ TEST_CASE("sync: a dead-letter index is created with date detection off before i
     CHECK(w.puts.size() == 2);
     CHECK(w.sent.size() == 2);
 
+    // Unauthenticated for PUT, or a front that implements no PUT (501): refused for good too, the letters sent.
+    for (long status : {401L, 501L}) {
+        CAPTURE(status);
+        scripted_transport v;
+        v.answer = t.answer;
+        v.put_answer = [status](const ddb2os::http::request&) { return ok(R"({"error":"no"})", status); };
+        ddb2os::sync_engine refused(fast_options(), v);
+        rep = refused.process(ev, soon());
+        CHECK(v.puts.size() == 1);
+        CHECK(v.sent.size() == 1);
+        CHECK(rep.dead_lettered == 2);
+        CHECK(rep.failures.empty());
+    }
+
     // No answer, throttled, or the cluster's fault: the letters are not sent (they would create the index
     // by dynamic mapping), their records are reported with why, and the retry creates it and writes them.
     for (long status : {503L, 429L, 0L}) {
@@ -1094,6 +1108,15 @@ TEST_CASE("sync: DescribeTable's answer gives the ordered key schema") {
     t.answer = [](const ddb2os::http::request&, std::size_t) { return ok(R"({"__type":"ResourceNotFoundException"})", 400); };
     CHECK_FALSE(ddb2os::describe_table_key_schema(t, "books", s, reason, soon()));
     CHECK(reason == R"(DescribeTable books: HTTP 400 {"__type":"ResourceNotFoundException"})");
+}
+
+TEST_CASE("sync: the defaults README gives") {
+    const ddb2os::sync_options o;
+    CHECK(o.retry.base == std::chrono::milliseconds(50));
+    CHECK(o.retry.cap == std::chrono::seconds(5));
+    CHECK(o.dlq_recheck == std::chrono::minutes(5));
+    CHECK(o.bulk.max_bytes == 5u * 1024u * 1024u);
+    CHECK(o.bulk.max_actions == 1000);
 }
 
 TEST_CASE("sync: options are checked") {

@@ -754,6 +754,21 @@ TEST_CASE("curl_transport: gzip request bodies, signed over the compressed bytes
         CHECK(got[1].body == pre);
         CHECK(gunzip(got[1].body) == bulk);
     }
+    SUBCASE("by default, bodies of 1 KiB or more are compressed and smaller ones are not") {
+        ddb2os::curl_options o;
+        o.gzip = true;
+        CHECK(o.gzip_min_bytes == 1024);
+        ddb2os::curl_transport t(srv.url(), o);
+        const std::string under(1023, 'a'), at(1024, 'a');
+        REQUIRE(t.send({"POST", "/under", {}, under}, in(5s)));
+        REQUIRE(t.send({"POST", "/at", {}, at}, in(5s)));
+        const auto got = srv.requests();
+        REQUIRE(got.size() == 2);
+        CHECK(got[0].count("content-encoding") == 0);
+        CHECK(got[0].body == under);
+        CHECK(got[1].count("content-encoding") == 1);
+        CHECK(gunzip(got[1].body) == at);
+    }
 }
 
 TEST_CASE("curl_transport: SigV4 headers replace the caller's; absolute URLs are signed for their host") {

@@ -199,6 +199,16 @@ TEST_CASE("unmarshal: OpenSearch metadata field names are renamed at the top lev
     // _doc_count is read by OpenSearch as the document's weight in aggregations, not as a field.
     CHECK(ddb2os::rename_metadata_field("_doc_count", out));
     CHECK(out == "__doc_count");
+    // Every name README lists: each one OpenSearch would refuse in a document (its record dead-lettered).
+    for (const char* m : {"id", "index", "source", "routing", "version", "type", "seq_no", "primary_term", "field_names",
+                          "ignored", "nested_path", "data_stream_timestamp", "meta", "size", "tier", "doc_count"}) {
+        CAPTURE(m);
+        CHECK(ddb2os::rename_metadata_field("_" + std::string(m), out));
+        CHECK(out == "__" + std::string(m));
+        CHECK(ddb2os::rename_metadata_field("__" + std::string(m), out));
+        CHECK(out == "___" + std::string(m));
+        CHECK_FALSE(ddb2os::rename_metadata_field(m, out));
+    }
 }
 
 TEST_CASE("unmarshal: attribute names must be valid UTF-8") {

@@ -340,6 +340,11 @@ def checkpoint_text(**change):
      "was written with other settings (index differ): its pages are not in what this run writes"),
     (checkpoint_text(target={**TARGET, "endpoint": "https://other:9200", "exclude": ["ssn"]}),
      "(endpoint, exclude differ)"),
+    # Each setting README names: a resumed run would mix number forms, list forms, letters' indices or _ids.
+    (checkpoint_text(target={**TARGET, "numbers": "string"}), "(numbers differ)"),
+    (checkpoint_text(target={**TARGET, "lists": "keep"}), "(lists differ)"),
+    (checkpoint_text(target={**TARGET, "dlq_index": "x-dlq"}), "(dlq_index differ)"),
+    (checkpoint_text(target={**TARGET, "keys": ["bookTitle", "author"]}), "(keys differ)"),
     (checkpoint_text(next={"0": {"author": {"B": "not base64!"}}}), "holds no valid start key for segment '0'"),
     (checkpoint_text(next={"0": {"author": {"SS": ["a"]}}}), "holds no valid start key for segment '0'"),
     (checkpoint_text(next={"3": {"author": {"S": "a"}}}), "holds no valid start key for segment '3'"),
@@ -581,9 +586,46 @@ def test_the_dynamodb_client_reads_the_engines_environment(monkeypatch):
     assert made["session"] == {"aws_access_key_id": "AKID", "aws_secret_access_key": "s3cret",
                                "aws_session_token": "tok"}
     assert made["client"]["endpoint_url"] == "https://ddb.example:8000"
+    # README: a throttled Scan is retried in botocore's adaptive mode, 10 attempts (the default few would end a
+    # long backfill at the first throttled stretch).
+    assert made["client"]["config"].retries == {"mode": "adaptive", "max_attempts": 10}
     with pytest.raises(bf.BackfillError, match="segment 0: AssertionError: scanned"):
         bf.backfill("books", environment={**ENV, "AWS_PROFILE": "dev"})
     assert made["session"] == {"profile_name": "dev"} and made["client"]["endpoint_url"] is None
+
+
+def test_the_backfill_ignores_refresh(monkeypatch):
+    """README: REFRESH is for the stream's batches; a refresh per Scan page would only slow the backfill."""
+    configs = []
+
+    class Recording(CountingEngine):
+        def __init__(self, config, env):
+            configs.append(dict(config))
+    monkeypatch.setattr(bf._core, "SyncEngine", Recording)
+    for refresh in ("true", "wait_for"):
+        run(env={"REFRESH": refresh}, dynamodb=OnePage())
+    assert [c["refresh"] for c in configs] == ["", ""]
+
+
+def test_the_command_line_passes_its_options_and_defaults(monkeypatch, capsys):
+    """README: --margin-seconds 60 and --page-seconds 30 by default (a page written after index.gc_deletes
+    can bring a deleted document back); each option reaches backfill() as given."""
+    calls = []
+
+    def backfill(table, **kwargs):
+        calls.append((table, kwargs))
+        return {"items": 0, "indexed": 0, "version_conflicts": 0, "dead_lettered": 0, "failed": [], "pages": 0,
+                "stopped": False, "resumed": False}
+    monkeypatch.setattr(bf, "backfill", backfill)
+    assert bf.main(["books"]) == 0
+    assert bf.main(["films", "--segments", "4", "--page-size", "7", "--margin-seconds", "120", "--page-seconds", "5",
+                    "--checkpoint", "cp.json"]) == 0
+    (t1, first), (t2, second) = calls
+    assert (t1, first["segments"], first["page_size"], first["checkpoint"]) == ("books", 1, None, None)
+    assert (first["margin_seconds"], first["page_seconds"]) == (60.0, 30.0)
+    assert (t2, second["segments"], second["page_size"], second["checkpoint"]) == ("films", 4, 7, "cp.json")
+    assert (second["margin_seconds"], second["page_seconds"]) == (120.0, 5.0)
+    capsys.readouterr()
 
 
 def test_segments_that_fail_alike_are_named_together(monkeypatch):

@@ -230,6 +230,32 @@ def test_switches_and_secrets():
     assert config(INDEX_NAME="books", DLQ_INDEX="books-dlq")["dlq_index"] == "books-dlq"
 
 
+def test_switch_spellings_and_defaults_the_readme_gives():
+    """README: REFRESH off as false, 0, no, off (and unset); true as 1, yes, on; the other switches alike."""
+    for off in ("false", "0", "no", "off", "FALSE", " Off "):
+        assert config(REFRESH=off)["refresh"] == ""
+        assert config(SKIP_TTL_DELETES=off)["skip_ttl_deletes"] is False
+        assert config(OPENSEARCH_GZIP=off)["gzip"] is False
+    for on in ("true", "1", "yes", "on", "TRUE", " Yes "):
+        assert config(REFRESH=on)["refresh"] == "true"
+        assert config(SKIP_TTL_DELETES=on)["skip_ttl_deletes"] is True
+        assert config(OPENSEARCH_GZIP=on)["gzip"] is True
+    c = config()
+    assert (c["refresh"], c["skip_ttl_deletes"], c["gzip"], c["connect_timeout_ms"]) == ("", False, False, 3000)
+    assert config(OPENSEARCH_CONNECT_TIMEOUT_MS="250")["connect_timeout_ms"] == 250
+
+
+def test_a_user_name_means_basic_authentication_on_an_aws_host_too():
+    """README: unset OPENSEARCH_AUTH is basic when OPENSEARCH_USERNAME is set, whatever the host (a managed
+    domain's fine-grained access control master user); SigV4 there would be refused every batch."""
+    for endpoint, region in (("https://search-books.us-east-1.es.amazonaws.com", "us-east-1"),
+                             ("search-x.cn-north-1.es.amazonaws.com.cn", "cn-north-1")):
+        c = config(OPENSEARCH_ENDPOINT=endpoint, AWS_REGION=region, OPENSEARCH_USERNAME="master",
+                   OPENSEARCH_PASSWORD="pw")
+        assert (c["auth"], c["username"]) == ("basic", "master")
+    assert config(OPENSEARCH_USERNAME="master", OPENSEARCH_PASSWORD="pw", OPENSEARCH_AUTH="sigv4")["auth"] == "sigv4"
+
+
 def test_region_user_name_host_and_ca_file():
     # Trimmed, and a blank AWS_REGION leaves AWS_DEFAULT_REGION (before: "us-east-1 " was signed into every
     # request's scope and DynamoDB's host, and " " hid AWS_DEFAULT_REGION).
@@ -520,6 +546,76 @@ def test_describetable_is_asked_by_the_streams_table_arn(monkeypatch, capsys):
         assert asked[2:] == ["arn:aws:dynamodb:us-east-1:222222222222:table/gone", "gone"]
         out = capsys.readouterr().out
         assert "ValidationException" in out and "; then DescribeTable gone: HTTP 400" in out
+
+
+def test_db_hash_and_sort_key_give_every_unlisted_table_its_key_and_describetable_is_never_asked(monkeypatch):
+    """README: DB_HASH_KEY/DB_SORT_KEY give one key schema to every table TABLE_KEYS does not list, in that
+    order whatever the order of the record's Keys, and DescribeTable is then never asked."""
+    bulks = []
+
+    def answer(path, headers, body):
+        assert headers.get("X-Amz-Target") is None, "DescribeTable was asked"
+        bulks.append(body.decode())
+        return 200, _all_succeeded(body)
+
+    def record(table, keys, seq):
+        return {"eventID": "e" + seq, "eventName": "INSERT", "eventSourceARN": f"arn:aws:dynamodb:us-east-1:1:table/{table}/stream/x",
+                "dynamodb": {"Keys": keys, "NewImage": dict(keys), "SequenceNumber": seq, "ApproximateCreationDateTime": 1700000000}}
+
+    with _Server(answer) as server:
+        env = {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_AUTH": "none", "DYNAMODB_ENDPOINT": server.url,
+               "DB_HASH_KEY": "author", "DB_SORT_KEY": "bookTitle", "TABLE_KEYS": "users=id"}
+        event = {"Records": [record("books", {"bookTitle": {"S": "Inferno"}, "author": {"S": "Dan Brown"}}, "100"),
+                             record("films", {"author": {"S": "a|b"}, "bookTitle": {"N": "7"}}, "101"),
+                             record("users", {"id": {"S": "u1"}}, "102")]}
+        assert _run_handler(monkeypatch, env, event) == {"batchItemFailures": []}
+        ids = {json.loads(line)["index"]["_index"]: json.loads(line)["index"]["_id"]
+               for body in bulks for line in body.splitlines()[::2]}
+        assert ids == {"books": "Dan Brown|Inferno", "films": "a\\|b|7", "users": "u1"}
+        # A hash key alone: one-attribute _ids, the value as it is.
+        bulks.clear()
+        one = {**env, "DB_HASH_KEY": "isbn", "DB_SORT_KEY": ""}
+        del one["DB_SORT_KEY"]
+        assert _run_handler(monkeypatch, one, {"Records": [record("books", {"isbn": {"S": "a|b"}}, "103")]}) == {
+            "batchItemFailures": []}
+        assert json.loads(bulks[0].splitlines()[0])["index"]["_id"] == "a|b"
+
+
+def test_the_connect_timeout_bounds_each_connection_to_opensearch_and_to_dynamodb():
+    """README: OPENSEARCH_CONNECT_TIMEOUT_MS bounds a connection attempt (DescribeTable's too). A listener whose
+    backlog is full drops the SYNs, so a connection neither completes nor fails before its timeout."""
+    import re
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+    queued = []
+    for _ in range(3):  # never accepted: the backlog fills
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(listener.getsockname())
+        queued.append(c)
+    try:
+        env = {"OPENSEARCH_ENDPOINT": url, "OPENSEARCH_AUTH": "none", "OPENSEARCH_CONNECT_TIMEOUT_MS": "200",
+               "DYNAMODB_ENDPOINT": url, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+               "AWS_SECRET_ACCESS_KEY": "secret"}
+        engine = _core.SyncEngine(config_from_environment(env), env)
+        record = {"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
+                  "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}
+        composite = json.loads(json.dumps(record).replace('{"id": {"S": "a"}}', '{"a": {"S": "1"}, "b": {"S": "2"}}'))
+        for event in ({"Records": [record]}, {"Records": [composite]}):  # the _bulk request; DescribeTable
+            (failure,) = engine.process(event, 2.0)["failures"]
+            # Each attempt gives up after 200 ms (curl: "after 200 ms"; the last may be cut shorter by the
+            # deadline, "after 80 milliseconds"); with the default 3000, one attempt would wait out the 2 s.
+            waits = [int(ms) for ms in re.findall(r"after (\d+) m(?:s|illiseconds)\b", failure["reason"])]
+            assert waits and max(waits) < 1000, failure["reason"]
+            attempts = re.search(r"after (\d+) attempts", failure["reason"])
+            assert attempts is None or int(attempts.group(1)) >= 3, failure["reason"]
+    finally:
+        for c in queued:
+            c.close()
+        listener.close()
 
 
 def test_a_dead_letter_keeps_a_refused_strings_text_around_a_lone_surrogate(monkeypatch):

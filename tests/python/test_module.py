@@ -221,6 +221,20 @@ def cli_convert(cli, event_bytes, *args):
     return p.stdout, [json.loads(line) for line in p.stderr.decode().splitlines()]
 
 
+def test_bulk_bodies_and_the_cli_cut_at_1000_actions_by_default(cli, tmp_path):
+    """README: bodies of at most 5 MiB and 1000 actions unless told otherwise, from Python and the CLI alike."""
+    event = {"Records": [record(i, {"id": {"S": str(i)}}) for i in range(1001)]}
+    raw = json.dumps(event).encode()
+    for got in (ddb2os.bulk_bodies(event), ddb2os.bulk_bodies(raw)):
+        assert [body.count(b"\n") for body in got.bodies] == [2000, 2]
+    out, errors = cli_convert(cli, raw, "--out", str(tmp_path / "b"))  # --out: each body its own file
+    assert errors == [] and out.decode().splitlines() == [str(tmp_path / f"b-{i}.ndjson") for i in (1, 2)]
+    assert [p.read_bytes() for p in sorted(tmp_path.glob("b-*.ndjson"))] == ddb2os.bulk_bodies(raw).bodies
+    sized = {"Records": [record(i, {"id": {"S": str(i)}, "p": {"S": "x" * 6000}}) for i in range(1000)]}
+    bodies = ddb2os.bulk_bodies(sized).bodies
+    assert len(bodies) == 2 and 5 * 2**20 - 7000 < len(bodies[0]) <= 5 * 2**20
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(images, min_size=1, max_size=8), st.sampled_from(["exact", "string", "double"]),
        st.sampled_from(["stringify", "keep"]))
