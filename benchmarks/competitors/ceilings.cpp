@@ -12,7 +12,8 @@
 //           transform needs left out (see ondemand_bulk below)
 //
 // Prints one JSON line like node_ref/transform.js: records/s and input MB/s (1 MB = 1e6 bytes) from the median
-// iteration (wall clock), and the median/min wall and process CPU seconds per iteration. Built by benchmarks/run_transform.py with g++ -O3 -DNDEBUG (-lsimdjson when available).
+// iteration (wall clock), and the median/min wall and process CPU seconds per iteration. Built by
+// benchmarks/run_transform.py with g++ -O3 -DNDEBUG (-lsimdjson when available).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -65,15 +66,15 @@ std::size_t count_records(const std::string& data) {
     return n;
 }
 
-
 #ifdef HAVE_SIMDJSON
 // The "ondemand" bound. Each record becomes its action line and, for INSERT and MODIFY, NewImage as a
-// plain document: S, B and BOOL values and SS and BS elements are copied as their raw tokens, N values and NS elements as the
-// raw text inside their quotes, NULL as null, M and L recursively; the _id joins the Keys' raw values with
-// '|'; the version is SequenceNumber's text; OldImage and every other member are skipped unread. Left out,
-// so that any real transform is slower: validating escapes and numbers, canonical numbers, mixed lists,
-// escaping '|' in ids, the 32-level limit, messages naming where input is bad, the action line before the
-// document (a one-pass writer meets SequenceNumber after NewImage; here the action line follows it).
+// plain document: S, B and BOOL values and SS and BS elements are copied as their raw tokens, N values
+// and NS elements as the raw text inside their quotes, NULL as null, M and L recursively; the _id joins
+// the Keys' raw values with '|'; the version is SequenceNumber's text; OldImage and every other member
+// are skipped unread. Left out, so that any real transform is slower: validating escapes and numbers,
+// canonical numbers, mixed lists, escaping '|' in ids, superseded records, the 32-level limit, messages
+// naming where input is bad, the action line before the document (a one-pass writer meets
+// SequenceNumber after NewImage; here the action line follows it).
 struct bound_writer {
     char* p;
     void put(char c) { *p++ = c; }
@@ -129,8 +130,7 @@ void bound_attribute(simdjson::ondemand::value v, bound_writer& w) {
                     w.put(token(e.raw_json_token()));
             }
             w.put(']');
-        } else if (type == "NULL") {
-            x.raw_json_token();
+        } else if (type == "NULL") {  // its value is skipped unread
             w.put("null");
         } else {  // S, B, BOOL: a container's raw_json_token() would be its bracket only
             w.put(token(x.raw_json_token()));
@@ -159,7 +159,8 @@ std::size_t ondemand_bulk(simdjson::ondemand::parser& parser, const simdjson::pa
                     if (dk == "Keys") {
                         for (auto k : d.value().get_object()) {
                             if (!id.empty()) id += '|';
-                            for (auto typed : k.value().get_object()) id += inside(token(typed.value().raw_json_token()));
+                            for (auto typed : k.value().get_object())
+                                id += inside(token(typed.value().raw_json_token()));
                         }
                     } else if (dk == "NewImage" && name != "REMOVE") {
                         bound_map(d.value().get_object(), w);
@@ -171,7 +172,8 @@ std::size_t ondemand_bulk(simdjson::ondemand::parser& parser, const simdjson::pa
                 }
             }
         }
-        w.put(wrote_document ? "{\"index\":{\"_index\":\"bound\",\"_id\":\"" : "{\"delete\":{\"_index\":\"bound\",\"_id\":\"");
+        w.put(wrote_document ? "{\"index\":{\"_index\":\"bound\",\"_id\":\""
+                             : "{\"delete\":{\"_index\":\"bound\",\"_id\":\"");
         w.put(id);
         w.put("\",\"version\":");
         w.put(seq);
@@ -187,7 +189,8 @@ std::size_t ondemand_bulk(simdjson::ondemand::parser& parser, const simdjson::pa
 
 int main(int argc, char** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: %s memcpy|nlohmann|simdjson|stage1|ondemand EVENT.json ITERATIONS [--warmup N]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s memcpy|nlohmann|simdjson|stage1|ondemand EVENT.json ITERATIONS [--warmup N]\n",
+                     argv[0]);
         return 2;
     }
     const std::string mode = argv[1];
