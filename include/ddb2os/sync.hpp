@@ -513,10 +513,13 @@ private:
             key_schema schema;
             std::string reason;
             bool ok;
+            // Copied while the GIL is held: `arn` may view a Python str that another thread can free
+            // once it is released.
+            const std::string table_arn(table_arn_from_arn(arn));
             {
                 Unlock unlocked;
                 (void)unlocked;
-                ok = opt_.resolve_key_schema(table, std::string(table_arn_from_arn(arn)), schema, reason, deadline);
+                ok = opt_.resolve_key_schema(table, table_arn, schema, reason, deadline);
             }
             if (ok) {
                 const std::string problem = key_schema_problem(schema);

@@ -628,6 +628,28 @@ def test_the_command_line_passes_its_options_and_defaults(monkeypatch, capsys):
     capsys.readouterr()
 
 
+def test_the_command_line_writes_each_line_in_one_write(monkeypatch):
+    """print() writes a line's text and its end apart: a segment's page line written between them (segments
+    log from their threads) ran two JSON lines together, and a reader of one object a line lost both."""
+    writes = []
+
+    class Stdout:
+        def write(self, text):
+            writes.append(text)
+
+        def flush(self):
+            pass
+    monkeypatch.setattr(bf._core, "SyncEngine", CountingEngine)
+    CountingEngine.seen, CountingEngine.fail_at = [], None
+    monkeypatch.setattr(sys, "stdout", Stdout())
+    real = bf.backfill
+    monkeypatch.setattr(bf, "backfill",
+                        lambda table, **kw: real(table, dynamodb=Pages(7, per_page=3), environment=ENV, **kw))
+    assert bf.main(["books"]) == 0
+    assert len(writes) == 4 and all(w.endswith("\n") and w.count("\n") == 1 for w in writes)  # 3 pages, the result
+    assert [json.loads(w)["message"] for w in writes] == ["ddb2os backfill page"] * 3 + ["ddb2os backfill done"]
+
+
 def test_segments_that_fail_alike_are_named_together(monkeypatch):
     """Every segment's Scan refused: one line naming them, not the same text once per segment."""
     class Refused(FakeDynamoDB):

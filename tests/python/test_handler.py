@@ -643,6 +643,33 @@ def test_a_dead_letter_keeps_a_refused_strings_text_around_a_lone_surrogate(monk
         assert image["\ufffd"] == {"S": "x"}  # a name: U+FFFD alone (the adapter gives no text for one)
 
 
+def test_a_child_forked_after_the_engine_was_made_makes_its_own(monkeypatch):
+    """The engine's kept-alive connections are the parent's sockets: a forked child (a host's multiprocessing)
+    that used them could read the parent's answers as its own. The child forgets the engine, keeps it alive
+    (closing the parent's TLS sessions would end them) and makes its own."""
+    import os
+    from ddb2os import _handler
+    with _Server(lambda path, headers, body: (200, _all_succeeded(body))) as server:
+        event = {"Records": [{"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
+                              "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}]}
+        assert _run_handler(monkeypatch, {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_AUTH": "none"}, event) == {
+            "batchItemFailures": []}
+        parents = _handler._engine
+        assert parents is not None
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit status only (pytest's machinery is the parent's)
+            try:
+                ok = _handler._engine is None and _handler._inherited[-1] is parents
+                ok = ok and ddb2os.handler(event, None) == {"batchItemFailures": []}
+                ok = ok and _handler._engine is not None and _handler._engine is not parents
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert _handler._engine is parents and parents not in _handler._inherited  # the parent's is its own
+
+
 def test_a_context_without_the_remaining_time_gets_60_seconds(monkeypatch, capsys):
     """A local harness's stand-in for Lambda's context (a dict, a bare object) raised AttributeError."""
     from ddb2os import _handler

@@ -314,6 +314,25 @@ _engine = None
 _engine_lock = threading.Lock()
 
 
+_inherited: list = []
+
+
+def _forget_engine_after_fork() -> None:
+    """In a child forked after the engine was made (a host's multiprocessing, not Lambda): the engine's
+    kept-alive connections are the parent's sockets, and a request on one could read the parent's answer.
+    The child makes its own. The parent's engine is kept, never destroyed here: closing its TLS
+    connections would end the parent's sessions too."""
+    global _engine, _engine_lock
+    if _engine is not None:
+        _inherited.append(_engine)
+    _engine = None
+    _engine_lock = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_engine_after_fork)
+
+
 def _get_engine():
     # One engine a process, also when a host calls the handler from several threads at once (Lambda's
     # Python runtime does not; a second engine would redo the cold start and drop the first's caches).

@@ -431,7 +431,8 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
             except BaseException as e:  # Ctrl-C, or no thread to start: the others stop after their page
                 stop.set()
                 if log is not None:
-                    log(json.dumps({"message": "ddb2os backfill interrupted: waiting for the pages being written"}))
+                    with lock:  # as the segments log: two lines written at once could run together
+                        log(json.dumps({"message": "ddb2os backfill interrupted: waiting for the pages being written"}))
                 interrupted = e
         if interrupted is not None:  # the pool waits for its threads, but not one it was starting as Ctrl-C came
             with idle:
@@ -509,8 +510,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     error = None
     try:
         result = backfill(a.table, segments=a.segments, page_size=a.page_size, margin_seconds=a.margin_seconds,
-                          page_seconds=a.page_seconds, log=lambda line: print(line, flush=True),
-                          checkpoint=a.checkpoint)
+                          page_seconds=a.page_seconds, log=_print_line, checkpoint=a.checkpoint)
     except BackfillError as e:  # the run's counts and failed items first, then what stopped it
         result, error = e.result, e
     except (Error, ValueError) as e:
@@ -537,15 +537,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+_stdout_lock = threading.Lock()
+
+
+def _print_line(line: str) -> None:
+    """One JSON line to stdout in one write: print() writes the text and its end apart, and a segment's
+    page line (after a second Ctrl-C, segments may still be writing) could come between them."""
+    with _stdout_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def _print_result(message: str, table: str, result: Dict[str, Any]) -> int:
     """The run's counts, then its first 20 failed items (and how many more): the number failed."""
     failed = result["failed"]
-    print(json.dumps({"message": message, "table": table, **{k: v for k, v in result.items() if k != "failed"},
-                      "failed": len(failed)}), flush=True)
+    _print_line(json.dumps({"message": message, "table": table, **{k: v for k, v in result.items() if k != "failed"},
+                            "failed": len(failed)}))
     for f in failed[:20]:
-        print(json.dumps({"message": "ddb2os backfill item failed", **f}, default=str), flush=True)
+        _print_line(json.dumps({"message": "ddb2os backfill item failed", **f}, default=str))
     if len(failed) > 20:
-        print(json.dumps({"message": "ddb2os backfill items failed", "not_shown": len(failed) - 20}), flush=True)
+        _print_line(json.dumps({"message": "ddb2os backfill items failed", "not_shown": len(failed) - 20}))
     return len(failed)
 
 

@@ -906,6 +906,8 @@ public:
             const py::object records = pinned_records(e);
             return engine_->process<python_adapter, py::gil_scoped_release>(records ? records.ptr() : e, deadline);
         });
+        // Building the dict can run Python code (the cyclic GC's finalizers): not with the engine held.
+        busy.unlock();
         py::dict out;
         py::list failures, items;
         for (const auto& f : rep.failures) {
