@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import time
 import pytest
 
 from ddb2os import backfill as bf
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from local_server import LocalServer, all_succeeded  # noqa: E402
 
 ENV = {"OPENSEARCH_ENDPOINT": "http://127.0.0.1:9", "AWS_REGION": "us-east-1", "OPENSEARCH_AUTH": "none"}
 
@@ -55,7 +59,7 @@ class SpyEngine:
     """The engine, replaced: records each page's time budget and reports every record as failed."""
     budgets: list = []
 
-    def __init__(self, config, env):
+    def __init__(self, config, env, credentials_from=None):
         pass
 
     def process(self, event, seconds):
@@ -275,7 +279,7 @@ class CountingEngine:
     seen: list = []
     fail_at = None
 
-    def __init__(self, config, env):
+    def __init__(self, config, env, credentials_from=None):
         pass
 
     def process(self, event, seconds):
@@ -599,7 +603,7 @@ def test_the_backfill_ignores_refresh(monkeypatch):
     configs = []
 
     class Recording(CountingEngine):
-        def __init__(self, config, env):
+        def __init__(self, config, env, credentials_from=None):
             configs.append(dict(config))
     monkeypatch.setattr(bf._core, "SyncEngine", Recording)
     for refresh in ("true", "wait_for"):
@@ -648,6 +652,29 @@ def test_the_command_line_writes_each_line_in_one_write(monkeypatch):
     assert bf.main(["books"]) == 0
     assert len(writes) == 4 and all(w.endswith("\n") and w.count("\n") == 1 for w in writes)  # 3 pages, the result
     assert [json.loads(w)["message"] for w in writes] == ["ddb2os backfill page"] * 3 + ["ddb2os backfill done"]
+
+
+def test_the_segments_fetch_their_credentials_once():
+    """Each segment's engine fetched its own credentials, all at once: hundreds of segments on EC2 asked the
+    instance metadata service (rate-limited per instance) together, and a refused fetch failed the page. One
+    fetch now, from a container credentials endpoint here, for four segments each signing its own _bulk."""
+    fetched, signed = [], []
+
+    def credentials(path):  # the container credentials endpoint
+        fetched.append(path)
+        return 200, json.dumps({"AccessKeyId": "AKIDEXAMPLE", "SecretAccessKey": "s3cret-never-shown", "Token": "tok",
+                                "Expiration": "2099-01-01T00:00:00Z"}).encode()
+
+    def bulk(path, headers, body):
+        signed.append(headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"))
+        return 200, all_succeeded(body)
+
+    with LocalServer(bulk, get=credentials) as server:
+        env = {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_AUTH": "sigv4", "OPENSEARCH_SERVICE": "es",
+               "AWS_REGION": "us-east-1", "AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/creds"}
+        result = bf.backfill("books", dynamodb=Pages(3, per_page=3), environment=env, segments=4)
+    assert result["failed"] == [] and result["pages"] == 4 and result["indexed"] == 12
+    assert signed == [True] * 4 and fetched == ["/creds"]
 
 
 def test_segments_that_fail_alike_are_named_together(monkeypatch):
@@ -721,7 +748,7 @@ class _RecordingEngine:
     configs: list = []
     conflicts = 0
 
-    def __init__(self, config, env):
+    def __init__(self, config, env, credentials_from=None):
         _RecordingEngine.configs.append(config)
 
     def process(self, event, seconds):

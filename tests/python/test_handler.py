@@ -1,14 +1,19 @@
 """ddb2os.handler's configuration: read once at cold start, every invalid value a clear error."""
 import decimal
 import json
+import pathlib
 import re
 import socket
+import sys
 
 import pytest
 
 import ddb2os
 from ddb2os import _core
 from ddb2os._handler import config_from_environment, parse_table_keys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from local_server import LocalServer, all_succeeded  # noqa: E402
 
 BASE = {"OPENSEARCH_ENDPOINT": "https://search-books.us-east-1.es.amazonaws.com", "AWS_REGION": "us-east-1"}
 
@@ -328,7 +333,11 @@ def test_the_engine_never_quotes_its_arguments():
     # A call that matches no signature: pybind11's own TypeError would quote every argument.
     for make, message in ((lambda: _core.SyncEngine(config(OPENSEARCH_AUTH="none"), env, extra=1),
                            "SyncEngine() got an unexpected keyword argument 'extra'"),
-                          (lambda: _core.SyncEngine(env), "SyncEngine() missing required argument 'environment'")):
+                          (lambda: _core.SyncEngine(env), "SyncEngine() missing required argument 'environment'"),
+                          (lambda: _core.SyncEngine(config(OPENSEARCH_AUTH="none"), env, env),
+                           "SyncEngine() takes at most 2 positional arguments"),
+                          (lambda: _core.SyncEngine(config(OPENSEARCH_AUTH="none"), env, credentials_from=env),
+                           "a SyncEngine object is needed, not dict")):
         with pytest.raises(TypeError) as e:
             make()
         assert str(e.value) == message
@@ -426,44 +435,14 @@ def test_records_from_another_source_fail_the_invocation(monkeypatch):
         _handler._reset_for_tests()
 
 
-class _Server:
-    """A local HTTP server answering each POST with answer(path, headers, body) -> (status, bytes), for the
-    handler's requests (OpenSearch's _bulk, DynamoDB's DescribeTable) with no cluster behind it."""
-
-    def __init__(self, answer):
-        import http.server
-        import threading
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status, out = answer(self.path, self.headers, body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
+class _Server(LocalServer):
+    """For the handler's requests (OpenSearch's _bulk, DynamoDB's DescribeTable); the handler's cold-start state
+    is forgotten on leaving."""
 
     def __exit__(self, *exc):
         from ddb2os import _handler
         _handler._reset_for_tests()
-        self.server.shutdown()
-
-
-def _all_succeeded(body: bytes) -> bytes:
-    """_bulk's answer with every action a success (the action lines are the even ones)."""
-    actions = [json.loads(line) for line in body.decode().splitlines()[::2]]
-    return json.dumps({"errors": False, "items": [{next(iter(a)): {"status": 201}} for a in actions]}).encode()
+        super().__exit__(*exc)
 
 
 def _run_handler(monkeypatch, env, event):
@@ -480,7 +459,7 @@ def test_basic_authentication_reads_the_password_from_the_environment(monkeypatc
 
     def bulk(path, headers, body):
         seen.append((path, headers.get("Authorization")))
-        return 200, _all_succeeded(body)
+        return 200, all_succeeded(body)
 
     with _Server(bulk) as server:
         env = {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_USERNAME": "admin", "OPENSEARCH_PASSWORD": "pa55:w0rd-never-shown"}
@@ -504,7 +483,7 @@ def test_describetable_is_asked_by_the_streams_table_arn(monkeypatch, capsys):
         def answer(path, headers, body):
             if headers.get("X-Amz-Target") != "DynamoDB_20120810.DescribeTable":
                 bulks.append(body.decode())
-                return 200, _all_succeeded(body)
+                return 200, all_succeeded(body)
             name = json.loads(body)["TableName"]
             asked.append(name)
             status, keys = describe(name)
@@ -558,7 +537,7 @@ def test_db_hash_and_sort_key_give_every_unlisted_table_its_key_and_describetabl
     def answer(path, headers, body):
         assert headers.get("X-Amz-Target") is None, "DescribeTable was asked"
         bulks.append(body.decode())
-        return 200, _all_succeeded(body)
+        return 200, all_succeeded(body)
 
     def record(table, keys, seq):
         return {"eventID": "e" + seq, "eventName": "INSERT", "eventSourceARN": f"arn:aws:dynamodb:us-east-1:1:table/{table}/stream/x",
@@ -625,7 +604,7 @@ def test_a_dead_letter_keeps_a_refused_strings_text_around_a_lone_surrogate(monk
 
     def bulk(path, headers, body):
         bulks.append(body.decode())
-        return 200, _all_succeeded(body)
+        return 200, all_succeeded(body)
 
     with _Server(bulk) as server:
         event = json.loads('{"Records": [{"eventID": "e1", "eventName": "INSERT", "eventSourceARN": '
@@ -649,7 +628,7 @@ def test_a_child_forked_after_the_engine_was_made_makes_its_own(monkeypatch):
     (closing the parent's TLS sessions would end them) and makes its own."""
     import os
     from ddb2os import _handler
-    with _Server(lambda path, headers, body: (200, _all_succeeded(body))) as server:
+    with _Server(lambda path, headers, body: (200, all_succeeded(body))) as server:
         event = {"Records": [{"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
                               "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}]}
         assert _run_handler(monkeypatch, {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_AUTH": "none"}, event) == {
@@ -931,7 +910,7 @@ def test_a_time_of_another_number_type_is_never_read_through_its_own_str():
 
     def answer(path, headers, body):
         bodies.append(body.decode())
-        return 200, _all_succeeded(body)
+        return 200, all_succeeded(body)
 
     arn = "arn:aws:dynamodb:us-east-1:1:table/T/stream/x"
     record = {"eventID": "e1", "eventName": "INSERT", "eventSourceARN": arn,
@@ -954,7 +933,7 @@ def test_a_budget_past_a_year_or_infinite_is_a_year():
     record = {"eventID": "e1", "eventName": "INSERT", "eventSourceARN": arn,
               "dynamodb": {"ApproximateCreationDateTime": 1, "SequenceNumber": "1", "Keys": {"id": {"S": "a"}},
                            "NewImage": {"id": {"S": "a"}}}}
-    with _Server(lambda path, headers, body: (200, _all_succeeded(body))) as server:
+    with _Server(lambda path, headers, body: (200, all_succeeded(body))) as server:
         engine = _core.SyncEngine(config(OPENSEARCH_AUTH="none", OPENSEARCH_ENDPOINT=server.url, TABLE_KEYS="T=id"), {})
         for seconds in (float("inf"), 1e300, 86400.0 * 365 * 1000, 86400 * 365 + 1):
             out = engine.process({"Records": [record]}, seconds)

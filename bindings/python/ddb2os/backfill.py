@@ -384,8 +384,19 @@ def backfill(table: str, *, dynamodb: Any = None, segments: int = 1, page_size: 
                 scanning[0] -= 1
                 idle.notify_all()
 
+    first_engine: List[Any] = []
+    engines_lock = threading.Lock()
+
     def scan_segment(segment: int) -> None:
-        engine = _core.SyncEngine(config, env)  # one per segment: a segment never waits for another's page
+        # One engine per segment (a segment never waits for another's page), sharing the first one's
+        # credentials: many segments fetching them at once from the instance metadata service (rate-limited
+        # per instance) or a container endpoint could be refused, and every page then fails.
+        with engines_lock:
+            if first_engine:
+                engine = _core.SyncEngine(config, env, credentials_from=first_engine[0])
+            else:
+                engine = _core.SyncEngine(config, env)
+                first_engine.append(engine)
         # The table as given: an ARN names another account's table, a bare name the caller's own.
         kwargs: Dict[str, Any] = {"TableName": table, "ConsistentRead": True}
         if segments > 1:

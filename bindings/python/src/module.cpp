@@ -798,7 +798,9 @@ class py_sync_engine {
 public:
     // Handles, not py::dict: pybind11's error for a wrong type would quote the environment (secret
     // keys) and the configuration.
-    py_sync_engine(py::handle cfg_arg, py::handle env_arg) {
+    // shared: another engine's credentials (the backfill's segments: one fetch from the instance
+    // metadata or container endpoint for all, not one each at once), or null for an engine's own.
+    py_sync_engine(py::handle cfg_arg, py::handle env_arg, std::shared_ptr<ddb2os::credentials_provider> shared) {
         guarded([&] {
             if (!PyDict_Check(cfg_arg.ptr()) || !PyDict_Check(env_arg.ptr()))
                 throw ddb2os::error(errc::option_invalid, "SyncEngine(config, environment) takes two dicts");
@@ -812,7 +814,7 @@ public:
 
             metadata_ = ddb2os::make_metadata_transport();  // short timeouts: off EC2 it must fail fast
             auto credentials = [&] {
-                if (!creds_) creds_ = ddb2os::default_credentials_provider(metadata_, environment);
+                if (!creds_) creds_ = shared ? shared : ddb2os::default_credentials_provider(metadata_, environment);
                 return creds_;
             };
             ddb2os::curl_options os_opt;
@@ -879,6 +881,9 @@ public:
             return 0;
         });
     }
+
+    // Its credentials, or null when it signs nothing (set once, by the constructor).
+    const std::shared_ptr<ddb2os::credentials_provider>& credentials() const noexcept { return creds_; }
 
     py::dict process(py::handle event, double seconds) {
         // One batch at a time (the engine is not thread-safe, and it releases the GIL): another
@@ -1069,10 +1074,12 @@ PYBIND11_MODULE(_core, m) {
     py::class_<py_sync_engine>(m, "SyncEngine")
         .def("__reduce_ex__", refuse_pickle("SyncEngine"))
         .def(py::init([](const py::args& args, const py::kwargs& kwargs) {
-            static const char* const names[] = {"config", "environment"};
-            py::handle a[2];
+            static const char* const names[] = {"config", "environment", "credentials_from"};
+            py::handle a[3] = {py::handle(), py::handle(), Py_None};
             read_arguments("SyncEngine", args, kwargs, names, 2, a);
-            return std::make_unique<py_sync_engine>(a[0], a[1]);
+            std::shared_ptr<ddb2os::credentials_provider> shared;  // credentials_from: an engine of the same environment
+            if (!a[2].is_none()) shared = made<py_sync_engine>(a[2], "SyncEngine").credentials();
+            return std::make_unique<py_sync_engine>(a[0], a[1], std::move(shared));
         }))
         .def("process", [](py::handle self, const py::args& args, const py::kwargs& kwargs) {
             py_sync_engine& engine = made<py_sync_engine>(self, "SyncEngine");
