@@ -622,6 +622,9 @@ def test_a_dead_letter_keeps_a_refused_strings_text_around_a_lone_surrogate(monk
         assert image["\ufffd"] == {"S": "x"}  # a name: U+FFFD alone (the adapter gives no text for one)
 
 
+# Python 3.12+ warns that forking a process with threads (the server's here) may deadlock the child: that
+# process is the case under test.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")
 def test_a_child_forked_after_the_engine_was_made_makes_its_own(monkeypatch):
     """The engine's kept-alive connections are the parent's sockets: a forked child (a host's multiprocessing)
     that used them could read the parent's answers as its own. The child forgets the engine, keeps it alive
