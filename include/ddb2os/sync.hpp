@@ -513,8 +513,8 @@ private:
             key_schema schema;
             std::string reason;
             bool ok;
-            // Copied while the GIL is held: `arn` may view a Python str that another thread can free
-            // once it is released.
+            // Copied before Unlock: `arn` may view the host's input (the Python module's str, the GIL
+            // then released), which another thread could free meanwhile.
             const std::string table_arn(table_arn_from_arn(arn));
             {
                 Unlock unlocked;
