@@ -600,15 +600,10 @@ def test_the_dynamodb_client_reads_the_engines_environment(monkeypatch):
 
 def test_the_backfill_ignores_refresh(monkeypatch):
     """README: REFRESH is for the stream's batches; a refresh per Scan page would only slow the backfill."""
-    configs = []
-
-    class Recording(CountingEngine):
-        def __init__(self, config, env, credentials_from=None):
-            configs.append(dict(config))
-    monkeypatch.setattr(bf._core, "SyncEngine", Recording)
+    _recording(monkeypatch)
     for refresh in ("true", "wait_for"):
         run(env={"REFRESH": refresh}, dynamodb=OnePage())
-    assert [c["refresh"] for c in configs] == ["", ""]
+    assert [c["refresh"] for c in _RecordingEngine.configs] == ["", ""]
 
 
 def test_the_command_line_passes_its_options_and_defaults(monkeypatch, capsys):

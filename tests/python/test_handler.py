@@ -445,6 +445,11 @@ class _Server(LocalServer):
         super().__exit__(*exc)
 
 
+# A REMOVE of item "a" of table books: a record the handler sends as one delete.
+_REMOVE = {"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
+           "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}
+
+
 def _run_handler(monkeypatch, env, event):
     from ddb2os import _handler
     monkeypatch.setattr(_handler.os, "environ", env)
@@ -463,8 +468,7 @@ def test_basic_authentication_reads_the_password_from_the_environment(monkeypatc
 
     with _Server(bulk) as server:
         env = {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_USERNAME": "admin", "OPENSEARCH_PASSWORD": "pa55:w0rd-never-shown"}
-        event = {"Records": [{"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
-                              "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}]}
+        event = {"Records": [_REMOVE]}
         assert _run_handler(monkeypatch, env, event) == {"batchItemFailures": []}
         assert seen == [("/_bulk?filter_path=errors,items.*.status,items.*.error",
                          "Basic " + base64.b64encode(b"admin:pa55:w0rd-never-shown").decode())]
@@ -580,10 +584,8 @@ def test_the_connect_timeout_bounds_each_connection_to_opensearch_and_to_dynamod
                "DYNAMODB_ENDPOINT": url, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
                "AWS_SECRET_ACCESS_KEY": "secret"}
         engine = _core.SyncEngine(config_from_environment(env), env)
-        record = {"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
-                  "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}
-        composite = json.loads(json.dumps(record).replace('{"id": {"S": "a"}}', '{"a": {"S": "1"}, "b": {"S": "2"}}'))
-        (bulk,) = [f["reason"] for f in engine.process({"Records": [record]}, 2.0)["failures"]]  # its _bulk
+        composite = {**_REMOVE, "dynamodb": {**_REMOVE["dynamodb"], "Keys": {"a": {"S": "1"}, "b": {"S": "2"}}}}
+        (bulk,) = [f["reason"] for f in engine.process({"Records": [_REMOVE]}, 2.0)["failures"]]  # its _bulk
         (describe,) = [f["reason"] for f in engine.process({"Records": [composite]}, 2.0)["failures"]]  # DescribeTable
         # Each attempt gives up after 200 ms (curl: "after 200 ms"; the last may be cut shorter by the deadline,
         # "after 80 milliseconds"); with the default 3000, one attempt would wait the 2 s out.
@@ -632,8 +634,7 @@ def test_a_child_forked_after_the_engine_was_made_makes_its_own(monkeypatch):
     import os
     from ddb2os import _handler
     with _Server(lambda path, headers, body: (200, all_succeeded(body))) as server:
-        event = {"Records": [{"eventID": "e1", "eventName": "REMOVE", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/books/stream/x",
-                              "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100", "ApproximateCreationDateTime": 1700000000}}]}
+        event = {"Records": [_REMOVE]}
         assert _run_handler(monkeypatch, {"OPENSEARCH_ENDPOINT": server.url, "OPENSEARCH_AUTH": "none"}, event) == {
             "batchItemFailures": []}
         parents = _handler._engine

@@ -26,8 +26,9 @@ def _tracked() -> list:
 
 
 def test_the_sdist_holds_the_build_and_no_stray_file(tmp_path):
+    tracked = _tracked()
     tree = tmp_path / "tree"
-    for rel in _tracked():
+    for rel in tracked:
         dest = tree / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest)
@@ -45,7 +46,7 @@ def test_the_sdist_holds_the_build_and_no_stray_file(tmp_path):
     for rel in STRAYS:
         assert rel not in members
     assert not [m for m in members if m.startswith((".ci/", "benchmarks/"))]
-    needed = [r for r in _tracked() if r.startswith(("include/", "bindings/python/", "cmake/"))]
+    needed = [r for r in tracked if r.startswith(("include/", "bindings/python/", "cmake/"))]
     needed += ["CMakeLists.txt", "pyproject.toml", "README.md", "LICENSE"]
     assert [r for r in needed if r not in members] == []
 
