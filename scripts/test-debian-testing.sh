@@ -78,6 +78,7 @@ rie_dir=$root/src/ddb2os/.cache/stack/$(basename "$(dirname "$rie")")
 mkdir -p "$rie_dir" && cp "$rie" "$rie_dir/"
 
 env_in=(PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 JOBS="$jobs" PYTHONDONTWRITEBYTECODE=1
+        PYTEST_PROCESSES="${PYTEST_PROCESSES:-2}"
         PIP_CERT=/etc/ssl/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
         CMAKE_BUILD_PARALLEL_LEVEL="$jobs")
 for v in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy PIP_INDEX_URL PIP_EXTRA_INDEX_URL; do
@@ -98,6 +99,7 @@ chroot "$root" env -i "${env_in[@]}" bash -euo pipefail -c '
   /build/venv/bin/python -m pip install -q "pip>=23.1"
   /build/venv/bin/python -m pip install -q -r /src/requirements.txt
   /build/venv/bin/python -m pip install -q -C cmake.define.DDB2OS_WERROR=ON -C build-dir=/build/python .
-  DDB2OS_BUILD_DIR=/build/cpp /build/venv/bin/python -m pytest -q -p no:cacheprovider -rs '"${tests[*]}"'
+  DDB2OS_BUILD_DIR=/build/cpp /build/venv/bin/python -m pytest -q -p no:cacheprovider -rs \
+    -n "$PYTEST_PROCESSES" --dist loadfile '"${tests[*]}"'
 '
 echo "== Debian testing: passed"

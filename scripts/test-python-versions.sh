@@ -43,7 +43,8 @@ for v in "${versions[@]}"; do
     -r "$venv/requirements.txt"
   CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-$(nproc)} PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q \
     --disable-pip-version-check -C cmake.define.DDB2OS_WERROR=ON .
-  DDB2OS_BUILD_DIR=$build "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs "${tests[@]}"
+  DDB2OS_BUILD_DIR=$build "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs \
+    -n "${PYTEST_PROCESSES:-2}" --dist loadfile "${tests[@]}"
   tested+=("$v")
 done
 

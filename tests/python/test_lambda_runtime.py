@@ -573,6 +573,9 @@ sys.exit(lambda_runtime._run_workers("127.0.0.1:1", 1))
     assert received == [b"from the worker\n", b"its error\n"]
 
 
+# Under pytest-xdist (make test) this process has execnet's thread too, and Python 3.12+ warns that forking
+# it may deadlock the child: these children touch nothing of execnet's, only files and a sleep.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")
 def test_a_worker_that_exits_stops_the_others_and_the_runtime(monkeypatch, tmp_path):
     """Lambda Managed Instances: a worker gone (a crash, the OOM killer) would leave a slot nobody polls
     while the environment still takes invocations for it; the runtime stops every worker and exits."""
