@@ -38,6 +38,7 @@ python: deps
 
 # pytest-xdist's processes for every pytest run, each taking whole test files (a file's servers are its own).
 # One process keeps under one core busy (waiting on servers and timeouts): 3.11's run took 155 s of CPU in 190 s.
+# PYTEST_PROCESSES=0 runs every file in pytest's own process (for a debugger).
 PYTEST_PROCESSES ?= 2
 export PYTEST_PROCESSES
 
